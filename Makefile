@@ -1,0 +1,89 @@
+# make run         start the services, migrate, seed the demo, create the admin, serve
+# make test        the whole suite against real services (what CI runs)
+# make test-short  unit tests only, no services
+# make lint        go vet, staticcheck, templ drift, compose file check
+# make bench       every benchmark; rewrites docs/benchmarks.md
+# make fuzz        every fuzz target for FUZZTIME each
+# make build       bin/lift
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+GO ?= go
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+TEMPL := github.com/a-h/templ/cmd/templ@v0.3.1100
+FUZZTIME ?= 10s
+BENCH_OUT ?= docs/benchmarks.md
+
+# make run's settings; the same defaults as lift's own.
+LIFT_HTTP_ADDR ?= 127.0.0.1:8080
+LIFT_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/lift?sslmode=disable
+LIFT_LOG_FORMAT ?= text
+ADMIN_EMAIL ?= admin@lift.local
+
+.PHONY: build run test test-short lint bench fuzz services
+
+build:
+	$(GO) build -o bin/lift ./cmd/lift
+
+services:
+	scripts/services up
+
+run: services build
+	@export LIFT_HTTP_ADDR='$(LIFT_HTTP_ADDR)' LIFT_POSTGRES_URL='$(LIFT_POSTGRES_URL)' LIFT_LOG_FORMAT='$(LIFT_LOG_FORMAT)'
+	bin/lift migrate
+	bin/lift demo seed
+	login="$(ADMIN_EMAIL) (password as printed when it was created)"
+	if [[ -z "$$(psql "$$LIFT_POSTGRES_URL" -Atqc "SELECT 1 FROM users WHERE lower(email) = lower('$(ADMIN_EMAIL)')")" ]]; then
+		password="$${LIFT_ADMIN_PASSWORD:-$$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
+		printf '%s\n' "$$password" | bin/lift users create --email '$(ADMIN_EMAIL)' --role admin
+		login="$(ADMIN_EMAIL) / $$password"
+	fi
+	echo
+	echo "lift: http://$$LIFT_HTTP_ADDR/login"
+	echo "login: $$login"
+	echo
+	exec bin/lift serve
+
+test: services
+	$(GO) test -race -count=1 -timeout 60m ./...
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+lint:
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+	# templ generate must leave the committed *_templ.go files as they are.
+	if [[ -n "$$(find . -name '*.templ' -not -path './.git/*' -print -quit)" ]]; then
+		templ_sums() { find . -name '*_templ.go' -not -path './.git/*' | sort | xargs -r sha256sum; }
+		before=$$(templ_sums)
+		$(GO) run $(TEMPL) generate
+		if [[ "$$(templ_sums)" != "$$before" ]]; then
+			git status --short -- '*_templ.go'
+			echo "lint: templ generate changed generated files: run it and commit the result" >&2
+			exit 1
+		fi
+		git diff --exit-code --stat -- '*_templ.go'
+	fi
+	if docker compose version >/dev/null 2>&1; then
+		docker compose -f docker-compose.yml config -q
+	else
+		echo "lint: 'docker compose' is not available here; skipping the docker-compose.yml check"
+	fi
+
+bench: services
+	scripts/tools wrk
+	scripts/benchmarks '$(BENCH_OUT)'
+
+# go test -fuzz takes one target in one package at a time.
+fuzz:
+	grep -rl --include='*_test.go' '^func Fuzz' . | xargs -r -n1 dirname | sort -u | while read -r dir; do
+		for target in $$(grep -h '^func Fuzz' "$$dir"/*_test.go | sed 's/^func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do
+			echo "fuzz: $$dir $$target"
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime '$(FUZZTIME)' "$$dir"
+		done
+	done
+
+.ONESHELL:

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/experiments/pgstore"
+	"github.com/liftlab/lift/internal/config"
+	"github.com/liftlab/lift/migrations"
+	"github.com/liftlab/lift/segments"
+	"github.com/liftlab/lift/web/auth"
+	authstore "github.com/liftlab/lift/web/auth/pgstore"
+)
+
+// cliActor is recorded in the audit log for changes made from the command line.
+const cliActor = "cli"
+
+func migrate(ctx context.Context, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	if err := migrations.Postgres(ctx, cfg.PostgresURL, migrations.WithLogger(log)); err != nil {
+		return fmt.Errorf("migrate postgres: %w", err)
+	}
+	if err := migrations.ClickHouse(ctx, cfg.ClickHouseAddr, cfg.ClickHouseDB, migrations.WithLogger(log)); err != nil {
+		return fmt.Errorf("migrate clickhouse: %w", err)
+	}
+	log.Info("migrations applied")
+	return nil
+}
+
+func connect(ctx context.Context, getenv func(string) string) (*pgxpool.Pool, error) {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.New(ctx, cfg.PostgresURL)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	return pool, nil
+}
+
+// keysCreate prints the new secret alone on stdout, so scripts can capture it.
+func keysCreate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("keys create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	kindFlag := fs.String("kind", "", "client (decide and events only) or server (management API)")
+	name := fs.String("name", "", "a name to recognise the key by")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	kind, err := auth.ParseKind(*kindFlag)
+	if err != nil {
+		return fmt.Errorf("--kind: %w", err)
+	}
+	pool, err := connect(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	secret, _, err := auth.CreateKey(ctx, authstore.New(pool), *name, kind, cliActor)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, secret)
+	return nil
+}
+
+// usersCreate reads the password from the first line of stdin, so it never appears
+// in the process list or shell history.
+func usersCreate(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("users create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	email := fs.String("email", "", "the user's e-mail address (their login)")
+	roleFlag := fs.String("role", "", "admin, editor or viewer")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	role, err := auth.ParseRole(*roleFlag)
+	if err != nil {
+		return fmt.Errorf("--role: %w", err)
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("reading password from stdin: %w", err)
+	}
+	password := strings.TrimRight(line, "\r\n")
+	pool, err := connect(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	u, err := auth.CreateUser(ctx, authstore.New(pool), *email, role, password, cliActor)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "created %s user %s\n", u.Role, u.Email)
+	return nil
+}
+
+type checkInput struct {
+	Condition   json.RawMessage      `json:"condition"`
+	Attributes  map[string]any       `json:"attributes"`
+	SavedGroups segments.SavedGroups `json:"savedGroups"`
+}
+
+// segmentsCheck answers one JSON line per input line; a bad line gets an error line
+// and does not stop the rest.
+func segmentsCheck(stdin io.Reader, stdout io.Writer) error {
+	sc := bufio.NewScanner(stdin)
+	sc.Buffer(make([]byte, 64*1024), 16<<20)
+	enc := json.NewEncoder(stdout)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		if err := enc.Encode(checkLine([]byte(line))); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
+}
+
+func checkLine(line []byte) map[string]any {
+	var in checkInput
+	if err := json.Unmarshal(line, &in); err != nil {
+		return map[string]any{"error": "invalid input line: " + err.Error()}
+	}
+	if len(in.Condition) == 0 {
+		return map[string]any{"error": "condition: is required"}
+	}
+	cond, err := segments.ParseConditionJSON(in.Condition)
+	if err != nil {
+		return map[string]any{"error": err.Error()}
+	}
+	return map[string]any{"match": cond.Match(in.Attributes, in.SavedGroups)}
+}
+
+// demoSeed creates a small demo configuration; documents that exist are left alone,
+// so it can run on every `make run`.
+func demoSeed(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
+	pool, err := connect(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	svc := experiments.NewService(pgstore.New(pool))
+	docs := []struct {
+		kind experiments.Kind
+		doc  string
+	}{
+		{experiments.KindSegment, `{"key":"us-mobile","name":"US mobile","kind":"attribute",
+			"condition":{"country":"US","device":"mobile"}}`},
+		{experiments.KindSavedGroup, `{"key":"beta-testers","name":"Beta testers","values":["u1","u2","u3"]}`},
+		{experiments.KindExperiment, `{"key":"hero-banner","name":"Hero banner","type":"ab","status":"running",
+			"variants":[{"key":"control","weight":0.5,"value":{"img":"hero-a.png"}},
+			            {"key":"bold","weight":0.5,"value":{"img":"hero-b.png","headline":"Up to 50% off"}}],
+			"goal":{"event":"purchase","kind":"conversion"}}`},
+		{experiments.KindExperiment, `{"key":"checkout-button","name":"Checkout button colour","status":"running",
+			"variants":[{"key":"blue","weight":0.34},{"key":"green","weight":0.33},{"key":"orange","weight":0.33}],
+			"targeting":{"country":{"$in":["US","CA","GB"]}},"goal":{"event":"purchase","kind":"conversion"}}`},
+		{experiments.KindFlag, `{"key":"free-shipping","name":"Free shipping banner","type":"boolean","default":false,
+			"rules":[{"condition":{"id":{"$inGroup":"beta-testers"}},"value":true,"variant":"beta"},
+			         {"rollout":0.2,"value":true,"variant":"on"}]}`},
+		{experiments.KindFlag, `{"key":"recommendations-title","type":"string","default":"You may also like",
+			"rules":[{"segment":"us-mobile","value":"Trending near you","variant":"local"}]}`},
+	}
+	for _, d := range docs {
+		var key struct{ Key string }
+		_ = json.Unmarshal([]byte(d.doc), &key)
+		_, err := svc.Create(ctx, "demo-seed", d.kind, []byte(d.doc))
+		switch {
+		case errors.Is(err, experiments.ErrConflict):
+			fmt.Fprintf(stdout, "exists:  %s %s\n", d.kind, key.Key)
+		case err != nil:
+			return fmt.Errorf("seed %s %s: %w", d.kind, key.Key, err)
+		default:
+			fmt.Fprintf(stdout, "created: %s %s\n", d.kind, key.Key)
+		}
+	}
+	return nil
+}

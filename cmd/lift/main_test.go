@@ -1,0 +1,559 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/liftlab/lift/internal/testenv"
+)
+
+// liftProc is an in-process `lift serve`.
+type liftProc struct {
+	url  string
+	stop func()
+}
+
+func envFunc(env map[string]string) func(string) string {
+	return func(k string) string { return env[k] }
+}
+
+// startLift runs `lift serve` in-process on a free port until stop or the test's end.
+func startLift(t *testing.T, env map[string]string) *liftProc {
+	t.Helper()
+	env["LIFT_HTTP_ADDR"] = "127.0.0.1:0"
+	env["LIFT_LOG_LEVEL"] = "warn"
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve"}, envFunc(env), strings.NewReader(""), pw, io.Discard)
+		pw.Close()
+	}()
+	lines := bufio.NewScanner(pr)
+	if !lines.Scan() {
+		cancel()
+		t.Fatalf("lift serve exited before listening: %v", <-done)
+	}
+	addr, ok := strings.CutPrefix(lines.Text(), "lift listening on ")
+	if !ok {
+		t.Fatalf("unexpected first line %q", lines.Text())
+	}
+	go func() { _, _ = io.Copy(io.Discard, pr) }()
+	stopped := false
+	p := &liftProc{url: addr, stop: func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("lift serve: %v", err)
+		}
+	}}
+	t.Cleanup(p.stop)
+	return p
+}
+
+// runCLI runs a lift subcommand in-process and returns its stdout.
+func runCLI(t *testing.T, env map[string]string, stdin string, args ...string) string {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	if err := run(context.Background(), args, envFunc(env), strings.NewReader(stdin), &out, &errOut); err != nil {
+		t.Fatalf("lift %v: %v\n%s", args, err, errOut.String())
+	}
+	return out.String()
+}
+
+type client struct {
+	t    *testing.T
+	base string
+	key  string
+}
+
+// do sends a request with a JSON body and decodes a JSON answer into out (if non-nil).
+func (c client) do(method, path, body string, out any, headers ...string) *http.Response {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	if out != nil && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			c.t.Fatalf("%s %s: decode %q: %v", method, path, data, err)
+		}
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(data))
+	return resp
+}
+
+func (c client) want(status int, method, path, body string, out any, headers ...string) {
+	c.t.Helper()
+	resp := c.do(method, path, body, out, headers...)
+	if resp.StatusCode != status {
+		data, _ := io.ReadAll(resp.Body)
+		c.t.Fatalf("%s %s: status %d, want %d; body %s", method, path, resp.StatusCode, status, data)
+	}
+}
+
+// jsonEqual compares JSON values, not their spelling: Postgres' jsonb respaces documents.
+func jsonEqual(got json.RawMessage, want string) bool {
+	var a, b any
+	return json.Unmarshal(got, &a) == nil && json.Unmarshal([]byte(want), &b) == nil && reflect.DeepEqual(a, b)
+}
+
+type fixture struct {
+	env    map[string]string
+	server client
+	client client
+}
+
+func newFixture(t *testing.T) *fixture {
+	env := map[string]string{"LIFT_POSTGRES_URL": testenv.Postgres(t), "LIFT_RESYNC_INTERVAL": "30s"}
+	f := &fixture{env: env}
+	serverKey := strings.TrimSpace(runCLI(t, env, "", "keys", "create", "--kind", "server", "--name", "test server"))
+	clientKey := strings.TrimSpace(runCLI(t, env, "", "keys", "create", "--kind", "client", "--name", "test client"))
+	f.server = client{t: t, key: serverKey}
+	f.client = client{t: t, key: clientKey}
+	return f
+}
+
+func (f *fixture) start(t *testing.T) *liftProc {
+	p := startLift(t, f.env)
+	f.server.base, f.client.base = p.url, p.url
+	return p
+}
+
+type decideResp struct {
+	UserID    string `json:"user_id"`
+	Decisions map[string]struct {
+		Variant    string          `json:"variant"`
+		Value      json.RawMessage `json:"value"`
+		Reason     string          `json:"reason"`
+		Experiment bool            `json:"experiment"`
+	} `json:"decisions"`
+}
+
+const heroBanner = `{"key":"hero-banner","name":"Hero banner","type":"ab",
+ "variants":[{"key":"control","weight":0.5,"value":{"img":"a.png"}},{"key":"bold","weight":0.5,"value":{"img":"b.png"}}],
+ "targeting":{"country":{"$in":["US","CA"]}},"goal":{"event":"purchase","kind":"conversion"}}`
+
+func TestManagementAPI(t *testing.T) {
+	f := newFixture(t)
+	f.start(t)
+	s := f.server
+
+	var created map[string]any
+	s.want(201, "POST", "/api/v1/experiments", heroBanner, &created)
+	if created["status"] != "draft" || created["hash_seed"] != "hero-banner" || created["hash_version"] != 2.0 {
+		t.Errorf("created document lacks defaults: %v", created)
+	}
+	s.want(409, "POST", "/api/v1/experiments", heroBanner, nil)
+
+	var verr struct {
+		Error  string `json:"error"`
+		Fields []struct{ Field, Message string }
+	}
+	s.want(422, "POST", "/api/v1/experiments", `{"key":"Bad Key","variants":[{"key":"a","weight":0.7},{"key":"a","weight":0.7}],
+		"targeting":{"x":{"$nope":1}},"segments":["missing"]}`, &verr)
+	got := map[string]bool{}
+	for _, fe := range verr.Fields {
+		got[fe.Field] = true
+	}
+	for _, want := range []string{"key", "variants[1].key", "variants", "targeting.x.$nope", "segments[0]"} {
+		if !got[want] {
+			t.Errorf("422 does not name field %s: %+v", want, verr.Fields)
+		}
+	}
+	s.want(422, "POST", "/api/v1/experiments", `{"key":"typo","covrage":1,"variants":[{"key":"a"},{"key":"b"}]}`, &verr)
+	if len(verr.Fields) != 1 || verr.Fields[0].Field != "covrage" {
+		t.Errorf("unknown field not named: %+v", verr)
+	}
+	s.want(400, "POST", "/api/v1/experiments", `{"key":`, nil)
+
+	// Lifecycle: draft → running → paused → running → stopped (final).
+	var doc map[string]any
+	s.want(200, "POST", "/api/v1/experiments/hero-banner/start", "", &doc)
+	if doc["status"] != "running" {
+		t.Errorf("after start: %v", doc["status"])
+	}
+	s.want(200, "POST", "/api/v1/experiments/hero-banner/pause", "", nil)
+	s.want(200, "POST", "/api/v1/experiments/hero-banner/start", "", nil)
+	s.want(200, "POST", "/api/v1/experiments/hero-banner/stop", "", nil)
+	s.want(409, "POST", "/api/v1/experiments/hero-banner/start", "", nil)
+	s.want(404, "POST", "/api/v1/experiments/nope/start", "", nil)
+
+	// Segments and flags referencing them.
+	s.want(201, "POST", "/api/v1/segments", `{"key":"us-mobile","kind":"attribute","condition":{"country":"US","device":"mobile"}}`, nil)
+	s.want(201, "POST", "/api/v1/flags", `{"key":"free-shipping","type":"boolean","default":false,
+		"rules":[{"segment":"us-mobile","rollout":0.2,"value":true}]}`, nil)
+	s.want(409, "POST", "/api/v1/flags", `{"key":"hero-banner","type":"boolean","default":false}`, nil)
+	s.want(409, "DELETE", "/api/v1/segments/us-mobile", "", nil)
+	s.want(422, "PUT", "/api/v1/flags/free-shipping", `{"type":"boolean","default":"no"}`, &verr)
+	s.want(200, "PUT", "/api/v1/flags/free-shipping", `{"type":"boolean","default":true,"enabled":false}`, nil)
+	s.want(204, "DELETE", "/api/v1/segments/us-mobile", "", nil)
+	s.want(404, "GET", "/api/v1/segments/us-mobile", "", nil)
+
+	var list struct{ Items []map[string]any }
+	s.want(200, "GET", "/api/v1/flags", "", &list)
+	if len(list.Items) != 1 || list.Items[0]["enabled"] != false {
+		t.Errorf("flags list: %v", list.Items)
+	}
+
+	// Every change is in the audit log with who made it and the before/after documents.
+	var audit struct {
+		Items []struct {
+			Actor, Action, Entity, Key string
+			Before, After              json.RawMessage
+		}
+	}
+	s.want(200, "GET", "/api/v1/audit?entity=experiment&key=hero-banner", "", &audit)
+	var actions []string
+	for _, a := range audit.Items {
+		actions = append(actions, a.Action)
+	}
+	if strings.Join(actions, ",") != "stop,start,pause,start,create" {
+		t.Fatalf("audit actions for hero-banner, newest first: %v", actions)
+	}
+	last := audit.Items[0]
+	if last.Action != "stop" || !strings.HasPrefix(last.Actor, "key:test server#") ||
+		!strings.Contains(string(last.Before), `"paused"`) && !strings.Contains(string(last.Before), `"running"`) ||
+		!strings.Contains(string(last.After), `"stopped"`) {
+		t.Errorf("last audit entry: %+v", last)
+	}
+}
+
+func TestAuthentication(t *testing.T) {
+	f := newFixture(t)
+	p := f.start(t)
+	anon := client{t: t, base: p.url}
+	bad := client{t: t, base: p.url, key: "lift_sk_notakey"}
+
+	anon.want(401, "POST", "/v1/decide", `{"user_id":"u1"}`, nil)
+	bad.want(401, "POST", "/v1/decide", `{"user_id":"u1"}`, nil)
+	bad.want(401, "GET", "/api/v1/experiments", "", nil)
+	f.client.want(403, "GET", "/api/v1/experiments", "", nil)
+	f.client.want(403, "POST", "/api/v1/flags", `{"key":"x","type":"boolean","default":true}`, nil)
+	f.client.want(200, "POST", "/v1/decide", `{"user_id":"u1"}`, nil)
+	f.server.want(200, "POST", "/v1/decide", `{"user_id":"u1"}`, nil)
+	// X-API-Key works as well as a bearer token.
+	anon.want(200, "POST", "/v1/decide", `{"user_id":"u1"}`, nil, "X-API-Key", f.client.key)
+
+	// A revoked key stops working within a second, everywhere.
+	var created struct {
+		Key  string
+		Info struct{ ID int64 }
+	}
+	f.server.want(201, "POST", "/api/v1/keys", `{"kind":"client","name":"short-lived"}`, &created)
+	short := client{t: t, base: p.url, key: created.Key}
+	eventually(t, time.Second, func() bool { return short.do("POST", "/v1/decide", `{"user_id":"u1"}`, nil).StatusCode == 200 })
+	f.server.want(204, "DELETE", fmt.Sprintf("/api/v1/keys/%d", created.Info.ID), "", nil)
+	eventually(t, time.Second, func() bool { return short.do("POST", "/v1/decide", `{"user_id":"u1"}`, nil).StatusCode == 401 })
+}
+
+// eventually polls cond every 10 ms and fails the test if it is not true within limit.
+// It returns how long it took.
+func eventually(t *testing.T, limit time.Duration, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > limit {
+			t.Fatalf("condition not met within %v", limit)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func TestDecide(t *testing.T) {
+	f := newFixture(t)
+	f.start(t)
+	f.server.want(201, "POST", "/api/v1/experiments", heroBanner, nil)
+	f.server.want(201, "POST", "/api/v1/flags", `{"key":"theme","type":"string","default":"light",
+		"rules":[{"condition":{"plan":"pro"},"value":"dark","variant":"pro"},{"experiment":"hero-banner"}]}`, nil)
+
+	var r decideResp
+	eventually(t, time.Second, func() bool {
+		r = decideResp{}
+		f.client.want(200, "POST", "/v1/decide", `{"user_id":"u1","attributes":{"country":"US"}}`, &r)
+		return len(r.Decisions) == 2
+	})
+	if d := r.Decisions["hero-banner"]; d.Reason != "not_eligible" || d.Variant != "control" || !d.Experiment ||
+		!jsonEqual(d.Value, `{"img":"a.png"}`) {
+		t.Errorf("draft experiment: %+v", d)
+	}
+	f.server.want(200, "POST", "/api/v1/experiments/hero-banner/start", "", nil)
+	eventually(t, time.Second, func() bool {
+		f.client.want(200, "POST", "/v1/decide", `{"user_id":"u1","attributes":{"country":"US"}}`, &r)
+		return r.Decisions["hero-banner"].Reason == "split"
+	})
+	r = decideResp{}
+	f.client.want(200, "POST", "/v1/decide", `{"user_id":"u1","attributes":{"country":"FR","plan":"pro"},"keys":["theme"]}`, &r)
+	if len(r.Decisions) != 1 || r.Decisions["theme"].Reason != "targeting_match" || !jsonEqual(r.Decisions["theme"].Value, `"dark"`) {
+		t.Errorf("flag with keys filter: %+v", r.Decisions)
+	}
+
+	// Bad input gets a clear answer naming the problem.
+	var e struct {
+		Error  string
+		Fields []struct{ Field string }
+	}
+	f.client.want(400, "POST", "/v1/decide", `{"attributes":{}}`, &e)
+	if len(e.Fields) != 1 || e.Fields[0].Field != "user_id" {
+		t.Errorf("missing user_id: %+v", e)
+	}
+	f.client.want(400, "POST", "/v1/decide", `{"user_id":42}`, &e)
+	if len(e.Fields) != 1 || e.Fields[0].Field != "user_id" {
+		t.Errorf("numeric user_id: %+v", e)
+	}
+	f.client.want(400, "POST", "/v1/decide", `{"user_id":"u1",`, &e)
+	huge := `{"user_id":"u1","attributes":{"blob":"` + strings.Repeat("x", 2<<20) + `"}}`
+	f.client.want(413, "POST", "/v1/decide", huge, nil)
+}
+
+func TestOFREP(t *testing.T) {
+	f := newFixture(t)
+	f.start(t)
+	f.server.want(201, "POST", "/api/v1/flags", `{"key":"new-nav","type":"boolean","default":false,
+		"rules":[{"condition":{"country":"CA"},"value":true,"variant":"on"}]}`, nil)
+	f.server.want(201, "POST", "/api/v1/experiments", strings.Replace(heroBanner, `"ab",`, `"ab","status":"running",`, 1), nil)
+
+	type result struct {
+		Key, Reason, Variant, ErrorCode, ErrorDetails string
+		Value                                         json.RawMessage
+	}
+	var r result
+	eventually(t, time.Second, func() bool {
+		f.client.do("POST", "/ofrep/v1/evaluate/flags/new-nav", `{"context":{"targetingKey":"u1","country":"CA"}}`, &r)
+		return r.Reason == "TARGETING_MATCH" && r.Variant == "on" && string(r.Value) == "true"
+	})
+	eventually(t, time.Second, func() bool {
+		return f.client.do("POST", "/ofrep/v1/evaluate/flags/hero-banner", `{"context":{"targetingKey":"u1"}}`, nil).StatusCode == 200
+	})
+	f.client.want(200, "POST", "/ofrep/v1/evaluate/flags/hero-banner", `{"context":{"targetingKey":"u1","country":"US"}}`, &r)
+	if r.Reason != "SPLIT" || (r.Variant != "control" && r.Variant != "bold") {
+		t.Errorf("experiment as flag: %+v", r)
+	}
+	f.client.want(404, "POST", "/ofrep/v1/evaluate/flags/nope", `{"context":{"targetingKey":"u1"}}`, &r)
+	if r.ErrorCode != "FLAG_NOT_FOUND" || r.Key != "nope" {
+		t.Errorf("unknown flag: %+v", r)
+	}
+	f.client.want(400, "POST", "/ofrep/v1/evaluate/flags/new-nav", `{"context":{"country":"CA"}}`, &r)
+	if r.ErrorCode != "TARGETING_KEY_MISSING" {
+		t.Errorf("missing targeting key: %+v", r)
+	}
+	f.client.want(400, "POST", "/ofrep/v1/evaluate/flags/new-nav", `not json`, &r)
+	if r.ErrorCode != "PARSE_ERROR" {
+		t.Errorf("bad body: %+v", r)
+	}
+
+	var bulk struct {
+		Flags    []result
+		Metadata map[string]any
+	}
+	resp := f.client.do("POST", "/ofrep/v1/evaluate/flags", `{"context":{"targetingKey":"u1","country":"CA"}}`, &bulk)
+	etag := resp.Header.Get("ETag")
+	if resp.StatusCode != 200 || len(bulk.Flags) != 2 || etag == "" {
+		t.Fatalf("bulk: %d %+v etag %q", resp.StatusCode, bulk, etag)
+	}
+	resp = f.client.do("POST", "/ofrep/v1/evaluate/flags", `{"context":{"targetingKey":"u1","country":"CA"}}`, nil, "If-None-Match", etag)
+	if resp.StatusCode != 304 {
+		t.Errorf("bulk with matching If-None-Match: %d, want 304", resp.StatusCode)
+	}
+	// A configuration change changes the answer and so the ETag.
+	f.server.want(200, "PUT", "/api/v1/flags/new-nav", `{"type":"boolean","default":false,"enabled":false}`, nil)
+	eventually(t, time.Second, func() bool {
+		return f.client.do("POST", "/ofrep/v1/evaluate/flags", `{"context":{"targetingKey":"u1","country":"CA"}}`, nil,
+			"If-None-Match", etag).StatusCode == 200
+	})
+}
+
+// TestChangesReachEveryProcess runs two lift processes on one Postgres: a weight
+// change made through one is served by the other within a second.
+func TestChangesReachEveryProcess(t *testing.T) {
+	f := newFixture(t)
+	a := f.start(t)
+	b := startLift(t, f.env)
+	viaA := client{t: t, base: a.url, key: f.server.key}
+	viaB := client{t: t, base: b.url, key: f.client.key}
+
+	allControl := `{"key":"w","status":"running","variants":[{"key":"control","weight":1},{"key":"treatment","weight":0}]}`
+	allTreatment := `{"variants":[{"key":"control","weight":0},{"key":"treatment","weight":1}]}`
+	viaA.want(201, "POST", "/api/v1/experiments", allControl, nil)
+	variantOnB := func() string {
+		var r decideResp
+		viaB.want(200, "POST", "/v1/decide", `{"user_id":"someone"}`, &r)
+		return r.Decisions["w"].Variant
+	}
+	eventually(t, time.Second, func() bool { return variantOnB() == "control" })
+
+	for i := range 5 {
+		body, want := allTreatment, "treatment"
+		if i%2 == 1 {
+			body, want = strings.Replace(allControl, `"key":"w","status":"running",`, "", 1), "control"
+		}
+		start := time.Now()
+		viaA.want(200, "PUT", "/api/v1/experiments/w", body, nil)
+		took := eventually(t, time.Second, func() bool { return variantOnB() == want })
+		t.Logf("change %d served by the other process after %v (PUT returned after %v)", i, took, time.Since(start)-took)
+	}
+}
+
+// TestStableAcrossRestarts checks that a restarted process assigns every user the
+// variant they had before.
+func TestStableAcrossRestarts(t *testing.T) {
+	f := newFixture(t)
+	p := f.start(t)
+	f.server.want(201, "POST", "/api/v1/experiments",
+		`{"key":"s","status":"running","variants":[{"key":"a","weight":0.2},{"key":"b","weight":0.3},{"key":"c","weight":0.5}]}`, nil)
+	assignments := func() map[string]string {
+		out := map[string]string{}
+		for i := range 200 {
+			var r decideResp
+			id := fmt.Sprintf("user-%d", i)
+			f.client.want(200, "POST", "/v1/decide", `{"user_id":"`+id+`","keys":["s"]}`, &r)
+			out[id] = r.Decisions["s"].Variant
+		}
+		return out
+	}
+	eventually(t, time.Second, func() bool { return len(assignments()["user-0"]) > 0 })
+	before := assignments()
+	p.stop()
+	f.start(t)
+	after := assignments()
+	for id, v := range before {
+		if after[id] != v {
+			t.Errorf("%s: %s before restart, %s after", id, v, after[id])
+		}
+	}
+}
+
+// TestPostgresOutage cuts the connection to Postgres: decisions keep coming from the
+// last snapshot, /readyz says degraded, and changes flow again once it is back.
+func TestPostgresOutage(t *testing.T) {
+	f := newFixture(t)
+	direct := f.env["LIFT_POSTGRES_URL"]
+	u, err := url.Parse(direct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.server.base = "" // configure through a process that talks to Postgres directly
+	admin := startLift(t, map[string]string{"LIFT_POSTGRES_URL": direct})
+	f.server.base = admin.url
+	f.server.want(201, "POST", "/api/v1/experiments",
+		`{"key":"e","status":"running","variants":[{"key":"a","weight":0.5},{"key":"b","weight":0.5}]}`, nil)
+
+	proxy := testenv.NewProxy(t, u.Host)
+	viaProxy := *u
+	viaProxy.Host = proxy.Addr()
+	p := startLift(t, map[string]string{"LIFT_POSTGRES_URL": viaProxy.String(), "LIFT_RESYNC_INTERVAL": "1s"})
+	c := client{t: t, base: p.url, key: f.client.key}
+	var r decideResp
+	c.want(200, "POST", "/v1/decide", `{"user_id":"u1"}`, &r)
+	want := r.Decisions["e"].Variant
+	if want == "" {
+		t.Fatalf("no decision before the outage: %+v", r)
+	}
+
+	proxy.Cut()
+	var ready struct{ Status string }
+	eventually(t, 5*time.Second, func() bool {
+		c.do("GET", "/readyz", "", &ready)
+		return ready.Status == "degraded"
+	})
+	for i := range 200 {
+		c.want(200, "POST", "/v1/decide", `{"user_id":"u1"}`, &r)
+		if r.Decisions["e"].Variant != want {
+			t.Fatalf("request %d during the outage: %+v", i, r.Decisions)
+		}
+	}
+	f.server.want(200, "POST", "/api/v1/experiments/e/stop", "", nil)
+
+	proxy.Restore()
+	eventually(t, 10*time.Second, func() bool {
+		c.want(200, "POST", "/v1/decide", `{"user_id":"u1"}`, &r)
+		return r.Decisions["e"].Reason == "not_eligible"
+	})
+	eventually(t, 5*time.Second, func() bool {
+		c.do("GET", "/readyz", "", &ready)
+		return ready.Status == "ok"
+	})
+}
+
+func TestHealthAndMetrics(t *testing.T) {
+	f := newFixture(t)
+	p := f.start(t)
+	anon := client{t: t, base: p.url}
+	anon.want(200, "GET", "/healthz", "", nil)
+	var ready struct {
+		Status string
+		Checks map[string]string
+	}
+	anon.want(200, "GET", "/readyz", "", &ready)
+	if ready.Status != "ok" || ready.Checks["postgres"] != "ok" {
+		t.Errorf("readyz: %+v", ready)
+	}
+	f.client.want(200, "POST", "/v1/decide", `{"user_id":"u1"}`, nil)
+	resp := anon.do("GET", "/metrics", "", nil)
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{"lift_decide_duration_seconds_count 1", "lift_snapshot_age_seconds"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}
+
+func TestUsersCreate(t *testing.T) {
+	env := map[string]string{"LIFT_POSTGRES_URL": testenv.Postgres(t)}
+	out := runCLI(t, env, "correct horse battery\n", "users", "create", "--email", "Admin@Example.com", "--role", "admin")
+	if !strings.Contains(out, "admin@example.com") {
+		t.Errorf("output %q", out)
+	}
+	var errOut bytes.Buffer
+	err := run(context.Background(), []string{"users", "create", "--email", "admin@example.com", "--role", "admin"},
+		envFunc(env), strings.NewReader("another password\n"), io.Discard, &errOut)
+	if err == nil {
+		t.Error("creating the same user twice succeeded")
+	}
+	err = run(context.Background(), []string{"users", "create", "--email", "x@example.com", "--role", "root"},
+		envFunc(env), strings.NewReader("long enough\n"), io.Discard, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "--role") {
+		t.Errorf("bad role: %v", err)
+	}
+}
+
+func TestSegmentsCheck(t *testing.T) {
+	in := `{"condition":{"country":{"$in":["US","CA"]}},"attributes":{"country":"US"}}
+{"condition":{"id":{"$inGroup":"beta"}},"attributes":{"id":"u2"},"savedGroups":{"beta":["u1"]}}
+{"condition":{"age":{"$bogus":3}},"attributes":{}}
+not json
+`
+	out := runCLI(t, nil, in, "segments", "check")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 4 || lines[0] != `{"match":true}` || lines[1] != `{"match":false}` ||
+		!strings.Contains(lines[2], `"error"`) || !strings.Contains(lines[2], "$bogus") || !strings.Contains(lines[3], `"error"`) {
+		t.Errorf("segments check output:\n%s", out)
+	}
+}

@@ -1,0 +1,394 @@
+package experiments
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"regexp"
+	"time"
+
+	"github.com/liftlab/lift/segments"
+)
+
+// Kind names a type of configuration document.
+type Kind string
+
+// The configuration documents lift stores.
+const (
+	KindExperiment Kind = "experiment"
+	KindFlag       Kind = "flag"
+	KindSegment    Kind = "segment"
+	KindSavedGroup Kind = "saved_group"
+)
+
+// Experiment statuses. Only running experiments assign users.
+const (
+	StatusDraft   = "draft"
+	StatusRunning = "running"
+	StatusPaused  = "paused"
+	StatusStopped = "stopped"
+)
+
+// Experiment types.
+const (
+	TypeAB     = "ab"
+	TypeBandit = "bandit"
+)
+
+// Flag value types.
+const (
+	FlagBoolean = "boolean"
+	FlagString  = "string"
+	FlagNumber  = "number"
+	FlagJSON    = "json"
+)
+
+// keyPattern is the shape of every document key: URL-safe and short enough for
+// ClickHouse columns and dashboards.
+var keyPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
+
+// weightTolerance allows for decimal weights such as 0.1+0.2+0.7 not adding up
+// exactly in binary floating point.
+const weightTolerance = 1e-6
+
+// Experiment is the experiment document of DESIGN.md.
+type Experiment struct {
+	Key         string          `json:"key"`
+	Name        string          `json:"name,omitempty"`
+	Description string          `json:"description,omitempty"`
+	Type        string          `json:"type,omitempty"`
+	Status      string          `json:"status,omitempty"`
+	Variants    []Variant       `json:"variants"`
+	Coverage    *float64        `json:"coverage,omitempty"`
+	HashSeed    string          `json:"hash_seed,omitempty"`
+	HashVersion int             `json:"hash_version,omitempty"`
+	Targeting   json.RawMessage `json:"targeting,omitempty"`
+	Segments    []string        `json:"segments,omitempty"`
+	Namespace   *Namespace      `json:"namespace,omitempty"`
+	Goal        *Goal           `json:"goal,omitempty"`
+	Bandit      *BanditConfig   `json:"bandit,omitempty"`
+}
+
+// Variant is one arm of an experiment. Value is what the client renders; when it is
+// absent the variant key stands in for it.
+type Variant struct {
+	Key    string          `json:"key"`
+	Name   string          `json:"name,omitempty"`
+	Weight float64         `json:"weight"`
+	Value  json.RawMessage `json:"value,omitempty"`
+}
+
+// Goal is the metric an experiment optimises.
+type Goal struct {
+	Event string `json:"event"`
+	Kind  string `json:"kind"`
+}
+
+// BanditConfig tunes a bandit experiment; weights come from the bandit updater.
+type BanditConfig struct {
+	MinWeight   float64  `json:"min_weight,omitempty"`
+	UpdateEvery string   `json:"update_every,omitempty"`
+	PerSegment  []string `json:"per_segment,omitempty"`
+}
+
+// Flag is the feature-flag document of DESIGN.md.
+type Flag struct {
+	Key         string          `json:"key"`
+	Name        string          `json:"name,omitempty"`
+	Description string          `json:"description,omitempty"`
+	Type        string          `json:"type"`
+	Default     json.RawMessage `json:"default"`
+	Enabled     *bool           `json:"enabled,omitempty"`
+	Rules       []Rule          `json:"rules,omitempty"`
+}
+
+// Rule is one step of a flag's ordered evaluation: either a targeted value (optional
+// condition, segment and rollout share) or a reference to an experiment.
+type Rule struct {
+	Condition  json.RawMessage `json:"condition,omitempty"`
+	Segment    string          `json:"segment,omitempty"`
+	Rollout    *float64        `json:"rollout,omitempty"`
+	Value      json.RawMessage `json:"value,omitempty"`
+	Variant    string          `json:"variant,omitempty"`
+	Experiment string          `json:"experiment,omitempty"`
+}
+
+// Segment is an attribute segment (a condition on the attributes sent to decide) or a
+// behavioural segment (a rule over the user's recent events).
+type Segment struct {
+	Key         string          `json:"key"`
+	Name        string          `json:"name,omitempty"`
+	Description string          `json:"description,omitempty"`
+	Kind        string          `json:"kind"`
+	Condition   json.RawMessage `json:"condition,omitempty"`
+	Rule        json.RawMessage `json:"rule,omitempty"`
+	TTL         string          `json:"ttl,omitempty"`
+}
+
+// SavedGroup is a named list of values that conditions test with $inGroup.
+type SavedGroup struct {
+	Key    string `json:"key"`
+	Name   string `json:"name,omitempty"`
+	Values []any  `json:"values"`
+}
+
+// Refs answers whether documents referenced by another document exist.
+type Refs interface {
+	HasSegment(key string) bool
+	HasExperiment(key string) bool
+}
+
+// Normalize fills the defaults the contract promises, so stored documents are explicit.
+func (e *Experiment) Normalize() {
+	if e.Name == "" {
+		e.Name = e.Key
+	}
+	if e.Type == "" {
+		e.Type = TypeAB
+	}
+	if e.Status == "" {
+		e.Status = StatusDraft
+	}
+	if e.Coverage == nil {
+		one := 1.0
+		e.Coverage = &one
+	}
+	if e.HashSeed == "" {
+		e.HashSeed = e.Key
+	}
+	if e.HashVersion == 0 {
+		e.HashVersion = 2
+	}
+	allZero := true
+	for _, v := range e.Variants {
+		if v.Weight != 0 {
+			allZero = false
+		}
+	}
+	// Omitted weights mean an even split.
+	if allZero && len(e.Variants) > 0 {
+		for i, w := range EqualWeights(len(e.Variants)) {
+			e.Variants[i].Weight = w
+		}
+	}
+}
+
+// Validate checks the document against the contract and the documents it references.
+// It returns a *ValidationError listing every invalid field.
+func (e *Experiment) Validate(refs Refs) error {
+	v := &ValidationError{}
+	checkKey(v, "key", e.Key)
+	if e.Type != TypeAB && e.Type != TypeBandit {
+		v.add("type", "must be %q or %q", TypeAB, TypeBandit)
+	}
+	switch e.Status {
+	case StatusDraft, StatusRunning, StatusPaused, StatusStopped:
+	default:
+		v.add("status", "must be one of draft, running, paused, stopped")
+	}
+	if len(e.Variants) < 2 {
+		v.add("variants", "needs at least 2 variants")
+	}
+	if len(e.Variants) > 100 {
+		v.add("variants", "at most 100 variants")
+	}
+	seen := map[string]bool{}
+	sum := 0.0
+	for i, va := range e.Variants {
+		field := fmt.Sprintf("variants[%d]", i)
+		checkKey(v, field+".key", va.Key)
+		if seen[va.Key] {
+			v.add(field+".key", "duplicate variant key %q", va.Key)
+		}
+		seen[va.Key] = true
+		if math.IsNaN(va.Weight) || va.Weight < 0 || va.Weight > 1 {
+			v.add(field+".weight", "must be between 0 and 1")
+		}
+		sum += va.Weight
+		checkJSON(v, field+".value", va.Value)
+	}
+	if len(e.Variants) >= 2 && math.Abs(sum-1) > weightTolerance {
+		v.add("variants", "weights must sum to 1, got %g", sum)
+	}
+	if e.Coverage != nil && (math.IsNaN(*e.Coverage) || *e.Coverage < 0 || *e.Coverage > 1) {
+		v.add("coverage", "must be between 0 and 1")
+	}
+	if e.HashVersion != 1 && e.HashVersion != 2 {
+		v.add("hash_version", "must be 1 or 2")
+	}
+	checkCondition(v, "targeting", e.Targeting)
+	checkSegments(v, "segments", e.Segments, refs)
+	if ns := e.Namespace; ns != nil {
+		if ns.ID == "" {
+			v.add("namespace.id", "is required")
+		}
+		if ns.Range[0] < 0 || ns.Range[1] > 1 || ns.Range[0] >= ns.Range[1] {
+			v.add("namespace.range", "must be [start, end) with 0 ≤ start < end ≤ 1")
+		}
+	}
+	if g := e.Goal; g != nil {
+		if g.Event == "" {
+			v.add("goal.event", "is required")
+		}
+		if g.Kind != "conversion" && g.Kind != "value" {
+			v.add("goal.kind", "must be \"conversion\" or \"value\"")
+		}
+	}
+	if b := e.Bandit; b != nil {
+		if e.Type != TypeBandit {
+			v.add("bandit", "only allowed when type is %q", TypeBandit)
+		}
+		if b.MinWeight < 0 || len(e.Variants) > 0 && b.MinWeight*float64(len(e.Variants)) > 1 {
+			v.add("bandit.min_weight", "must be ≥ 0 and at most 1/number of variants")
+		}
+		if b.UpdateEvery != "" {
+			if d, err := time.ParseDuration(b.UpdateEvery); err != nil || d < time.Second {
+				v.add("bandit.update_every", "must be a duration of at least 1s, such as \"10s\"")
+			}
+		}
+		checkSegments(v, "bandit.per_segment", b.PerSegment, refs)
+	}
+	return v.err()
+}
+
+// Normalize fills the flag's defaults.
+func (f *Flag) Normalize() {
+	if f.Name == "" {
+		f.Name = f.Key
+	}
+	if f.Enabled == nil {
+		t := true
+		f.Enabled = &t
+	}
+}
+
+// Validate checks the flag against the contract and the documents it references.
+// It returns a *ValidationError listing every invalid field.
+func (f *Flag) Validate(refs Refs) error {
+	v := &ValidationError{}
+	checkKey(v, "key", f.Key)
+	switch f.Type {
+	case FlagBoolean, FlagString, FlagNumber, FlagJSON:
+		checkFlagValue(v, "default", f.Type, f.Default, true)
+	default:
+		v.add("type", "must be one of boolean, string, number, json")
+	}
+	for i, r := range f.Rules {
+		field := fmt.Sprintf("rules[%d]", i)
+		if r.Experiment != "" {
+			if r.Condition != nil || r.Segment != "" || r.Rollout != nil || r.Value != nil {
+				v.add(field, "an experiment rule takes no condition, segment, rollout or value")
+			}
+			if refs != nil && !refs.HasExperiment(r.Experiment) {
+				v.add(field+".experiment", "unknown experiment %q", r.Experiment)
+			}
+			continue
+		}
+		checkCondition(v, field+".condition", r.Condition)
+		if r.Segment != "" && refs != nil && !refs.HasSegment(r.Segment) {
+			v.add(field+".segment", "unknown segment %q", r.Segment)
+		}
+		if r.Rollout != nil && (math.IsNaN(*r.Rollout) || *r.Rollout < 0 || *r.Rollout > 1) {
+			v.add(field+".rollout", "must be between 0 and 1")
+		}
+		if r.Variant != "" {
+			checkKey(v, field+".variant", r.Variant)
+		}
+		if f.Type != "" {
+			checkFlagValue(v, field+".value", f.Type, r.Value, true)
+		}
+	}
+	return v.err()
+}
+
+// Validate checks the segment document. Behavioural segments need the streaming
+// segment engine, which this version does not have, so they are refused rather than
+// stored and silently never matched.
+func (s *Segment) Validate() error {
+	v := &ValidationError{}
+	checkKey(v, "key", s.Key)
+	switch s.Kind {
+	case "attribute":
+		if s.Condition == nil {
+			v.add("condition", "is required for an attribute segment")
+		}
+		checkCondition(v, "condition", s.Condition)
+	case "behavioral":
+		v.add("kind", "behavioral segments are not supported by this version of lift yet")
+	default:
+		v.add("kind", "must be \"attribute\" or \"behavioral\"")
+	}
+	return v.err()
+}
+
+// Validate checks the saved group document.
+func (g *SavedGroup) Validate() error {
+	v := &ValidationError{}
+	checkKey(v, "key", g.Key)
+	if g.Values == nil {
+		v.add("values", "is required (an array, possibly empty)")
+	}
+	return v.err()
+}
+
+func checkKey(v *ValidationError, field, key string) {
+	if !keyPattern.MatchString(key) {
+		v.add(field, "must match %s", keyPattern)
+	}
+}
+
+func checkCondition(v *ValidationError, field string, raw json.RawMessage) {
+	if raw == nil {
+		return
+	}
+	if _, err := segments.ParseConditionJSON(raw); err != nil {
+		if ce, ok := err.(*segments.ConditionError); ok && ce.Path != "" {
+			v.add(field+"."+ce.Path, "%s", ce.Message)
+			return
+		}
+		v.add(field, "%v", err)
+	}
+}
+
+func checkSegments(v *ValidationError, field string, keys []string, refs Refs) {
+	for i, k := range keys {
+		if refs != nil && !refs.HasSegment(k) {
+			v.add(fmt.Sprintf("%s[%d]", field, i), "unknown segment %q", k)
+		}
+	}
+}
+
+func checkJSON(v *ValidationError, field string, raw json.RawMessage) {
+	if raw != nil && !json.Valid(raw) {
+		v.add(field, "is not valid JSON")
+	}
+}
+
+// checkFlagValue checks that raw holds a value of the flag's type.
+func checkFlagValue(v *ValidationError, field, typ string, raw json.RawMessage, required bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		if required {
+			v.add(field, "is required")
+		}
+		return
+	}
+	var x any
+	if err := json.Unmarshal(raw, &x); err != nil {
+		v.add(field, "is not valid JSON")
+		return
+	}
+	ok := true
+	switch typ {
+	case FlagBoolean:
+		_, ok = x.(bool)
+	case FlagString:
+		_, ok = x.(string)
+	case FlagNumber:
+		_, ok = x.(float64)
+	}
+	if !ok {
+		v.add(field, "must be a %s", typ)
+	}
+}

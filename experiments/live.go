@@ -1,0 +1,43 @@
+package experiments
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// ConfigLoader reads the whole configuration.
+type ConfigLoader interface {
+	LoadConfig(ctx context.Context) (*Config, error)
+}
+
+// Live holds the current snapshot. Readers never block: Reload builds a new snapshot
+// aside and swaps the pointer, so a failed reload leaves the last good one serving.
+type Live struct {
+	loader  ConfigLoader
+	current atomic.Pointer[Snapshot]
+}
+
+// NewLive returns a Live that loads from loader; it serves an empty snapshot until
+// the first successful Reload.
+func NewLive(loader ConfigLoader) *Live {
+	l := &Live{loader: loader}
+	l.current.Store(NewSnapshot(&Config{}, time.Time{}))
+	return l
+}
+
+// Snapshot returns the snapshot to decide with.
+func (l *Live) Snapshot() *Snapshot { return l.current.Load() }
+
+// Reload reads the configuration and swaps in a new snapshot. On error the previous
+// snapshot stays in place.
+func (l *Live) Reload(ctx context.Context) error {
+	start := time.Now()
+	cfg, err := l.loader.LoadConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("experiments: reload snapshot: %w", err)
+	}
+	l.current.Store(NewSnapshot(cfg, start))
+	return nil
+}

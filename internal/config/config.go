@@ -1,0 +1,106 @@
+// Package config reads lift's settings from LIFT_* environment variables.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// Config is every setting lift reads at start-up. Defaults point at the local
+// services that `make run` starts.
+type Config struct {
+	HTTPAddr       string        // LIFT_HTTP_ADDR
+	PostgresURL    string        // LIFT_POSTGRES_URL
+	ClickHouseAddr string        // LIFT_CLICKHOUSE_ADDR, native protocol
+	ClickHouseDB   string        // LIFT_CLICKHOUSE_DB
+	AMQPURL        string        // LIFT_AMQP_URL
+	LogFormat      string        // LIFT_LOG_FORMAT: json or text
+	LogLevel       slog.Level    // LIFT_LOG_LEVEL: debug, info, warn, error
+	Resync         time.Duration // LIFT_RESYNC_INTERVAL: full snapshot reload period
+	MaxBodyBytes   int64         // LIFT_MAX_BODY_BYTES: request body limit
+	ShutdownGrace  time.Duration // LIFT_SHUTDOWN_GRACE: time to drain on SIGTERM
+}
+
+// Load reads the configuration through getenv and validates it.
+func Load(getenv func(string) string) (Config, error) {
+	c := Config{
+		HTTPAddr:       or(getenv("LIFT_HTTP_ADDR"), "127.0.0.1:8080"),
+		PostgresURL:    or(getenv("LIFT_POSTGRES_URL"), "postgres://postgres@127.0.0.1:5432/lift?sslmode=disable"),
+		ClickHouseAddr: or(getenv("LIFT_CLICKHOUSE_ADDR"), "127.0.0.1:9000"),
+		ClickHouseDB:   or(getenv("LIFT_CLICKHOUSE_DB"), "lift"),
+		AMQPURL:        or(getenv("LIFT_AMQP_URL"), "amqp://guest:guest@127.0.0.1:5672/"),
+		LogFormat:      or(getenv("LIFT_LOG_FORMAT"), "json"),
+	}
+	var err error
+	if err = c.LogLevel.UnmarshalText([]byte(or(getenv("LIFT_LOG_LEVEL"), "info"))); err != nil {
+		return c, fmt.Errorf("LIFT_LOG_LEVEL: %w", err)
+	}
+	if c.Resync, err = duration(getenv, "LIFT_RESYNC_INTERVAL", 30*time.Second); err != nil {
+		return c, err
+	}
+	if c.ShutdownGrace, err = duration(getenv, "LIFT_SHUTDOWN_GRACE", 15*time.Second); err != nil {
+		return c, err
+	}
+	if v := getenv("LIFT_MAX_BODY_BYTES"); v != "" {
+		if c.MaxBodyBytes, err = strconv.ParseInt(v, 10, 64); err != nil || c.MaxBodyBytes <= 0 {
+			return c, fmt.Errorf("LIFT_MAX_BODY_BYTES: want a positive number of bytes, got %q", v)
+		}
+	} else {
+		c.MaxBodyBytes = 1 << 20
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		return c, fmt.Errorf("LIFT_LOG_FORMAT: want json or text, got %q", c.LogFormat)
+	}
+	for name, u := range map[string]string{"LIFT_POSTGRES_URL": c.PostgresURL, "LIFT_AMQP_URL": c.AMQPURL} {
+		if _, err := url.Parse(u); err != nil {
+			return c, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return c, nil
+}
+
+// LogValue masks passwords so the configuration can be logged at start-up.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("http_addr", c.HTTPAddr),
+		slog.String("postgres_url", mask(c.PostgresURL)),
+		slog.String("clickhouse_addr", c.ClickHouseAddr),
+		slog.String("clickhouse_db", c.ClickHouseDB),
+		slog.String("amqp_url", mask(c.AMQPURL)),
+		slog.Duration("resync", c.Resync),
+		slog.Int64("max_body_bytes", c.MaxBodyBytes),
+	)
+}
+
+func mask(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable)"
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func duration(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s: want a positive duration such as 30s, got %q", name, v)
+	}
+	return d, nil
+}

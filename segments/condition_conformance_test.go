@@ -1,0 +1,87 @@
+package segments_test
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/liftlab/lift/internal/conformance"
+	"github.com/liftlab/lift/segments"
+)
+
+// evalConditionCase is one GrowthBook case: [name, condition, attributes, expected,
+// savedGroups?].
+type evalConditionCase struct {
+	name      string
+	condition json.RawMessage
+	attrs     map[string]any
+	want      bool
+	groups    segments.SavedGroups
+}
+
+func loadEvalConditionCases(t testing.TB) []evalConditionCase {
+	t.Helper()
+	var file struct {
+		EvalCondition [][]json.RawMessage `json:"evalCondition"`
+	}
+	conformance.Load(t, "growthbook/cases.json", &file)
+	if len(file.EvalCondition) == 0 {
+		t.Fatal("cases.json has no evalCondition cases")
+	}
+	cases := make([]evalConditionCase, len(file.EvalCondition))
+	for i, raw := range file.EvalCondition {
+		if len(raw) != 4 && len(raw) != 5 {
+			t.Fatalf("evalCondition[%d]: want 4 or 5 elements, got %d", i, len(raw))
+		}
+		c := &cases[i]
+		c.condition = raw[1]
+		dst := []any{0: &c.name, 2: &c.attrs, 3: &c.want}
+		if len(raw) == 5 {
+			dst = append(dst, &c.groups)
+		}
+		for j, d := range dst {
+			if d == nil {
+				continue
+			}
+			if err := json.Unmarshal(raw[j], d); err != nil {
+				t.Fatalf("evalCondition[%d] element %d: %v", i, j, err)
+			}
+		}
+	}
+	return cases
+}
+
+func TestConditionConformance(t *testing.T) {
+	for _, tc := range loadEvalConditionCases(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			cond, err := segments.ParseConditionJSON(tc.condition)
+			if err != nil {
+				// GrowthBook evaluates what lift rejects to false.
+				var ce *segments.ConditionError
+				if !errors.As(err, &ce) {
+					t.Fatalf("error %v is %T, want *segments.ConditionError", err, err)
+				}
+				if tc.want {
+					t.Fatalf("ParseConditionJSON(%s) = %v, but GrowthBook expects a match", tc.condition, err)
+				}
+				return
+			}
+			if got := cond.Match(tc.attrs, tc.groups); got != tc.want {
+				t.Errorf("Match(%s, %v) = %v, want %v", tc.condition, tc.attrs, got, tc.want)
+			}
+
+			// The decoded form must behave the same as the JSON text.
+			var decoded any
+			if err := json.Unmarshal(tc.condition, &decoded); err != nil {
+				t.Fatal(err)
+			}
+			cond2, err := segments.ParseCondition(decoded)
+			if err != nil {
+				t.Fatalf("ParseCondition: %v", err)
+			}
+			if got := cond2.Match(tc.attrs, tc.groups); got != tc.want {
+				t.Errorf("ParseCondition form: Match = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,93 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/liftlab/lift/experiments"
+)
+
+// DecideRequest is the body of POST /v1/decide.
+type DecideRequest struct {
+	UserID     string         `json:"user_id"`
+	Attributes map[string]any `json:"attributes"`
+	Keys       []string       `json:"keys"`
+	Track      *bool          `json:"track"`
+}
+
+// decideBuffers are reused across requests to keep the decision path free of
+// per-request allocations for the result list and the response body.
+type decideBuffers struct {
+	decisions []experiments.Keyed
+	out       []byte
+}
+
+var decidePool = sync.Pool{New: func() any { return &decideBuffers{} }}
+
+// maxUserIDLen bounds ids so they fit the storage columns and hashing stays cheap.
+const maxUserIDLen = 256
+
+// ParseDecideRequest decodes and checks a decide body. Errors name the field.
+func ParseDecideRequest(body []byte) (DecideRequest, error) {
+	var r DecideRequest
+	if err := json.Unmarshal(body, &r); err != nil {
+		return r, decodeRequestError(err)
+	}
+	switch {
+	case r.UserID == "":
+		return r, badRequest("user_id", "is required")
+	case len(r.UserID) > maxUserIDLen:
+		return r, badRequest("user_id", "must be at most 256 bytes")
+	}
+	return r, nil
+}
+
+// decodeRequestError names the field of a type mismatch; anything else is malformed JSON.
+func decodeRequestError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) && typeErr.Field != "" {
+		return badRequest(typeErr.Field, "must be a JSON "+typeErr.Value+" of the right type")
+	}
+	return experiments.ErrMalformed
+}
+
+func readBody(c echo.Context) ([]byte, error) {
+	var buf bytes.Buffer
+	if _, err := io.Copy(&buf, c.Request().Body); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return nil, echo.ErrStatusRequestEntityTooLarge
+		}
+		var he *echo.HTTPError
+		if errors.As(err, &he) {
+			return nil, he
+		}
+		return nil, badRequest("(body)", "could not be read: "+err.Error())
+	}
+	return buf.Bytes(), nil
+}
+
+func (s *server) decide(c echo.Context) error {
+	start := time.Now()
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	req, err := ParseDecideRequest(body)
+	if err != nil {
+		return err
+	}
+	buf := decidePool.Get().(*decideBuffers)
+	defer decidePool.Put(buf)
+	buf.decisions = s.Snapshots.Snapshot().Decide(req.UserID, req.Attributes, req.Keys, buf.decisions[:0])
+	buf.out = appendDecideResponse(buf.out[:0], req.UserID, buf.decisions)
+	s.metrics.observeDecide(buf.decisions, time.Since(start))
+	return c.JSONBlob(http.StatusOK, buf.out)
+}

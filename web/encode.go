@@ -1,0 +1,68 @@
+package web
+
+import (
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/liftlab/lift/experiments"
+)
+
+// appendDecideResponse writes the /v1/decide answer by hand: it is the hottest
+// encoding in lift, and reflection-based encoding of a map of structs costs more than
+// all the bucketing behind it.
+func appendDecideResponse(b []byte, userID string, ds []experiments.Keyed) []byte {
+	b = append(b, `{"user_id":`...)
+	b = appendString(b, userID)
+	b = append(b, `,"decisions":{`...)
+	for i, d := range ds {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, d.Key)
+		b = append(b, `:{"variant":`...)
+		b = appendString(b, d.Variant)
+		b = append(b, `,"value":`...)
+		if len(d.Value) == 0 {
+			b = append(b, "null"...)
+		} else {
+			b = append(b, d.Value...) // validated JSON from the store
+		}
+		b = append(b, `,"reason":"`...)
+		b = append(b, d.Reason...)
+		b = append(b, `","experiment":`...)
+		b = strconv.AppendBool(b, d.Experiment)
+		b = append(b, '}')
+	}
+	return append(b, "}}"...)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string, escaping what JSON requires and replacing
+// invalid UTF-8 like encoding/json does.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c < 0x20:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, `\ufffd`...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
+}

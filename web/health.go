@@ -1,0 +1,43 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+type readiness struct {
+	Status   string            `json:"status"`
+	Checks   map[string]string `json:"checks"`
+	Snapshot struct {
+		Version  string    `json:"version"`
+		LoadedAt time.Time `json:"loaded_at"`
+	} `json:"snapshot"`
+}
+
+// readyz answers 200 "ok" when every dependency answers, 200 "degraded" when one does
+// not but decisions are still served from a loaded snapshot (taking the process out of
+// a load balancer then would turn a database outage into a decision outage), and 503
+// "unavailable" before any snapshot was loaded.
+func (s *server) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	r := readiness{Status: "ok", Checks: map[string]string{}}
+	for name, err := range s.Ready(ctx) {
+		if err != nil {
+			r.Status = "degraded"
+			r.Checks[name] = "error: " + err.Error()
+		} else {
+			r.Checks[name] = "ok"
+		}
+	}
+	snap := s.Snapshots.Snapshot()
+	r.Snapshot.Version, r.Snapshot.LoadedAt = snap.Version, snap.LoadedAt
+	if snap.LoadedAt.IsZero() {
+		r.Status = "unavailable"
+		return c.JSON(http.StatusServiceUnavailable, r)
+	}
+	return c.JSON(http.StatusOK, r)
+}

@@ -1,0 +1,120 @@
+package web
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/liftlab/lift/experiments"
+)
+
+// OFREP: the OpenFeature Remote Evaluation Protocol (open-feature/protocol,
+// service/openapi.yaml). Experiments evaluate as flags whose variant is the variant key.
+
+type ofrepRequest struct {
+	Context map[string]any `json:"context"`
+}
+
+type ofrepResult struct {
+	Key          string          `json:"key"`
+	Reason       string          `json:"reason,omitempty"`
+	Variant      string          `json:"variant,omitempty"`
+	Value        json.RawMessage `json:"value,omitempty"`
+	ErrorCode    string          `json:"errorCode,omitempty"`
+	ErrorDetails string          `json:"errorDetails,omitempty"`
+	Metadata     map[string]any  `json:"metadata,omitempty"`
+}
+
+type ofrepBulk struct {
+	Flags    []ofrepResult  `json:"flags"`
+	Metadata map[string]any `json:"metadata,omitempty"`
+}
+
+// ofrepReasons maps lift's reasons to OpenFeature's resolution reasons.
+var ofrepReasons = map[experiments.Reason]string{
+	experiments.ReasonSplit:          "SPLIT",
+	experiments.ReasonBandit:         "SPLIT",
+	experiments.ReasonTargetingMatch: "TARGETING_MATCH",
+	experiments.ReasonDefault:        "STATIC",
+	experiments.ReasonDisabled:       "DISABLED",
+	experiments.ReasonNotEligible:    "STATIC",
+}
+
+// parseOFREP reads the evaluation context; the targeting key is the user id and the
+// rest of the context are the attributes.
+func parseOFREP(c echo.Context, key string) (userID string, attrs map[string]any, failure *ofrepResult, err error) {
+	body, err := readBody(c)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	var req ofrepRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return "", nil, &ofrepResult{Key: key, ErrorCode: "PARSE_ERROR", ErrorDetails: "body is not a JSON object with a context object"}, nil
+	}
+	if req.Context == nil {
+		return "", nil, &ofrepResult{Key: key, ErrorCode: "INVALID_CONTEXT", ErrorDetails: "context is required"}, nil
+	}
+	tk, _ := req.Context["targetingKey"].(string)
+	if tk == "" {
+		return "", nil, &ofrepResult{Key: key, ErrorCode: "TARGETING_KEY_MISSING", ErrorDetails: "context.targetingKey (the user id) is required"}, nil
+	}
+	delete(req.Context, "targetingKey")
+	return tk, req.Context, nil, nil
+}
+
+func toOFREP(key string, d experiments.Decision) ofrepResult {
+	r := ofrepResult{Key: key, Reason: ofrepReasons[d.Reason], Variant: d.Variant, Value: d.Value}
+	if d.Experiment {
+		r.Metadata = map[string]any{"experiment": true}
+	}
+	return r
+}
+
+func (s *server) ofrepOne(c echo.Context) error {
+	key := c.Param("key")
+	userID, attrs, failure, err := parseOFREP(c, key)
+	if err != nil {
+		return err
+	}
+	if failure != nil {
+		return c.JSON(http.StatusBadRequest, failure)
+	}
+	d, ok := s.Snapshots.Snapshot().Evaluate(key, userID, attrs)
+	if !ok {
+		return c.JSON(http.StatusNotFound, ofrepResult{Key: key, ErrorCode: "FLAG_NOT_FOUND", ErrorDetails: "flag '" + key + "' was not found"})
+	}
+	return c.JSON(http.StatusOK, toOFREP(key, d))
+}
+
+// ofrepBulk evaluates every flag and experiment. The ETag is a digest of the answer
+// itself, so it changes exactly when this context's evaluation changes, whether
+// through the configuration or the context.
+func (s *server) ofrepBulk(c echo.Context) error {
+	userID, attrs, failure, err := parseOFREP(c, "")
+	if err != nil {
+		return err
+	}
+	if failure != nil {
+		return c.JSON(http.StatusBadRequest, map[string]string{"errorCode": failure.ErrorCode, "errorDetails": failure.ErrorDetails})
+	}
+	snap := s.Snapshots.Snapshot()
+	out := ofrepBulk{Flags: make([]ofrepResult, 0, len(snap.Keys())), Metadata: map[string]any{"version": snap.Version}}
+	for _, key := range snap.Keys() {
+		d, _ := snap.Evaluate(key, userID, attrs)
+		out.Flags = append(out.Flags, toOFREP(key, d))
+	}
+	body, err := json.Marshal(out)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(body)
+	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
+	c.Response().Header().Set("ETag", etag)
+	if c.Request().Header.Get("If-None-Match") == etag {
+		return c.NoContent(http.StatusNotModified)
+	}
+	return c.JSONBlob(http.StatusOK, body)
+}
