@@ -2,7 +2,6 @@ package experiments
 
 import (
 	"math"
-	"strconv"
 	"unicode/utf8"
 )
 
@@ -89,9 +88,19 @@ func Hash(seed, value string, version int) (n float64, ok bool) {
 
 // hashV2 finishes a version 2 hash from the FNV-1a state over seed+value.
 func hashV2(h uint32) float64 {
-	var buf [10]byte // math.MaxUint32 has 10 digits
-	h = fnv1a32ASCII(fnvOffset32, strconv.AppendUint(buf[:0], uint64(h), 10))
-	return float64(h%10000) / 10000
+	// Hash the decimal digits of h, most significant first, without formatting a
+	// string: this runs for every experiment in every decision.
+	var digits [10]byte // math.MaxUint32 has 10 digits
+	i := len(digits)
+	for {
+		i--
+		digits[i] = byte('0' + h%10)
+		h /= 10
+		if h == 0 {
+			break
+		}
+	}
+	return float64(fnv1a32ASCII(fnvOffset32, digits[i:])%10000) / 10000
 }
 
 // seededV2 is Hash(seed, ·, 2) with the seed's share of the work done once: the

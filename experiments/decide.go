@@ -1,6 +1,9 @@
 package experiments
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"slices"
+)
 
 // Reason says why a user got a value; the values are part of the HTTP contract.
 type Reason string
@@ -41,8 +44,12 @@ type Keyed struct {
 // buffer across requests. Unknown keys are left out of the result.
 func (s *Snapshot) Decide(userID string, attrs map[string]any, keys []string, dst []Keyed) []Keyed {
 	if len(keys) == 0 {
+		n := len(dst)
+		dst = slices.Grow(dst, len(s.entries))[:n+len(s.entries)]
 		for i := range s.entries {
-			dst = append(dst, Keyed{Key: s.entries[i].key, Decision: s.decide(&s.entries[i], userID, attrs)})
+			k := &dst[n+i]
+			k.Key = s.entries[i].key
+			k.Decision = s.decide(&s.entries[i], userID, attrs)
 		}
 		return dst
 	}
@@ -107,7 +114,7 @@ func (s *Snapshot) eligible(e *compiledExperiment, userID string, attrs map[stri
 	}
 	// An experiment limited to segments takes users who belong to every one of them.
 	for _, seg := range e.segments {
-		if !s.inSegment(seg, attrs) {
+		if !seg.Match(attrs, s.groups) {
 			return false
 		}
 	}
@@ -120,14 +127,6 @@ func notEligible(e *compiledExperiment) Decision {
 		d.Variant, d.Value = e.variants[0].key, e.variants[0].value
 	}
 	return d
-}
-
-// inSegment reports whether the attributes place the user in an attribute segment.
-// Unknown segments (deleted, or behavioural ones this process cannot evaluate) never
-// match.
-func (s *Snapshot) inSegment(key string, attrs map[string]any) bool {
-	c, ok := s.segments[key]
-	return ok && (c == nil || c.Match(attrs, s.groups))
 }
 
 // evalFlag walks the flag's rules in order; the first that applies wins.
@@ -151,7 +150,7 @@ func (s *Snapshot) evalFlag(f *compiledFlag, userID string, attrs map[string]any
 		if r.condition != nil && !r.condition.Match(attrs, s.groups) {
 			continue
 		}
-		if r.segment != "" && !s.inSegment(r.segment, attrs) {
+		if r.segment != nil && !r.segment.Match(attrs, s.groups) {
 			continue
 		}
 		if r.rollout < 1 {

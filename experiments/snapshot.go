@@ -30,11 +30,10 @@ type Snapshot struct {
 
 	// entries lists experiments then flags, each group in key order, so "decide
 	// everything" is deterministic and needs no map lookups; index finds one by key.
-	entries  []entry
-	index    map[string]int
-	keys     []string
-	segments map[string]*segments.Condition
-	groups   segments.SavedGroups
+	entries []entry
+	index   map[string]int
+	keys    []string
+	groups  segments.SavedGroups
 }
 
 // entry is one experiment or one flag.
@@ -60,13 +59,15 @@ type compiledExperiment struct {
 	variants  []compiledVariant
 	ranges    []Range
 	targeting *segments.Condition
-	segments  []string
+	// segments are the conditions of the segments the experiment is limited to,
+	// resolved when the snapshot is built.
+	segments  []*segments.Condition
 	namespace *Namespace
 }
 
 type compiledRule struct {
 	condition  *segments.Condition
-	segment    string
+	segment    *segments.Condition // nil when the rule names no segment
 	rollout    float64
 	variant    string
 	value      json.RawMessage
@@ -90,7 +91,6 @@ func NewSnapshot(cfg *Config, loadedAt time.Time) *Snapshot {
 	s := &Snapshot{
 		LoadedAt: loadedAt,
 		index:    make(map[string]int, len(cfg.Experiments)+len(cfg.Flags)),
-		segments: make(map[string]*segments.Condition, len(cfg.Segments)),
 		groups:   make(segments.SavedGroups, len(cfg.SavedGroups)),
 	}
 	sum := sha256.New()
@@ -99,12 +99,19 @@ func NewSnapshot(cfg *Config, loadedAt time.Time) *Snapshot {
 		s.groups[g.Key] = g.Values
 		_ = enc.Encode(g)
 	}
+	// Attribute segments by key. Unknown segments (deleted, or behavioural ones this
+	// process cannot evaluate) never match.
+	segs := map[string]*segments.Condition{}
 	for _, seg := range cfg.Segments {
 		_ = enc.Encode(seg)
 		if seg.Kind != "attribute" {
 			continue
 		}
-		s.segments[seg.Key] = compileCondition(seg.Condition)
+		c := compileCondition(seg.Condition)
+		if c == nil {
+			c = matchAll
+		}
+		segs[seg.Key] = c
 	}
 	exps := map[string]*compiledExperiment{}
 	var expEntries, flagEntries []entry
@@ -112,7 +119,7 @@ func NewSnapshot(cfg *Config, loadedAt time.Time) *Snapshot {
 		e := cfg.Experiments[i]
 		_ = enc.Encode(e)
 		e.Normalize()
-		c := compileExperiment(&e)
+		c := compileExperiment(&e, segs)
 		exps[e.Key] = c
 		expEntries = append(expEntries, entry{key: e.Key, exp: c})
 	}
@@ -123,7 +130,7 @@ func NewSnapshot(cfg *Config, loadedAt time.Time) *Snapshot {
 		if _, clash := exps[f.Key]; clash {
 			continue // keys are unique across experiments and flags; the experiment wins
 		}
-		flagEntries = append(flagEntries, entry{key: f.Key, flag: compileFlag(&f, exps)})
+		flagEntries = append(flagEntries, entry{key: f.Key, flag: compileFlag(&f, exps, segs)})
 	}
 	byKey := func(a, b entry) int { return strings.Compare(a.key, b.key) }
 	slices.SortFunc(expEntries, byKey)
@@ -140,6 +147,16 @@ func NewSnapshot(cfg *Config, loadedAt time.Time) *Snapshot {
 // neverMatch is a condition for documents whose stored condition no longer parses.
 var neverMatch, _ = segments.ParseCondition(map[string]any{"$nor": []any{}}) // an empty $or is true; an empty $nor is false
 
+// matchAll stands for a segment without a condition.
+var matchAll, _ = segments.ParseCondition(map[string]any{})
+
+func resolveSegment(segs map[string]*segments.Condition, key string) *segments.Condition {
+	if c, ok := segs[key]; ok {
+		return c
+	}
+	return neverMatch
+}
+
 func compileCondition(raw json.RawMessage) *segments.Condition {
 	if len(raw) == 0 {
 		return nil
@@ -151,7 +168,7 @@ func compileCondition(raw json.RawMessage) *segments.Condition {
 	return c
 }
 
-func compileExperiment(e *Experiment) *compiledExperiment {
+func compileExperiment(e *Experiment, segs map[string]*segments.Condition) *compiledExperiment {
 	c := &compiledExperiment{
 		key:       e.Key,
 		seed:      e.HashSeed,
@@ -160,8 +177,10 @@ func compileExperiment(e *Experiment) *compiledExperiment {
 		running:   e.Status == StatusRunning,
 		bandit:    e.Type == TypeBandit,
 		targeting: compileCondition(e.Targeting),
-		segments:  e.Segments,
 		namespace: e.Namespace,
+	}
+	for _, key := range e.Segments {
+		c.segments = append(c.segments, resolveSegment(segs, key))
 	}
 	weights := make([]float64, len(e.Variants))
 	for i, v := range e.Variants {
@@ -185,17 +204,19 @@ func variantValue(v Variant) json.RawMessage {
 	return b
 }
 
-func compileFlag(f *Flag, exps map[string]*compiledExperiment) *compiledFlag {
+func compileFlag(f *Flag, exps map[string]*compiledExperiment, segs map[string]*segments.Condition) *compiledFlag {
 	c := &compiledFlag{key: f.Key, keyV2: newSeededV2(f.Key), enabled: *f.Enabled, def: f.Default, flagType: f.Type}
 	for i, r := range f.Rules {
 		cr := compiledRule{
 			condition:  compileCondition(r.Condition),
-			segment:    r.Segment,
 			rollout:    1,
 			variant:    r.Variant,
 			value:      r.Value,
 			experiment: exps[r.Experiment],
 			runs:       r.Experiment != "",
+		}
+		if r.Segment != "" {
+			cr.segment = resolveSegment(segs, r.Segment)
 		}
 		if r.Rollout != nil {
 			cr.rollout = *r.Rollout

@@ -459,7 +459,7 @@ func TestPostgresOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.server.base = "" // configure through a process that talks to Postgres directly
+	// Configure through a process that talks to Postgres directly.
 	admin := startLift(t, map[string]string{"LIFT_POSTGRES_URL": direct})
 	f.server.base = admin.url
 	f.server.want(201, "POST", "/api/v1/experiments",
