@@ -206,7 +206,7 @@ func (e *Experiment) Validate(refs Refs) error {
 			v.add(field+".weight", "must be between 0 and 1")
 		}
 		sum += va.Weight
-		checkJSON(v, field+".value", va.Value)
+		checkVariantValue(v, field+".value", va.Value)
 	}
 	if len(e.Variants) >= 2 && math.Abs(sum-1) > weightTolerance {
 		v.add("variants", "weights must sum to 1, got %g", sum)
@@ -359,9 +359,18 @@ func checkSegments(v *ValidationError, field string, keys []string, refs Refs) {
 	}
 }
 
-func checkJSON(v *ValidationError, field string, raw json.RawMessage) {
-	if raw != nil && !json.Valid(raw) {
+// checkVariantValue allows any JSON value but null and arrays: OpenFeature, which
+// OFREP clients use, has no array type, and null would mean "no value".
+func checkVariantValue(v *ValidationError, field string, raw json.RawMessage) {
+	raw = bytes.TrimSpace(raw)
+	switch {
+	case raw == nil:
+	case !json.Valid(raw):
 		v.add(field, "is not valid JSON")
+	case bytes.Equal(raw, []byte("null")):
+		v.add(field, "must not be null (leave it out to serve the variant key)")
+	case raw[0] == '[':
+		v.add(field, "must not be an array (OpenFeature has no array type): wrap it in an object")
 	}
 }
 
@@ -387,8 +396,15 @@ func checkFlagValue(v *ValidationError, field, typ string, raw json.RawMessage, 
 		_, ok = x.(string)
 	case FlagNumber:
 		_, ok = x.(float64)
+	case FlagJSON:
+		// OpenFeature's object type: arrays and scalars have types of their own.
+		_, ok = x.(map[string]any)
 	}
 	if !ok {
-		v.add(field, "must be a %s", typ)
+		want := typ
+		if typ == FlagJSON {
+			want = "JSON object"
+		}
+		v.add(field, "must be a %s", want)
 	}
 }

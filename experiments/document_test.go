@@ -44,6 +44,8 @@ func TestExperimentValidate(t *testing.T) {
 		{"unknown operator", `{"key":"x","variants":[{"key":"a"},{"key":"b"}],"targeting":{"country":{"$inn":["US"]}}}`,
 			[]string{"targeting.country.$inn"}},
 		{"unknown segment", `{"key":"x","variants":[{"key":"a"},{"key":"b"}],"segments":["nope"]}`, []string{"segments[0]"}},
+		{"variant values", `{"key":"x","variants":[{"key":"a","value":null},{"key":"b","value":[1]}]}`,
+			[]string{"variants[0].value", "variants[1].value"}},
 		{"coverage", `{"key":"x","variants":[{"key":"a"},{"key":"b"}],"coverage":2}`, []string{"coverage"}},
 		{"bad namespace", `{"key":"x","variants":[{"key":"a"},{"key":"b"}],"namespace":{"id":"n","range":[0.5,0.2]}}`, []string{"namespace.range"}},
 		{"bandit options on an ab test", `{"key":"x","variants":[{"key":"a"},{"key":"b"}],"bandit":{"update_every":"10ms"}}`,
@@ -72,7 +74,8 @@ func TestFlagValidate(t *testing.T) {
 		want []string
 	}{
 		{"valid", `{"key":"f","type":"boolean","default":false,"rules":[{"segment":"vip","rollout":0.2,"value":true},{"experiment":"hero"}]}`, nil},
-		{"json flag", `{"key":"f","type":"json","default":{"a":1},"rules":[{"value":[1,2]}]}`, nil},
+		{"json flag", `{"key":"f","type":"json","default":{"a":1},"rules":[{"value":{"b":[1,2]}}]}`, nil},
+		{"json flag values are objects", `{"key":"f","type":"json","default":[1],"rules":[{"value":"x"}]}`, []string{"default", "rules[0].value"}},
 		{"wrong default type", `{"key":"f","type":"number","default":"3"}`, []string{"default"}},
 		{"missing default", `{"key":"f","type":"string"}`, []string{"default"}},
 		{"unknown type", `{"key":"f","type":"date","default":1}`, []string{"type"}},

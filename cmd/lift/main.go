@@ -32,6 +32,8 @@ commands:
   keys create --kind client|server [--name NAME]
   users create --email E --role admin|editor|viewer   (password on stdin)
   segments check                           evaluate conditions given as JSON lines on stdin
+  analyze [--sequential] [--correction holm|benjamini-hochberg] [--level 0.95]
+                                           analyse {"weights":[..],"variants":[..]} from stdin
   demo seed                                create the demo experiments, flags and segments
 `
 
@@ -56,6 +58,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return keysCreate(ctx, rest[1:], getenv, stdout, stderr)
 	case cmd == "users" && sub == "create":
 		return usersCreate(ctx, rest[1:], getenv, stdin, stdout, stderr)
+	case cmd == "analyze":
+		return analyze(rest, stdin, stdout, stderr)
 	case cmd == "segments" && sub == "check":
 		return segmentsCheck(stdin, stdout)
 	case cmd == "demo" && sub == "seed":

@@ -32,6 +32,14 @@ func startLift(t *testing.T, env map[string]string) *liftProc {
 	t.Helper()
 	env["LIFT_HTTP_ADDR"] = "127.0.0.1:0"
 	env["LIFT_LOG_LEVEL"] = "warn"
+	// The api and ingest roles need RabbitMQ and ClickHouse (else /readyz says
+	// degraded): give each test its own vhost and database unless it chose them.
+	if env["LIFT_AMQP_URL"] == "" {
+		env["LIFT_AMQP_URL"] = testenv.AMQPURL(t)
+	}
+	if env["LIFT_CLICKHOUSE_DB"] == "" {
+		env["LIFT_CLICKHOUSE_ADDR"], env["LIFT_CLICKHOUSE_DB"] = testenv.ClickHouse(t)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
@@ -555,5 +563,33 @@ not json
 	if len(lines) != 4 || lines[0] != `{"match":true}` || lines[1] != `{"match":false}` ||
 		!strings.Contains(lines[2], `"error"`) || !strings.Contains(lines[2], "$bogus") || !strings.Contains(lines[3], `"error"`) {
 		t.Errorf("segments check output:\n%s", out)
+	}
+}
+
+func TestAnalyze(t *testing.T) {
+	in := `{"weights":[0.5,0.5],"variants":[{"key":"control","users":1000,"conversions":100},{"key":"bold","users":1000,"conversions":120}]}`
+	var out struct {
+		Variants []struct {
+			Key                 string
+			Lift                *float64
+			PValue              *float64 `json:"p_value"`
+			ChanceToBeatControl *float64 `json:"chance_to_beat_control"`
+		}
+		SRMPValue float64 `json:"srm_p_value"`
+		SRM       *bool   `json:"srm"`
+	}
+	if err := json.Unmarshal([]byte(runCLI(t, nil, in, "analyze")), &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Variants) != 2 || out.Variants[0].ChanceToBeatControl != nil || out.Variants[1].ChanceToBeatControl == nil ||
+		out.Variants[1].Lift == nil || out.Variants[1].PValue == nil ||
+		out.SRM == nil || *out.SRM || out.SRMPValue != 1 {
+		t.Errorf("analyze output: %+v", out)
+	}
+	var errOut bytes.Buffer
+	err := run(context.Background(), []string{"analyze"}, envFunc(nil),
+		strings.NewReader(`{"weights":[0.5,0.5],"variants":[{"key":"a","users":10,"conversions":20},{"key":"b","users":10}]}`), io.Discard, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "variants[0].conversions") {
+		t.Errorf("invalid input: %v", err)
 	}
 }

@@ -1,0 +1,148 @@
+package stats
+
+import (
+	"fmt"
+	"math"
+)
+
+// Options tune an analysis. The zero value is not valid: start from DefaultOptions.
+type Options struct {
+	// Level of confidence intervals, such as 0.95.
+	Level float64
+	// Correction across the comparisons of one analysis (variants × metrics).
+	Correction Correction
+	// Sequential replaces fixed-horizon intervals and p-values by always-valid ones.
+	Sequential       bool
+	SequentialTuning float64
+}
+
+// DefaultOptions are the contract's: 95% intervals, no correction, fixed horizon.
+var DefaultOptions = Options{Level: 0.95, Correction: NoCorrection, SequentialTuning: DefaultSequentialTuning}
+
+// VariantCounts is one variant of a binomial metric: users exposed and users who
+// converted.
+type VariantCounts struct {
+	Key         string  `json:"key"`
+	Users       float64 `json:"users"`
+	Conversions float64 `json:"conversions"`
+}
+
+// BinomialInput is what `lift analyze` reads: configured weights and per-variant
+// counts, control first.
+type BinomialInput struct {
+	Weights  []float64       `json:"weights"`
+	Variants []VariantCounts `json:"variants"`
+}
+
+// VariantResult is the analysis of one variant; comparison fields are nil for the
+// control, and for a treatment whose lift is undefined (control rate 0).
+type VariantResult struct {
+	Key                 string   `json:"key"`
+	Users               float64  `json:"users"`
+	Conversions         float64  `json:"conversions"`
+	Rate                float64  `json:"rate"`
+	Lift                *float64 `json:"lift"`
+	CILow               *float64 `json:"ci_low"`
+	CIHigh              *float64 `json:"ci_high"`
+	PValue              *float64 `json:"p_value"`
+	ChanceToBeatControl *float64 `json:"chance_to_beat_control"`
+	AbsoluteLift        *float64 `json:"absolute_lift"`
+	ExpectedLoss        *float64 `json:"expected_loss"`
+}
+
+// BinomialResult is the analysis of a conversion metric.
+type BinomialResult struct {
+	Variants  []VariantResult `json:"variants"`
+	SRMPValue float64         `json:"srm_p_value"`
+	SRM       bool            `json:"srm"`
+}
+
+// InputError names the invalid field of an analysis input.
+type InputError struct {
+	Field, Message string
+}
+
+func (e *InputError) Error() string { return e.Field + ": " + e.Message }
+
+// Validate checks the input; the error names the field.
+func (in *BinomialInput) Validate() error {
+	if len(in.Variants) < 2 {
+		return &InputError{"variants", "needs at least 2 variants, the control first"}
+	}
+	if len(in.Weights) != len(in.Variants) {
+		return &InputError{"weights", fmt.Sprintf("needs one weight per variant (%d), got %d", len(in.Variants), len(in.Weights))}
+	}
+	sum := 0.0
+	for i, w := range in.Weights {
+		if !(w >= 0 && w <= 1) {
+			return &InputError{fmt.Sprintf("weights[%d]", i), "must be between 0 and 1"}
+		}
+		sum += w
+	}
+	if math.Abs(sum-1) > 1e-6 {
+		return &InputError{"weights", fmt.Sprintf("must sum to 1, got %g", sum)}
+	}
+	for i, v := range in.Variants {
+		f := fmt.Sprintf("variants[%d]", i)
+		switch {
+		case !(v.Users > 0) || math.IsInf(v.Users, 0):
+			return &InputError{f + ".users", "must be a positive number"}
+		case !(v.Conversions >= 0):
+			return &InputError{f + ".conversions", "must be zero or more"}
+		case v.Conversions > v.Users:
+			return &InputError{f + ".conversions", "must not exceed users"}
+		}
+	}
+	return nil
+}
+
+// AnalyzeBinomial analyses a conversion metric per the contract: relative lift with
+// a delta-method normal interval and two-sided p-value, chance to beat control from
+// Beta(1+x, 1+n−x) posteriors, and a sample-ratio-mismatch test. Options may switch
+// to sequential intervals or adjust p-values across the treatments.
+func AnalyzeBinomial(in BinomialInput, o Options) (BinomialResult, error) {
+	if err := in.Validate(); err != nil {
+		return BinomialResult{}, err
+	}
+	res := BinomialResult{Variants: make([]VariantResult, len(in.Variants))}
+	counts := make([]float64, len(in.Variants))
+	c := in.Variants[0]
+	ce := Proportion(c.Users, c.Conversions)
+	var pvals []float64
+	var pidx []int
+	for i, v := range in.Variants {
+		counts[i] = v.Users
+		est := Proportion(v.Users, v.Conversions)
+		vr := VariantResult{Key: v.Key, Users: v.Users, Conversions: v.Conversions, Rate: est.Mean}
+		if i > 0 {
+			abs := est.Mean - ce.Mean
+			loss := ExpectedLoss(ce, est)
+			chance := ChanceToBeatBeta(c.Users, c.Conversions, v.Users, v.Conversions)
+			vr.AbsoluteLift, vr.ExpectedLoss, vr.ChanceToBeatControl = &abs, &loss, &chance
+			if r, variance, ok := RelativeLift(ce, est); ok {
+				p, ci := test(r, variance, c.Users+v.Users, o)
+				vr.Lift, vr.CILow, vr.CIHigh, vr.PValue = &r, &ci.Low, &ci.High, &p
+				pvals = append(pvals, p)
+				pidx = append(pidx, i)
+			}
+		}
+		res.Variants[i] = vr
+	}
+	for k, p := range Adjust(pvals, o.Correction) {
+		adj := p
+		res.Variants[pidx[k]].PValue = &adj
+	}
+	res.SRMPValue = SRM(counts, in.Weights)
+	res.SRM = res.SRMPValue < SRMThreshold
+	return res, nil
+}
+
+// test returns the p-value and interval of an estimate, fixed-horizon or sequential.
+func test(est, variance, n float64, o Options) (float64, Interval) {
+	if o.Sequential {
+		alpha := 1 - o.Level
+		return SequentialPValue(est, variance, n, alpha, o.SequentialTuning),
+			ConfidenceSequence(est, variance, n, alpha, o.SequentialTuning)
+	}
+	return ZTest(est, variance, o.Level)
+}

@@ -1,0 +1,126 @@
+package stats_test
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"testing"
+
+	"github.com/liftlab/lift/experiments/stats"
+)
+
+type reference struct {
+	Name          string               `json:"name"`
+	Input         stats.BinomialInput  `json:"input"`
+	RawTreatments []map[string]float64 `json:"treatments"`
+	SRMPValue     float64              `json:"srm_p_value"`
+}
+
+// TestReference compares the engine with values computed independently with SciPy
+// (testdata/make_reference.py): lift, CI and p within 1e-6, chance to beat control
+// within 0.002 (the contract's tolerance; the methods differ), SRM p within 1e-6.
+func TestReference(t *testing.T) {
+	data, err := os.ReadFile("testdata/reference.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []reference
+	if err := json.Unmarshal(data, &cases); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			res, err := stats.AnalyzeBinomial(c.Input, stats.DefaultOptions)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Variants[0].Lift != nil || res.Variants[0].ChanceToBeatControl != nil {
+				t.Errorf("control has comparison fields: %+v", res.Variants[0])
+			}
+			for i, want := range c.RawTreatments {
+				got := res.Variants[i+1]
+				check := func(name string, got *float64, tol float64) {
+					t.Helper()
+					if got == nil || math.Abs(*got-want[name]) > tol {
+						t.Errorf("variant %d %s: got %v, want %v ± %g", i+1, name, deref(got), want[name], tol)
+					}
+				}
+				check("lift", got.Lift, 1e-6)
+				check("ci_low", got.CILow, 1e-6)
+				check("ci_high", got.CIHigh, 1e-6)
+				check("p_value", got.PValue, 1e-6)
+				check("chance_to_beat_control", got.ChanceToBeatControl, 0.002)
+				// The quadrature is far better than the contract asks; keep it so.
+				check("chance_to_beat_control", got.ChanceToBeatControl, 1e-6)
+			}
+			if math.Abs(res.SRMPValue-c.SRMPValue) > 1e-6 {
+				t.Errorf("SRM p: got %v, want %v", res.SRMPValue, c.SRMPValue)
+			}
+			if res.SRM != (c.SRMPValue < 0.001) {
+				t.Errorf("SRM flag %v for p %v", res.SRM, c.SRMPValue)
+			}
+		})
+	}
+}
+
+func deref(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name, in, field string
+	}{
+		{"one variant", `{"weights":[1],"variants":[{"key":"a","users":10,"conversions":1}]}`, "variants"},
+		{"weights count", `{"weights":[1],"variants":[{"key":"a","users":10},{"key":"b","users":10}]}`, "weights"},
+		{"weights sum", `{"weights":[0.5,0.6],"variants":[{"key":"a","users":10},{"key":"b","users":10}]}`, "weights"},
+		{"no users", `{"weights":[0.5,0.5],"variants":[{"key":"a","users":0},{"key":"b","users":10}]}`, "variants[0].users"},
+		{"too many conversions", `{"weights":[0.5,0.5],"variants":[{"key":"a","users":10},{"key":"b","users":10,"conversions":11}]}`, "variants[1].conversions"},
+		{"negative", `{"weights":[0.5,0.5],"variants":[{"key":"a","users":10,"conversions":-1},{"key":"b","users":10}]}`, "variants[0].conversions"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var in stats.BinomialInput
+			if err := json.Unmarshal([]byte(tt.in), &in); err != nil {
+				t.Fatal(err)
+			}
+			_, err := stats.AnalyzeBinomial(in, stats.DefaultOptions)
+			ie, ok := err.(*stats.InputError)
+			if !ok || ie.Field != tt.field {
+				t.Errorf("got %v, want an error naming %s", err, tt.field)
+			}
+		})
+	}
+}
+
+func TestZeroControlRate(t *testing.T) {
+	res, err := stats.AnalyzeBinomial(stats.BinomialInput{Weights: []float64{0.5, 0.5},
+		Variants: []stats.VariantCounts{{Key: "a", Users: 100}, {Key: "b", Users: 100, Conversions: 3}}}, stats.DefaultOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := res.Variants[1]
+	if v.Lift != nil || v.ChanceToBeatControl == nil || *v.ChanceToBeatControl < 0.9 || v.AbsoluteLift == nil {
+		t.Errorf("undefined relative lift should be null with the rest present: %+v", v)
+	}
+}
+
+func TestAdjust(t *testing.T) {
+	p := []float64{0.01, 0.04, 0.03, 0.005}
+	// Holm: sorted 0.005·4=0.02, 0.01·3=0.03, 0.03·2=0.06, 0.04·1=0.04→0.06 (monotone).
+	// BH: sorted desc 0.04·4/4=0.04, 0.03·4/3=0.04, 0.01·4/2=0.02, 0.005·4/1=0.02.
+	wantHolm := []float64{0.03, 0.06, 0.06, 0.02}
+	wantBH := []float64{0.02, 0.04, 0.04, 0.02}
+	for name, tc := range map[stats.Correction][]float64{stats.Holm: wantHolm, stats.BenjaminiHochberg: wantBH, stats.NoCorrection: p} {
+		got := stats.Adjust(p, name)
+		for i := range p {
+			if math.Abs(got[i]-tc[i]) > 1e-12 {
+				t.Errorf("%s: got %v, want %v", name, got, tc)
+				break
+			}
+		}
+	}
+}
