@@ -21,6 +21,8 @@ CASES = [
     {"name": "large", "weights": [0.5, 0.5], "variants": [[1000000, 31000], [1001000, 31900]]},
     {"name": "srm", "weights": [0.5, 0.5], "variants": [[10000, 800], [10600, 850]]},
     {"name": "worse", "weights": [0.5, 0.5], "variants": [[5000, 400], [5000, 330]]},
+    {"name": "few conversions", "weights": [0.5, 0.5], "variants": [[100, 2], [100, 1]]},
+    {"name": "everyone converts", "weights": [0.5, 0.5], "variants": [[50, 50], [50, 49]]},
     {"name": "uneven weights", "weights": [0.1, 0.9], "variants": [[1003, 47], [8997, 470]]},
 ]
 
