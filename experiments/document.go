@@ -68,6 +68,8 @@ type Experiment struct {
 	Namespace   *Namespace      `json:"namespace,omitempty"`
 	Goal        *Goal           `json:"goal,omitempty"`
 	Bandit      *BanditConfig   `json:"bandit,omitempty"`
+	Metrics     []Metric        `json:"metrics,omitempty"`
+	Analysis    *Analysis       `json:"analysis,omitempty"`
 }
 
 // Variant is one arm of an experiment. Value is what the client renders; when it is
@@ -83,7 +85,33 @@ type Variant struct {
 type Goal struct {
 	Event string `json:"event"`
 	Kind  string `json:"kind"`
+	// Window is the attribution window after a user's first exposure, such as
+	// "168h" (the default, 7 days).
+	Window string `json:"window,omitempty"`
 }
+
+// Metric is a secondary or guardrail metric of an experiment: a conversion (the user
+// did the event within the window) or a value (the sum of the events' values per
+// user, such as revenue).
+type Metric struct {
+	Key    string `json:"key"`
+	Event  string `json:"event"`
+	Kind   string `json:"kind"`
+	Role   string `json:"role,omitempty"` // "secondary" (default) or "guardrail"
+	Window string `json:"window,omitempty"`
+}
+
+// Analysis tunes how results are computed.
+type Analysis struct {
+	// Correction across variants × metrics: "none" (default), "holm" or
+	// "benjamini-hochberg".
+	Correction string `json:"correction,omitempty"`
+	// Sequential makes intervals and p-values valid at every look.
+	Sequential bool `json:"sequential,omitempty"`
+}
+
+// DefaultWindow is the attribution window of metrics that name none.
+const DefaultWindow = 7 * 24 * time.Hour
 
 // BanditConfig tunes a bandit experiment; weights come from the bandit updater.
 type BanditConfig struct {
@@ -228,11 +256,26 @@ func (e *Experiment) Validate(refs Refs) error {
 		}
 	}
 	if g := e.Goal; g != nil {
-		if g.Event == "" {
-			v.add("goal.event", "is required")
+		checkMetric(v, "goal", g.Event, g.Kind, g.Window)
+	}
+	metricKeys := map[string]bool{}
+	for i, m := range e.Metrics {
+		field := fmt.Sprintf("metrics[%d]", i)
+		checkKey(v, field+".key", m.Key)
+		if metricKeys[m.Key] {
+			v.add(field+".key", "duplicate metric key %q", m.Key)
 		}
-		if g.Kind != "conversion" && g.Kind != "value" {
-			v.add("goal.kind", "must be \"conversion\" or \"value\"")
+		metricKeys[m.Key] = true
+		checkMetric(v, field, m.Event, m.Kind, m.Window)
+		if m.Role != "" && m.Role != "secondary" && m.Role != "guardrail" {
+			v.add(field+".role", "must be \"secondary\" or \"guardrail\"")
+		}
+	}
+	if a := e.Analysis; a != nil {
+		switch a.Correction {
+		case "", "none", "holm", "benjamini-hochberg":
+		default:
+			v.add("analysis.correction", "must be none, holm or benjamini-hochberg")
 		}
 	}
 	if b := e.Bandit; b != nil {
@@ -330,6 +373,28 @@ func (g *SavedGroup) Validate() error {
 		v.add("values", "is required (an array, possibly empty)")
 	}
 	return v.err()
+}
+
+func checkMetric(v *ValidationError, field, event, kind, window string) {
+	if event == "" {
+		v.add(field+".event", "is required")
+	}
+	if kind != "conversion" && kind != "value" {
+		v.add(field+".kind", "must be \"conversion\" or \"value\"")
+	}
+	if window != "" {
+		if d, err := time.ParseDuration(window); err != nil || d <= 0 {
+			v.add(field+".window", "must be a positive duration such as \"168h\"")
+		}
+	}
+}
+
+// window parses a validated attribution window, defaulting to DefaultWindow.
+func window(s string) time.Duration {
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return d
+	}
+	return DefaultWindow
 }
 
 func checkKey(v *ValidationError, field, key string) {

@@ -34,13 +34,16 @@ type BinomialInput struct {
 	Variants []VariantCounts `json:"variants"`
 }
 
-// VariantResult is the analysis of one variant; comparison fields are nil for the
-// control, and for a treatment whose lift is undefined (control rate 0).
+// VariantResult is the analysis of one variant on one metric. Value is the rate
+// (conversion metrics) or the mean per user (value metrics). Comparison fields are nil
+// for the control, and the relative ones also for a treatment whose lift is undefined
+// (control at 0).
 type VariantResult struct {
 	Key                 string   `json:"key"`
 	Users               float64  `json:"users"`
-	Conversions         float64  `json:"conversions"`
-	Rate                float64  `json:"rate"`
+	Conversions         *float64 `json:"conversions,omitempty"`
+	Sum                 *float64 `json:"sum,omitempty"`
+	Value               float64  `json:"value"`
 	Lift                *float64 `json:"lift"`
 	CILow               *float64 `json:"ci_low"`
 	CIHigh              *float64 `json:"ci_high"`
@@ -48,6 +51,8 @@ type VariantResult struct {
 	ChanceToBeatControl *float64 `json:"chance_to_beat_control"`
 	AbsoluteLift        *float64 `json:"absolute_lift"`
 	ExpectedLoss        *float64 `json:"expected_loss"`
+	// Variance of the value's estimate, for power calculations.
+	Variance float64 `json:"-"`
 }
 
 // BinomialResult is the analysis of a conversion metric.
@@ -104,37 +109,75 @@ func AnalyzeBinomial(in BinomialInput, o Options) (BinomialResult, error) {
 	if err := in.Validate(); err != nil {
 		return BinomialResult{}, err
 	}
-	res := BinomialResult{Variants: make([]VariantResult, len(in.Variants))}
 	counts := make([]float64, len(in.Variants))
-	c := in.Variants[0]
-	ce := Proportion(c.Users, c.Conversions)
-	var pvals []float64
-	var pidx []int
+	ests := make([]Estimate, len(in.Variants))
 	for i, v := range in.Variants {
 		counts[i] = v.Users
-		est := Proportion(v.Users, v.Conversions)
-		vr := VariantResult{Key: v.Key, Users: v.Users, Conversions: v.Conversions, Rate: est.Mean}
+		ests[i] = Proportion(v.Users, v.Conversions)
+	}
+	c := in.Variants[0]
+	res := BinomialResult{Variants: compare(ests, counts, func(t int) float64 {
+		return ChanceToBeatBeta(c.Users, c.Conversions, in.Variants[t].Users, in.Variants[t].Conversions)
+	}, o)}
+	for i, v := range in.Variants {
+		x := v.Conversions
+		res.Variants[i].Key, res.Variants[i].Conversions = v.Key, &x
+	}
+	res.SRMPValue = SRM(counts, in.Weights)
+	res.SRM = res.SRMPValue < SRMThreshold
+	return res, nil
+}
+
+// AnalyzeMeans analyses a value metric (such as revenue per user) from per-variant
+// moments, control first: the same delta-method lift with sample variances, and the
+// chance to beat control from normal posteriors of the means.
+func AnalyzeMeans(keys []string, ms []Moments, o Options) ([]VariantResult, error) {
+	if len(ms) < 2 || len(keys) != len(ms) {
+		return nil, &InputError{"variants", "needs at least 2 variants with keys, the control first"}
+	}
+	ests := make([]Estimate, len(ms))
+	counts := make([]float64, len(ms))
+	for i, m := range ms {
+		if !(m.N > 0) {
+			return nil, &InputError{fmt.Sprintf("variants[%d].users", i), "must be a positive number"}
+		}
+		ests[i], counts[i] = m.Estimate(), m.N
+	}
+	res := compare(ests, counts, func(t int) float64 { return ChanceToBeatNormal(ests[0], ests[t]) }, o)
+	for i, m := range ms {
+		sum := m.Sum
+		res[i].Key, res[i].Sum = keys[i], &sum
+	}
+	return res, nil
+}
+
+// compare sets every treatment against the control (index 0).
+func compare(ests []Estimate, users []float64, chance func(treatment int) float64, o Options) []VariantResult {
+	out := make([]VariantResult, len(ests))
+	ce := ests[0]
+	var pvals []float64
+	var pidx []int
+	for i, est := range ests {
+		vr := VariantResult{Users: users[i], Value: est.Mean, Variance: est.Var}
 		if i > 0 {
 			abs := est.Mean - ce.Mean
 			loss := ExpectedLoss(ce, est)
-			chance := ChanceToBeatBeta(c.Users, c.Conversions, v.Users, v.Conversions)
-			vr.AbsoluteLift, vr.ExpectedLoss, vr.ChanceToBeatControl = &abs, &loss, &chance
+			ch := chance(i)
+			vr.AbsoluteLift, vr.ExpectedLoss, vr.ChanceToBeatControl = &abs, &loss, &ch
 			if r, variance, ok := RelativeLift(ce, est); ok {
-				p, ci := test(r, variance, c.Users+v.Users, o)
+				p, ci := test(r, variance, users[0]+users[i], o)
 				vr.Lift, vr.CILow, vr.CIHigh, vr.PValue = &r, &ci.Low, &ci.High, &p
 				pvals = append(pvals, p)
 				pidx = append(pidx, i)
 			}
 		}
-		res.Variants[i] = vr
+		out[i] = vr
 	}
 	for k, p := range Adjust(pvals, o.Correction) {
 		adj := p
-		res.Variants[pidx[k]].PValue = &adj
+		out[pidx[k]].PValue = &adj
 	}
-	res.SRMPValue = SRM(counts, in.Weights)
-	res.SRM = res.SRMPValue < SRMThreshold
-	return res, nil
+	return out
 }
 
 // test returns the p-value and interval of an estimate, fixed-horizon or sequential.

@@ -77,3 +77,6 @@ func ZTest(estimate, variance, level float64) (p float64, ci Interval) {
 	}
 	return 2 * stdNormal.Survival(math.Abs(estimate)/se), ci
 }
+
+// NormalQuantile is the standard normal's quantile function.
+func NormalQuantile(p float64) float64 { return stdNormal.Quantile(p) }

@@ -2,6 +2,7 @@ package stats_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"testing"
@@ -122,5 +123,48 @@ func TestAdjust(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+// TestReferenceMeans checks value metrics against SciPy on simulated revenue
+// (testdata/make_reference_means.py), within 1e-6.
+func TestReferenceMeans(t *testing.T) {
+	data, err := os.ReadFile("testdata/reference_means.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []struct {
+		Name    string
+		Moments []struct {
+			N, Sum float64
+			SumSq  float64 `json:"sumsq"`
+		}
+		Treatments []map[string]float64
+	}
+	if err := json.Unmarshal(data, &cases); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			var ms []stats.Moments
+			var keys []string
+			for i, m := range c.Moments {
+				ms = append(ms, stats.Moments{N: m.N, Sum: m.Sum, SumSq: m.SumSq})
+				keys = append(keys, fmt.Sprint("v", i))
+			}
+			res, err := stats.AnalyzeMeans(keys, ms, stats.DefaultOptions)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, want := range c.Treatments {
+				got := res[i+1]
+				for name, v := range map[string]*float64{"lift": got.Lift, "ci_low": got.CILow, "ci_high": got.CIHigh,
+					"p_value": got.PValue, "chance_to_beat_control": got.ChanceToBeatControl} {
+					if v == nil || math.Abs(*v-want[name]) > 1e-6 {
+						t.Errorf("variant %d %s: got %v, want %v ± 1e-6", i+1, name, deref(v), want[name])
+					}
+				}
+			}
+		})
 	}
 }

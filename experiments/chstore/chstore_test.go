@@ -1,0 +1,195 @@
+package chstore_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/experiments/chstore"
+	"github.com/liftlab/lift/experiments/pgstore"
+	"github.com/liftlab/lift/experiments/stats"
+	"github.com/liftlab/lift/internal/testenv"
+)
+
+type exposure struct {
+	user, variant, segment string
+	at                     time.Time
+}
+
+type event struct {
+	id    uuid.UUID
+	typ   string
+	user  string
+	at    time.Time
+	value float64
+}
+
+func insert(t *testing.T, addr, db string, exps []exposure, evs []event) {
+	t.Helper()
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: clickhouse.Auth{Database: db, Username: "default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx := context.Background()
+	b, err := conn.PrepareBatch(ctx, "INSERT INTO exposures (event_id, ts, user_id, experiment, variant, segment, assignment_probability)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range exps {
+		if err := b.Append(uuid.New(), x.at, x.user, "hero", x.variant, x.segment, 0.5); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+	b, err = conn.PrepareBatch(ctx, "INSERT INTO events (event_id, type, user_id, ts, received_at, value, properties)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range evs {
+		if err := b.Append(e.id, e.typ, e.user, e.at, e.at, e.value, "{}"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Send(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestResults stores a known split in ClickHouse and checks the results service
+// against the statistics engine applied to the counts the data was built from.
+func TestResults(t *testing.T) {
+	addr, db := testenv.ClickHouse(t)
+	pool, err := pgxpool.New(context.Background(), testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	svc := experiments.NewService(pgstore.New(pool))
+	_, err = svc.Create(context.Background(), "test", experiments.KindExperiment, []byte(`{"key":"hero","status":"running",
+		"variants":[{"key":"control","weight":0.5},{"key":"bold","weight":0.5}],
+		"goal":{"event":"purchase","kind":"conversion","window":"24h"},
+		"metrics":[{"key":"revenue","event":"purchase","kind":"value","window":"24h"},{"key":"refunds","event":"refund","kind":"conversion","role":"guardrail"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	start := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	var exps []exposure
+	var evs []event
+	// Per variant: 1000 users; conversions 100 (control) and 130 (bold) within the
+	// window, each buying once for 10 + (i%5) units. Noise the results must ignore:
+	// purchases after the 24 h window, purchases before exposure, a redelivered
+	// duplicate of every purchase, a second exposure of the same user, and 7 users
+	// exposed to both variants.
+	want := map[string]struct{ users, conv, sum, sumsq float64 }{}
+	for vi, variant := range []string{"control", "bold"} {
+		converters := []int{100, 130}[vi]
+		w := want[variant]
+		for i := range 1000 {
+			user := fmt.Sprintf("%s-%d", variant, i)
+			at := start.Add(time.Duration(i) * time.Minute)
+			day := "seg-a"
+			if i%2 == 1 {
+				day = "seg-b"
+			}
+			exps = append(exps, exposure{user, variant, day, at}, exposure{user, variant, day, at.Add(time.Hour)})
+			w.users++
+			switch {
+			case i < converters:
+				v := float64(10 + i%5)
+				id := uuid.New()
+				evs = append(evs, event{id, "purchase", user, at.Add(time.Hour), v}, event{id, "purchase", user, at.Add(time.Hour), v})
+				w.conv++
+				w.sum += v
+				w.sumsq += v * v
+			case i < converters+20:
+				evs = append(evs, event{uuid.New(), "purchase", user, at.Add(25 * time.Hour), 50})
+			case i < converters+40:
+				evs = append(evs, event{uuid.New(), "purchase", user, at.Add(-time.Hour), 50})
+			}
+		}
+		want[variant] = w
+	}
+	for i := range 7 {
+		user := fmt.Sprintf("both-%d", i)
+		exps = append(exps, exposure{user, "control", "", start}, exposure{user, "bold", "", start.Add(time.Minute)})
+		evs = append(evs, event{uuid.New(), "purchase", user, start.Add(time.Hour), 99})
+	}
+	insert(t, addr, db, exps, evs)
+
+	store, err := chstore.Open(addr, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	rs := &experiments.ResultsService{Store: pgstore.New(pool), Events: store}
+	res, err := rs.Results(context.Background(), "hero")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if res.MultiVariantUsers != 7 || res.Users != 2000 || res.SRM || res.DataFreshness == nil {
+		t.Errorf("summary: users %v, multi %v, srm %v, freshness %v", res.Users, res.MultiVariantUsers, res.SRM, res.DataFreshness)
+	}
+	if len(res.Metrics) != 3 || res.Metrics[0].Role != "goal" || res.Metrics[2].Role != "guardrail" {
+		t.Fatalf("metrics: %+v", res.Metrics)
+	}
+	goal := res.Metrics[0]
+	expected, _ := stats.AnalyzeBinomial(stats.BinomialInput{Weights: []float64{0.5, 0.5}, Variants: []stats.VariantCounts{
+		{Key: "control", Users: want["control"].users, Conversions: want["control"].conv},
+		{Key: "bold", Users: want["bold"].users, Conversions: want["bold"].conv}}}, stats.DefaultOptions)
+	for i, v := range goal.Variants {
+		e := expected.Variants[i]
+		if v.Users != e.Users || *v.Conversions != *e.Conversions || !same(v.Lift, e.Lift) || !same(v.PValue, e.PValue) {
+			t.Errorf("goal %s: got users %v conv %v lift %v p %v, want %v %v %v %v", v.Key, v.Users, *v.Conversions,
+				deref(v.Lift), deref(v.PValue), e.Users, *e.Conversions, deref(e.Lift), deref(e.PValue))
+		}
+	}
+	revenue := res.Metrics[1]
+	for i, variant := range []string{"control", "bold"} {
+		w := want[variant]
+		v := revenue.Variants[i]
+		if v.Users != w.users || *v.Sum != w.sum || math.Abs(v.Value-w.sum/w.users) > 1e-12 {
+			t.Errorf("revenue %s: users %v sum %v mean %v, want %v %v", variant, v.Users, *v.Sum, v.Value, w.users, w.sum)
+		}
+	}
+	refunds := res.Metrics[2]
+	if *refunds.Variants[0].Conversions != 0 || refunds.Variants[1].Lift != nil {
+		t.Errorf("refunds (no events): %+v", refunds.Variants)
+	}
+	if len(res.Segments) != 2 || res.Segments[0].Group != "seg-a" || res.Segments[0].Variants[0].Users != 500 {
+		t.Errorf("segment breakdown: %+v", res.Segments)
+	}
+	daily := 0.0
+	for _, d := range res.Daily {
+		daily += d.Variants[0].Users + d.Variants[1].Users
+	}
+	if daily != 2000 || len(res.Daily) < 1 {
+		t.Errorf("daily breakdown sums to %v users over %d days", daily, len(res.Daily))
+	}
+	if res.Recommendation.Decision == "" || res.Recommendation.Reason == "" {
+		t.Errorf("no recommendation: %+v", res.Recommendation)
+	}
+	t.Logf("recommendation: %+v", res.Recommendation)
+}
+
+func same(a, b *float64) bool {
+	return (a == nil) == (b == nil) && (a == nil || math.Abs(*a-*b) < 1e-12)
+}
+
+func deref(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}

@@ -1,0 +1,393 @@
+package experiments
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/liftlab/lift/experiments/stats"
+)
+
+// MetricQuery asks for one metric of one experiment, counted per user from their
+// first exposure on, over Window.
+type MetricQuery struct {
+	Experiment string
+	Event      string
+	Kind       string // "conversion" or "value"
+	Window     time.Duration
+}
+
+// ArmAggregate is what the event store returns per variant (and per breakdown group):
+// users counted in the variant of their first exposure, users who converted, and the
+// sum and sum of squares of the per-user value.
+type ArmAggregate struct {
+	Variant     string
+	Group       string // day (YYYY-MM-DD) or segment, for breakdowns; "" overall
+	Users       float64
+	Conversions float64
+	Sum, SumSq  float64
+}
+
+// MetricData is the store's answer to a MetricQuery.
+type MetricData struct {
+	Arms []ArmAggregate
+	// MultiVariantUsers were exposed to more than one variant; they are left out of
+	// Arms and reported.
+	MultiVariantUsers float64
+}
+
+// Breakdown selects how a metric is split besides by variant.
+type Breakdown string
+
+// Breakdowns of results.
+const (
+	Overall   Breakdown = ""
+	BySegment Breakdown = "segment"
+	ByDay     Breakdown = "day"
+)
+
+// maxUsersNeeded caps power estimates for effects too small to ever detect.
+const maxUsersNeeded = 1e12
+
+// EventStore computes per-variant aggregates from exposures and events.
+type EventStore interface {
+	MetricAggregates(ctx context.Context, q MetricQuery, by Breakdown) (MetricData, error)
+	// LatestEvent is the receive time of the newest stored event, which tells how
+	// fresh results are.
+	LatestEvent(ctx context.Context) (time.Time, error)
+}
+
+// Results is the analysis of an experiment (GET /api/v1/experiments/{key}/results).
+type Results struct {
+	Experiment        string         `json:"experiment"`
+	Status            string         `json:"status"`
+	ComputedAt        time.Time      `json:"computed_at"`
+	DataFreshness     *time.Time     `json:"data_freshness"`
+	Users             float64        `json:"users"`
+	MultiVariantUsers float64        `json:"multi_variant_users"`
+	SRMPValue         *float64       `json:"srm_p_value"`
+	SRM               bool           `json:"srm"`
+	Correction        string         `json:"correction"`
+	Sequential        bool           `json:"sequential"`
+	Metrics           []MetricResult `json:"metrics"`
+	Recommendation    Recommendation `json:"recommendation"`
+	Daily             []GroupResult  `json:"daily,omitempty"`
+	Segments          []GroupResult  `json:"segments,omitempty"`
+}
+
+// MetricResult is one metric's analysis, control first.
+type MetricResult struct {
+	Key      string                `json:"key"`
+	Role     string                `json:"role"` // goal, secondary or guardrail
+	Event    string                `json:"event"`
+	Kind     string                `json:"kind"`
+	Window   string                `json:"window"`
+	Variants []stats.VariantResult `json:"variants"`
+}
+
+// GroupResult is the goal metric within one day (of first exposure) or segment.
+type GroupResult struct {
+	Group    string                `json:"group"`
+	Variants []stats.VariantResult `json:"variants"`
+}
+
+// Recommendation is the decision helper's verdict.
+type Recommendation struct {
+	Decision string `json:"decision"` // ship, keep_running or stop
+	Variant  string `json:"variant,omitempty"`
+	Reason   string `json:"reason"`
+	// UsersNeeded estimates how many more users the experiment needs for 80% power
+	// at the effect observed so far, when the answer is keep_running.
+	UsersNeeded *float64 `json:"users_needed,omitempty"`
+}
+
+// ResultsService computes results from the configuration and the event store.
+type ResultsService struct {
+	Store  Store
+	Events EventStore
+	Now    func() time.Time
+}
+
+// Results analyses an experiment. It returns ErrNotFound if there is no such
+// experiment, and a *ValidationError if it has no goal.
+func (s *ResultsService) Results(ctx context.Context, key string) (Results, error) {
+	doc, err := s.Store.Get(ctx, KindExperiment, key)
+	if err != nil {
+		return Results{}, err
+	}
+	var e Experiment
+	if err := json.Unmarshal(doc, &e); err != nil {
+		return Results{}, fmt.Errorf("experiments: results of %q: %w", key, err)
+	}
+	e.Normalize()
+	if e.Goal == nil {
+		return Results{}, &ValidationError{Fields: []FieldError{{Field: "goal", Message: "the experiment has no goal metric to analyse"}}}
+	}
+	res := Results{Experiment: e.Key, Status: e.Status, ComputedAt: s.now(), Metrics: []MetricResult{}}
+	opts := stats.DefaultOptions
+	correction := stats.NoCorrection
+	if a := e.Analysis; a != nil {
+		opts.Sequential = a.Sequential
+		if a.Correction != "" {
+			correction = stats.Correction(a.Correction)
+		}
+	}
+	res.Correction, res.Sequential = string(correction), opts.Sequential
+	if t, err := s.Events.LatestEvent(ctx); err == nil && !t.IsZero() {
+		res.DataFreshness = &t
+	}
+
+	type spec struct {
+		key, role, event, kind, window string
+	}
+	specs := []spec{{"goal", "goal", e.Goal.Event, e.Goal.Kind, e.Goal.Window}}
+	for _, m := range e.Metrics {
+		role := m.Role
+		if role == "" {
+			role = "secondary"
+		}
+		specs = append(specs, spec{m.Key, role, m.Event, m.Kind, m.Window})
+	}
+	for i, sp := range specs {
+		q := MetricQuery{Experiment: e.Key, Event: sp.event, Kind: sp.kind, Window: window(sp.window)}
+		data, err := s.Events.MetricAggregates(ctx, q, Overall)
+		if err != nil {
+			return Results{}, err
+		}
+		arms := byVariant(e.Variants, data.Arms, "")
+		mr := MetricResult{Key: sp.key, Role: sp.role, Event: sp.event, Kind: sp.kind, Window: q.Window.String(),
+			Variants: analyse(sp.kind, arms, opts)}
+		res.Metrics = append(res.Metrics, mr)
+		if i == 0 {
+			res.MultiVariantUsers = data.MultiVariantUsers
+			users := make([]float64, len(arms))
+			weights := make([]float64, len(arms))
+			for j, a := range arms {
+				users[j], weights[j] = a.Users, e.Variants[j].Weight
+				res.Users += a.Users
+			}
+			if res.Users > 0 {
+				p := stats.SRM(users, weights)
+				res.SRMPValue, res.SRM = &p, p < stats.SRMThreshold
+			}
+			for _, by := range []Breakdown{ByDay, BySegment} {
+				groups, err := s.breakdown(ctx, e, q, by, opts)
+				if err != nil {
+					return Results{}, err
+				}
+				if by == ByDay {
+					res.Daily = groups
+				} else {
+					res.Segments = groups
+				}
+			}
+		}
+	}
+	adjustAll(res.Metrics, correction)
+	res.Recommendation = recommend(&res, opts)
+	return res, nil
+}
+
+func (s *ResultsService) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *ResultsService) breakdown(ctx context.Context, e Experiment, q MetricQuery, by Breakdown, opts stats.Options) ([]GroupResult, error) {
+	data, err := s.Events.MetricAggregates(ctx, q, by)
+	if err != nil {
+		return nil, err
+	}
+	var order []string
+	seen := map[string]bool{}
+	for _, a := range data.Arms {
+		if !seen[a.Group] {
+			seen[a.Group] = true
+			order = append(order, a.Group)
+		}
+	}
+	var out []GroupResult
+	for _, g := range order {
+		out = append(out, GroupResult{Group: g, Variants: analyse(e.Goal.Kind, byVariant(e.Variants, data.Arms, g), opts)})
+	}
+	return out, nil
+}
+
+// byVariant orders aggregates like the experiment's variants; variants without data
+// get zero users.
+func byVariant(variants []Variant, arms []ArmAggregate, group string) []ArmAggregate {
+	out := make([]ArmAggregate, len(variants))
+	for i, v := range variants {
+		out[i].Variant = v.Key
+		for _, a := range arms {
+			if a.Variant == v.Key && a.Group == group {
+				out[i] = a
+			}
+		}
+	}
+	return out
+}
+
+// analyse compares every variant with the control; variants (or a control) without
+// users get their counts and no comparison.
+func analyse(kind string, arms []ArmAggregate, opts stats.Options) []stats.VariantResult {
+	out := make([]stats.VariantResult, len(arms))
+	for i, a := range arms {
+		out[i] = stats.VariantResult{Key: a.Variant, Users: a.Users}
+		if kind == "conversion" {
+			x := a.Conversions
+			out[i].Conversions = &x
+		} else {
+			sum := a.Sum
+			out[i].Sum = &sum
+		}
+		if a.Users > 0 {
+			if kind == "conversion" {
+				out[i].Value = a.Conversions / a.Users
+			} else {
+				out[i].Value = a.Sum / a.Users
+			}
+		}
+	}
+	// Compare only the variants with users, then put the results back in place.
+	idx := []int{}
+	for i, a := range arms {
+		if a.Users > 0 {
+			idx = append(idx, i)
+		}
+	}
+	if len(idx) < 2 || idx[0] != 0 {
+		return out
+	}
+	if kind == "conversion" {
+		in := stats.BinomialInput{}
+		for _, i := range idx {
+			in.Weights = append(in.Weights, 1/float64(len(idx)))
+			in.Variants = append(in.Variants, stats.VariantCounts{Key: arms[i].Variant, Users: arms[i].Users, Conversions: arms[i].Conversions})
+		}
+		r, err := stats.AnalyzeBinomial(in, opts)
+		if err == nil {
+			for k, i := range idx {
+				out[i] = r.Variants[k]
+			}
+		}
+		return out
+	}
+	var keys []string
+	var ms []stats.Moments
+	for _, i := range idx {
+		keys = append(keys, arms[i].Variant)
+		ms = append(ms, stats.Moments{N: arms[i].Users, Sum: arms[i].Sum, SumSq: arms[i].SumSq})
+	}
+	if r, err := stats.AnalyzeMeans(keys, ms, opts); err == nil {
+		for k, i := range idx {
+			out[i] = r[k]
+		}
+	}
+	return out
+}
+
+// adjustAll corrects p-values across every treatment of every metric together.
+func adjustAll(metrics []MetricResult, c stats.Correction) {
+	if c == stats.NoCorrection {
+		return
+	}
+	var ps []*float64
+	var vals []float64
+	for m := range metrics {
+		for v := range metrics[m].Variants {
+			if p := metrics[m].Variants[v].PValue; p != nil {
+				ps = append(ps, p)
+				vals = append(vals, *p)
+			}
+		}
+	}
+	for i, adj := range stats.Adjust(vals, c) {
+		*ps[i] = adj
+	}
+}
+
+// recommend says ship, keep running or stop, and why:
+//   - stop on a sample-ratio mismatch (the assignment is broken, no result is
+//     trustworthy), when a guardrail is significantly harmed, or when every treatment
+//     is significantly worse on the goal;
+//   - ship the best significant winner on the goal when no guardrail is harmed for it;
+//   - otherwise keep running, with the users still needed for 80% power at the
+//     effect observed so far.
+func recommend(r *Results, opts stats.Options) Recommendation {
+	alpha := 1 - opts.Level
+	if r.SRM {
+		return Recommendation{Decision: "stop", Reason: fmt.Sprintf("sample ratio mismatch (p = %.2g): users are not split as configured; fix the assignment before trusting any result", *r.SRMPValue)}
+	}
+	goal := r.Metrics[0]
+	significant := func(v stats.VariantResult, sign float64) bool {
+		return v.PValue != nil && *v.PValue < alpha && v.Lift != nil && sign**v.Lift > 0
+	}
+	harmed := func(variant int) string {
+		for _, m := range r.Metrics[1:] {
+			if m.Role == "guardrail" && variant < len(m.Variants) && significant(m.Variants[variant], -1) {
+				return m.Key
+			}
+		}
+		return ""
+	}
+	best, bestLift := -1, math.Inf(-1)
+	allWorse := len(goal.Variants) > 1
+	for i, v := range goal.Variants[1:] {
+		i++
+		if g := harmed(i); g != "" {
+			return Recommendation{Decision: "stop", Variant: v.Key, Reason: fmt.Sprintf("guardrail %q is significantly harmed by %q", g, v.Key)}
+		}
+		if significant(v, 1) && *v.Lift > bestLift {
+			best, bestLift = i, *v.Lift
+		}
+		allWorse = allWorse && significant(v, -1)
+	}
+	if best > 0 {
+		return Recommendation{Decision: "ship", Variant: goal.Variants[best].Key,
+			Reason: fmt.Sprintf("significant win on the goal (lift %+.1f%%) with no guardrail harmed", 100*bestLift)}
+	}
+	if allWorse {
+		return Recommendation{Decision: "stop", Reason: "every treatment is significantly worse than the control on the goal"}
+	}
+	rec := Recommendation{Decision: "keep_running", Reason: "no significant difference on the goal yet"}
+	if need, ok := usersNeeded(goal.Variants, alpha); ok {
+		rec.UsersNeeded = &need
+		rec.Reason = fmt.Sprintf("underpowered: about %.0f more users are needed for 80%% power at the effect observed so far", need)
+	}
+	return rec
+}
+
+// usersNeeded estimates the additional users (all variants together) needed for 80%
+// power at the largest observed absolute effect, with a two-sided test at alpha:
+// n per variant = (z_{1−α/2} + z_{0.8})² · (σ_c² + σ_t²) / δ², where σ² is the per-user
+// variance (the estimate's variance times its users).
+func usersNeeded(vs []stats.VariantResult, alpha float64) (float64, bool) {
+	if len(vs) < 2 || vs[0].Users == 0 {
+		return 0, false
+	}
+	c := vs[0]
+	best := -1.0
+	for _, t := range vs[1:] {
+		if t.Users == 0 || t.AbsoluteLift == nil || *t.AbsoluteLift == 0 {
+			continue
+		}
+		z := stats.NormalQuantile(1-alpha/2) + stats.NormalQuantile(0.8)
+		perVariant := z * z * (c.Variance*c.Users + t.Variance*t.Users) / (*t.AbsoluteLift * *t.AbsoluteLift)
+		if perVariant > best {
+			best = perVariant
+		}
+	}
+	if best < 0 {
+		return 0, false
+	}
+	total := 0.0
+	for _, v := range vs {
+		total += math.Max(0, best-v.Users)
+	}
+	return math.Min(math.Ceil(total), maxUsersNeeded), true
+}
