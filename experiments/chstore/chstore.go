@@ -36,42 +36,52 @@ func Open(addr, database string) (*Store, error) {
 // Close closes the connections.
 func (s *Store) Close() error { return s.conn.Close() }
 
-// metricSQL counts each user once, in the variant of their first exposure, leaving out
-// users exposed to several variants; joins their goal events (deduplicated with FINAL)
-// and keeps those within the attribution window after the first exposure. Aliases are
-// all distinct from column names: ClickHouse 18.16 resolves a reused alias in an outer
-// query level to the inner expression and sums it twice.
+// metricSQL computes a metric in one pass over the experiment's exposures and the
+// goal's events, grouped by user: the variant and time of the first exposure, whether
+// the user saw more than one variant (min ≠ max), and the user's events kept in
+// arrays, filtered to the attribution window after the first exposure. One GROUP BY
+// instead of a join keeps it fast on large experiments; FINAL drops redelivered
+// duplicates of events (duplicate exposures change none of min, argMin or max).
+// Notes for ClickHouse 18.16: lambdas there cannot see the row's other columns, so the
+// first-exposure time is passed in as an array (replicate); and every alias differs
+// from the column names, because 18.16 resolves a reused alias at an outer level to
+// the inner expression.
 const metricSQL = `
-SELECT arm, grp, count() AS users, sum(converted) AS conversions,
-       sum(user_value) AS value_sum, sum(user_value * user_value) AS value_sumsq
+SELECT if(multi, 1, 0) AS is_multi, arm, grp, count() AS users, sum(conv) AS conversions,
+       sum(uv) AS value_sum, sum(uv * uv) AS value_sumsq
 FROM (
-    SELECT user_id, any(u_arm) AS arm, any(u_grp) AS grp,
-           max(in_window) AS converted, sum(if(in_window, ev_value, 0)) AS user_value
+    SELECT arm, grp, vmin != vmax AS multi,
+           arrayExists((t, f) -> t >= f AND t < f + ?, ets, replicate(fts, ets)) AS conv,
+           arraySum(arrayMap((t, x, f) -> if(t >= f AND t < f + ?, x, 0), ets, evals, replicate(fts, ets))) AS uv
     FROM (
-        SELECT user_id, u_arm, u_grp, ev_value,
-               (ev_ts >= first_ts AND ev_ts < first_ts + ?) AS in_window
+        SELECT user_id,
+               argMinIf(variant, ts, is_exp = 1) AS arm,
+               minIf(ts, is_exp = 1) AS fts,
+               minIf(variant, is_exp = 1) AS vmin,
+               maxIf(variant, is_exp = 1) AS vmax,
+               countIf(is_exp = 1) AS nexp,
+               %s AS grp,
+               groupArrayIf(ts, is_exp = 0) AS ets,
+               groupArrayIf(val, is_exp = 0) AS evals
         FROM (
-            SELECT user_id, argMin(variant, ts) AS u_arm, min(ts) AS first_ts, %s AS u_grp
-            FROM exposures
-            WHERE experiment = ?
-            GROUP BY user_id
-            HAVING uniqExact(variant) = 1
-        )
-        ALL LEFT JOIN (
-            SELECT user_id, ts AS ev_ts, value AS ev_value
+            SELECT user_id, variant, ts, segment, 1 AS is_exp, toFloat64(0) AS val
+            FROM exposures WHERE experiment = ?
+            UNION ALL
+            SELECT user_id, '' AS variant, ts, '' AS segment, 0 AS is_exp, value AS val
             FROM events FINAL
-            WHERE type = ? AND user_id IN (SELECT user_id FROM exposures WHERE experiment = ?)
-        ) USING user_id
+            WHERE type = ? AND ts >= (SELECT min(ts) FROM exposures WHERE experiment = ?)
+        )
+        GROUP BY user_id
+        HAVING nexp > 0
     )
-    GROUP BY user_id
 )
-GROUP BY arm, grp
-ORDER BY arm, grp`
+GROUP BY is_multi, arm, grp
+ORDER BY is_multi, arm, grp`
 
 var groupExpr = map[experiments.Breakdown]string{
 	experiments.Overall:   "''",
-	experiments.ByDay:     "toString(toDate(min(ts)))",
-	experiments.BySegment: "argMin(segment, ts)",
+	experiments.ByDay:     "toString(toDate(minIf(ts, is_exp = 1)))",
+	experiments.BySegment: "argMinIf(segment, ts, is_exp = 1)",
 }
 
 // MetricAggregates returns per-variant (and per-group) aggregates of one metric.
@@ -80,8 +90,8 @@ func (s *Store) MetricAggregates(ctx context.Context, q experiments.MetricQuery,
 	if !ok {
 		return experiments.MetricData{}, fmt.Errorf("chstore: unknown breakdown %q", by)
 	}
-	rows, err := s.conn.Query(ctx, fmt.Sprintf(metricSQL, expr),
-		uint32(q.Window/time.Second), q.Experiment, q.Event, q.Experiment)
+	window := uint32(q.Window / time.Second)
+	rows, err := s.conn.Query(ctx, fmt.Sprintf(metricSQL, expr), window, window, q.Experiment, q.Event, q.Experiment)
 	if err != nil {
 		return experiments.MetricData{}, fmt.Errorf("chstore: metric %s of %q: %w", q.Event, q.Experiment, err)
 	}
@@ -89,10 +99,14 @@ func (s *Store) MetricAggregates(ctx context.Context, q experiments.MetricQuery,
 	var data experiments.MetricData
 	for rows.Next() {
 		var a experiments.ArmAggregate
-		var users uint64
-		var conversions uint64
-		if err := rows.Scan(&a.Variant, &a.Group, &users, &conversions, &a.Sum, &a.SumSq); err != nil {
+		var multi uint8
+		var users, conversions uint64
+		if err := rows.Scan(&multi, &a.Variant, &a.Group, &users, &conversions, &a.Sum, &a.SumSq); err != nil {
 			return experiments.MetricData{}, fmt.Errorf("chstore: metric %s of %q: %w", q.Event, q.Experiment, err)
+		}
+		if multi == 1 {
+			data.MultiVariantUsers += float64(users)
+			continue
 		}
 		a.Users, a.Conversions = float64(users), float64(conversions)
 		data.Arms = append(data.Arms, a)
@@ -100,15 +114,6 @@ func (s *Store) MetricAggregates(ctx context.Context, q experiments.MetricQuery,
 	if err := rows.Err(); err != nil {
 		return experiments.MetricData{}, fmt.Errorf("chstore: metric %s of %q: %w", q.Event, q.Experiment, err)
 	}
-	var multi uint64
-	err = s.conn.QueryRow(ctx, `
-		SELECT count() FROM (
-			SELECT user_id FROM exposures WHERE experiment = ? GROUP BY user_id HAVING uniqExact(variant) > 1
-		)`, q.Experiment).Scan(&multi)
-	if err != nil {
-		return experiments.MetricData{}, fmt.Errorf("chstore: multi-variant users of %q: %w", q.Experiment, err)
-	}
-	data.MultiVariantUsers = float64(multi)
 	return data, nil
 }
 
