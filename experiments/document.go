@@ -108,6 +108,9 @@ type Analysis struct {
 	Correction string `json:"correction,omitempty"`
 	// Sequential makes intervals and p-values valid at every look.
 	Sequential bool `json:"sequential,omitempty"`
+	// CUPED adjusts for the same metric in the 14 days before first exposure where
+	// such data exists (default true).
+	CUPED *bool `json:"cuped,omitempty"`
 }
 
 // DefaultWindow is the attribution window of metrics that name none.

@@ -39,7 +39,8 @@ func (s *Store) Close() error { return s.conn.Close() }
 // metricSQL computes a metric in one pass over the experiment's exposures and the
 // goal's events, grouped by user: the variant and time of the first exposure, whether
 // the user saw more than one variant (min ≠ max), and the user's events kept in
-// arrays, filtered to the attribution window after the first exposure. One GROUP BY
+// arrays, filtered to the attribution window after the first exposure — and to the
+// pre-exposure period for CUPED's covariate (the same metric before exposure). One GROUP BY
 // instead of a join keeps it fast on large experiments; FINAL drops redelivered
 // duplicates of events (duplicate exposures change none of min, argMin or max).
 // Notes for ClickHouse 18.16: lambdas there cannot see the row's other columns, so the
@@ -48,11 +49,15 @@ func (s *Store) Close() error { return s.conn.Close() }
 // the inner expression.
 const metricSQL = `
 SELECT if(multi, 1, 0) AS is_multi, arm, grp, count() AS users, sum(conv) AS conversions,
-       sum(uv) AS value_sum, sum(uv * uv) AS value_sumsq
+       sum(uv) AS value_sum, sum(uv * uv) AS value_sumsq,
+       sum(pre) AS pre_sum, sum(pre * pre) AS pre_sumsq, sum(pre * if(? = 'conversion', conv, uv)) AS pre_cross
 FROM (
     SELECT arm, grp, vmin != vmax AS multi,
            arrayExists((t, f) -> t >= f AND t < f + ?, ets, replicate(fts, ets)) AS conv,
-           arraySum(arrayMap((t, x, f) -> if(t >= f AND t < f + ?, x, 0), ets, evals, replicate(fts, ets))) AS uv
+           arraySum(arrayMap((t, x, f) -> if(t >= f AND t < f + ?, x, 0), ets, evals, replicate(fts, ets))) AS uv,
+           if(? = 'conversion',
+              toFloat64(arrayExists((t, f) -> t >= f - ? AND t < f, ets, replicate(fts, ets))),
+              arraySum(arrayMap((t, x, f) -> if(t >= f - ? AND t < f, x, 0), ets, evals, replicate(fts, ets)))) AS pre
     FROM (
         SELECT user_id,
                argMinIf(variant, ts, is_exp = 1) AS arm,
@@ -69,7 +74,7 @@ FROM (
             UNION ALL
             SELECT user_id, '' AS variant, ts, '' AS segment, 0 AS is_exp, value AS val
             FROM events FINAL
-            WHERE type = ? AND ts >= (SELECT min(ts) FROM exposures WHERE experiment = ?)
+            WHERE type = ? AND ts >= (SELECT min(ts) FROM exposures WHERE experiment = ?) - ?
         )
         GROUP BY user_id
         HAVING nexp > 0
@@ -91,7 +96,9 @@ func (s *Store) MetricAggregates(ctx context.Context, q experiments.MetricQuery,
 		return experiments.MetricData{}, fmt.Errorf("chstore: unknown breakdown %q", by)
 	}
 	window := uint32(q.Window / time.Second)
-	rows, err := s.conn.Query(ctx, fmt.Sprintf(metricSQL, expr), window, window, q.Experiment, q.Event, q.Experiment)
+	pre := uint32(experiments.PrePeriod / time.Second)
+	rows, err := s.conn.Query(ctx, fmt.Sprintf(metricSQL, expr),
+		q.Kind, window, window, q.Kind, pre, pre, q.Experiment, q.Event, q.Experiment, pre)
 	if err != nil {
 		return experiments.MetricData{}, fmt.Errorf("chstore: metric %s of %q: %w", q.Event, q.Experiment, err)
 	}
@@ -101,7 +108,8 @@ func (s *Store) MetricAggregates(ctx context.Context, q experiments.MetricQuery,
 		var a experiments.ArmAggregate
 		var multi uint8
 		var users, conversions uint64
-		if err := rows.Scan(&multi, &a.Variant, &a.Group, &users, &conversions, &a.Sum, &a.SumSq); err != nil {
+		if err := rows.Scan(&multi, &a.Variant, &a.Group, &users, &conversions, &a.Sum, &a.SumSq,
+			&a.PreSum, &a.PreSumSq, &a.PreCross); err != nil {
 			return experiments.MetricData{}, fmt.Errorf("chstore: metric %s of %q: %w", q.Event, q.Experiment, err)
 		}
 		if multi == 1 {

@@ -32,6 +32,10 @@ type event struct {
 }
 
 func insert(t *testing.T, addr, db string, exps []exposure, evs []event) {
+	insertFor(t, addr, db, "hero", exps, evs)
+}
+
+func insertFor(t *testing.T, addr, db, experiment string, exps []exposure, evs []event) {
 	t.Helper()
 	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: clickhouse.Auth{Database: db, Username: "default"}})
 	if err != nil {
@@ -44,7 +48,7 @@ func insert(t *testing.T, addr, db string, exps []exposure, evs []event) {
 		t.Fatal(err)
 	}
 	for _, x := range exps {
-		if err := b.Append(uuid.New(), x.at, x.user, "hero", x.variant, x.segment, 0.5); err != nil {
+		if err := b.Append(uuid.New(), x.at, x.user, experiment, x.variant, x.segment, 0.5); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -78,7 +82,8 @@ func TestResults(t *testing.T) {
 	_, err = svc.Create(context.Background(), "test", experiments.KindExperiment, []byte(`{"key":"hero","status":"running",
 		"variants":[{"key":"control","weight":0.5},{"key":"bold","weight":0.5}],
 		"goal":{"event":"purchase","kind":"conversion","window":"24h"},
-		"metrics":[{"key":"revenue","event":"purchase","kind":"value","window":"24h"},{"key":"refunds","event":"refund","kind":"conversion","role":"guardrail"}]}`))
+		"metrics":[{"key":"revenue","event":"purchase","kind":"value","window":"24h"},{"key":"refunds","event":"refund","kind":"conversion","role":"guardrail"}],
+		"analysis":{"cuped":false}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +146,7 @@ func TestResults(t *testing.T) {
 	if res.MultiVariantUsers != 7 || res.Users != 2000 || res.SRM || res.DataFreshness == nil {
 		t.Errorf("summary: users %v, multi %v, srm %v, freshness %v", res.Users, res.MultiVariantUsers, res.SRM, res.DataFreshness)
 	}
-	if len(res.Metrics) != 3 || res.Metrics[0].Role != "goal" || res.Metrics[2].Role != "guardrail" {
+	if len(res.Metrics) != 3 || res.Metrics[0].Role != "goal" || res.Metrics[2].Role != "guardrail" || res.Metrics[0].CUPED {
 		t.Fatalf("metrics: %+v", res.Metrics)
 	}
 	goal := res.Metrics[0]
@@ -192,4 +197,72 @@ func deref(p *float64) any {
 		return nil
 	}
 	return *p
+}
+
+// TestResultsCUPED: users who bought before exposure buy again more often, so the
+// pre-exposure period explains part of the outcome and CUPED narrows the interval.
+func TestResultsCUPED(t *testing.T) {
+	addr, db := testenv.ClickHouse(t)
+	pool, err := pgxpool.New(context.Background(), testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	svc := experiments.NewService(pgstore.New(pool))
+	_, err = svc.Create(context.Background(), "test", experiments.KindExperiment, []byte(`{"key":"cup","status":"running",
+		"variants":[{"key":"control","weight":0.5},{"key":"bold","weight":0.5}],"goal":{"event":"purchase","kind":"value"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 11, 10, 10, 0, 0, 0, time.UTC)
+	var exps []exposure
+	var evs []event
+	for vi, variant := range []string{"control", "bold"} {
+		for i := range 2000 {
+			user := fmt.Sprintf("%s-%d", variant, i)
+			at := start.Add(time.Duration(i) * time.Second)
+			exps = append(exps, exposure{user, variant, "", at})
+			spend := float64(i%10) * 3 // loyal customers spend more, before and after
+			if spend > 0 {
+				evs = append(evs, event{uuid.New(), "purchase", user, at.Add(-48 * time.Hour), spend})
+			}
+			after := spend + float64((i*7919)%5) + float64(vi)
+			evs = append(evs, event{uuid.New(), "purchase", user, at.Add(2 * time.Hour), after})
+		}
+	}
+	insertFor(t, addr, db, "cup", exps, evs)
+	store, err := chstore.Open(addr, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	res, err := (&experiments.ResultsService{Store: pgstore.New(pool), Events: store}).Results(context.Background(), "cup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	goal := res.Metrics[0]
+	if !goal.CUPED || goal.Theta <= 0 {
+		t.Fatalf("CUPED not applied: %+v", goal)
+	}
+	adjusted := *goal.Variants[1].CIHigh - *goal.Variants[1].CILow
+	t.Logf("CUPED θ=%.3f, interval width %.4f, lift %.4f", goal.Theta, adjusted, *goal.Variants[1].Lift)
+	data, err := store.MetricAggregates(context.Background(), experiments.MetricQuery{Experiment: "cup", Event: "purchase",
+		Kind: "value", Window: experiments.DefaultWindow}, experiments.Overall)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms []stats.Moments
+	for _, a := range data.Arms {
+		ms = append(ms, stats.Moments{N: a.Users, Sum: a.Sum, SumSq: a.SumSq})
+	}
+	// Arms come ordered by variant key: bold, control.
+	noCUPED, err := stats.AnalyzeMeans([]string{"control", "bold"}, []stats.Moments{ms[1], ms[0]}, stats.DefaultOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unadjusted := *noCUPED[1].CIHigh - *noCUPED[1].CILow
+	t.Logf("without CUPED: interval width %.4f", unadjusted)
+	if adjusted > 0.5*unadjusted {
+		t.Errorf("CUPED interval %.4f is not much narrower than %.4f", adjusted, unadjusted)
+	}
 }

@@ -189,3 +189,13 @@ func test(est, variance, n float64, o Options) (float64, Interval) {
 	}
 	return ZTest(est, variance, o.Level)
 }
+
+// AnalyzeEstimates compares estimates made elsewhere, such as CUPED-adjusted means,
+// control first; the chance to beat control uses normal posteriors.
+func AnalyzeEstimates(keys []string, ests []Estimate, users []float64, o Options) []VariantResult {
+	res := compare(ests, users, func(t int) float64 { return ChanceToBeatNormal(ests[0], ests[t]) }, o)
+	for i := range res {
+		res[i].Key = keys[i]
+	}
+	return res
+}
