@@ -69,24 +69,35 @@ func insertFor(t *testing.T, addr, db, experiment string, exps []exposure, evs [
 	}
 }
 
-// TestResults stores a known split in ClickHouse and checks the results service
-// against the statistics engine applied to the counts the data was built from.
-func TestResults(t *testing.T) {
+// setup creates the experiment in a fresh Postgres database and returns the results
+// service over it and a fresh ClickHouse database (address and name).
+func setup(t *testing.T, doc string) (*experiments.ResultsService, string, string) {
+	t.Helper()
 	addr, db := testenv.ClickHouse(t)
 	pool, err := pgxpool.New(context.Background(), testenv.Postgres(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	svc := experiments.NewService(pgstore.New(pool))
-	_, err = svc.Create(context.Background(), "test", experiments.KindExperiment, []byte(`{"key":"hero","status":"running",
-		"variants":[{"key":"control","weight":0.5},{"key":"bold","weight":0.5}],
-		"goal":{"event":"purchase","kind":"conversion","window":"24h"},
-		"metrics":[{"key":"revenue","event":"purchase","kind":"value","window":"24h"},{"key":"refunds","event":"refund","kind":"conversion","role":"guardrail"}],
-		"analysis":{"cuped":false}}`))
+	if _, err := experiments.NewService(pgstore.New(pool)).Create(context.Background(), "test", experiments.KindExperiment, []byte(doc)); err != nil {
+		t.Fatal(err)
+	}
+	store, err := chstore.Open(addr, db)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { store.Close() })
+	return &experiments.ResultsService{Store: pgstore.New(pool), Events: store}, addr, db
+}
+
+// TestResults stores a known split in ClickHouse and checks the results service
+// against the statistics engine applied to the counts the data was built from.
+func TestResults(t *testing.T) {
+	rs, addr, db := setup(t, `{"key":"hero","status":"running",
+		"variants":[{"key":"control","weight":0.5},{"key":"bold","weight":0.5}],
+		"goal":{"event":"purchase","kind":"conversion","window":"24h"},
+		"metrics":[{"key":"revenue","event":"purchase","kind":"value","window":"24h"},{"key":"refunds","event":"refund","kind":"conversion","role":"guardrail"}],
+		"analysis":{"cuped":false}}`)
 
 	start := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
 	var exps []exposure
@@ -131,13 +142,6 @@ func TestResults(t *testing.T) {
 		evs = append(evs, event{uuid.New(), "purchase", user, start.Add(time.Hour), 99})
 	}
 	insert(t, addr, db, exps, evs)
-
-	store, err := chstore.Open(addr, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	rs := &experiments.ResultsService{Store: pgstore.New(pool), Events: store}
 	res, err := rs.Results(context.Background(), "hero")
 	if err != nil {
 		t.Fatal(err)
@@ -202,18 +206,8 @@ func deref(p *float64) any {
 // TestResultsCUPED: users who bought before exposure buy again more often, so the
 // pre-exposure period explains part of the outcome and CUPED narrows the interval.
 func TestResultsCUPED(t *testing.T) {
-	addr, db := testenv.ClickHouse(t)
-	pool, err := pgxpool.New(context.Background(), testenv.Postgres(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	svc := experiments.NewService(pgstore.New(pool))
-	_, err = svc.Create(context.Background(), "test", experiments.KindExperiment, []byte(`{"key":"cup","status":"running",
-		"variants":[{"key":"control","weight":0.5},{"key":"bold","weight":0.5}],"goal":{"event":"purchase","kind":"value"}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs, addr, db := setup(t, `{"key":"cup","status":"running",
+		"variants":[{"key":"control","weight":0.5},{"key":"bold","weight":0.5}],"goal":{"event":"purchase","kind":"value"}}`)
 	start := time.Date(2026, 11, 10, 10, 0, 0, 0, time.UTC)
 	var exps []exposure
 	var evs []event
@@ -231,12 +225,7 @@ func TestResultsCUPED(t *testing.T) {
 		}
 	}
 	insertFor(t, addr, db, "cup", exps, evs)
-	store, err := chstore.Open(addr, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	res, err := (&experiments.ResultsService{Store: pgstore.New(pool), Events: store}).Results(context.Background(), "cup")
+	res, err := rs.Results(context.Background(), "cup")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -246,7 +235,7 @@ func TestResultsCUPED(t *testing.T) {
 	}
 	adjusted := *goal.Variants[1].CIHigh - *goal.Variants[1].CILow
 	t.Logf("CUPED θ=%.3f, interval width %.4f, lift %.4f", goal.Theta, adjusted, *goal.Variants[1].Lift)
-	data, err := store.MetricAggregates(context.Background(), experiments.MetricQuery{Experiment: "cup", Event: "purchase",
+	data, err := rs.Events.MetricAggregates(context.Background(), experiments.MetricQuery{Experiment: "cup", Event: "purchase",
 		Kind: "value", Window: experiments.DefaultWindow}, experiments.Overall)
 	if err != nil {
 		t.Fatal(err)
