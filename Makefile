@@ -47,6 +47,7 @@ run: services build
 	exec bin/lift serve
 
 test: services
+	scripts/tools chromium # the dashboard's browser tests; installs only when missing
 	$(GO) test -race -count=1 -timeout 60m ./...
 
 test-short:

@@ -31,6 +31,9 @@ type Decision struct {
 	Assigned      bool    `json:"-"`
 	ExperimentKey string  `json:"-"`
 	Probability   float64 `json:"-"`
+	// Segment is the bandit segment the user was allocated in ("" for the global
+	// bandit and for A/B tests).
+	Segment string `json:"-"`
 }
 
 // Keyed is a decision with the key of the experiment or flag it answers.
@@ -49,7 +52,7 @@ func (s *Snapshot) Decide(userID string, attrs map[string]any, keys []string, ds
 		for i := range s.entries {
 			k := &dst[n+i]
 			k.Key = s.entries[i].key
-			k.Decision = s.decide(&s.entries[i], userID, attrs)
+			s.decide(&s.entries[i], userID, attrs, &k.Decision)
 		}
 		return dst
 	}
@@ -68,21 +71,26 @@ func (s *Snapshot) Evaluate(key, userID string, attrs map[string]any) (d Decisio
 	if !found {
 		return Decision{}, false
 	}
-	return s.decide(&s.entries[i], userID, attrs), true
+	s.decide(&s.entries[i], userID, attrs, &d)
+	return d, true
 }
 
-func (s *Snapshot) decide(e *entry, userID string, attrs map[string]any) Decision {
+// decide writes the decision into d: decisions are written in place, since copying
+// them around costs more than a third of deciding 20 keys.
+func (s *Snapshot) decide(e *entry, userID string, attrs map[string]any, d *Decision) {
 	if e.exp != nil {
-		return s.assign(e.exp, userID, attrs)
+		s.assign(e.exp, userID, attrs, d)
+		return
 	}
-	return s.evalFlag(e.flag, userID, attrs)
+	s.evalFlag(e.flag, userID, attrs, d)
 }
 
 // assign buckets a user into an experiment with GrowthBook's algorithm. Anyone outside
 // the experiment gets the control with reason not_eligible.
-func (s *Snapshot) assign(e *compiledExperiment, userID string, attrs map[string]any) Decision {
+func (s *Snapshot) assign(e *compiledExperiment, userID string, attrs map[string]any, d *Decision) {
 	if !e.running || !s.eligible(e, userID, attrs) {
-		return notEligible(e)
+		notEligible(e, d)
+		return
 	}
 	var n float64
 	if e.version == 2 {
@@ -90,18 +98,26 @@ func (s *Snapshot) assign(e *compiledExperiment, userID string, attrs map[string
 	} else {
 		n, _ = Hash(e.seed, userID, e.version) // versions were validated: 1 here
 	}
-	i := ChooseVariation(n, e.ranges)
+	alloc, segment := &e.alloc, ""
+	for i := range e.perSegment {
+		if s.in(e.perSegment[i].ref, userID, attrs) {
+			alloc, segment = &e.perSegment[i].alloc, e.perSegment[i].key
+			break
+		}
+	}
+	i := ChooseVariation(n, alloc.ranges)
 	if i < 0 {
-		return notEligible(e) // outside coverage
+		notEligible(e, d) // outside coverage
+		return
 	}
 	v := &e.variants[i]
 	reason := ReasonSplit
 	if e.bandit {
 		reason = ReasonBandit
 	}
-	return Decision{
+	*d = Decision{
 		Variant: v.key, Value: v.value, Reason: reason, Experiment: true,
-		Assigned: true, ExperimentKey: e.key, Probability: v.weight,
+		Assigned: true, ExperimentKey: e.key, Probability: alloc.weights[i], Segment: segment,
 	}
 }
 
@@ -114,25 +130,25 @@ func (s *Snapshot) eligible(e *compiledExperiment, userID string, attrs map[stri
 	}
 	// An experiment limited to segments takes users who belong to every one of them.
 	for _, seg := range e.segments {
-		if !seg.Match(attrs, s.groups) {
+		if !s.in(seg, userID, attrs) {
 			return false
 		}
 	}
 	return true
 }
 
-func notEligible(e *compiledExperiment) Decision {
-	d := Decision{Reason: ReasonNotEligible, Experiment: true}
+func notEligible(e *compiledExperiment, d *Decision) {
+	*d = Decision{Reason: ReasonNotEligible, Experiment: true}
 	if len(e.variants) > 0 {
 		d.Variant, d.Value = e.variants[0].key, e.variants[0].value
 	}
-	return d
 }
 
 // evalFlag walks the flag's rules in order; the first that applies wins.
-func (s *Snapshot) evalFlag(f *compiledFlag, userID string, attrs map[string]any) Decision {
+func (s *Snapshot) evalFlag(f *compiledFlag, userID string, attrs map[string]any, d *Decision) {
 	if !f.enabled {
-		return Decision{Variant: "default", Value: f.def, Reason: ReasonDisabled}
+		*d = Decision{Variant: "default", Value: f.def, Reason: ReasonDisabled}
+		return
 	}
 	// Every rollout of a flag hashes the same seed (see below), so hash at most once.
 	bucket := -1.0
@@ -142,15 +158,15 @@ func (s *Snapshot) evalFlag(f *compiledFlag, userID string, attrs map[string]any
 			if r.experiment == nil {
 				continue
 			}
-			if d := s.assign(r.experiment, userID, attrs); d.Assigned {
-				return d
+			if s.assign(r.experiment, userID, attrs, d); d.Assigned {
+				return
 			}
 			continue
 		}
 		if r.condition != nil && !r.condition.Match(attrs, s.groups) {
 			continue
 		}
-		if r.segment != nil && !r.segment.Match(attrs, s.groups) {
+		if r.segment != nil && !s.in(r.segment, userID, attrs) {
 			continue
 		}
 		if r.rollout < 1 {
@@ -163,7 +179,17 @@ func (s *Snapshot) evalFlag(f *compiledFlag, userID string, attrs map[string]any
 				continue
 			}
 		}
-		return Decision{Variant: r.variant, Value: r.value, Reason: ReasonTargetingMatch}
+		*d = Decision{Variant: r.variant, Value: r.value, Reason: ReasonTargetingMatch}
+		return
 	}
-	return Decision{Variant: "default", Value: f.def, Reason: ReasonDefault}
+	*d = Decision{Variant: "default", Value: f.def, Reason: ReasonDefault}
+}
+
+// in reports whether a user belongs to a segment: by their attributes, or, for a
+// behavioural segment, by the memberships the segment engine published.
+func (s *Snapshot) in(r *segmentRef, userID string, attrs map[string]any) bool {
+	if r.behavioral != "" {
+		return s.members != nil && s.members.IsMember(r.behavioral, userID)
+	}
+	return r.cond.Match(attrs, s.groups)
 }

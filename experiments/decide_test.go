@@ -222,3 +222,53 @@ func TestDecideAll(t *testing.T) {
 		t.Errorf("decide with keys: %+v, want only a", some)
 	}
 }
+
+// A bandit serves the updater's weights, per segment: a user goes to the first of
+// the bandit's segments they belong to, everyone else to the global weights.
+func TestBanditAllocation(t *testing.T) {
+	e := abTest("reco", experiments.StatusRunning, 0.5, 0.5)
+	e.Type = experiments.TypeBandit
+	e.Bandit = &experiments.BanditConfig{PerSegment: []string{"mobile", "desktop"}}
+	cfg := &experiments.Config{
+		Experiments: []experiments.Experiment{e},
+		Segments: []experiments.Segment{
+			{Key: "mobile", Kind: "attribute", Condition: json.RawMessage(`{"device":"mobile"}`)},
+			{Key: "desktop", Kind: "attribute", Condition: json.RawMessage(`{"device":"desktop"}`)},
+		},
+		BanditWeights: []experiments.BanditWeights{
+			{Experiment: "reco", Segment: "", Variants: []string{"v0", "v1"}, Weights: []float64{0.2, 0.8}},
+			{Experiment: "reco", Segment: "mobile", Variants: []string{"v0", "v1"}, Weights: []float64{1, 0}},
+			// Published for variants the experiment no longer has: ignored.
+			{Experiment: "reco", Segment: "desktop", Variants: []string{"v0", "vx"}, Weights: []float64{0, 1}},
+		},
+	}
+	snap := mustSnapshot(t, cfg)
+	counts := map[string]map[string]int{}
+	for i := range 10_000 {
+		for _, device := range []string{"mobile", "desktop", "tv"} {
+			d, _ := snap.Evaluate("reco", fmt.Sprint("u", i), map[string]any{"device": device})
+			if d.Reason != experiments.ReasonBandit || !d.Assigned {
+				t.Fatalf("%+v", d)
+			}
+			want := map[string]string{"mobile": "mobile", "desktop": "desktop", "tv": ""}[device]
+			if d.Segment != want {
+				t.Fatalf("device %s: segment %q, want %q", device, d.Segment, want)
+			}
+			if counts[device] == nil {
+				counts[device] = map[string]int{}
+			}
+			counts[device][d.Variant]++
+			if device == "mobile" && d.Probability != 1 || device != "mobile" && d.Variant == "v1" && d.Probability != 0.8 {
+				t.Fatalf("device %s variant %s: probability %v", device, d.Variant, d.Probability)
+			}
+		}
+	}
+	if counts["mobile"]["v1"] != 0 {
+		t.Errorf("mobile users got v1 at weight 0: %v", counts["mobile"])
+	}
+	for _, device := range []string{"desktop", "tv"} {
+		if share := float64(counts[device]["v1"]) / 10_000; math.Abs(share-0.8) > 0.02 {
+			t.Errorf("%s: v1 share %.3f, want the global 0.8", device, share)
+		}
+	}
+}

@@ -3,9 +3,11 @@ package experiments
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/liftlab/lift/segments"
@@ -121,6 +123,26 @@ type BanditConfig struct {
 	MinWeight   float64  `json:"min_weight,omitempty"`
 	UpdateEvery string   `json:"update_every,omitempty"`
 	PerSegment  []string `json:"per_segment,omitempty"`
+	// WinnerThreshold is the P(best) at which an arm is declared the winner
+	// (default 0.95).
+	WinnerThreshold float64 `json:"winner_threshold,omitempty"`
+	// AutoStop makes the updater stop learning once there is a winner and serve it to
+	// everyone, by setting Winner.
+	AutoStop bool `json:"auto_stop,omitempty"`
+	// Winner, once set (by the updater under AutoStop, or by hand), is served to every
+	// eligible user and the weights stop changing.
+	Winner string `json:"winner,omitempty"`
+}
+
+// DefaultWinnerThreshold is the P(best) that declares a bandit's winner.
+const DefaultWinnerThreshold = 0.95
+
+// Threshold is the P(best) that declares the winner.
+func (b *BanditConfig) Threshold() float64 {
+	if b != nil && b.WinnerThreshold > 0 {
+		return b.WinnerThreshold
+	}
+	return DefaultWinnerThreshold
 }
 
 // Flag is the feature-flag document of DESIGN.md.
@@ -294,6 +316,12 @@ func (e *Experiment) Validate(refs Refs) error {
 			}
 		}
 		checkSegments(v, "bandit.per_segment", b.PerSegment, refs)
+		if b.WinnerThreshold != 0 && !(b.WinnerThreshold > 0.5 && b.WinnerThreshold < 1) {
+			v.add("bandit.winner_threshold", "must be between 0.5 and 1")
+		}
+		if b.Winner != "" && !slices.Contains(variantKeys(e.Variants), b.Winner) {
+			v.add("bandit.winner", "unknown variant %q", b.Winner)
+		}
 	}
 	return v.err()
 }
@@ -348,9 +376,8 @@ func (f *Flag) Validate(refs Refs) error {
 	return v.err()
 }
 
-// Validate checks the segment document. Behavioural segments need the streaming
-// segment engine, which this version does not have, so they are refused rather than
-// stored and silently never matched.
+// Validate checks the segment document: an attribute segment's condition, or a
+// behavioural segment's rule (segments.ParseRuleJSON) and membership TTL.
 func (s *Segment) Validate() error {
 	v := &ValidationError{}
 	checkKey(v, "key", s.Key)
@@ -361,7 +388,24 @@ func (s *Segment) Validate() error {
 		}
 		checkCondition(v, "condition", s.Condition)
 	case "behavioral":
-		v.add("kind", "behavioral segments are not supported by this version of lift yet")
+		if s.Rule == nil {
+			v.add("rule", "is required for a behavioral segment")
+		} else if _, err := segments.ParseRuleJSON(s.Rule); err != nil {
+			var re *segments.RuleError
+			if errors.As(err, &re) && re.Path != "" {
+				v.add("rule."+re.Path, "%s", re.Message)
+			} else {
+				v.add("rule", "%v", err)
+			}
+		}
+		if s.TTL != "" {
+			if d, err := time.ParseDuration(s.TTL); err != nil || d < 0 {
+				v.add("ttl", "must be a duration such as \"30m\" (0 or more)")
+			}
+		}
+		if s.Condition != nil {
+			v.add("condition", "only attribute segments have a condition; behavioral ones have a rule")
+		}
 	default:
 		v.add("kind", "must be \"attribute\" or \"behavioral\"")
 	}
@@ -390,6 +434,25 @@ func checkMetric(v *ValidationError, field, event, kind, window string) {
 			v.add(field+".window", "must be a positive duration such as \"168h\"")
 		}
 	}
+}
+
+// GoalWindow is the goal's attribution window.
+func (e *Experiment) GoalWindow() time.Duration {
+	if e.Goal == nil {
+		return DefaultWindow
+	}
+	return window(e.Goal.Window)
+}
+
+// DefaultUpdateEvery is how often a bandit's weights are recomputed by default.
+const DefaultUpdateEvery = 10 * time.Second
+
+// UpdateInterval is how often the bandit's weights are recomputed.
+func (b *BanditConfig) UpdateInterval() time.Duration {
+	if d, err := time.ParseDuration(b.UpdateEvery); err == nil && d >= time.Second {
+		return d
+	}
+	return DefaultUpdateEvery
 }
 
 // window parses a validated attribution window, defaulting to DefaultWindow.

@@ -17,6 +17,8 @@ type ConfigLoader interface {
 type Live struct {
 	loader  ConfigLoader
 	current atomic.Pointer[Snapshot]
+	// Members, if set before the first Reload, answers behavioural segments.
+	Members Members
 }
 
 // NewLive returns a Live that loads from loader; it serves an empty snapshot until
@@ -38,6 +40,7 @@ func (l *Live) Reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("experiments: reload snapshot: %w", err)
 	}
+	cfg.Members = l.Members
 	l.current.Store(NewSnapshot(cfg, start))
 	return nil
 }

@@ -17,6 +17,10 @@ type MetricQuery struct {
 	Event      string
 	Kind       string // "conversion" or "value"
 	Window     time.Duration
+	// KeepMultiVariant counts users exposed to several variants in the variant of
+	// their first exposure instead of leaving them out. Bandits need it: a user moves
+	// to another arm when the weights change, and that is not a bug.
+	KeepMultiVariant bool
 }
 
 // ArmAggregate is what the event store returns per variant (and per breakdown group):
@@ -31,6 +35,10 @@ type ArmAggregate struct {
 	// The same metric over PrePeriod before each user's first exposure (CUPED's
 	// covariate X): ΣX, ΣX² and ΣXY, with Y the metric per user.
 	PreSum, PreSumSq, PreCross float64
+	// Σ y/p and Σ 1/p over users, p the assignment probability of their first
+	// exposure: IPWNum/IPWDen estimates the variant's mean as if every user had been
+	// assigned to it, free of the bias adaptive allocation puts in plain means.
+	IPWNum, IPWDen float64
 }
 
 // PrePeriod is how far before first exposure CUPED looks for the covariate.

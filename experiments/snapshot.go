@@ -18,6 +18,29 @@ type Config struct {
 	Flags       []Flag
 	Segments    []Segment
 	SavedGroups []SavedGroup
+	// BanditWeights are the latest weights the bandit updater published, per bandit
+	// experiment and segment.
+	BanditWeights []BanditWeights
+	// Members answers behavioural segment membership. It is not loaded with the rest:
+	// memberships change per event, so the snapshot reads the live set (Live fills
+	// it in). Nil means no behavioural segment has members.
+	Members Members
+}
+
+// Members tells whether a user is currently in a behavioural segment.
+type Members interface {
+	IsMember(segment, userID string) bool
+}
+
+// BanditWeights are the traffic weights the bandit updater computed for one
+// experiment and segment ("" for the global bandit), in the order of Variants.
+type BanditWeights struct {
+	Experiment string    `json:"experiment"`
+	Segment    string    `json:"segment"`
+	Version    int64     `json:"version"`
+	Variants   []string  `json:"variants"`
+	Weights    []float64 `json:"weights"`
+	ComputedAt time.Time `json:"computed_at"`
 }
 
 // Snapshot is an immutable, compiled view of the configuration. The decision path
@@ -34,6 +57,7 @@ type Snapshot struct {
 	index   map[string]int
 	keys    []string
 	groups  segments.SavedGroups
+	members Members
 }
 
 // entry is one experiment or one flag.
@@ -44,30 +68,49 @@ type entry struct {
 }
 
 type compiledVariant struct {
-	key    string
-	value  json.RawMessage
-	weight float64
+	key   string
+	value json.RawMessage
 }
 
 type compiledExperiment struct {
-	key       string
-	seed      string
-	seedV2    seededV2 // precomputed for version 2, the default
-	version   int
-	running   bool
-	bandit    bool
-	variants  []compiledVariant
-	ranges    []Range
-	targeting *segments.Condition
+	key      string
+	seed     string
+	seedV2   seededV2 // precomputed for version 2, the default
+	version  int
+	running  bool
+	bandit   bool
+	variants []compiledVariant
+	alloc    allocation
+	// perSegment are a bandit's segments in order: a user goes to the first one they
+	// belong to, everyone else to alloc.
+	perSegment []segmentAllocation
+	targeting  *segments.Condition
 	// segments are the conditions of the segments the experiment is limited to,
 	// resolved when the snapshot is built.
-	segments  []*segments.Condition
+	segments  []*segmentRef
 	namespace *Namespace
+}
+
+// allocation is how traffic splits over the variants: hash ranges and the weight
+// (assignment probability) of each variant.
+type allocation struct {
+	ranges  []Range
+	weights []float64
+}
+
+func newAllocation(coverage float64, weights []float64) allocation {
+	return allocation{ranges: BucketRanges(len(weights), coverage, weights), weights: weights}
+}
+
+type segmentAllocation struct {
+	key   string
+	ref   *segmentRef
+	alloc allocation
 }
 
 type compiledRule struct {
 	condition  *segments.Condition
-	segment    *segments.Condition // nil when the rule names no segment
+	segment    *segmentRef // nil when the rule names no segment
 	rollout    float64
 	variant    string
 	value      json.RawMessage
@@ -99,19 +142,29 @@ func NewSnapshot(cfg *Config, loadedAt time.Time) *Snapshot {
 		s.groups[g.Key] = g.Values
 		_ = enc.Encode(g)
 	}
-	// Attribute segments by key. Unknown segments (deleted, or behavioural ones this
-	// process cannot evaluate) never match.
-	segs := map[string]*segments.Condition{}
+	// Segments by key: attribute segments test the request's attributes, behavioural
+	// ones the memberships the segment engine publishes. Unknown segments never match.
+	segs := map[string]*segmentRef{}
 	for _, seg := range cfg.Segments {
 		_ = enc.Encode(seg)
-		if seg.Kind != "attribute" {
+		if seg.Kind == "behavioral" {
+			segs[seg.Key] = &segmentRef{behavioral: seg.Key}
 			continue
 		}
 		c := compileCondition(seg.Condition)
 		if c == nil {
 			c = matchAll
 		}
-		segs[seg.Key] = c
+		segs[seg.Key] = &segmentRef{cond: c}
+	}
+	s.members = cfg.Members
+	bw := map[string]map[string]BanditWeights{}
+	for _, w := range cfg.BanditWeights {
+		if bw[w.Experiment] == nil {
+			bw[w.Experiment] = map[string]BanditWeights{}
+		}
+		bw[w.Experiment][w.Segment] = w
+		_ = enc.Encode(w)
 	}
 	exps := map[string]*compiledExperiment{}
 	var expEntries, flagEntries []entry
@@ -119,7 +172,7 @@ func NewSnapshot(cfg *Config, loadedAt time.Time) *Snapshot {
 		e := cfg.Experiments[i]
 		_ = enc.Encode(e)
 		e.Normalize()
-		c := compileExperiment(&e, segs)
+		c := compileExperiment(&e, segs, bw)
 		exps[e.Key] = c
 		expEntries = append(expEntries, entry{key: e.Key, exp: c})
 	}
@@ -150,11 +203,20 @@ var neverMatch, _ = segments.ParseCondition(map[string]any{"$nor": []any{}}) // 
 // matchAll stands for a segment without a condition.
 var matchAll, _ = segments.ParseCondition(map[string]any{})
 
-func resolveSegment(segs map[string]*segments.Condition, key string) *segments.Condition {
-	if c, ok := segs[key]; ok {
-		return c
+// segmentRef is a segment resolved when the snapshot is built: a condition on
+// attributes, or the key of a behavioural segment.
+type segmentRef struct {
+	cond       *segments.Condition
+	behavioral string
+}
+
+var unknownSegment = &segmentRef{cond: neverMatch}
+
+func resolveSegment(segs map[string]*segmentRef, key string) *segmentRef {
+	if r, ok := segs[key]; ok {
+		return r
 	}
-	return neverMatch
+	return unknownSegment
 }
 
 func compileCondition(raw json.RawMessage) *segments.Condition {
@@ -168,7 +230,7 @@ func compileCondition(raw json.RawMessage) *segments.Condition {
 	return c
 }
 
-func compileExperiment(e *Experiment, segs map[string]*segments.Condition) *compiledExperiment {
+func compileExperiment(e *Experiment, segs map[string]*segmentRef, bw map[string]map[string]BanditWeights) *compiledExperiment {
 	c := &compiledExperiment{
 		key:       e.Key,
 		seed:      e.HashSeed,
@@ -184,14 +246,63 @@ func compileExperiment(e *Experiment, segs map[string]*segments.Condition) *comp
 	}
 	weights := make([]float64, len(e.Variants))
 	for i, v := range e.Variants {
-		c.variants = append(c.variants, compiledVariant{key: v.Key, value: variantValue(v), weight: v.Weight})
+		c.variants = append(c.variants, compiledVariant{key: v.Key, value: variantValue(v)})
 		weights[i] = v.Weight
 	}
-	c.ranges = BucketRanges(len(e.Variants), *e.Coverage, weights)
 	if len(c.variants) == 0 {
 		c.running = false // nothing to serve; treated as not eligible
+		return c
+	}
+	if !c.bandit {
+		c.alloc = newAllocation(*e.Coverage, weights)
+		return c
+	}
+	// A bandit serves the updater's weights once there are any (until then, and for
+	// variants changed since, the configured ones).
+	published := func(segment string) []float64 {
+		if w, ok := bw[e.Key][segment]; ok && slices.Equal(w.Variants, variantKeys(e.Variants)) {
+			return w.Weights
+		}
+		return nil
+	}
+	global := published("")
+	if global == nil {
+		global = weights
+	}
+	if i := winnerIndex(e); i >= 0 {
+		// The winner is declared: everyone gets it, whatever their segment.
+		one := make([]float64, len(e.Variants))
+		one[i] = 1
+		c.alloc = newAllocation(*e.Coverage, one)
+		return c
+	}
+	c.alloc = newAllocation(*e.Coverage, global)
+	if e.Bandit != nil {
+		for _, key := range e.Bandit.PerSegment {
+			w := published(key)
+			if w == nil {
+				w = global
+			}
+			c.perSegment = append(c.perSegment, segmentAllocation{key: key, ref: resolveSegment(segs, key), alloc: newAllocation(*e.Coverage, w)})
+		}
 	}
 	return c
+}
+
+// winnerIndex is the index of a bandit's declared winner, or -1.
+func winnerIndex(e *Experiment) int {
+	if e.Bandit == nil || e.Bandit.Winner == "" {
+		return -1
+	}
+	return slices.Index(variantKeys(e.Variants), e.Bandit.Winner)
+}
+
+func variantKeys(vs []Variant) []string {
+	keys := make([]string, len(vs))
+	for i, v := range vs {
+		keys[i] = v.Key
+	}
+	return keys
 }
 
 // variantValue is the value served for a variant: its own value, or its key as a JSON
@@ -204,7 +315,7 @@ func variantValue(v Variant) json.RawMessage {
 	return b
 }
 
-func compileFlag(f *Flag, exps map[string]*compiledExperiment, segs map[string]*segments.Condition) *compiledFlag {
+func compileFlag(f *Flag, exps map[string]*compiledExperiment, segs map[string]*segmentRef) *compiledFlag {
 	c := &compiledFlag{key: f.Key, keyV2: newSeededV2(f.Key), enabled: *f.Enabled, def: f.Default, flagType: f.Type}
 	for i, r := range f.Rules {
 		cr := compiledRule{

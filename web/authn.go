@@ -7,9 +7,13 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/liftlab/lift/web/auth"
+	"github.com/liftlab/lift/web/session"
 )
 
-const keyContext = "lift.key"
+const (
+	keyContext  = "lift.key"
+	userContext = "lift.user"
+)
 
 // requireKey admits requests carrying an active key of one of the given kinds:
 // 401 without a valid key, 403 with a key of the wrong kind.
@@ -47,5 +51,50 @@ func actor(c echo.Context) string {
 	if k, ok := c.Get(keyContext).(auth.Key); ok {
 		return "key:" + k.Name + "#" + k.Prefix
 	}
+	if u, ok := c.Get(userContext).(auth.User); ok {
+		return "user:" + u.Email
+	}
 	return "unknown"
+}
+
+// requireServerKeyOrSession admits a server key, or, when the request carries no key,
+// a signed-in dashboard user. Browsers attach the session cookie to requests other
+// sites trigger, so a cookie-authenticated unsafe request must also carry the CSRF
+// token; viewers may only read, editors change configuration, admins manage keys and
+// users.
+func (s *server) requireServerKeyOrSession() echo.MiddlewareFunc {
+	byKey := s.requireKey(auth.ServerKey)
+	csrf := session.CSRF(nil)
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		withKey := byKey(next)
+		withSession := csrf(next)
+		return func(c echo.Context) error {
+			if s.Sessions == nil || presentedKey(c.Request()) != "" || !session.HasCookie(c.Request()) {
+				return withKey(c)
+			}
+			u, ok, err := s.Sessions.User(c)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return echo.NewHTTPError(http.StatusUnauthorized, "session expired: sign in again")
+			}
+			if need := apiRole(c); !u.Role.Allows(need) {
+				return echo.NewHTTPError(http.StatusForbidden, "a "+string(u.Role)+" cannot do this; it needs the "+string(need)+" role")
+			}
+			c.Set(userContext, u)
+			return withSession(c)
+		}
+	}
+}
+
+// apiRole is the least role a dashboard user needs for a management API request.
+func apiRole(c echo.Context) auth.Role {
+	switch {
+	case strings.HasPrefix(c.Path(), "/api/v1/keys"), strings.HasPrefix(c.Path(), "/api/v1/users"):
+		return auth.Admin
+	case c.Request().Method == http.MethodGet || c.Request().Method == http.MethodHead:
+		return auth.Viewer
+	}
+	return auth.Editor
 }

@@ -87,6 +87,9 @@ func (s *server) decide(c echo.Context) error {
 	buf := decidePool.Get().(*decideBuffers)
 	defer decidePool.Put(buf)
 	buf.decisions = s.Snapshots.Snapshot().Decide(req.UserID, req.Attributes, req.Keys, buf.decisions[:0])
+	if s.Exposures != nil && (req.Track == nil || *req.Track) {
+		s.logExposures(req.UserID, buf.decisions)
+	}
 	buf.out = appendDecideResponse(buf.out[:0], req.UserID, buf.decisions)
 	s.metrics.observeDecide(buf.decisions, time.Since(start))
 	return c.JSONBlob(http.StatusOK, buf.out)

@@ -15,7 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/ingest"
 	"github.com/liftlab/lift/web/auth"
+	"github.com/liftlab/lift/web/session"
 )
 
 // Snapshots gives the current decision snapshot.
@@ -51,6 +53,30 @@ type Deps struct {
 	// Registry receives the server's metrics; /metrics serves it.
 	Registry     *prometheus.Registry
 	MaxBodyBytes int64
+	// Sessions, when set, lets signed-in dashboard users call /api/v1 with their cookie.
+	Sessions *session.Manager
+	// Dashboard, when set, adds the web dashboard's routes.
+	Dashboard interface{ Register(e *echo.Echo) }
+	// Events, when set, serves POST /v1/events (the collector); EventMetrics must
+	// then be set too.
+	Events       EventPublisher
+	EventMetrics *ingest.Metrics
+	// Exposures, when set, receives an exposure per experiment decision of
+	// /v1/decide (unless the request says "track": false).
+	Exposures ExposureLogger
+	// Results, when set, serves GET /api/v1/experiments/{key}/results.
+	Results ResultsReader
+	// Bandits, when set, serves GET /api/v1/experiments/{key}/bandit.
+	Bandits BanditReporter
+	// SegmentStats, when set, serves GET /api/v1/segments/{key}/stats.
+	SegmentStats SegmentStats
+	// EventsRate limits POST /v1/events per API key, in requests per second (bursts
+	// of twice that); 0 means no limit. Over it the collector answers 429.
+	EventsRate float64
+	// Types holds the custom event types the collector accepts besides the built-in
+	// ones; EventTypes, when set, serves /api/v1/event-types.
+	Types      ingest.Types
+	EventTypes EventTypeManager
 }
 
 // New builds the HTTP handler.
@@ -72,8 +98,11 @@ func New(d Deps) *echo.Echo {
 	client.POST("/v1/decide", s.decide)
 	client.POST("/ofrep/v1/evaluate/flags/:key", s.ofrepOne)
 	client.POST("/ofrep/v1/evaluate/flags", s.ofrepBulk)
+	if d.Events != nil {
+		client.POST("/v1/events", s.collect, s.eventsRateLimit()...)
+	}
 
-	api := e.Group("/api/v1", s.requireKey(auth.ServerKey))
+	api := e.Group("/api/v1", s.requireServerKeyOrSession())
 	for path, kind := range map[string]experiments.Kind{
 		"experiments":  experiments.KindExperiment,
 		"flags":        experiments.KindFlag,
@@ -89,9 +118,27 @@ func New(d Deps) *echo.Echo {
 	}
 	api.POST("/experiments/:key/:action", s.transition)
 	api.GET("/audit", s.audit)
+	if d.Results != nil {
+		api.GET("/experiments/:key/results", s.results)
+	}
+	if d.Bandits != nil {
+		api.GET("/experiments/:key/bandit", s.banditReport)
+	}
+	if d.SegmentStats != nil {
+		api.GET("/segments/:key/stats", s.segmentStats)
+	}
 	api.GET("/keys", s.listKeys)
 	api.POST("/keys", s.createKey)
 	api.DELETE("/keys/:id", s.revokeKey)
+	if d.EventTypes != nil {
+		api.GET("/event-types", s.listEventTypes)
+		api.POST("/event-types", s.createEventType)
+		api.GET("/event-types/:name", s.getEventType)
+		api.PUT("/event-types/:name", s.updateEventType)
+	}
+	if d.Dashboard != nil {
+		d.Dashboard.Register(e)
+	}
 	return e
 }
 

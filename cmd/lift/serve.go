@@ -9,18 +9,32 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/liftlab/lift/bandit"
+	banditstore "github.com/liftlab/lift/bandit/pgstore"
 	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/experiments/chstore"
 	"github.com/liftlab/lift/experiments/pgstore"
+	"github.com/liftlab/lift/ingest"
+	"github.com/liftlab/lift/ingest/amqpbus"
+	"github.com/liftlab/lift/ingest/chsink"
+	ingestpg "github.com/liftlab/lift/ingest/pgstore"
+	"github.com/liftlab/lift/ingest/typereg"
 	"github.com/liftlab/lift/internal/config"
+	"github.com/liftlab/lift/internal/leader"
+	"github.com/liftlab/lift/segments/amqprunner"
+	segstore "github.com/liftlab/lift/segments/pgstore"
 	"github.com/liftlab/lift/web"
 	"github.com/liftlab/lift/web/auth"
 	authstore "github.com/liftlab/lift/web/auth/pgstore"
+	"github.com/liftlab/lift/web/dashboard"
+	"github.com/liftlab/lift/web/session"
 )
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
@@ -33,8 +47,10 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 
 // serve runs the server until ctx is cancelled, then drains in-flight requests.
 // The api role serves decisions, OFREP and the management API; every role serves
-// /healthz, /readyz and /metrics. The ingest and worker roles get their work from the
-// ingestion, bandit and segment components as those are added.
+// /healthz, /readyz and /metrics. The api role also runs the event collector and
+// the exposure log (publishing to RabbitMQ); the ingest role runs the consumers that
+// move events into ClickHouse; all runs both. The worker role gets its work from the
+// bandit and segment components as those are added.
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -62,7 +78,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	store := pgstore.New(pool)
 	keyStore := authstore.New(pool)
 	live := experiments.NewLive(store)
+	// Behavioural segment memberships follow the segment engine's table, change by
+	// change, so /v1/decide reads them from memory.
+	members := experiments.NewMemberSet()
+	live.Members = members
 	keys := auth.NewKeyRing(keyStore)
+	typeStore := ingestpg.New(pool)
+	eventTypes := typereg.New(typeStore)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -79,7 +101,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// Load once before listening so the first requests see the configuration; if
 	// Postgres is down the watcher keeps trying and /readyz says so meanwhile.
 	loadCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	for _, r := range []pgstore.Reloader{live, keys} {
+	for _, r := range []pgstore.Reloader{live, keys, eventTypes} {
 		if err := r.Reload(loadCtx); err != nil {
 			log.Warn("initial configuration load failed; will retry", "err", err)
 		}
@@ -89,7 +111,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ConnString: cfg.PostgresURL,
 		Resync:     cfg.Resync,
 		Log:        log,
-		Reloaders:  []pgstore.Reloader{live, keys},
+		Reloaders:  []pgstore.Reloader{live, keys, eventTypes},
 		OnReload: func(err error) {
 			if err != nil {
 				reloads.WithLabelValues("error").Inc()
@@ -101,19 +123,103 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go watcher.Run(watchCtx)
+	if *role == "all" || *role == "api" {
+		go segstore.New(pool).Follow(watchCtx, cfg.PostgresURL, members, time.Second, log)
+	}
 
-	handler := web.New(web.Deps{
+	ingestMetrics := ingest.NewMetrics(reg)
+	ready := map[string]func(context.Context) error{"postgres": pool.Ping}
+	// The collector and the exposure log outlive ctx until the HTTP server has
+	// drained, so requests in flight still get their events confirmed.
+	pipeCtx, stopPipe := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopPipe()
+	var pipeline sync.WaitGroup
+	var publisher *amqpbus.Publisher
+	var exposures *ingest.ExposureLog
+	if *role == "all" || *role == "api" {
+		publisher = amqpbus.NewPublisher(cfg.AMQPURL, log, ingestMetrics)
+		exposures = ingest.NewExposureLog(publisher, log, ingestMetrics, cfg.ExposureBuffer)
+		pubCtx, stopPub := context.WithCancel(context.WithoutCancel(ctx))
+		defer stopPub()
+		pipeline.Go(func() { publisher.Run(pubCtx) })
+		expDone := make(chan struct{})
+		go func() { exposures.Run(pipeCtx); close(expDone) }()
+		// The exposure log flushes through the publisher, so the publisher stops after it.
+		pipeline.Go(func() { <-expDone; stopPub() })
+		ready["rabbitmq"] = publisher.Ready
+		waitCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := publisher.WaitConnected(waitCtx); err != nil {
+			log.Warn("RabbitMQ not reachable yet; /v1/events answers 503 until it is", "err", err)
+		}
+		cancel()
+	}
+	if *role == "all" || *role == "ingest" {
+		sink, err := chsink.Open(cfg.ClickHouseAddr, cfg.ClickHouseDB)
+		if err != nil {
+			return err
+		}
+		defer sink.Close()
+		for range cfg.IngestConsumers {
+			c := &amqpbus.Consumer{URL: cfg.AMQPURL, Sink: sink, Types: eventTypes, Log: log, Metrics: ingestMetrics,
+				BatchRows: cfg.IngestBatchRows, BatchWait: cfg.IngestBatchWait, Prefetch: cfg.IngestPrefetch}
+			pipeline.Go(func() { c.Run(pipeCtx) })
+		}
+		ready["clickhouse"] = sink.Ping
+	}
+	defer func() { stopPipe(); pipeline.Wait() }()
+
+	deps := web.Deps{
 		Log:       log,
 		Snapshots: live,
 		Keys:      keys,
 		Manager:   experiments.NewService(store),
 		KeyStore:  keyStore,
 		Ready: func(ctx context.Context) map[string]error {
-			return map[string]error{"postgres": pool.Ping(ctx)}
+			errs := make(map[string]error, len(ready))
+			for name, check := range ready {
+				errs[name] = check(ctx)
+			}
+			return errs
 		},
 		Registry:     reg,
 		MaxBodyBytes: cfg.MaxBodyBytes,
-	})
+	}
+	if publisher != nil {
+		deps.Events, deps.EventMetrics, deps.Exposures = publisher, ingestMetrics, exposures
+		deps.EventsRate = float64(cfg.EventsRate)
+		deps.Types, deps.EventTypes = eventTypes, typereg.NewService(typeStore)
+	}
+	// Results and the bandit updater read ClickHouse on demand; the connection is
+	// lazy, so lift starts (and decides) while ClickHouse is down.
+	events, err := chstore.Open(cfg.ClickHouseAddr, cfg.ClickHouseDB)
+	if err != nil {
+		return err
+	}
+	defer events.Close()
+	if *role == "all" || *role == "api" {
+		deps.Results = &experiments.ResultsService{Store: store, Events: events}
+		deps.Bandits = banditReporter{config: store, events: events, weights: banditstore.New(pool)}
+		deps.SegmentStats = segstore.New(pool)
+	}
+	if *role == "all" || *role == "worker" {
+		// Any number of processes may run the worker role; one at a time leads.
+		updater := &bandit.Updater{Source: banditSource{config: store, events: events},
+			Publisher: banditstore.New(pool), Log: log, Config: bandit.DefaultConfig()}
+		elector := &leader.Elector{ConnString: cfg.PostgresURL, Name: "lift.bandit-updater", Log: log}
+		pipeline.Go(func() { elector.Run(pipeCtx, updater.Run) })
+		// One segment engine runs at a time (one shard); its checkpoint lets the
+		// next leader resume where it stopped.
+		runner := &amqprunner.Runner{URL: cfg.AMQPURL, Store: segstore.New(pool), Definitions: segmentDefinitions(store), Log: log}
+		segElector := &leader.Elector{ConnString: cfg.PostgresURL, Name: "lift.segment-engine", Log: log}
+		pipeline.Go(func() { segElector.Run(pipeCtx, runner.Run) })
+	}
+	if *role == "all" || *role == "api" {
+		// The dashboard, and dashboard sessions on /api/v1, come with the management API.
+		deps.Sessions = session.New(keyStore, keyStore, 0)
+		deps.Dashboard = dashboard.New(dashboard.Deps{Log: log, Config: experiments.NewService(store),
+			Keys: keyStore, Users: keyStore, Sessions: deps.Sessions, Results: deps.Results})
+	}
+	handler := web.New(deps)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return err
@@ -133,7 +239,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	log.Info("shutting down", "grace", cfg.ShutdownGrace)
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownGrace)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	err = srv.Shutdown(shutdownCtx)
+	stopPipe()
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil

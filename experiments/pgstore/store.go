@@ -60,7 +60,10 @@ func (s *Store) LoadConfig(ctx context.Context) (*experiments.Config, error) {
 		if err := loadAll(ctx, tx, "segments", &cfg.Segments); err != nil {
 			return err
 		}
-		return loadAll(ctx, tx, "saved_groups", &cfg.SavedGroups)
+		if err := loadAll(ctx, tx, "saved_groups", &cfg.SavedGroups); err != nil {
+			return err
+		}
+		return loadBanditWeights(ctx, tx, cfg)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: load config: %w", err)
@@ -234,5 +237,21 @@ func translate(err error) error {
 	case errors.As(err, &pgErr) && pgErr.Code == "23505":
 		return experiments.ErrConflict
 	}
+	return err
+}
+
+// loadBanditWeights reads the latest weights of every bandit experiment and segment.
+func loadBanditWeights(ctx context.Context, tx pgx.Tx, cfg *experiments.Config) error {
+	rows, err := tx.Query(ctx, `
+		SELECT DISTINCT ON (experiment, segment) experiment, segment, version, variants, weights, computed_at
+		FROM bandit_weights ORDER BY experiment, segment, version DESC`)
+	if err != nil {
+		return err
+	}
+	cfg.BanditWeights, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (experiments.BanditWeights, error) {
+		var w experiments.BanditWeights
+		err := row.Scan(&w.Experiment, &w.Segment, &w.Version, &w.Variants, &w.Weights, &w.ComputedAt)
+		return w, err
+	})
 	return err
 }

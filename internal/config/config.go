@@ -22,6 +22,13 @@ type Config struct {
 	Resync         time.Duration // LIFT_RESYNC_INTERVAL: full snapshot reload period
 	MaxBodyBytes   int64         // LIFT_MAX_BODY_BYTES: request body limit
 	ShutdownGrace  time.Duration // LIFT_SHUTDOWN_GRACE: time to drain on SIGTERM
+
+	IngestBatchRows int           // LIFT_INGEST_BATCH_ROWS: rows per ClickHouse insert
+	IngestBatchWait time.Duration // LIFT_INGEST_BATCH_WAIT: longest wait before an insert
+	IngestPrefetch  int           // LIFT_INGEST_PREFETCH: unacked messages per consumer
+	IngestConsumers int           // LIFT_INGEST_CONSUMERS: consumers per ingest process
+	ExposureBuffer  int           // LIFT_EXPOSURE_BUFFER: exposures queued before drops
+	EventsRate      int           // LIFT_EVENTS_RATE: POST /v1/events requests/s per key
 }
 
 // Load reads the configuration through getenv and validates it.
@@ -51,6 +58,24 @@ func Load(getenv func(string) string) (Config, error) {
 	} else {
 		c.MaxBodyBytes = 1 << 20
 	}
+	if c.IngestBatchWait, err = duration(getenv, "LIFT_INGEST_BATCH_WAIT", time.Second); err != nil {
+		return c, err
+	}
+	for _, n := range []struct {
+		name string
+		dst  *int
+		def  int
+	}{
+		{"LIFT_INGEST_BATCH_ROWS", &c.IngestBatchRows, 10_000},
+		{"LIFT_INGEST_PREFETCH", &c.IngestPrefetch, 1000},
+		{"LIFT_INGEST_CONSUMERS", &c.IngestConsumers, 2},
+		{"LIFT_EXPOSURE_BUFFER", &c.ExposureBuffer, 65_536},
+		{"LIFT_EVENTS_RATE", &c.EventsRate, 2000},
+	} {
+		if *n.dst, err = positive(getenv, n.name, n.def); err != nil {
+			return c, err
+		}
+	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return c, fmt.Errorf("LIFT_LOG_FORMAT: want json or text, got %q", c.LogFormat)
 	}
@@ -72,6 +97,12 @@ func (c Config) LogValue() slog.Value {
 		slog.String("amqp_url", mask(c.AMQPURL)),
 		slog.Duration("resync", c.Resync),
 		slog.Int64("max_body_bytes", c.MaxBodyBytes),
+		slog.Int("ingest_batch_rows", c.IngestBatchRows),
+		slog.Duration("ingest_batch_wait", c.IngestBatchWait),
+		slog.Int("ingest_prefetch", c.IngestPrefetch),
+		slog.Int("ingest_consumers", c.IngestConsumers),
+		slog.Int("exposure_buffer", c.ExposureBuffer),
+		slog.Int("events_rate", c.EventsRate),
 	)
 }
 
@@ -103,4 +134,16 @@ func duration(getenv func(string) string, name string, def time.Duration) (time.
 		return 0, fmt.Errorf("%s: want a positive duration such as 30s, got %q", name, v)
 	}
 	return d, nil
+}
+
+func positive(getenv func(string) string, name string, def int) (int, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%s: want a positive integer, got %q", name, v)
+	}
+	return n, nil
 }

@@ -1,0 +1,5 @@
+//go:build !race
+
+package bandit_test
+
+const simRounds = 100_000

@@ -1,0 +1,313 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+)
+
+// chromiumPath is Debian's chromium, installed by `scripts/tools chromium` (make test).
+const chromiumPath = "/usr/bin/chromium"
+
+// newBrowser starts headless Chromium for one test; each call is a fresh profile, so
+// no cookies are shared between users.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Fatalf("chromium not found at %s: run scripts/tools chromium", chromiumPath)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("hide-scrollbars", true), chromedp.WindowSize(1280, 860),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+func run1(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		loc, _ := chromedp.Run(ctx, chromedp.Location())
+		body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+		t.Fatalf("%s: %v\nat %s\n%.2000s", what, err, loc, body)
+	}
+}
+
+// get runs one action that returns a value.
+func get[T any](t *testing.T, ctx context.Context, what string, a chromedp.Action[T]) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return v
+}
+
+func byID(id string) chromedp.CSS { return chromedp.CSS(`[data-testid="` + id + `"]`) }
+
+func css(sel string) chromedp.CSS { return chromedp.CSS(sel) }
+
+func loginAs(t *testing.T, ctx context.Context, base, email, password string) {
+	t.Helper()
+	run1(t, ctx, "login as "+email,
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible(css("#email")),
+		chromedp.SendKeys(css("#email"), email),
+		chromedp.SendKeys(css("#password"), password),
+		chromedp.Submit(css("#password")),
+		chromedp.WaitVisible(byID("current-user")),
+	)
+}
+
+// screenshots writes PNGs of the main pages to docs/screenshots when
+// LIFT_SCREENSHOTS=1, so ordinary runs leave the tree clean.
+type screenshots struct {
+	t   *testing.T
+	dir string
+}
+
+func newScreenshots(t *testing.T) screenshots {
+	if os.Getenv("LIFT_SCREENSHOTS") != "1" {
+		return screenshots{t: t}
+	}
+	dir := filepath.Join("..", "..", "docs", "screenshots")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return screenshots{t: t, dir: dir}
+}
+
+func (s screenshots) take(ctx context.Context, name string) {
+	if s.dir == "" {
+		return
+	}
+	// The top bar is sticky: scroll back up so it is drawn once, at the top.
+	get(s.t, ctx, "scroll up", chromedp.Evaluate[any]("window.scrollTo(0, 0)"))
+	png := get(s.t, ctx, "screenshot "+name, chromedp.FullScreenshot(100))
+	if err := os.WriteFile(filepath.Join(s.dir, name+".png"), png, 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+func TestDashboardEndToEnd(t *testing.T) {
+	f := newFixture(t)
+	const pw = "e2e password 1"
+	runCLI(t, f.env, pw+"\n", "users", "create", "--email", "pm@example.com", "--role", "admin")
+	runCLI(t, f.env, pw+"\n", "users", "create", "--email", "viewer@example.com", "--role", "viewer")
+	runCLI(t, f.env, "", "demo", "seed")
+	p := f.start(t)
+	shots := newScreenshots(t)
+	ctx := newBrowser(t)
+
+	// Signed out, a page sends the visitor to the login form and back afterwards.
+	run1(t, ctx, "logged-out redirect", chromedp.Navigate(p.url+"/flags"), chromedp.WaitVisible(css("#email")))
+	loc := get(t, ctx, "location", chromedp.Location())
+	if !strings.HasPrefix(loc, p.url+"/login?next=") {
+		t.Fatalf("logged out /flags ended at %s", loc)
+	}
+	shots.take(ctx, "login")
+	loginAs(t, ctx, p.url, "pm@example.com", pw)
+
+	// Create an experiment through the form: variants, values, targeting, goal.
+	run1(t, ctx, "create experiment",
+		chromedp.Navigate(p.url+"/experiments/new"),
+		chromedp.WaitVisible(byID("experiment-form")),
+		chromedp.SendKeys(css("#key"), "pricing-page"),
+		chromedp.SendKeys(css("#name"), "Pricing page layout"),
+		chromedp.SendKeys(css("#description"), "Annual plans first lift upgrades."),
+		chromedp.SetValue(css("#variant_value_0"), `{"layout":"monthly-first"}`),
+		chromedp.SetValue(css("#variant_key_1"), "annual-first"),
+		chromedp.SetValue(css("#variant_value_1"), `{"layout":"annual-first"}`),
+		chromedp.SendKeys(css("#rule_attr_0"), "country"),
+		chromedp.SetValue(css("#rule_op_0"), "$in"),
+		chromedp.SendKeys(css("#rule_value_0"), "US, CA"),
+		chromedp.SendKeys(css("#goal_event"), "purchase"),
+	)
+	shots.take(ctx, "experiment-form")
+	// Weights that do not add up come back as field errors, not a 500.
+	run1(t, ctx, "invalid weights",
+		chromedp.SetValue(css("#variant_weight_0"), "70"),
+		chromedp.Click(byID("save")),
+		chromedp.WaitVisible(byID("form-errors")),
+		chromedp.SetValue(css("#variant_weight_0"), "50"),
+	)
+	run1(t, ctx, "save experiment",
+		chromedp.Click(byID("save")),
+		chromedp.WaitVisible(byID("results-placeholder")),
+	)
+
+	// Start it, confirming first.
+	run1(t, ctx, "start experiment",
+		chromedp.Click(byID("start")),
+		chromedp.WaitVisible(byID("confirm-button")),
+		chromedp.Click(byID("confirm-button")),
+		chromedp.WaitVisible(css(".badge-running")),
+	)
+	shots.take(ctx, "experiment")
+
+	// The running experiment is served by /v1/decide within a second or so.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var got decideResp
+		f.client.want(200, "POST", "/v1/decide", `{"user_id":"u-42","attributes":{"country":"US"},"keys":["pricing-page"],"track":false}`, &got)
+		d := got.Decisions["pricing-page"]
+		if d.Reason == "split" && (d.Variant == "control" || d.Variant == "annual-first") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pricing-page not served by /v1/decide: %+v", got)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// A form posted without the CSRF token is refused, even with a valid session.
+	cookies := browserCookies(t, ctx, p.url)
+	form := url.Values{"key": {"forged"}, "variant_key": {"a", "b"}, "op": {"save"}}
+	req, _ := http.NewRequest("POST", p.url+"/experiments", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Cookie", cookies)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden {
+		t.Errorf("POST /experiments without CSRF token: %d, want 403", resp.StatusCode)
+	}
+
+	if shots.dir != "" {
+		pages := []struct{ path, wait, name string }{
+			{"/experiments", "experiments-table", "experiments"},
+			{"/flags", "flags-table", "flags"},
+			{"/flags/free-shipping", "flag-form", "flag-editor"},
+			{"/segments", "segments-table", "segments"},
+			{"/keys", "keys-table", "keys"},
+			{"/users", "users-table", "users"},
+			{"/audit", "audit-log", "audit"},
+		}
+		for _, pg := range pages {
+			run1(t, ctx, "open "+pg.path, chromedp.Navigate(p.url+pg.path), chromedp.WaitVisible(byID(pg.wait)))
+			shots.take(ctx, pg.name)
+		}
+		run1(t, ctx, "test a user",
+			chromedp.Navigate(p.url+"/segments/us-mobile"),
+			chromedp.WaitVisible(css("#attributes")),
+			chromedp.SetValue(css("#attributes"), `{"country": "US", "device": "mobile"}`),
+			chromedp.Click(byID("test-user")),
+			chromedp.WaitVisible(byID("test-result")),
+		)
+		shots.take(ctx, "segment-test")
+		run1(t, ctx, "phone width", chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile),
+			chromedp.Navigate(p.url+"/experiments/pricing-page"), chromedp.WaitVisible(byID("results-placeholder")))
+		shots.take(ctx, "mobile-experiment")
+	}
+
+	// A viewer sees the pages but cannot edit.
+	vctx := newBrowser(t)
+	loginAs(t, vctx, p.url, "viewer@example.com", "e2e password 1")
+	run1(t, vctx, "viewer experiment page", chromedp.Navigate(p.url+"/experiments/pricing-page"),
+		chromedp.WaitVisible(byID("results-placeholder")))
+	html := get(t, vctx, "viewer page html", chromedp.OuterHTML(css("main")))
+	if strings.Contains(html, `data-testid="experiment-actions"`) {
+		t.Error("viewer sees start/pause/stop/edit")
+	}
+	run1(t, vctx, "viewer edit page", chromedp.Navigate(p.url+"/experiments/pricing-page/edit"),
+		chromedp.WaitVisible(byID("error-page")))
+	html = get(t, vctx, "viewer error text", chromedp.Text(byID("error-page")))
+	if !strings.Contains(html, "403") {
+		t.Errorf("viewer edit page: %q", html)
+	}
+
+	// Results: users decided by /v1/decide (exposures logged) and purchases posted to
+	// /v1/events show up on the experiment page as numbers, charts and a verdict.
+	const users = 600
+	counts := map[string]*struct{ users, buyers int }{"control": {}, "annual-first": {}}
+	var events []string
+	for i := range users {
+		id := fmt.Sprintf("shopper-%d", i)
+		var r decideResp
+		f.client.want(200, "POST", "/v1/decide", `{"user_id":"`+id+`","attributes":{"country":"US"},"keys":["pricing-page"]}`, &r)
+		v := r.Decisions["pricing-page"].Variant
+		c := counts[v]
+		if c == nil {
+			t.Fatalf("decision for %s: %+v", id, r.Decisions)
+		}
+		c.users++
+		// Known truth: 10% of control users buy, 20% of annual-first users.
+		if rate := map[string]int{"control": 1, "annual-first": 2}[v]; i%10 < rate {
+			c.buyers++
+			events = append(events, fmt.Sprintf(`{"type":"purchase","user_id":%q,"value":49}`, id))
+		}
+	}
+	// Purchases count only after a user's first exposure: let the exposures land first.
+	time.Sleep(1500 * time.Millisecond)
+	f.client.want(202, "POST", "/v1/events", `{"events":[`+strings.Join(events, ",")+`]}`, nil)
+
+	rctx := newBrowser(t)
+	loginAs(t, rctx, p.url, "pm@example.com", pw)
+	eventually(t, 30*time.Second, func() bool {
+		run1(t, rctx, "results page", chromedp.Navigate(p.url+"/experiments/pricing-page?refresh=1"), chromedp.WaitVisible(byID("experiment-name")))
+		html := get(t, rctx, "results html", chromedp.OuterHTML(css("main")))
+		if !strings.Contains(html, `data-testid="results"`) {
+			return false
+		}
+		conv := get(t, rctx, "conversions", chromedp.Text(byID("goal-annual-first-count")))
+		return get(t, rctx, "users", chromedp.Text(byID("total-users"))) == fmt.Sprintf("%d", users) &&
+			conv == fmt.Sprintf("%d", counts["annual-first"].buyers)
+	})
+	for id, want := range map[string]string{
+		"goal-control-users":      fmt.Sprint(counts["control"].users),
+		"goal-control-count":      fmt.Sprint(counts["control"].buyers),
+		"goal-annual-first-users": fmt.Sprint(counts["annual-first"].users),
+	} {
+		if got := get(t, rctx, id, chromedp.Text(byID(id))); got != want {
+			t.Errorf("%s = %q, want %q", id, got, want)
+		}
+	}
+	if got := get(t, rctx, "recommendation", chromedp.Text(byID("recommendation-decision"))); got == "" {
+		t.Error("no recommendation")
+	}
+	run1(t, rctx, "results charts", chromedp.WaitVisible(byID("daily-chart")), chromedp.WaitVisible(byID("interval-annual-first")),
+		chromedp.WaitVisible(byID("segments-table")))
+	shots.take(rctx, "results")
+	// The list shows the headline lift the experiment page just computed.
+	run1(t, rctx, "list headline", chromedp.Navigate(p.url+"/experiments"), chromedp.WaitVisible(byID("experiments-table")))
+	if got := get(t, rctx, "headline", chromedp.Text(byID("headline-pricing-page"))); !strings.Contains(got, "annual-first") {
+		t.Errorf("list headline: %q", got)
+	}
+	shots.take(rctx, "experiments") // again, now with a headline lift and health badge
+	if shots.dir != "" {
+		run1(t, rctx, "phone width", chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile),
+			chromedp.Navigate(p.url+"/experiments/pricing-page"), chromedp.WaitVisible(byID("results")))
+		shots.take(rctx, "mobile-results")
+	}
+}
+
+// browserCookies returns the browser's cookies for base as a Cookie header.
+func browserCookies(t *testing.T, ctx context.Context, base string) string {
+	t.Helper()
+	res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{base}})
+	if err != nil {
+		t.Fatalf("read cookies: %v", err)
+	}
+	parts := make([]string, 0, len(res.Cookies))
+	for _, c := range res.Cookies {
+		parts = append(parts, fmt.Sprintf("%s=%s", c.Name, c.Value))
+	}
+	return strings.Join(parts, "; ")
+}

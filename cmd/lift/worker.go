@@ -1,0 +1,265 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/liftlab/lift/bandit"
+	banditstore "github.com/liftlab/lift/bandit/pgstore"
+	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/segments"
+	"github.com/liftlab/lift/segments/amqprunner"
+)
+
+// banditSource feeds the bandit updater from the configuration (running bandit
+// experiments) and from ClickHouse (counts per segment and arm).
+type banditSource struct {
+	config experiments.Store
+	events experiments.EventStore
+}
+
+func (b banditSource) Bandits(ctx context.Context) ([]bandit.Spec, error) {
+	docs, err := b.config.List(ctx, experiments.KindExperiment)
+	if err != nil {
+		return nil, err
+	}
+	var specs []bandit.Spec
+	for _, doc := range docs {
+		var e experiments.Experiment
+		if err := json.Unmarshal(doc, &e); err != nil {
+			return nil, fmt.Errorf("experiment document: %w", err)
+		}
+		e.Normalize()
+		if e.Type != experiments.TypeBandit || e.Status != experiments.StatusRunning || e.Goal == nil ||
+			e.Bandit != nil && e.Bandit.Winner != "" {
+			continue
+		}
+		s := bandit.Spec{Experiment: e.Key, Event: e.Goal.Event, Window: e.GoalWindow(), Goal: bandit.Conversion}
+		if e.Goal.Kind == "value" {
+			s.Goal = bandit.Value
+		}
+		for _, v := range e.Variants {
+			s.Variants = append(s.Variants, v.Key)
+		}
+		s.WinnerThreshold = e.Bandit.Threshold()
+		if c := e.Bandit; c != nil {
+			s.Segments, s.MinWeight, s.UpdateEvery, s.AutoStop = c.PerSegment, c.MinWeight, c.UpdateInterval(), c.AutoStop
+		}
+		specs = append(specs, s)
+	}
+	return specs, nil
+}
+
+func (b banditSource) Counts(ctx context.Context, s bandit.Spec) (map[string][]bandit.Counts, error) {
+	kind := "conversion"
+	if s.Goal == bandit.Value {
+		kind = "value"
+	}
+	data, err := b.events.MetricAggregates(ctx, experiments.MetricQuery{
+		Experiment: s.Experiment, Event: s.Event, Kind: kind, Window: s.Window, KeepMultiVariant: true,
+	}, experiments.BySegment)
+	if err != nil {
+		return nil, err
+	}
+	counts := map[string][]bandit.Counts{}
+	for _, a := range data.Arms {
+		i := indexOf(s.Variants, a.Variant)
+		if i < 0 {
+			continue // a variant since removed
+		}
+		if counts[a.Group] == nil {
+			counts[a.Group] = make([]bandit.Counts, len(s.Variants))
+		}
+		counts[a.Group][i] = bandit.Counts{Exposures: a.Users, Conversions: a.Conversions, Sum: a.Sum, SumSq: a.SumSq}
+	}
+	return counts, nil
+}
+
+func indexOf(keys []string, key string) int {
+	for i, k := range keys {
+		if k == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// DeclareWinner records the winner in the experiment document, through the audit log
+// like any configuration change; the snapshot then serves it to everyone.
+func (b banditSource) DeclareWinner(ctx context.Context, experiment, variant string, pBest float64) error {
+	_, err := b.config.Update(ctx, experiments.KindExperiment, experiment, "declare-winner",
+		fmt.Sprintf("bandit-updater (P(best) %.3f)", pBest), func(before json.RawMessage) (json.RawMessage, error) {
+			var doc map[string]any
+			if err := json.Unmarshal(before, &doc); err != nil {
+				return nil, err
+			}
+			cfg, _ := doc["bandit"].(map[string]any)
+			if cfg == nil {
+				cfg = map[string]any{}
+			}
+			cfg["winner"] = variant
+			doc["bandit"] = cfg
+			return json.Marshal(doc)
+		})
+	return err
+}
+
+// banditReporter assembles bandit reports from the published weights (Postgres) and
+// inverse-propensity estimates (ClickHouse).
+type banditReporter struct {
+	config  experiments.Store
+	events  experiments.EventStore
+	weights *banditstore.Store
+}
+
+// historyWindow bounds how far back a report's weights-over-time chart goes.
+const historyWindow = 14 * 24 * time.Hour
+
+func (r banditReporter) BanditReport(ctx context.Context, key string) (bandit.Report, error) {
+	doc, err := r.config.Get(ctx, experiments.KindExperiment, key)
+	if err != nil {
+		return bandit.Report{}, err
+	}
+	var e experiments.Experiment
+	if err := json.Unmarshal(doc, &e); err != nil {
+		return bandit.Report{}, err
+	}
+	if e.Type != experiments.TypeBandit {
+		return bandit.Report{}, &experiments.ValidationError{Fields: []experiments.FieldError{{Field: "type", Message: "not a bandit experiment"}}}
+	}
+	e.Normalize()
+	rep := bandit.Report{Experiment: key, WinnerThreshold: e.Bandit.Threshold(), Segments: []bandit.SegmentReport{}}
+	if e.Bandit != nil {
+		rep.Winner = e.Bandit.Winner
+	}
+	versions, err := r.weights.History(ctx, key, time.Now().Add(-historyWindow))
+	if err != nil {
+		return bandit.Report{}, err
+	}
+	ipw := map[string][]experiments.ArmAggregate{}
+	if e.Goal != nil {
+		data, err := r.events.MetricAggregates(ctx, experiments.MetricQuery{Experiment: key, Event: e.Goal.Event,
+			Kind: e.Goal.Kind, Window: e.GoalWindow(), KeepMultiVariant: true}, experiments.BySegment)
+		if err != nil {
+			return bandit.Report{}, err
+		}
+		for _, a := range data.Arms {
+			ipw[a.Group] = append(ipw[a.Group], a)
+		}
+	}
+	bySegment := map[string]*bandit.SegmentReport{}
+	var order []string
+	for _, v := range versions {
+		s := bySegment[v.Segment]
+		if s == nil {
+			s = &bandit.SegmentReport{Segment: v.Segment}
+			bySegment[v.Segment] = s
+			order = append(order, v.Segment)
+		}
+		s.History = append(s.History, bandit.HistoryPoint{At: v.ComputedAt, Weights: v.Weights})
+		s.Version, s.ComputedAt, s.BurnIn = v.Version, v.ComputedAt, v.BurnIn
+		s.Arms = s.Arms[:0]
+		means := make([]float64, len(v.Variants))
+		exposures := make([]float64, len(v.Variants))
+		for i, variant := range v.Variants {
+			c := v.Counts[i]
+			arm := bandit.ArmReport{Variant: variant, Weight: v.Weights[i], PBest: v.PBest[i], Posterior: v.Posteriors[i], Exposures: c.Exposures}
+			if c.Exposures > 0 {
+				arm.NaiveMean = c.Conversions / c.Exposures
+				if e.Goal != nil && e.Goal.Kind == "value" {
+					arm.NaiveMean = c.Sum / c.Exposures
+				}
+			}
+			means[i], exposures[i] = v.Posteriors[i].Mean, c.Exposures
+			s.Arms = append(s.Arms, arm)
+		}
+		s.Regret = bandit.EstimatedRegret(exposures, means)
+		if best := bandit.Winner(bandit.Result{PBest: v.PBest, BurnIn: v.BurnIn}, rep.WinnerThreshold); v.Segment == "" && best >= 0 {
+			rep.Candidate = v.Variants[best]
+		}
+	}
+	for _, seg := range order {
+		s := bySegment[seg]
+		addIPW(s, ipw, seg)
+		rep.Segments = append(rep.Segments, *s)
+	}
+	if rep.Winner != "" {
+		rep.Candidate = "" // already declared
+	}
+	return rep, nil
+}
+
+// addIPW fills the inverse-propensity estimates of a segment's arms; the global
+// bandit's come from every user.
+func addIPW(s *bandit.SegmentReport, bySegment map[string][]experiments.ArmAggregate, segment string) {
+	num, den := map[string]float64{}, map[string]float64{}
+	for seg, arms := range bySegment {
+		if segment != "" && seg != segment {
+			continue
+		}
+		for _, a := range arms {
+			num[a.Variant] += a.IPWNum
+			den[a.Variant] += a.IPWDen
+		}
+	}
+	for i := range s.Arms {
+		if d := den[s.Arms[i].Variant]; d > 0 {
+			m := num[s.Arms[i].Variant] / d
+			s.Arms[i].IPWMean = &m
+		}
+	}
+	if len(s.Arms) == 0 || s.Arms[0].IPWMean == nil || *s.Arms[0].IPWMean == 0 {
+		return
+	}
+	for i := range s.Arms[1:] {
+		if m := s.Arms[i+1].IPWMean; m != nil {
+			lift := *m / *s.Arms[0].IPWMean - 1
+			s.Arms[i+1].IPWLift = &lift
+		}
+	}
+}
+
+// segmentDefinitions reads the behavioural segments for the segment engine; the
+// fingerprint is their documents, which change whenever a definition does.
+func segmentDefinitions(config experiments.Store) amqprunner.Definitions {
+	return func(ctx context.Context) ([]segments.Definition, string, error) {
+		docs, err := config.List(ctx, experiments.KindSegment)
+		if err != nil {
+			return nil, "", err
+		}
+		var defs []segments.Definition
+		fingerprint := sha256.New()
+		for _, doc := range docs {
+			var s experiments.Segment
+			if err := json.Unmarshal(doc, &s); err != nil {
+				return nil, "", err
+			}
+			if s.Kind != "behavioral" {
+				continue
+			}
+			rule, err := segments.ParseRuleJSON(s.Rule)
+			if err != nil {
+				return nil, "", fmt.Errorf("segment %q: %w", s.Key, err)
+			}
+			var ttl time.Duration
+			if s.TTL != "" {
+				if ttl, err = time.ParseDuration(s.TTL); err != nil {
+					return nil, "", fmt.Errorf("segment %q: ttl: %w", s.Key, err)
+				}
+			}
+			defs = append(defs, segments.Definition{Key: s.Key, Rule: rule, TTL: ttl})
+			fmt.Fprintf(fingerprint, "%s\x00%s\x00%s\n", s.Key, rule.String(), ttl)
+		}
+		keys := make([]string, len(defs))
+		for i, d := range defs {
+			keys[i] = d.Key
+		}
+		// Readable keys first, so the checkpoint shows which segments it holds.
+		return defs, strings.Join(keys, ",") + "@" + hex.EncodeToString(fingerprint.Sum(nil)[:8]), nil
+	}
+}

@@ -1,0 +1,78 @@
+// Package amqpbus is lift's RabbitMQ adapter: the topology, the confirmed publisher
+// behind the collector and the exposure log, and the ingest consumer that batches
+// events into a Sink.
+package amqpbus
+
+import (
+	"fmt"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// Topology names (DESIGN.md, "Storage for analysts").
+const (
+	Exchange      = "lift.events" // topic; routing key = event type
+	IngestQueue   = "lift.ingest"
+	SegmentsQueue = "lift.segments"
+	DeadExchange  = "lift.dlx"
+	DeadQueue     = "lift.dead"
+	// ReasonHeader carries why a consumer dead-lettered an event. Messages the broker
+	// dead-letters itself (delivery limit) carry the reason in x-death instead.
+	ReasonHeader = "x-lift-reason"
+	// DeliveryLimit dead-letters a message delivered this many times without an ack:
+	// a poison message that crashes consumers. Outages do not count towards it,
+	// because consumers hold their deliveries and retry instead of requeueing.
+	DeliveryLimit = 20
+	// segmentsMaxLength bounds lift.segments so that a stopped segment engine cannot
+	// fill the broker's disk; drop-head keeps the newest messages, which are the ones
+	// the sliding windows of behavioural segments still need.
+	segmentsMaxLength = 100_000
+)
+
+// Declare declares the exchanges, queues and bindings. It is idempotent, so every
+// process runs it at start-up; it fails if a queue exists with other arguments.
+func Declare(ch *amqp.Channel) error {
+	for _, x := range []string{Exchange, DeadExchange} {
+		if err := ch.ExchangeDeclare(x, amqp.ExchangeTopic, true, false, false, false, nil); err != nil {
+			return fmt.Errorf("amqpbus: declare exchange %s: %w", x, err)
+		}
+	}
+	queues := []struct {
+		name, exchange string
+		args           amqp.Table
+	}{
+		// Quorum queues count deliveries, which is what enforces the delivery limit.
+		{IngestQueue, Exchange, amqp.Table{
+			amqp.QueueTypeArg: amqp.QueueTypeQuorum, "x-delivery-limit": DeliveryLimit,
+			"x-dead-letter-exchange": DeadExchange,
+		}},
+		{SegmentsQueue, Exchange, amqp.Table{
+			amqp.QueueTypeArg: amqp.QueueTypeQuorum, "x-delivery-limit": DeliveryLimit,
+			"x-max-length": segmentsMaxLength, "x-overflow": "drop-head",
+		}},
+		{DeadQueue, DeadExchange, amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeQuorum}},
+	}
+	for _, q := range queues {
+		if _, err := ch.QueueDeclare(q.name, true, false, false, false, q.args); err != nil {
+			return fmt.Errorf("amqpbus: declare queue %s: %w", q.name, err)
+		}
+		if err := ch.QueueBind(q.name, "#", q.exchange, false, nil); err != nil {
+			return fmt.Errorf("amqpbus: bind queue %s: %w", q.name, err)
+		}
+	}
+	return nil
+}
+
+func dial(url string) (*amqp.Connection, error) {
+	return amqp.DialConfig(url, amqp.Config{
+		Heartbeat: 5 * time.Second,
+		Locale:    "en_US",
+		Dial:      amqp.DefaultDial(5 * time.Second),
+	})
+}
+
+// backoff doubles a retry delay up to a ceiling.
+func backoff(d time.Duration) time.Duration {
+	return min(2*d, 5*time.Second)
+}

@@ -1,0 +1,83 @@
+package chsink_test
+
+import (
+	"context"
+	"os"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/liftlab/lift/ingest"
+	"github.com/liftlab/lift/ingest/chsink"
+	"github.com/liftlab/lift/internal/testenv"
+	"github.com/liftlab/lift/migrations"
+)
+
+var sqlBlock = regexp.MustCompile("(?s)```sql\n(.*?)```")
+
+// Every SQL example of docs/analytics.md runs on the test server (ClickHouse 18.16 on
+// the development machines) and answers with the data the sink inserted.
+func TestAnalyticsExamples(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/analytics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := sqlBlock.FindAllSubmatch(doc, -1)
+	if len(blocks) < 4 {
+		t.Fatalf("found %d sql blocks in docs/analytics.md", len(blocks))
+	}
+	addr, db := testenv.ClickHouse(t)
+	sink, err := chsink.Open(addr, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	now := time.Now().UTC().Truncate(time.Second)
+	ev := func(typ, user string, at time.Duration, value float64, props string) ingest.Event {
+		e := ingest.Event{ID: ingest.NewID(), Type: typ, UserID: user, Timestamp: now.Add(at), ReceivedAt: now,
+			Value: value, Properties: []byte(props)}
+		if typ == ingest.TypeExposure {
+			e.Exposure = &ingest.Exposure{Experiment: "hero-banner", Variant: map[string]string{"u1": "control", "u2": "bold"}[user],
+				AssignmentProbability: 0.5}
+		}
+		return e
+	}
+	batch := []ingest.Event{
+		ev(ingest.TypeExposure, "u1", -time.Hour, 0, `{}`),
+		ev(ingest.TypeExposure, "u2", -time.Hour, 0, `{}`),
+		ev(ingest.TypePageView, "u1", -50*time.Minute, 0, `{"path":"/pricing"}`),
+		ev(ingest.TypeProductView, "u1", -40*time.Minute, 0, `{}`),
+		ev(ingest.TypeAddToCart, "u1", -30*time.Minute, 0, `{}`),
+		ev(ingest.TypePurchase, "u1", -20*time.Minute, 12.5, `{}`),
+	}
+	ctx := context.Background()
+	if err := sink.Insert(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	if err := sink.Insert(ctx, batch); err != nil { // a redelivery
+		t.Fatal(err)
+	}
+	conn := migrations.OpenClickHouse(addr, db)
+	defer conn.Close()
+	for _, b := range blocks {
+		rows, err := conn.QueryContext(ctx, string(b[1]))
+		if err != nil {
+			t.Errorf("query failed: %v\n%s", err, b[1])
+			continue
+		}
+		n := 0
+		for rows.Next() {
+			n++
+		}
+		if err := rows.Err(); err != nil || n == 0 {
+			t.Errorf("query returned %d rows, err %v\n%s", n, err, b[1])
+		}
+		rows.Close()
+	}
+	var converted uint64
+	var rate float64
+	err = conn.QueryRowContext(ctx, `SELECT converted, conversion_rate FROM (`+string(blocks[1][1])+`) WHERE variant = 'control'`).Scan(&converted, &rate)
+	if err != nil || converted != 1 || rate != 1 {
+		t.Errorf("conversion of control: %d users, rate %v, err %v; want 1 and 1", converted, rate, err)
+	}
+}

@@ -1,0 +1,382 @@
+// Package ingest is lift's event model: the event types, how an event is parsed and
+// validated (the same rules for the HTTP collector and for messages published straight
+// to RabbitMQ), and the interfaces the collector, the consumers and the storage
+// adapters meet at. Adapters live in ingest/amqpbus (RabbitMQ) and ingest/chsink
+// (ClickHouse).
+package ingest
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"math"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Built-in event types. $exposure is logged by /v1/decide and stored in the exposures
+// table; every other type is stored in the events table.
+const (
+	TypePageView       = "page_view"
+	TypeProductView    = "product_view"
+	TypeClick          = "click"
+	TypeAddToCart      = "add_to_cart"
+	TypeRemoveFromCart = "remove_from_cart"
+	TypePurchase       = "purchase"
+	TypeExposure       = "$exposure"
+)
+
+var builtinTypes = map[string]bool{
+	TypePageView: true, TypeProductView: true, TypeClick: true, TypeAddToCart: true,
+	TypeRemoveFromCart: true, TypePurchase: true, TypeExposure: true,
+}
+
+// Limits that keep one event within what the storage columns and the consumers'
+// memory budget expect.
+const (
+	MaxUserIDLen     = 256
+	MaxPropertiesLen = 32 << 10
+	// MaxAge and MaxSkew bound event time against receive time: older events would
+	// land in partitions analysts consider closed, and far-future ones are clock bugs.
+	MaxAge  = 7 * 24 * time.Hour
+	MaxSkew = 5 * time.Minute
+)
+
+// Event is one accepted event, as published to RabbitMQ and stored in ClickHouse.
+type Event struct {
+	ID         uuid.UUID       `json:"event_id"`
+	Type       string          `json:"type"`
+	UserID     string          `json:"user_id"`
+	Timestamp  time.Time       `json:"timestamp"`
+	ReceivedAt time.Time       `json:"received_at"`
+	Value      float64         `json:"value"`
+	Properties json.RawMessage `json:"properties,omitempty"`
+	// Exposure is set for $exposure events, decoded from Properties.
+	Exposure *Exposure `json:"-"`
+}
+
+// Exposure is the payload of a $exposure event: which variant of which experiment a
+// user was assigned.
+type Exposure struct {
+	Experiment            string  `json:"experiment"`
+	Variant               string  `json:"variant"`
+	Segment               string  `json:"segment,omitempty"`
+	AssignmentProbability float64 `json:"assignment_probability"`
+}
+
+// wireEvent is an event as clients send it: optional fields are pointers so that
+// "absent" and "zero" differ.
+type wireEvent struct {
+	EventID    *string         `json:"event_id"`
+	Type       string          `json:"type"`
+	UserID     string          `json:"user_id"`
+	Timestamp  *string         `json:"timestamp"`
+	ReceivedAt *string         `json:"received_at"`
+	Value      *float64        `json:"value"`
+	Properties json.RawMessage `json:"properties"`
+}
+
+// Defaults supplies what an event may omit.
+type Defaults struct {
+	// ReceivedAt is the receive time: the default timestamp and the reference for
+	// the age and skew limits (unless the event carries its own received_at, which
+	// a consumer honours so that a backlog is not rejected for having waited).
+	ReceivedAt time.Time
+	// NewID makes the event_id of an event without one.
+	NewID func() uuid.UUID
+	// Types holds the custom event types; nil allows the built-in ones only.
+	Types Types
+}
+
+// ParseEvent decodes and validates one event. It returns a *ValidationError naming
+// every invalid field ("(event)" when raw is not a JSON object), or ErrMalformed when
+// raw is not JSON.
+func ParseEvent(raw []byte, d Defaults) (Event, error) {
+	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
+		return Event{}, &ValidationError{Fields: []FieldError{{Field: "(event)", Message: "must be a JSON object"}}}
+	}
+	var w wireEvent
+	if err := json.Unmarshal(raw, &w); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			v := &ValidationError{}
+			v.add(typeErr.Field, "must be a JSON %s of the right type", typeErr.Value)
+			return Event{}, v
+		}
+		return Event{}, ErrMalformed
+	}
+	return validate(&w, d)
+}
+
+// validate applies the rules to a decoded event.
+func validate(w *wireEvent, d Defaults) (Event, error) {
+	if w == nil { // a JSON null in a batch
+		return Event{}, &ValidationError{Fields: []FieldError{{Field: "(event)", Message: "must be a JSON object"}}}
+	}
+	e := Event{Type: w.Type, UserID: w.UserID, ReceivedAt: d.ReceivedAt.UTC()}
+	v := &ValidationError{}
+
+	if w.EventID != nil {
+		id, err := uuid.Parse(*w.EventID)
+		if err != nil || len(*w.EventID) != 36 {
+			v.add("event_id", "must be a UUID such as 0190b3c4-5d6e-7f80-9a1b-2c3d4e5f6a7b")
+		}
+		e.ID = id
+	} else {
+		e.ID = d.NewID()
+	}
+
+	var custom PropertiesValidator
+	switch {
+	case e.Type == "":
+		v.add("type", "is required")
+	case builtinTypes[e.Type]:
+	case d.Types != nil:
+		var ok bool
+		if custom, ok = d.Types.Lookup(e.Type); !ok {
+			v.add("type", "unknown event type %q", truncate(e.Type))
+		}
+	default:
+		v.add("type", "unknown event type %q", truncate(e.Type))
+	}
+	switch {
+	case e.UserID == "":
+		v.add("user_id", "is required")
+	case len(e.UserID) > MaxUserIDLen:
+		v.add("user_id", "must be at most %d bytes", MaxUserIDLen)
+	}
+
+	if w.ReceivedAt != nil {
+		t, err := time.Parse(time.RFC3339Nano, *w.ReceivedAt)
+		if err != nil {
+			v.add("received_at", "must be an RFC 3339 time")
+		} else {
+			e.ReceivedAt = t.UTC()
+		}
+	}
+	e.Timestamp = e.ReceivedAt
+	if w.Timestamp != nil {
+		t, err := time.Parse(time.RFC3339Nano, *w.Timestamp)
+		switch {
+		case err != nil:
+			v.add("timestamp", "must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
+		case t.Before(e.ReceivedAt.Add(-MaxAge)):
+			v.add("timestamp", "is more than 7 days before the receive time")
+		case t.After(e.ReceivedAt.Add(MaxSkew)):
+			v.add("timestamp", "is more than 5 minutes in the future")
+		default:
+			e.Timestamp = t.UTC()
+		}
+	}
+
+	if w.Value != nil {
+		e.Value = *w.Value
+		if math.IsNaN(e.Value) || math.IsInf(e.Value, 0) {
+			v.add("value", "must be a finite number")
+		}
+	}
+	if e.Type == TypePurchase {
+		switch {
+		case w.Value == nil:
+			v.add("value", "is required for purchase events")
+		case e.Value < 0:
+			v.add("value", "must be ≥ 0 for purchase events")
+		}
+	}
+
+	if len(w.Properties) > 0 && !bytes.Equal(w.Properties, []byte("null")) {
+		var buf bytes.Buffer
+		switch {
+		case w.Properties[0] != '{':
+			v.add("properties", "must be a JSON object")
+		case len(w.Properties) > MaxPropertiesLen:
+			v.add("properties", "must be at most %d bytes of JSON", MaxPropertiesLen)
+		case json.Compact(&buf, w.Properties) != nil:
+			v.add("properties", "must be a JSON object")
+		default:
+			e.Properties = buf.Bytes()
+		}
+	}
+	if e.Type == TypeExposure {
+		e.Exposure = parseExposure(e.Properties, v)
+	}
+	if custom != nil && len(v.Fields) == 0 {
+		props := e.Properties
+		if len(props) == 0 {
+			props = json.RawMessage("{}")
+		}
+		if err := custom.ValidateProperties(props); err != nil {
+			v.add("properties", "%s", err.Error())
+		}
+	}
+	if err := v.err(); err != nil {
+		return Event{}, err
+	}
+	return e, nil
+}
+
+func parseExposure(props json.RawMessage, v *ValidationError) *Exposure {
+	var x struct {
+		Experiment            *string  `json:"experiment"`
+		Variant               *string  `json:"variant"`
+		Segment               *string  `json:"segment"`
+		AssignmentProbability *float64 `json:"assignment_probability"`
+	}
+	if len(props) == 0 || json.Unmarshal(props, &x) != nil {
+		v.add("properties", "must be an object with experiment, variant and assignment_probability for $exposure")
+		return nil
+	}
+	out := &Exposure{}
+	if x.Experiment == nil || *x.Experiment == "" {
+		v.add("properties.experiment", "is required for $exposure")
+	} else {
+		out.Experiment = *x.Experiment
+	}
+	if x.Variant == nil || *x.Variant == "" {
+		v.add("properties.variant", "is required for $exposure")
+	} else {
+		out.Variant = *x.Variant
+	}
+	if x.Segment != nil {
+		out.Segment = *x.Segment
+	}
+	switch p := x.AssignmentProbability; {
+	case p == nil:
+		v.add("properties.assignment_probability", "is required for $exposure")
+	case !(*p >= 0 && *p <= 1):
+		v.add("properties.assignment_probability", "must be between 0 and 1")
+	default:
+		out.AssignmentProbability = *p
+	}
+	return out
+}
+
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
+}
+
+// Rejection is an event the collector refused, by its index in the request.
+type Rejection struct {
+	Index int    `json:"index"`
+	Error string `json:"error"`
+	// Reason is the metrics label: the first invalid field.
+	Reason string `json:"-"`
+}
+
+// ParseRequest parses a collector body {"events":[...]}: every valid event, and a
+// rejection naming the index and field of every invalid one. It returns ErrMalformed
+// when the body is not such an object.
+func ParseRequest(body []byte, d Defaults) ([]Event, []Rejection, error) {
+	// Decoding the whole batch at once scans the body once; only a batch with a
+	// type mismatch somewhere takes the event-by-event path, which names the index.
+	var fast struct {
+		Events []*wireEvent `json:"events"`
+	}
+	if json.Unmarshal(body, &fast) == nil && fast.Events != nil {
+		events := make([]Event, 0, len(fast.Events))
+		var rejected []Rejection
+		for i, w := range fast.Events {
+			e, err := validate(w, d)
+			if err != nil {
+				rejected = append(rejected, Rejection{Index: i, Error: err.Error(), Reason: reasonOf(err)})
+				continue
+			}
+			events = append(events, e)
+		}
+		return events, rejected, nil
+	}
+	var req struct {
+		Events []json.RawMessage `json:"events"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil || req.Events == nil {
+		return nil, nil, ErrMalformed
+	}
+	events := make([]Event, 0, len(req.Events))
+	var rejected []Rejection
+	for i, raw := range req.Events {
+		e, err := ParseEvent(raw, d)
+		if err != nil {
+			rejected = append(rejected, Rejection{Index: i, Error: err.Error(), Reason: reasonOf(err)})
+			continue
+		}
+		events = append(events, e)
+	}
+	return events, rejected, nil
+}
+
+// Invalid is one event of a message that cannot be stored, with why.
+type Invalid struct {
+	Raw    json.RawMessage
+	Reason string
+}
+
+// messageNamespace seeds the ids of events published to RabbitMQ without an event_id.
+var messageNamespace = uuid.MustParse("6f1c1e0a-3b0e-4c55-9a57-5c1f4f6d2b71")
+
+// ParseMessage parses an AMQP message body: one event object or an array of them, as
+// any backend may publish to lift.events. An event without event_id gets one derived
+// from the body and its position, so a redelivered message yields the same ids and
+// storage dedups it. received is the time to assume when an event carries no
+// received_at (the message timestamp, or now); types holds the custom event types
+// (nil: built-in types only). A body that is not JSON comes back as one Invalid.
+func ParseMessage(body []byte, received time.Time, types Types) ([]Event, []Invalid) {
+	trimmed := bytes.TrimSpace(body)
+	var raws []json.RawMessage
+	var fast []*wireEvent
+	if len(trimmed) > 0 && trimmed[0] == '[' && json.Unmarshal(trimmed, &fast) == nil {
+		// The common case, decoded in one scan (see ParseRequest). A message with an
+		// invalid event takes the slow path, which keeps each event's original bytes
+		// for its dead letter.
+		events := make([]Event, 0, len(fast))
+		for i, w := range fast {
+			e, err := validate(w, messageDefaults(body, i, received, types))
+			if err != nil {
+				events = nil
+				break
+			}
+			events = append(events, e)
+		}
+		if events != nil {
+			return events, nil
+		}
+	}
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		if err := json.Unmarshal(trimmed, &raws); err != nil {
+			return nil, []Invalid{{Raw: body, Reason: "malformed JSON: " + err.Error()}}
+		}
+	} else {
+		raws = []json.RawMessage{trimmed}
+	}
+	var (
+		events  = make([]Event, 0, len(raws))
+		invalid []Invalid
+	)
+	for i, raw := range raws {
+		e, err := ParseEvent(raw, messageDefaults(body, i, received, types))
+		if err != nil {
+			invalid = append(invalid, Invalid{Raw: raw, Reason: err.Error()})
+			continue
+		}
+		events = append(events, e)
+	}
+	return events, invalid
+}
+
+// messageDefaults derives the id of the i-th event of a message from the message.
+func messageDefaults(body []byte, i int, received time.Time, types Types) Defaults {
+	return Defaults{ReceivedAt: received, Types: types, NewID: func() uuid.UUID {
+		seed := binary.BigEndian.AppendUint32(bytes.Clone(body), uint32(i))
+		return uuid.NewSHA1(messageNamespace, seed)
+	}}
+}
+
+// NewID makes a time-ordered UUIDv7, the default event_id.
+func NewID() uuid.UUID {
+	// NewV7 fails only when the system's random source does.
+	return uuid.Must(uuid.NewV7())
+}

@@ -1,0 +1,314 @@
+package segments
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"strings"
+	"time"
+)
+
+// Event is one event as the engine needs it. Offset is the event's position in the
+// input (e.g. a RabbitMQ stream offset); it must increase strictly, because the engine
+// skips offsets it has already applied so that a replay after Restore does not count
+// an event twice.
+type Event struct {
+	Offset int64
+	UserID string
+	Type   string
+	Time   time.Time
+	// ReceivedAt, when set, caps how far this event advances the watermark (a client
+	// clock minutes ahead must not make everyone else's events late), and the event
+	// is late if it was older than the lateness when received.
+	ReceivedAt time.Time
+	Value      float64
+	Properties json.RawMessage // decoded only when a rule's where needs it
+}
+
+// Definition is one behavioural segment: a member while Rule holds and for TTL after.
+type Definition struct {
+	Key  string
+	Rule *Rule
+	TTL  time.Duration
+}
+
+// Options configure an Engine. Zero values take the defaults.
+type Options struct {
+	// Lateness is how far behind the newest event time seen an event may be and
+	// still count (default 1 minute). Older events are dropped and counted in
+	// Stats.Late.
+	Lateness time.Duration
+	// IdleAfter is how long Tick must see no events before it advances the
+	// watermark with the processing clock (default 1 minute); see Tick.
+	IdleAfter time.Duration
+	// OnChange receives every membership change, synchronously, on the goroutine
+	// that called Process, Tick or Restore.
+	OnChange func(Change)
+}
+
+// Engine evaluates behavioural segments over a stream of events, keyed by user, in
+// event time. It is not safe for concurrent use: run one engine per shard (see
+// Shard) and feed it from one goroutine.
+type Engine struct {
+	segs     []segment
+	byType   map[string][]slotRef
+	retain   []int64 // per slot, ms
+	keep     []int   // per slot
+	users    map[string]*user
+	timers   timerHeap
+	onChange func(Change)
+
+	lateness, idleAfter int64 // ms
+	fingerprint         uint64
+
+	offset   int64
+	maxTime  int64 // newest event time accepted, ms
+	tickMark int64 // watermark floor set by Tick
+	// Processing-time bookkeeping of Tick; deliberately not checkpointed.
+	busy       bool
+	lastActive int64
+
+	processed, late, duplicates uint64
+}
+
+type segment struct {
+	key  string
+	rule *Rule
+	ttl  int64  // ms
+	base uint16 // first slot of the rule's patterns
+}
+
+type slotRef struct {
+	slot  uint16
+	where *Condition
+}
+
+// Stats describe an engine's state and input; see docs/segments.md for their use as
+// metrics.
+type Stats struct {
+	Users      int    // users with state (recent events or a membership)
+	Entries    int    // remembered events over all users
+	Timers     int    // heap entries, live and stale
+	Processed  uint64 // events applied
+	Late       uint64 // events older than the watermark, ignored
+	Duplicates uint64 // events at an offset already applied, ignored
+	Offset     int64  // last applied offset, -1 if none
+	Watermark  time.Time
+}
+
+// ErrDefinitions is returned by NewEngine for invalid definitions and by Restore
+// when the checkpoint was taken with different ones.
+var ErrDefinitions = errors.New("segments: invalid or changed definitions")
+
+// NewEngine makes an engine for the definitions. It returns an error wrapping
+// ErrDefinitions if a key is empty or repeated, a rule is nil or a TTL negative.
+func NewEngine(defs []Definition, opts Options) (*Engine, error) {
+	e := &Engine{
+		byType:    map[string][]slotRef{},
+		users:     map[string]*user{},
+		onChange:  opts.OnChange,
+		lateness:  cmpOr(opts.Lateness, time.Minute).Milliseconds(),
+		idleAfter: cmpOr(opts.IdleAfter, time.Minute).Milliseconds(),
+		offset:    -1,
+		maxTime:   math.MinInt64,
+		tickMark:  math.MinInt64,
+	}
+	h := fnv.New64a()
+	seen := map[string]bool{}
+	for i, d := range defs {
+		switch {
+		case d.Key == "" || seen[d.Key]:
+			return nil, fmt.Errorf("%w: definition %d: empty or repeated key %q", ErrDefinitions, i, d.Key)
+		case d.Rule == nil:
+			return nil, fmt.Errorf("%w: segment %q: no rule", ErrDefinitions, d.Key)
+		case d.TTL < 0:
+			return nil, fmt.Errorf("%w: segment %q: negative ttl", ErrDefinitions, d.Key)
+		case len(e.retain)+len(d.Rule.patterns) > math.MaxUint16 || i >= math.MaxUint16:
+			return nil, fmt.Errorf("%w: too many segments", ErrDefinitions)
+		}
+		seen[d.Key] = true
+		base := uint16(len(e.retain))
+		e.segs = append(e.segs, segment{key: d.Key, rule: d.Rule, ttl: d.TTL.Milliseconds(), base: base})
+		for j, p := range d.Rule.patterns {
+			slot := base + uint16(j)
+			e.byType[p.event] = append(e.byType[p.event], slotRef{slot: slot, where: p.where})
+			e.retain = append(e.retain, p.retain)
+			e.keep = append(e.keep, p.keep)
+		}
+		fmt.Fprintf(h, "%q %s %d\n", d.Key, d.Rule.canonical, d.TTL)
+	}
+	e.fingerprint = h.Sum64()
+	return e, nil
+}
+
+func cmpOr(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// Watermark is the event time up to which the engine considers its input complete:
+// the newest event time minus the allowed lateness, or what Tick advanced it to.
+func (e *Engine) Watermark() time.Time {
+	if w := e.watermark(); w != math.MinInt64 {
+		return time.UnixMilli(w).UTC()
+	}
+	return time.Time{}
+}
+
+func (e *Engine) watermark() int64 {
+	if e.maxTime == math.MinInt64 {
+		return e.tickMark
+	}
+	return max(e.maxTime-e.lateness, e.tickMark)
+}
+
+// Offset is the offset of the last applied event, -1 if none: resume the input after it.
+func (e *Engine) Offset() int64 { return e.offset }
+
+// SetOffset declares the input up to offset applied, so the next event must come
+// after it. Use it after rebuilding state from stored events (fed with offsets of
+// their own, counting from 0) to continue with the live input at offset+1.
+func (e *Engine) SetOffset(offset int64) { e.offset = offset }
+
+// Stats returns counters and sizes; it walks every user, so call it seconds apart.
+func (e *Engine) Stats() Stats {
+	s := Stats{Users: len(e.users), Timers: len(e.timers), Processed: e.processed,
+		Late: e.late, Duplicates: e.duplicates, Offset: e.offset, Watermark: e.Watermark()}
+	for _, u := range e.users {
+		s.Entries += len(u.entries)
+	}
+	return s
+}
+
+// Process applies one event: it advances the watermark, fires the timers it passes
+// (window ends, TTLs, evictions of every user), and re-evaluates the event's user at
+// once, so an Enter reaches OnChange before Process returns. Events older than the
+// watermark and offsets already applied are ignored and counted.
+func (e *Engine) Process(ev Event) {
+	if ev.Offset <= e.offset {
+		e.duplicates++
+		return
+	}
+	e.offset = ev.Offset
+	e.busy = true
+	t := ev.Time.UnixMilli()
+	if ev.ReceivedAt.IsZero() {
+		e.maxTime = max(e.maxTime, t)
+	} else {
+		e.maxTime = max(e.maxTime, min(t, ev.ReceivedAt.UnixMilli()))
+	}
+	wm := e.watermark()
+	// Also late: an event already older than the lateness when it was received. This
+	// holds even before other traffic has moved the watermark (a fresh engine, a
+	// quiet shard), and, depending only on the event, it replays identically.
+	if t < wm || (!ev.ReceivedAt.IsZero() && t < ev.ReceivedAt.UnixMilli()-e.lateness) {
+		e.late++
+		return
+	}
+	e.processed++
+	e.fire(wm)
+	e.apply(ev, t)
+}
+
+// Tick lets memberships expire while no events arrive. Event time advances only with
+// events, so on an idle input window ends and TTLs would never pass. Call Tick
+// periodically (e.g. every second) with the processing clock: once it has seen no
+// event for IdleAfter, it moves the watermark to now minus Lateness, as if an event
+// stamped now had arrived. While events flow it does nothing, so replaying a backlog
+// (whose event times lag the clock) never makes that backlog late.
+func (e *Engine) Tick(now time.Time) {
+	p := now.UnixMilli()
+	if e.busy || e.lastActive == 0 {
+		e.busy, e.lastActive = false, p
+		return
+	}
+	if p-e.lastActive < e.idleAfter || p-e.lateness <= e.tickMark {
+		return
+	}
+	e.tickMark = p - e.lateness
+	e.fire(e.watermark())
+}
+
+func (e *Engine) apply(ev Event, t int64) {
+	refs := e.byType[ev.Type]
+	if len(refs) == 0 {
+		return
+	}
+	var (
+		props   map[string]any
+		decoded bool
+		u       = e.users[ev.UserID]
+	)
+	for _, r := range refs {
+		if r.where != nil {
+			if !decoded {
+				props, decoded = decodeProperties(ev.Properties), true
+			}
+			if !r.where.Match(props, nil) {
+				continue
+			}
+		}
+		if u == nil {
+			// Clone: the caller's id may alias a reused message buffer.
+			u = &user{id: strings.Clone(ev.UserID), now: t, next: never}
+			e.users[u.id] = u
+		}
+		if t > u.now {
+			// Deadlines before this event are evaluated without it first, so
+			// changes carry their exact times.
+			e.catchUp(u, t-1)
+		}
+		u.insert(r.slot, t, ev.Value, e.keep[r.slot])
+	}
+	if u == nil {
+		return
+	}
+	e.evaluate(u, max(u.now, t))
+	e.reschedule(u)
+}
+
+func decodeProperties(raw json.RawMessage) map[string]any {
+	var m map[string]any
+	if len(raw) > 0 && json.Unmarshal(raw, &m) != nil {
+		return nil
+	}
+	return m
+}
+
+// fire wakes the users whose timers are at or before the watermark.
+func (e *Engine) fire(wm int64) {
+	for len(e.timers) > 0 && e.timers[0].at <= wm {
+		tm := e.timers.pop()
+		u := tm.u
+		if u.sched != tm.at {
+			continue // stale: moved earlier, or the user was evicted
+		}
+		u.sched = 0
+		e.catchUp(u, wm)
+		e.reschedule(u)
+	}
+}
+
+// catchUp evaluates u at each of its deadlines up to limit, in order.
+func (e *Engine) catchUp(u *user, limit int64) {
+	for u.next <= limit {
+		e.evaluate(u, u.next)
+	}
+}
+
+// reschedule arms u's timer for u.next, or evicts u when it has nothing left.
+func (e *Engine) reschedule(u *user) {
+	if u.entries == nil && u.members == nil {
+		delete(e.users, u.id)
+		u.sched = 0
+		return
+	}
+	if u.next != never && (u.sched == 0 || u.next < u.sched) {
+		u.sched = u.next
+		e.timers.push(timer{at: u.next, u: u})
+	}
+}

@@ -1,0 +1,107 @@
+package segments
+
+import (
+	"iter"
+	"time"
+)
+
+// ChangeKind says whether a user entered or left a segment.
+type ChangeKind uint8
+
+// Membership changes.
+const (
+	Enter ChangeKind = iota + 1
+	Exit
+)
+
+func (k ChangeKind) String() string {
+	if k == Enter {
+		return "enter"
+	}
+	return "exit"
+}
+
+// Change is a membership change. At is the event time of the change: for Enter the
+// time the rule was found to hold, for Exit the end of the TTL after it stopped
+// holding. Expiry (Enter only) is when the membership ends if no further event
+// arrives (zero if nothing bounds it). Later events may move it, more views
+// extending High Intent or a purchase ending cart abandonment, without a new Change:
+// Exit is the authoritative end.
+type Change struct {
+	Kind    ChangeKind
+	UserID  string
+	Segment string
+	At      time.Time
+	Expiry  time.Time
+}
+
+// evaluate brings every segment of u to time t (≥ u.now) and sets u.next.
+func (e *Engine) evaluate(u *user, t int64) {
+	u.now = t
+	u.next = u.prune(t, e.retain)
+	for i := range e.segs {
+		s := &e.segs[i]
+		holds, next := s.rule.root.eval(u.entries, s.base, t)
+		m := u.membership(uint16(i))
+		switch {
+		case holds:
+			if m == nil {
+				m = u.addMembership(uint16(i))
+			}
+			if !m.member {
+				m.member, m.since = true, t
+				e.emit(Change{Kind: Enter, UserID: u.id, Segment: s.key, At: msTime(t), Expiry: expiry(next, s.ttl)})
+			}
+			m.holding, m.expires = true, 0
+		case m != nil:
+			if m.holding {
+				m.holding, m.expires = false, t+s.ttl
+			}
+			if m.member && t >= m.expires {
+				m.member = false
+				e.emit(Change{Kind: Exit, UserID: u.id, Segment: s.key, At: msTime(m.expires)})
+			}
+			if m.member {
+				next = min(next, m.expires)
+			}
+		}
+		u.next = min(u.next, next)
+	}
+	u.dropIdleMemberships()
+}
+
+func (e *Engine) emit(c Change) {
+	if e.onChange != nil {
+		e.onChange(c)
+	}
+}
+
+func expiry(next, ttl int64) time.Time {
+	if next == never {
+		return time.Time{}
+	}
+	return msTime(next + ttl)
+}
+
+func msTime(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+// Membership is a user's current membership in a segment.
+type Membership struct {
+	UserID  string
+	Segment string
+	Since   time.Time // when the user entered
+}
+
+// Members yields every current membership, in no particular order: the state to
+// reconcile a store with after a rebuild, or to count a segment in preview.
+func (e *Engine) Members() iter.Seq[Membership] {
+	return func(yield func(Membership) bool) {
+		for _, u := range e.users {
+			for _, m := range u.members {
+				if m.member && !yield(Membership{UserID: u.id, Segment: e.segs[m.seg].key, Since: msTime(m.since)}) {
+					return
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,192 @@
+// Package pgstore keeps behavioural segment memberships and the segment engine's
+// checkpoints in PostgreSQL, and lets decision processes follow membership changes.
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/liftlab/lift/segments"
+)
+
+// Store implements the engine's membership sink and checkpoint store.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// New returns a Store using pool.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// Apply records membership changes. It is idempotent: the engine emits the changes
+// since its last checkpoint again after a restart.
+func (s *Store) Apply(ctx context.Context, changes []segments.Change) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	for _, c := range changes {
+		var expires *time.Time
+		if !c.Expiry.IsZero() {
+			expires = &c.Expiry
+		}
+		if c.Kind == segments.Enter {
+			b.Queue(`INSERT INTO segment_memberships (segment, user_id, member, entered_at, exited_at, expires_at)
+				VALUES ($1, $2, true, $3, NULL, $4)
+				ON CONFLICT (segment, user_id) DO UPDATE SET member = true, entered_at = $3, exited_at = NULL,
+					expires_at = $4, seq = nextval('segment_membership_seq')`, c.Segment, c.UserID, c.At, expires)
+		} else {
+			b.Queue(`INSERT INTO segment_memberships (segment, user_id, member, exited_at)
+				VALUES ($1, $2, false, $3)
+				ON CONFLICT (segment, user_id) DO UPDATE SET member = false, exited_at = $3,
+					seq = nextval('segment_membership_seq')`, c.Segment, c.UserID, c.At)
+		}
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return tx.SendBatch(ctx, b).Close() })
+	if err != nil {
+		return fmt.Errorf("pgstore: apply %d membership changes: %w", len(changes), err)
+	}
+	return nil
+}
+
+// SaveCheckpoint stores a shard's engine state with the definitions it was built from.
+func (s *Store) SaveCheckpoint(ctx context.Context, shard int, definitions string, state []byte) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO segment_checkpoints (shard, definitions, state) VALUES ($1, $2, $3)
+		ON CONFLICT (shard) DO UPDATE SET definitions = $2, state = $3, saved_at = now()`, shard, definitions, state)
+	if err != nil {
+		return fmt.Errorf("pgstore: save checkpoint of shard %d: %w", shard, err)
+	}
+	return nil
+}
+
+// LoadCheckpoint returns a shard's last checkpoint, or ok false if there is none.
+func (s *Store) LoadCheckpoint(ctx context.Context, shard int) (definitions string, state []byte, ok bool, err error) {
+	err = s.pool.QueryRow(ctx, "SELECT definitions, state FROM segment_checkpoints WHERE shard = $1", shard).Scan(&definitions, &state)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil, false, nil
+	}
+	if err != nil {
+		return "", nil, false, fmt.Errorf("pgstore: load checkpoint of shard %d: %w", shard, err)
+	}
+	return definitions, state, true, nil
+}
+
+// Membership is one row of the membership table.
+type Membership struct {
+	Segment, UserID string
+	Member          bool
+	Seq             int64
+}
+
+// Since returns the memberships changed after seq, in seq order, at most limit.
+func (s *Store) Since(ctx context.Context, seq int64, limit int) ([]Membership, error) {
+	rows, err := s.pool.Query(ctx, `SELECT segment, user_id, member, seq FROM segment_memberships
+		WHERE seq > $1 ORDER BY seq LIMIT $2`, seq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: memberships since %d: %w", seq, err)
+	}
+	ms, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Membership, error) {
+		var m Membership
+		err := row.Scan(&m.Segment, &m.UserID, &m.Member, &m.Seq)
+		return m, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: memberships since %d: %w", seq, err)
+	}
+	return ms, nil
+}
+
+// Set receives membership rows.
+type Set interface {
+	Set(segment, userID string, member bool)
+}
+
+// Follow keeps set in step with the table: it loads every row, then fetches the
+// rows changed since the last one seen whenever a NOTIFY arrives and every interval
+// (in case one is missed), until ctx ends.
+func (s *Store) Follow(ctx context.Context, connString string, set Set, interval time.Duration, log *slog.Logger) {
+	wake := make(chan struct{}, 1)
+	go listen(ctx, connString, wake, log)
+	var last int64
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		for {
+			ms, err := s.Since(ctx, last, 10_000)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Warn("following segment memberships", "err", err)
+				}
+				break
+			}
+			for _, m := range ms {
+				set.Set(m.Segment, m.UserID, m.Member)
+				last = m.Seq
+			}
+			if len(ms) < 10_000 {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		case <-tick.C:
+		}
+	}
+}
+
+func listen(ctx context.Context, connString string, wake chan<- struct{}, log *slog.Logger) {
+	for ctx.Err() == nil {
+		conn, err := pgx.Connect(ctx, connString)
+		if err == nil {
+			if _, err = conn.Exec(ctx, "LISTEN lift_memberships"); err == nil {
+				for {
+					if _, err = conn.WaitForNotification(ctx); err != nil {
+						break
+					}
+					select {
+					case wake <- struct{}{}:
+					default:
+					}
+				}
+			}
+			conn.Close(context.WithoutCancel(ctx))
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		log.Debug("membership listener reconnecting", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// Stats are a behavioural segment's size and recent movement.
+type Stats struct {
+	Segment     string `json:"segment"`
+	Members     int64  `json:"members"`
+	EnteredHour int64  `json:"entered_last_hour"`
+	ExitedHour  int64  `json:"exited_last_hour"`
+}
+
+// Stats counts a segment's members now and its entries and exits over the last hour.
+func (s *Store) Stats(ctx context.Context, segment string) (Stats, error) {
+	st := Stats{Segment: segment}
+	err := s.pool.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE member),
+		       count(*) FILTER (WHERE member AND entered_at > now() - interval '1 hour'),
+		       count(*) FILTER (WHERE NOT member AND exited_at > now() - interval '1 hour')
+		FROM segment_memberships WHERE segment = $1`, segment).Scan(&st.Members, &st.EnteredHour, &st.ExitedHour)
+	if err != nil {
+		return Stats{}, fmt.Errorf("pgstore: stats of segment %q: %w", segment, err)
+	}
+	return st, nil
+}

@@ -1,0 +1,229 @@
+package dashboard
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/liftlab/lift/experiments"
+)
+
+// experimentRow is one line of the experiments list.
+type experimentRow struct {
+	Key, Name, Status, Traffic, Goal string
+	Variants                         int
+	HasGoal                          bool
+}
+
+// traffic is the share of all users an experiment can reach: coverage times its
+// namespace slice.
+func traffic(e *experiments.Experiment) float64 {
+	t := 1.0
+	if e.Coverage != nil {
+		t = *e.Coverage
+	}
+	if ns := e.Namespace; ns != nil {
+		t *= ns.Range[1] - ns.Range[0]
+	}
+	return t
+}
+
+// statusOrder puts what needs attention first.
+var statusOrder = map[string]int{experiments.StatusRunning: 0, experiments.StatusPaused: 1, experiments.StatusDraft: 2, experiments.StatusStopped: 3}
+
+func (d *Dashboard) experimentList(c echo.Context) error {
+	docs, err := d.Config.List(c.Request().Context(), experiments.KindExperiment)
+	if err != nil {
+		return err
+	}
+	rows := make([]experimentRow, 0, len(docs))
+	counts := map[string]int{}
+	for _, doc := range docs {
+		var e experiments.Experiment
+		if err := json.Unmarshal(doc, &e); err != nil {
+			return err
+		}
+		r := experimentRow{Key: e.Key, Name: e.Name, Status: e.Status, Variants: len(e.Variants), Traffic: percent(traffic(&e)), Goal: "—"}
+		if e.Goal != nil {
+			r.Goal, r.HasGoal = e.Goal.Event, true
+		}
+		counts[e.Status]++
+		rows = append(rows, r)
+	}
+	filter := c.QueryParam("status")
+	if filter != "" {
+		kept := rows[:0]
+		for _, r := range rows {
+			if r.Status == filter {
+				kept = append(kept, r)
+			}
+		}
+		rows = kept
+	}
+	sort.SliceStable(rows, func(i, j int) bool { return statusOrder[rows[i].Status] < statusOrder[rows[j].Status] })
+	var heads map[string]headline
+	if d.cache != nil {
+		heads = d.cache.headlines(c.Request().Context(), rows)
+	}
+	return render(c, http.StatusOK, experimentListView(d.page(c, "experiments", "Experiments"), rows, heads, counts, len(docs), filter))
+}
+
+func (d *Dashboard) loadExperiment(c echo.Context) (*experiments.Experiment, error) {
+	doc, err := d.Config.Get(c.Request().Context(), experiments.KindExperiment, c.Param("key"))
+	if err != nil {
+		return nil, err
+	}
+	var e experiments.Experiment
+	if err := json.Unmarshal(doc, &e); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+func (d *Dashboard) experimentDetail(c echo.Context) error {
+	e, err := d.loadExperiment(c)
+	if err != nil {
+		return err
+	}
+	history, err := d.Config.Audit(c.Request().Context(), experiments.AuditQuery{Entity: experiments.KindExperiment, Key: e.Key, Limit: 10})
+	if err != nil {
+		return err
+	}
+	results := d.experimentResults(c.Request().Context(), e, c.QueryParam("refresh") != "")
+	return render(c, http.StatusOK, experimentDetailView(d.page(c, "experiments", e.Name), e, results, history))
+}
+
+// segmentKeys lists the attribute segments an experiment or flag rule may name.
+func (d *Dashboard) segmentKeys(c echo.Context) ([]string, error) {
+	docs, err := d.Config.List(c.Request().Context(), experiments.KindSegment)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, 0, len(docs))
+	for _, doc := range docs {
+		var s experiments.Segment
+		if err := json.Unmarshal(doc, &s); err != nil {
+			return nil, err
+		}
+		keys = append(keys, s.Key)
+	}
+	return keys, nil
+}
+
+func (d *Dashboard) experimentNew(c echo.Context) error {
+	f := newExperimentForm()
+	return d.showExperimentForm(c, http.StatusOK, f)
+}
+
+func (d *Dashboard) experimentEdit(c echo.Context) error {
+	e, err := d.loadExperiment(c)
+	if err != nil {
+		return err
+	}
+	return d.showExperimentForm(c, http.StatusOK, experimentFormFrom(e))
+}
+
+func (d *Dashboard) showExperimentForm(c echo.Context, status int, f *experimentForm) error {
+	all, err := d.segmentKeys(c)
+	if err != nil {
+		return err
+	}
+	f.AllSegments = all
+	title := "New experiment"
+	if f.Editing {
+		title = "Edit " + f.Key
+	}
+	return render(c, status, experimentFormView(d.page(c, "experiments", title), f))
+}
+
+func (d *Dashboard) experimentCreate(c echo.Context) error {
+	return d.saveExperiment(c, false)
+}
+
+func (d *Dashboard) experimentUpdate(c echo.Context) error {
+	return d.saveExperiment(c, true)
+}
+
+// saveExperiment handles both the editing buttons of the form (re-render with the
+// change) and saving; invalid input re-renders the form with every problem listed
+// (422), never a 500.
+func (d *Dashboard) saveExperiment(c echo.Context, editing bool) error {
+	f, err := readExperimentForm(c, editing)
+	if err != nil {
+		return err
+	}
+	base := &experiments.Experiment{}
+	if editing {
+		if base, err = d.loadExperiment(c); err != nil {
+			return err
+		}
+		f.Key = base.Key
+	}
+	if f.AllSegments, err = d.segmentKeys(c); err != nil {
+		return err
+	}
+	if f.apply(c.FormValue("op")) {
+		return d.showExperimentForm(c, http.StatusOK, f)
+	}
+	body, errs := f.document(base)
+	if errs == nil {
+		ctx := c.Request().Context()
+		if editing {
+			_, err = d.Config.Replace(ctx, actor(c), experiments.KindExperiment, f.Key, body)
+		} else {
+			_, err = d.Config.Create(ctx, actor(c), experiments.KindExperiment, body)
+		}
+		if errs, err = asFieldErrors(err); err != nil {
+			return err
+		}
+	}
+	if len(errs) > 0 {
+		f.Errors = errs
+		return d.showExperimentForm(c, http.StatusUnprocessableEntity, f)
+	}
+	return c.Redirect(http.StatusSeeOther, "/experiments/"+f.Key)
+}
+
+// transitionText explains each lifecycle action on its confirmation page.
+var transitionText = map[string]struct{ Verb, Explain string }{
+	"start": {"Start", "Users who match the targeting start getting variants and exposures are logged. Changing weights later skews results."},
+	"pause": {"Pause", "Everyone gets the control variant until you start it again. Assignments are kept."},
+	"stop":  {"Stop", "Everyone gets the control variant from now on. A stopped experiment cannot be restarted."},
+}
+
+func (d *Dashboard) experimentConfirm(c echo.Context) error {
+	t, ok := transitionText[c.Param("action")]
+	if !ok {
+		return echo.ErrNotFound
+	}
+	e, err := d.loadExperiment(c)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, confirmView(d.page(c, "experiments", t.Verb+" "+e.Name), confirmation{
+		Title:   t.Verb + " “" + e.Name + "”?",
+		Explain: t.Explain,
+		Action:  "/experiments/" + e.Key + "/" + c.Param("action"),
+		Button:  t.Verb + " experiment",
+		Danger:  c.Param("action") == "stop",
+		Cancel:  "/experiments/" + e.Key,
+	}))
+}
+
+func (d *Dashboard) experimentTransition(c echo.Context) error {
+	if _, ok := transitionText[c.Param("action")]; !ok {
+		return echo.ErrNotFound
+	}
+	if _, err := d.Config.Transition(c.Request().Context(), actor(c), c.Param("key"), c.Param("action")); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/experiments/"+c.Param("key"))
+}
+
+// confirmation is a page asking before an action that changes what users see.
+type confirmation struct {
+	Title, Explain, Action, Button, Cancel string
+	Danger                                 bool
+}

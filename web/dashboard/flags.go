@@ -1,0 +1,334 @@
+package dashboard
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+
+	"github.com/liftlab/lift/experiments"
+)
+
+// ruleRow is one flag rule as the form shows it. Kind is "value" (condition, segment,
+// rollout, value) or "experiment" (serve an experiment's assignment).
+type ruleRow struct {
+	Kind, Condition, Segment, Rollout, Value, Variant, Experiment string
+}
+
+// flagForm is the flag editor's view-model. Values are typed as the flag's type
+// suggests: plain text for strings, JSON for the rest.
+type flagForm struct {
+	Editing                             bool
+	Key, Name, Description, Type, Value string
+	Enabled                             bool
+	Rules                               []ruleRow
+
+	AllSegments, AllExperiments []string
+	Errors                      fieldErrors
+}
+
+// valueText shows a stored flag value: strings unquoted, anything else as JSON.
+func valueText(typ string, raw json.RawMessage) string {
+	if typ == experiments.FlagString {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return s
+		}
+	}
+	return string(bytes.TrimSpace(raw))
+}
+
+// valueJSON reads a typed value back; blank gives nil (the service says it is required).
+func valueJSON(typ, text string) json.RawMessage {
+	if typ == experiments.FlagString {
+		b, _ := json.Marshal(text)
+		return b
+	}
+	if t := strings.TrimSpace(text); t != "" {
+		return json.RawMessage(t)
+	}
+	return nil
+}
+
+func flagFormFrom(fl *experiments.Flag) *flagForm {
+	f := &flagForm{Editing: true, Key: fl.Key, Name: fl.Name, Description: fl.Description, Type: fl.Type,
+		Value: valueText(fl.Type, fl.Default), Enabled: fl.Enabled == nil || *fl.Enabled}
+	for _, r := range fl.Rules {
+		row := ruleRow{Kind: "value", Condition: prettyJSON(r.Condition), Segment: r.Segment, Value: valueText(fl.Type, r.Value), Variant: r.Variant, Rollout: "100"}
+		if r.Experiment != "" {
+			row = ruleRow{Kind: "experiment", Experiment: r.Experiment}
+		}
+		if r.Rollout != nil {
+			row.Rollout = percentInput(*r.Rollout)
+		}
+		f.Rules = append(f.Rules, row)
+	}
+	return f
+}
+
+func readFlagForm(c echo.Context, editing bool) (*flagForm, error) {
+	form, err := c.FormParams()
+	if err != nil {
+		return nil, err
+	}
+	f := &flagForm{Editing: editing, Key: strings.TrimSpace(form.Get("key")), Name: strings.TrimSpace(form.Get("name")),
+		Description: strings.TrimSpace(form.Get("description")), Type: form.Get("type"), Value: form.Get("default"),
+		Enabled: form.Get("enabled") == "on"}
+	kinds := form["rule_kind"]
+	for i := range kinds {
+		f.Rules = append(f.Rules, ruleRow{Kind: kinds[i], Condition: at(form["rule_condition"], i), Segment: at(form["rule_segment"], i),
+			Rollout: at(form["rule_rollout"], i), Value: at(form["rule_value"], i), Variant: strings.TrimSpace(at(form["rule_variant"], i)),
+			Experiment: at(form["rule_experiment"], i)})
+	}
+	return f, nil
+}
+
+// apply performs the editing operations of the rule list; false means save.
+func (f *flagForm) apply(op string) bool {
+	index := func(prefix string) int {
+		i, err := strconv.Atoi(strings.TrimPrefix(op, prefix))
+		if err != nil || i < 0 || i >= len(f.Rules) {
+			return -1
+		}
+		return i
+	}
+	switch {
+	case op == "add-rule":
+		f.Rules = append(f.Rules, ruleRow{Kind: "value", Rollout: "100"})
+	case op == "add-experiment-rule":
+		f.Rules = append(f.Rules, ruleRow{Kind: "experiment"})
+	case strings.HasPrefix(op, "remove-rule-"):
+		if i := index("remove-rule-"); i >= 0 {
+			f.Rules = append(f.Rules[:i], f.Rules[i+1:]...)
+		}
+	case strings.HasPrefix(op, "up-"):
+		if i := index("up-"); i > 0 {
+			f.Rules[i-1], f.Rules[i] = f.Rules[i], f.Rules[i-1]
+		}
+	case strings.HasPrefix(op, "down-"):
+		if i := index("down-"); i >= 0 && i+1 < len(f.Rules) {
+			f.Rules[i], f.Rules[i+1] = f.Rules[i+1], f.Rules[i]
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+func (f *flagForm) document(base *experiments.Flag) ([]byte, fieldErrors) {
+	var errs fieldErrors
+	add := func(field, msg string) { errs = append(errs, experiments.FieldError{Field: field, Message: msg}) }
+	fl := *base
+	if !f.Editing {
+		fl.Key = f.Key
+	}
+	fl.Name, fl.Description, fl.Type = f.Name, f.Description, f.Type
+	fl.Enabled = &f.Enabled
+	fl.Default = valueJSON(f.Type, f.Value)
+	if fl.Default != nil && !json.Valid(fl.Default) {
+		add("default", "is not valid JSON")
+	}
+	fl.Rules = nil
+	for i, r := range f.Rules {
+		field := fmt.Sprintf("rules[%d]", i)
+		if r.Kind == "experiment" {
+			fl.Rules = append(fl.Rules, experiments.Rule{Experiment: r.Experiment})
+			if r.Experiment == "" {
+				add(field+".experiment", "choose an experiment")
+			}
+			continue
+		}
+		rule := experiments.Rule{Segment: r.Segment, Variant: r.Variant, Value: valueJSON(f.Type, r.Value)}
+		if rule.Value != nil && !json.Valid(rule.Value) {
+			add(field+".value", "is not valid JSON")
+		}
+		if s := strings.TrimSpace(r.Condition); s != "" {
+			if !json.Valid([]byte(s)) {
+				add(field+".condition", "is not valid JSON")
+			}
+			rule.Condition = json.RawMessage(s)
+		}
+		rollout, err := parsePercent(r.Rollout, 1)
+		if err != nil {
+			add(field+".rollout", err.Error())
+		}
+		if rollout < 1 {
+			rule.Rollout = &rollout
+		}
+		fl.Rules = append(fl.Rules, rule)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	b, err := json.Marshal(&fl)
+	if err != nil {
+		return nil, fieldErrors{{Field: "(document)", Message: err.Error()}}
+	}
+	return b, nil
+}
+
+// flagRow is one line of the flags list.
+type flagRow struct {
+	Key, Name, Type, Default string
+	Enabled                  bool
+	Rules                    int
+}
+
+func (d *Dashboard) flagList(c echo.Context) error {
+	docs, err := d.Config.List(c.Request().Context(), experiments.KindFlag)
+	if err != nil {
+		return err
+	}
+	rows := make([]flagRow, 0, len(docs))
+	for _, doc := range docs {
+		var fl experiments.Flag
+		if err := json.Unmarshal(doc, &fl); err != nil {
+			return err
+		}
+		rows = append(rows, flagRow{Key: fl.Key, Name: fl.Name, Type: fl.Type, Default: valueText(fl.Type, fl.Default),
+			Enabled: fl.Enabled == nil || *fl.Enabled, Rules: len(fl.Rules)})
+	}
+	return render(c, http.StatusOK, flagListView(d.page(c, "flags", "Flags"), rows))
+}
+
+func (d *Dashboard) loadFlag(c echo.Context) (*experiments.Flag, error) {
+	doc, err := d.Config.Get(c.Request().Context(), experiments.KindFlag, c.Param("key"))
+	if err != nil {
+		return nil, err
+	}
+	var fl experiments.Flag
+	if err := json.Unmarshal(doc, &fl); err != nil {
+		return nil, err
+	}
+	return &fl, nil
+}
+
+func (d *Dashboard) showFlagForm(c echo.Context, status int, f *flagForm) error {
+	var err error
+	if f.AllSegments, err = d.segmentKeys(c); err != nil {
+		return err
+	}
+	docs, err := d.Config.List(c.Request().Context(), experiments.KindExperiment)
+	if err != nil {
+		return err
+	}
+	f.AllExperiments = f.AllExperiments[:0]
+	for _, doc := range docs {
+		var e struct{ Key string }
+		if err := json.Unmarshal(doc, &e); err != nil {
+			return err
+		}
+		f.AllExperiments = append(f.AllExperiments, e.Key)
+	}
+	title := "New flag"
+	if f.Editing {
+		title = f.Key
+	}
+	return render(c, status, flagFormView(d.page(c, "flags", title), f))
+}
+
+func (d *Dashboard) flagNew(c echo.Context) error {
+	return d.showFlagForm(c, http.StatusOK, &flagForm{Type: experiments.FlagBoolean, Value: "false", Enabled: true})
+}
+
+func (d *Dashboard) flagEdit(c echo.Context) error {
+	fl, err := d.loadFlag(c)
+	if err != nil {
+		return err
+	}
+	return d.showFlagForm(c, http.StatusOK, flagFormFrom(fl))
+}
+
+func (d *Dashboard) flagCreate(c echo.Context) error { return d.saveFlag(c, false) }
+func (d *Dashboard) flagUpdate(c echo.Context) error { return d.saveFlag(c, true) }
+
+func (d *Dashboard) saveFlag(c echo.Context, editing bool) error {
+	f, err := readFlagForm(c, editing)
+	if err != nil {
+		return err
+	}
+	base := &experiments.Flag{}
+	if editing {
+		if base, err = d.loadFlag(c); err != nil {
+			return err
+		}
+		f.Key = base.Key
+	}
+	if f.apply(c.FormValue("op")) {
+		return d.showFlagForm(c, http.StatusOK, f)
+	}
+	body, errs := f.document(base)
+	if errs == nil {
+		ctx := c.Request().Context()
+		if editing {
+			_, err = d.Config.Replace(ctx, actor(c), experiments.KindFlag, f.Key, body)
+		} else {
+			_, err = d.Config.Create(ctx, actor(c), experiments.KindFlag, body)
+		}
+		if errs, err = asFieldErrors(err); err != nil {
+			return err
+		}
+	}
+	if len(errs) > 0 {
+		f.Errors = errs
+		return d.showFlagForm(c, http.StatusUnprocessableEntity, f)
+	}
+	return c.Redirect(http.StatusSeeOther, "/flags")
+}
+
+func (d *Dashboard) flagToggleConfirm(c echo.Context) error {
+	fl, err := d.loadFlag(c)
+	if err != nil {
+		return err
+	}
+	cf := confirmation{Action: "/flags/" + fl.Key + "/toggle", Cancel: "/flags/" + fl.Key}
+	if fl.Enabled == nil || *fl.Enabled {
+		cf.Title, cf.Button, cf.Danger = "Turn off “"+fl.Name+"”?", "Turn off", true
+		cf.Explain = "Kill switch: every user gets the default value (" + valueText(fl.Type, fl.Default) + ") within a second, whatever the rules say."
+	} else {
+		cf.Title, cf.Button = "Turn on “"+fl.Name+"”?", "Turn on"
+		cf.Explain = "The rules apply again, in order, within a second."
+	}
+	return render(c, http.StatusOK, confirmView(d.page(c, "flags", cf.Title), cf))
+}
+
+// flagToggle is the kill switch: it flips enabled and keeps everything else.
+func (d *Dashboard) flagToggle(c echo.Context) error {
+	fl, err := d.loadFlag(c)
+	if err != nil {
+		return err
+	}
+	on := !(fl.Enabled == nil || *fl.Enabled)
+	fl.Enabled = &on
+	body, err := json.Marshal(fl)
+	if err != nil {
+		return err
+	}
+	if _, err := d.Config.Replace(c.Request().Context(), actor(c), experiments.KindFlag, fl.Key, body); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/flags")
+}
+
+func rfield(i int, name string) string { return fmt.Sprintf("rules[%d].%s", i, name) }
+
+func flagFormAction(f *flagForm) templ.SafeURL {
+	if f.Editing {
+		return templ.SafeURL("/flags/" + f.Key)
+	}
+	return "/flags"
+}
+
+// rolloutValue keeps the slider's value an integer percentage.
+func rolloutValue(s string) string {
+	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil {
+		return "100"
+	}
+	return strconv.Itoa(int(v + 0.5))
+}

@@ -1,0 +1,189 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"golang.org/x/time/rate"
+
+	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/ingest"
+	"github.com/liftlab/lift/web/auth"
+)
+
+// EventPublisher is the collector's view of the broker: Publish returns nil only once
+// every event is confirmed.
+type EventPublisher interface {
+	Publish(ctx context.Context, events []ingest.Event) error
+}
+
+// ExposureLogger records exposures from /v1/decide; Log must not block.
+type ExposureLogger interface {
+	Log(userID string, x ingest.Exposure)
+}
+
+type collectResponse struct {
+	Accepted int                `json:"accepted"`
+	Rejected []ingest.Rejection `json:"rejected"`
+}
+
+// collect is POST /v1/events: it validates each event, publishes the valid ones and
+// answers 202 once the broker confirmed all of them. If the broker cannot confirm,
+// nothing is reported as accepted (503): the client retries the whole request, and
+// events carrying their own event_id are then stored once.
+func (s *server) collect(c echo.Context) error {
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	events, rejected, err := ingest.ParseRequest(body, ingest.Defaults{ReceivedAt: time.Now(), NewID: ingest.NewID, Types: s.Types})
+	if err != nil {
+		return experiments.ErrMalformed
+	}
+	for _, r := range rejected {
+		s.EventMetrics.Rejected.WithLabelValues(r.Reason).Inc()
+	}
+	if err := s.Events.Publish(c.Request().Context(), events); err != nil {
+		if errors.Is(err, ingest.ErrUnavailable) {
+			return echo.NewHTTPError(http.StatusServiceUnavailable, "event broker unavailable; retry later").SetInternal(err)
+		}
+		return err
+	}
+	s.EventMetrics.Accepted.Add(float64(len(events)))
+	if rejected == nil {
+		rejected = []ingest.Rejection{}
+	}
+	return c.JSON(http.StatusAccepted, collectResponse{Accepted: len(events), Rejected: rejected})
+}
+
+// logExposures logs one exposure per experiment the user was assigned to.
+func (s *server) logExposures(userID string, decisions []experiments.Keyed) {
+	for _, d := range decisions {
+		if d.Assigned {
+			s.Exposures.Log(userID, ingest.Exposure{
+				Experiment: d.ExperimentKey, Variant: d.Variant, Segment: d.Segment, AssignmentProbability: d.Probability,
+			})
+		}
+	}
+}
+
+// eventsRateLimit limits each API key, so one misbehaving client cannot take the
+// broker's whole capacity from the others.
+func (s *server) eventsRateLimit() []echo.MiddlewareFunc {
+	if s.EventsRate <= 0 {
+		return nil
+	}
+	store := middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
+		Rate: rate.Limit(s.EventsRate), Burst: int(2 * s.EventsRate), ExpiresIn: 3 * time.Minute,
+	})
+	return []echo.MiddlewareFunc{middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
+		Store: store,
+		IdentifierExtractor: func(c echo.Context) (string, error) {
+			k, _ := c.Get(keyContext).(auth.Key)
+			return strconv.FormatInt(k.ID, 10), nil
+		},
+		DenyHandler: func(echo.Context, string, error) error {
+			return echo.NewHTTPError(http.StatusTooManyRequests, "event rate limit of this API key exceeded; retry later")
+		},
+	})}
+}
+
+// EventTypeManager is the management API's view of the custom event types.
+type EventTypeManager interface {
+	List(ctx context.Context) ([]ingest.EventType, error)
+	Versions(ctx context.Context, name string) ([]ingest.EventType, error)
+	Create(ctx context.Context, actor, name string, schema json.RawMessage) (ingest.EventType, error)
+	Update(ctx context.Context, actor, name string, schema json.RawMessage) (ingest.EventType, error)
+}
+
+type eventTypeBody struct {
+	Name   string          `json:"name"`
+	Schema json.RawMessage `json:"schema"`
+}
+
+func parseEventTypeBody(c echo.Context) (eventTypeBody, error) {
+	var b eventTypeBody
+	body, err := readBody(c)
+	if err != nil {
+		return b, err
+	}
+	if err := json.Unmarshal(body, &b); err != nil {
+		return b, decodeRequestError(err)
+	}
+	if len(b.Schema) == 0 {
+		return b, &experiments.ValidationError{Fields: []experiments.FieldError{{Field: "schema", Message: "is required"}}}
+	}
+	return b, nil
+}
+
+func (s *server) listEventTypes(c echo.Context) error {
+	types, err := s.EventTypes.List(c.Request().Context())
+	if err != nil {
+		return eventTypeError(err)
+	}
+	if types == nil {
+		types = []ingest.EventType{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"items": types})
+}
+
+func (s *server) getEventType(c echo.Context) error {
+	versions, err := s.EventTypes.Versions(c.Request().Context(), c.Param("name"))
+	if err != nil {
+		return eventTypeError(err)
+	}
+	latest := versions[len(versions)-1]
+	return c.JSON(http.StatusOK, map[string]any{
+		"name": latest.Name, "version": latest.Version, "schema": latest.Schema, "versions": versions,
+	})
+}
+
+func (s *server) createEventType(c echo.Context) error {
+	b, err := parseEventTypeBody(c)
+	if err != nil {
+		return err
+	}
+	t, err := s.EventTypes.Create(c.Request().Context(), actor(c), b.Name, b.Schema)
+	if err != nil {
+		return eventTypeError(err)
+	}
+	return c.JSON(http.StatusCreated, t)
+}
+
+// updateEventType saves a new version; 422 when it would break existing consumers.
+func (s *server) updateEventType(c echo.Context) error {
+	b, err := parseEventTypeBody(c)
+	if err != nil {
+		return err
+	}
+	t, err := s.EventTypes.Update(c.Request().Context(), actor(c), c.Param("name"), b.Schema)
+	if err != nil {
+		return eventTypeError(err)
+	}
+	return c.JSON(http.StatusOK, t)
+}
+
+// eventTypeError translates the ingest domain's errors into the ones the server's
+// error handler maps to statuses.
+func eventTypeError(err error) error {
+	var v *ingest.ValidationError
+	switch {
+	case errors.As(err, &v):
+		fields := make([]experiments.FieldError, len(v.Fields))
+		for i, f := range v.Fields {
+			fields[i] = experiments.FieldError{Field: f.Field, Message: f.Message}
+		}
+		return &experiments.ValidationError{Fields: fields}
+	case errors.Is(err, ingest.ErrNotFound):
+		return experiments.ErrNotFound
+	case errors.Is(err, ingest.ErrConflict):
+		return experiments.ErrConflict
+	}
+	return err
+}
