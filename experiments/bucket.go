@@ -17,7 +17,16 @@ const (
 // what the JavaScript SDK hashes (charCodeAt), so non-ASCII ids land in the same bucket.
 // Invalid UTF-8 bytes count as U+FFFD, as they would after decoding JSON.
 func fnv1a32(h uint32, s string) uint32 {
-	return fnv1a32Concat(h, s, "")
+	// ASCII, the usual case, takes a tight loop; the first other byte hands the rest
+	// to the full decoder.
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return fnv1a32Concat(h, s[i:], "")
+		}
+		h = (h ^ uint32(c)) * fnvPrime32
+	}
+	return h
 }
 
 // fnv1a32Concat is fnv1a32 over a+b without building a+b.
@@ -89,19 +98,30 @@ func Hash(seed, value string, version int) (n float64, ok bool) {
 // hashV2 finishes a version 2 hash from the FNV-1a state over seed+value.
 func hashV2(h uint32) float64 {
 	// Hash the decimal digits of h, most significant first, without formatting a
-	// string: this runs for every experiment in every decision.
+	// string: this runs for every experiment in every decision. Two digits per
+	// division, as strconv does.
 	var digits [10]byte // math.MaxUint32 has 10 digits
 	i := len(digits)
-	for {
+	for h >= 100 {
+		q := h / 100
+		pair := (h - q*100) * 2
+		i -= 2
+		digits[i], digits[i+1] = digitPairs[pair], digitPairs[pair+1]
+		h = q
+	}
+	if h >= 10 {
+		i -= 2
+		digits[i], digits[i+1] = digitPairs[h*2], digitPairs[h*2+1]
+	} else {
 		i--
-		digits[i] = byte('0' + h%10)
-		h /= 10
-		if h == 0 {
-			break
-		}
+		digits[i] = byte('0' + h)
 	}
 	return float64(fnv1a32ASCII(fnvOffset32, digits[i:])%10000) / 10000
 }
+
+const digitPairs = "00010203040506070809" + "10111213141516171819" + "20212223242526272829" +
+	"30313233343536373839" + "40414243444546474849" + "50515253545556575859" +
+	"60616263646566676869" + "70717273747576777879" + "80818283848586878889" + "90919293949596979899"
 
 // seededV2 is Hash(seed, ·, 2) with the seed's share of the work done once: the
 // decision path hashes the same experiment seed for every user. The seed must be valid

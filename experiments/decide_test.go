@@ -272,3 +272,31 @@ func TestBanditAllocation(t *testing.T) {
 		}
 	}
 }
+
+// A sticky bandit keeps users on the arm their sticky-bucket document names, even
+// after the weights moved away from it.
+func TestSticky(t *testing.T) {
+	e := abTest("reco", experiments.StatusRunning, 0.5, 0.5)
+	e.Type = experiments.TypeBandit
+	e.Bandit = &experiments.BanditConfig{Sticky: true}
+	plain := abTest("plain", experiments.StatusRunning, 0.5, 0.5)
+	plain.Type = experiments.TypeBandit
+	snap := mustSnapshot(t, &experiments.Config{
+		Experiments:   []experiments.Experiment{e, plain},
+		BanditWeights: []experiments.BanditWeights{{Experiment: "reco", Variants: []string{"v0", "v1"}, Weights: []float64{0, 1}}},
+	})
+	ds := snap.Decide("u1", nil, nil, nil)
+	doc := snap.Stick(nil, ds)
+	if len(doc) != 1 || doc["reco"] != "v1" {
+		t.Fatalf("first visit: document %v, want reco: v1 (the only arm with weight)", doc)
+	}
+	ds = snap.Decide("u1", nil, []string{"reco"}, nil)
+	doc = snap.Stick(map[string]string{"reco": "v0", "plain": "v1"}, ds)
+	if ds[0].Variant != "v0" || doc["reco"] != "v0" || ds[0].Probability != 0 || string(ds[0].Value) != `"v0"` {
+		t.Errorf("returning user: %+v, document %v; want v0 kept", ds[0], doc)
+	}
+	ds = snap.Decide("u1", nil, []string{"reco"}, nil)
+	if doc := snap.Stick(map[string]string{"reco": "gone"}, ds); ds[0].Variant != "v1" || doc["reco"] != "v1" {
+		t.Errorf("a variant that no longer exists: %+v, %v", ds[0], doc)
+	}
+}

@@ -132,6 +132,9 @@ type BanditConfig struct {
 	// Winner, once set (by the updater under AutoStop, or by hand), is served to every
 	// eligible user and the weights stop changing.
 	Winner string `json:"winner,omitempty"`
+	// Sticky keeps each user on the arm they first got, even as the weights change,
+	// through the sticky-bucket document /v1/decide returns and clients send back.
+	Sticky bool `json:"sticky,omitempty"`
 }
 
 // DefaultWinnerThreshold is the P(best) that declares a bandit's winner.

@@ -58,6 +58,8 @@ type Snapshot struct {
 	keys    []string
 	groups  segments.SavedGroups
 	members Members
+	// hasSticky spares Stick its work when no experiment is sticky.
+	hasSticky bool
 }
 
 // entry is one experiment or one flag.
@@ -79,6 +81,7 @@ type compiledExperiment struct {
 	version  int
 	running  bool
 	bandit   bool
+	sticky   bool
 	variants []compiledVariant
 	alloc    allocation
 	// perSegment are a bandit's segments in order: a user goes to the first one they
@@ -175,6 +178,7 @@ func NewSnapshot(cfg *Config, loadedAt time.Time) *Snapshot {
 		c := compileExperiment(&e, segs, bw)
 		exps[e.Key] = c
 		expEntries = append(expEntries, entry{key: e.Key, exp: c})
+		s.hasSticky = s.hasSticky || c.sticky
 	}
 	for i := range cfg.Flags {
 		f := cfg.Flags[i]
@@ -238,6 +242,7 @@ func compileExperiment(e *Experiment, segs map[string]*segmentRef, bw map[string
 		version:   e.HashVersion,
 		running:   e.Status == StatusRunning,
 		bandit:    e.Type == TypeBandit,
+		sticky:    e.Type == TypeBandit && e.Bandit != nil && e.Bandit.Sticky,
 		targeting: compileCondition(e.Targeting),
 		namespace: e.Namespace,
 	}

@@ -20,6 +20,9 @@ type DecideRequest struct {
 	Attributes map[string]any `json:"attributes"`
 	Keys       []string       `json:"keys"`
 	Track      *bool          `json:"track"`
+	// Sticky is the sticky-bucket document of an earlier answer, sent back by the
+	// client: {"<experiment>": "<variant>"}.
+	Sticky map[string]string `json:"sticky"`
 }
 
 // decideBuffers are reused across requests to keep the decision path free of
@@ -86,11 +89,13 @@ func (s *server) decide(c echo.Context) error {
 	}
 	buf := decidePool.Get().(*decideBuffers)
 	defer decidePool.Put(buf)
-	buf.decisions = s.Snapshots.Snapshot().Decide(req.UserID, req.Attributes, req.Keys, buf.decisions[:0])
+	snap := s.Snapshots.Snapshot()
+	buf.decisions = snap.Decide(req.UserID, req.Attributes, req.Keys, buf.decisions[:0])
+	sticky := snap.Stick(req.Sticky, buf.decisions)
 	if s.Exposures != nil && (req.Track == nil || *req.Track) {
 		s.logExposures(req.UserID, buf.decisions)
 	}
-	buf.out = appendDecideResponse(buf.out[:0], req.UserID, buf.decisions)
+	buf.out = appendDecideResponse(buf.out[:0], req.UserID, buf.decisions, sticky)
 	s.metrics.observeDecide(buf.decisions, time.Since(start))
 	return c.JSONBlob(http.StatusOK, buf.out)
 }

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"maps"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 
@@ -10,7 +12,7 @@ import (
 // appendDecideResponse writes the /v1/decide answer by hand: it is the hottest
 // encoding in lift, and reflection-based encoding of a map of structs costs more than
 // all the bucketing behind it.
-func appendDecideResponse(b []byte, userID string, ds []experiments.Keyed) []byte {
+func appendDecideResponse(b []byte, userID string, ds []experiments.Keyed, sticky map[string]string) []byte {
 	b = append(b, `{"user_id":`...)
 	b = appendString(b, userID)
 	b = append(b, `,"decisions":{`...)
@@ -33,7 +35,20 @@ func appendDecideResponse(b []byte, userID string, ds []experiments.Keyed) []byt
 		b = strconv.AppendBool(b, d.Experiment)
 		b = append(b, '}')
 	}
-	return append(b, "}}"...)
+	b = append(b, '}')
+	if len(sticky) > 0 {
+		b = append(b, `,"sticky":{`...)
+		for i, key := range slices.Sorted(maps.Keys(sticky)) {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, key)
+			b = append(b, ':')
+			b = appendString(b, sticky[key])
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}')
 }
 
 const hexDigits = "0123456789abcdef"

@@ -593,3 +593,26 @@ func TestAnalyze(t *testing.T) {
 		t.Errorf("invalid input: %v", err)
 	}
 }
+
+// A sticky bandit returns a sticky-bucket document and honours it when sent back.
+func TestStickyBucketing(t *testing.T) {
+	f := newFixture(t)
+	f.start(t)
+	f.server.want(201, "POST", "/api/v1/experiments", `{"key":"reco","type":"bandit","status":"running",
+		"variants":[{"key":"a"},{"key":"b"}],"goal":{"event":"purchase","kind":"conversion"},"bandit":{"sticky":true}}`, nil)
+	var r struct {
+		decideResp
+		Sticky map[string]string
+	}
+	eventually(t, time.Second, func() bool {
+		r.Sticky = nil
+		f.client.want(200, "POST", "/v1/decide", `{"user_id":"u1","track":false}`, &r)
+		return r.Sticky["reco"] != ""
+	})
+	first := r.Sticky["reco"]
+	other := map[string]string{"a": "b", "b": "a"}[first]
+	f.client.want(200, "POST", "/v1/decide", `{"user_id":"u1","track":false,"sticky":{"reco":"`+other+`"}}`, &r)
+	if r.Decisions["reco"].Variant != other || r.Sticky["reco"] != other {
+		t.Errorf("sent back %s, got %+v and document %v", other, r.Decisions["reco"], r.Sticky)
+	}
+}
