@@ -136,7 +136,7 @@ func TestClickHouse(t *testing.T) {
 		}
 	}
 
-	for _, table := range []string{"events", "exposures", migrations.VersionTable} {
+	for _, table := range []string{"events", "exposures", "segment_changes", migrations.VersionTable} {
 		var n uint64
 		if err := admin.QueryRowContext(ctx,
 			"SELECT count() FROM system.tables WHERE database = ? AND name = ?", name, table,

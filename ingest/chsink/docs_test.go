@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +12,8 @@ import (
 	"github.com/liftlab/lift/ingest/chsink"
 	"github.com/liftlab/lift/internal/testenv"
 	"github.com/liftlab/lift/migrations"
+	"github.com/liftlab/lift/segments"
+	segchsink "github.com/liftlab/lift/segments/chsink"
 )
 
 var sqlBlock = regexp.MustCompile("(?s)```sql\n(.*?)```")
@@ -57,6 +60,21 @@ func TestAnalyticsExamples(t *testing.T) {
 	if err := sink.Insert(ctx, batch); err != nil { // a redelivery
 		t.Fatal(err)
 	}
+	changes, err := segchsink.Open(addr, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer changes.Close()
+	seg := []segments.Change{
+		{Kind: segments.Enter, UserID: "u1", Segment: "high-intent", At: now.Add(-40 * time.Minute), Expiry: now.Add(-30 * time.Minute)},
+		{Kind: segments.Exit, UserID: "u1", Segment: "high-intent", At: now.Add(-30 * time.Minute)},
+		{Kind: segments.Enter, UserID: "u2", Segment: "high-intent", At: now.Add(-10 * time.Minute)},
+	}
+	for range 2 { // the second time as an engine restarted from an older checkpoint
+		if err := changes.Record(ctx, seg); err != nil {
+			t.Fatal(err)
+		}
+	}
 	conn := migrations.OpenClickHouse(addr, db)
 	defer conn.Close()
 	for _, b := range blocks {
@@ -79,5 +97,18 @@ func TestAnalyticsExamples(t *testing.T) {
 	err = conn.QueryRowContext(ctx, `SELECT converted, conversion_rate FROM (`+string(blocks[1][1])+`) WHERE variant = 'control'`).Scan(&converted, &rate)
 	if err != nil || converted != 1 || rate != 1 {
 		t.Errorf("conversion of control: %d users, rate %v, err %v; want 1 and 1", converted, rate, err)
+	}
+	// Segment sizes: u1 entered and left, u2 is in; the re-recorded changes count once.
+	for _, b := range blocks {
+		if !strings.Contains(string(b[1]), "arrayCumSum") {
+			continue
+		}
+		var entered, exited uint64
+		var members int64
+		err := conn.QueryRowContext(ctx, `SELECT sum(entered), sum(exited), argMax(members, day) FROM (`+string(b[1])+`)
+			WHERE segment = 'high-intent'`).Scan(&entered, &exited, &members)
+		if err != nil || entered != 2 || exited != 1 || members != 1 {
+			t.Errorf("high-intent: %d entered, %d exited, %d members, err %v; want 2, 1, 1", entered, exited, members, err)
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -31,16 +32,30 @@ type Store interface {
 	LoadCheckpoint(ctx context.Context, shard int) (definitions string, state []byte, ok bool, err error)
 }
 
+// ChangeLog records membership changes for analysts (segments/chsink writes them to
+// ClickHouse). Record must be idempotent: the changes since the last checkpoint are
+// recorded again after a restart, and a batch is retried after any failed flush.
+type ChangeLog interface {
+	Record(ctx context.Context, changes []segments.Change) error
+}
+
 // Definitions returns the behavioural segments to evaluate and a fingerprint that
 // changes whenever they do.
 type Definitions func(ctx context.Context) ([]segments.Definition, string, error)
 
 // Runner consumes lift.segments into one engine.
 type Runner struct {
-	URL         string
-	Store       Store
-	Definitions Definitions
-	Log         *slog.Logger
+	URL   string
+	Store Store
+	// Changes, if not nil, records every membership change for analysts after
+	// Store.Apply. It must not hold up decisions: while it fails, changes wait in a
+	// bounded buffer (MaxUnrecorded) and are retried at every flush; past the bound the
+	// oldest are dropped and logged. Changes still buffered when the process dies are
+	// lost to the log (memberships themselves are not).
+	Changes       ChangeLog
+	MaxUnrecorded int
+	Definitions   Definitions
+	Log           *slog.Logger
 	// FlushEvery bounds how long a membership change waits before it is stored
 	// (default 50 ms): it is most of the delay between an event and the decision
 	// that sees its segment.
@@ -128,18 +143,36 @@ func (r *Runner) session(ctx context.Context) error {
 	var lastTag uint64
 	outstanding := 0
 	offset := engine.Offset()
-	flush := func() error {
-		if len(pending) == 0 {
+	var unrecorded []segments.Change
+	maxUnrecorded := r.MaxUnrecorded
+	if maxUnrecorded == 0 {
+		maxUnrecorded = 100_000
+	}
+	flush := func(ctx context.Context) error {
+		if len(pending) > 0 {
+			if err := r.Store.Apply(ctx, pending); err != nil {
+				return err
+			}
+			if r.Changes != nil {
+				unrecorded = append(unrecorded, pending...)
+			}
+			pending = pending[:0]
+		}
+		if len(unrecorded) == 0 {
 			return nil
 		}
-		if err := r.Store.Apply(ctx, pending); err != nil {
-			return err
+		if err := r.Changes.Record(ctx, unrecorded); err != nil {
+			if over := len(unrecorded) - maxUnrecorded; over > 0 {
+				r.Log.Error("segment change log unavailable; dropping the oldest changes", "dropped", over, "err", err)
+				unrecorded = slices.Delete(unrecorded, 0, over)
+			}
+			return nil // memberships are stored; the log catches up when it can
 		}
-		pending = pending[:0]
+		unrecorded = unrecorded[:0]
 		return nil
 	}
 	checkpoint := func(ctx context.Context) error {
-		if err := flush(); err != nil {
+		if err := flush(ctx); err != nil {
 			return err
 		}
 		var buf bytes.Buffer
@@ -192,7 +225,7 @@ func (r *Runner) session(ctx context.Context) error {
 				}
 			}
 		case <-flushTick.C:
-			if err := flush(); err != nil {
+			if err := flush(ctx); err != nil {
 				return err
 			}
 		case now := <-clock.C:

@@ -146,6 +146,12 @@ func listen(ctx context.Context, connString string, wake chan<- struct{}, log *s
 		conn, err := pgx.Connect(ctx, connString)
 		if err == nil {
 			if _, err = conn.Exec(ctx, "LISTEN lift_memberships"); err == nil {
+				// Changes made while this connection was being set up sent their
+				// NOTIFY to nobody: fetch once now.
+				select {
+				case wake <- struct{}{}:
+				default:
+				}
 				for {
 					if _, err = conn.WaitForNotification(ctx); err != nil {
 						break
