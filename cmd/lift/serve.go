@@ -29,6 +29,7 @@ import (
 	"github.com/liftlab/lift/internal/config"
 	"github.com/liftlab/lift/internal/leader"
 	"github.com/liftlab/lift/segments/amqprunner"
+	segchsink "github.com/liftlab/lift/segments/chsink"
 	segstore "github.com/liftlab/lift/segments/pgstore"
 	"github.com/liftlab/lift/web"
 	"github.com/liftlab/lift/web/auth"
@@ -209,15 +210,22 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		pipeline.Go(func() { elector.Run(pipeCtx, updater.Run) })
 		// One segment engine runs at a time (one shard); its checkpoint lets the
 		// next leader resume where it stopped.
-		runner := &amqprunner.Runner{URL: cfg.AMQPURL, Store: segstore.New(pool), Definitions: segmentDefinitions(store), Log: log}
+		// Every enter and exit also goes to ClickHouse segment_changes (lazy
+		// connection; while ClickHouse is down the engine retries and stalls).
+		changes, err := segchsink.Open(cfg.ClickHouseAddr, cfg.ClickHouseDB)
+		if err != nil {
+			return err
+		}
+		runner := &amqprunner.Runner{URL: cfg.AMQPURL, Store: segstore.New(pool), Changes: changes, Definitions: segmentDefinitions(store), Log: log}
 		segElector := &leader.Elector{ConnString: cfg.PostgresURL, Name: "lift.segment-engine", Log: log}
-		pipeline.Go(func() { segElector.Run(pipeCtx, runner.Run) })
+		pipeline.Go(func() { segElector.Run(pipeCtx, runner.Run); changes.Close() })
 	}
 	if *role == "all" || *role == "api" {
 		// The dashboard, and dashboard sessions on /api/v1, come with the management API.
 		deps.Sessions = session.New(keyStore, keyStore, 0)
 		deps.Dashboard = dashboard.New(dashboard.Deps{Log: log, Config: experiments.NewService(store),
-			Keys: keyStore, Users: keyStore, Sessions: deps.Sessions, Results: deps.Results})
+			Keys: keyStore, Users: keyStore, Sessions: deps.Sessions, Results: deps.Results,
+			Bandits: deps.Bandits, EventTypes: typeStore})
 	}
 	handler := web.New(deps)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)

@@ -6,8 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/liftlab/lift/experiments"
 	"github.com/liftlab/lift/web/auth"
+	"github.com/liftlab/lift/web/dashboard"
 )
 
 // pageBudget is the most server time a page may take with the benchmark's data.
@@ -32,7 +35,7 @@ func seedMany(h *harness) {
 
 var benchPages = []string{
 	"/experiments", "/experiments/new", "/experiments/exp-7", "/experiments/exp-7/edit",
-	"/flags", "/flags/new", "/flags/flag-7", "/segments", "/segments/seg-7", "/keys", "/users", "/audit",
+	"/flags", "/flags/new", "/flags/flag-7", "/segments", "/segments/seg-7", "/event-types", "/keys", "/users", "/audit",
 }
 
 // BenchmarkPages measures each page's server time (loopback HTTP included) against
@@ -101,5 +104,25 @@ func BenchmarkResultsPage(b *testing.B) {
 				b.Errorf("GET %s takes %v on average, over the %v budget", path, mean, pageBudget)
 			}
 		})
+	}
+}
+
+// BenchmarkBanditPage measures a bandit experiment's page with a report of two arms
+// and three weight versions; the reporter is a fake, so this is the page's own cost,
+// not ClickHouse's.
+func BenchmarkBanditPage(b *testing.B) {
+	h := newHarnessDeps(b, func(_ experiments.Store, _ *pgxpool.Pool, d *dashboard.Deps) {
+		d.Bandits = fakeBandits{rep: recoReport("", "b")}
+	})
+	h.create(experiments.KindExperiment, recoBandit)
+	br := h.signedIn("bench@example.com", auth.Viewer)
+	start := time.Now()
+	for b.Loop() {
+		if p := br.get("/experiments/reco"); p.status != http.StatusOK || !hasTestID(p.body, "weights-chart-all") {
+			b.Fatalf("GET /experiments/reco: %d", p.status)
+		}
+	}
+	if mean := time.Since(start) / time.Duration(b.N); mean > pageBudget {
+		b.Errorf("GET /experiments/reco takes %v on average, over the %v budget", mean, pageBudget)
 	}
 }

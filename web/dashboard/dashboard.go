@@ -49,6 +49,10 @@ type Deps struct {
 	// Results, when set, fills the experiment page's results section and the list's
 	// headlines; without it those show a placeholder.
 	Results ResultsReader
+	// Bandits, when set, fills the bandit section of bandit experiments' pages.
+	Bandits BanditReporter
+	// EventTypes, when set, lists the custom event types on /event-types.
+	EventTypes EventTypes
 }
 
 // Dashboard serves the pages.
@@ -108,6 +112,9 @@ func (d *Dashboard) Register(e *echo.Echo) {
 	edit.POST("/segments/:key", d.segmentUpdate)
 	edit.GET("/segments/:key/delete", d.deleteConfirm(experiments.KindSegment))
 	edit.POST("/segments/:key/delete", d.deleteDoc(experiments.KindSegment))
+
+	view.GET("/event-types", d.eventTypeList)
+	view.GET("/event-types/:name", d.eventTypeDetail)
 
 	view.GET("/keys", d.keyList)
 	admin.POST("/keys", d.keyCreate)

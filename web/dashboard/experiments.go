@@ -92,7 +92,12 @@ func (d *Dashboard) experimentDetail(c echo.Context) error {
 		return err
 	}
 	results := d.experimentResults(c.Request().Context(), e, c.QueryParam("refresh") != "")
-	return render(c, http.StatusOK, experimentDetailView(d.page(c, "experiments", e.Name), e, results, history))
+	var bs *banditState
+	if e.Type == experiments.TypeBandit {
+		s := d.banditReport(c.Request().Context(), e)
+		bs = &s
+	}
+	return render(c, http.StatusOK, experimentDetailView(d.page(c, "experiments", e.Name), e, results, bs, history))
 }
 
 // segmentKeys lists the attribute segments an experiment or flag rule may name.

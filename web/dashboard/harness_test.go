@@ -17,6 +17,7 @@ import (
 
 	"github.com/liftlab/lift/experiments"
 	"github.com/liftlab/lift/experiments/pgstore"
+	ingestpg "github.com/liftlab/lift/ingest/pgstore"
 	"github.com/liftlab/lift/internal/testenv"
 	"github.com/liftlab/lift/web"
 	"github.com/liftlab/lift/web/auth"
@@ -31,6 +32,7 @@ type harness struct {
 	url   string
 	svc   *experiments.Service
 	users *authstore.Store
+	pool  *pgxpool.Pool
 }
 
 const password = "correct horse battery"
@@ -41,8 +43,21 @@ func newHarness(t testing.TB) *harness {
 }
 
 // newHarnessWith builds the harness with the results reader that results returns for
-// the harness's configuration store (nil: no results reader).
+// the harness's configuration store (nil: no results reader), and the event types of
+// its database.
 func newHarnessWith(t testing.TB, results func(experiments.Store) dashboard.ResultsReader) *harness {
+	t.Helper()
+	return newHarnessDeps(t, func(store experiments.Store, pool *pgxpool.Pool, d *dashboard.Deps) {
+		d.EventTypes = ingestpg.New(pool)
+		if results != nil {
+			d.Results = results(store)
+		}
+	})
+}
+
+// newHarnessDeps builds the harness after configure has filled in the optional
+// dashboard dependencies from the harness's configuration store and database.
+func newHarnessDeps(t testing.TB, configure func(experiments.Store, *pgxpool.Pool, *dashboard.Deps)) *harness {
 	t.Helper()
 	pool, err := pgxpool.New(context.Background(), testenv.Postgres(t))
 	if err != nil {
@@ -53,19 +68,17 @@ func newHarnessWith(t testing.TB, results func(experiments.Store) dashboard.Resu
 	svc := experiments.NewService(store)
 	sessions := session.New(ks, ks, 0)
 	log := slog.New(slog.DiscardHandler)
-	var reader dashboard.ResultsReader
-	if results != nil {
-		reader = results(store)
-	}
+	deps := dashboard.Deps{Log: log, Config: svc, Keys: ks, Users: ks, Sessions: sessions}
+	configure(store, pool, &deps)
 	h := web.New(web.Deps{
 		Log: log, Snapshots: experiments.NewLive(store), Keys: auth.NewKeyRing(ks), Manager: svc, KeyStore: ks,
 		Ready:    func(context.Context) map[string]error { return nil },
 		Registry: prometheus.NewRegistry(), MaxBodyBytes: 1 << 20, Sessions: sessions,
-		Dashboard: dashboard.New(dashboard.Deps{Log: log, Config: svc, Keys: ks, Users: ks, Sessions: sessions, Results: reader}),
+		Dashboard: dashboard.New(deps),
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &harness{t: t, url: srv.URL, svc: svc, users: ks}
+	return &harness{t: t, url: srv.URL, svc: svc, users: ks, pool: pool}
 }
 
 func (h *harness) user(email string, role auth.Role) {
