@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/internal/chconn"
 )
 
 // Store implements experiments.EventStore.
@@ -20,15 +20,9 @@ type Store struct {
 
 // Open connects lazily to the database at addr (native protocol).
 func Open(addr, database string) (*Store, error) {
-	conn, err := clickhouse.Open(&clickhouse.Options{
-		Addr:        []string{addr},
-		Protocol:    clickhouse.Native,
-		Auth:        clickhouse.Auth{Database: database, Username: "default"},
-		DialTimeout: 3 * time.Second,
-		ReadTimeout: 60 * time.Second,
-	})
+	conn, err := chconn.Open(addr, database, 60*time.Second)
 	if err != nil {
-		return nil, fmt.Errorf("chstore: open %s/%s: %w", addr, database, err)
+		return nil, fmt.Errorf("chstore: %w", err)
 	}
 	return &Store{conn: conn}, nil
 }

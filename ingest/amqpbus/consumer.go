@@ -87,12 +87,12 @@ type deadLetter struct {
 }
 
 func (c *Consumer) session(ctx context.Context) error {
-	conn, err := dial(c.URL)
+	conn, err := Dial(c.URL)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	deadConn, err := dial(c.URL)
+	deadConn, err := Dial(c.URL)
 	if err != nil {
 		return err
 	}

@@ -77,7 +77,7 @@ func (p *Publisher) Run(ctx context.Context) {
 }
 
 func (p *Publisher) session(ctx context.Context) error {
-	conn, err := dial(p.url)
+	conn, err := Dial(p.url)
 	if err != nil {
 		return err
 	}

@@ -64,7 +64,9 @@ func Declare(ch *amqp.Channel) error {
 	return nil
 }
 
-func dial(url string) (*amqp.Connection, error) {
+// Dial connects to the broker with lift's settings: 5 s heartbeats, so a dead
+// connection is noticed quickly, and a 5 s connect timeout.
+func Dial(url string) (*amqp.Connection, error) {
 	return amqp.DialConfig(url, amqp.Config{
 		Heartbeat: 5 * time.Second,
 		Locale:    "en_US",

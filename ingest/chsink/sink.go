@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/liftlab/lift/ingest"
+	"github.com/liftlab/lift/internal/chconn"
 )
 
 // Sink inserts batches into one ClickHouse database.
@@ -22,15 +22,9 @@ type Sink struct {
 // Open connects lazily to the database at addr (host:port, native protocol); it fails
 // only on invalid options, so a consumer can start while ClickHouse is down.
 func Open(addr, database string) (*Sink, error) {
-	conn, err := clickhouse.Open(&clickhouse.Options{
-		Addr:        []string{addr},
-		Protocol:    clickhouse.Native,
-		Auth:        clickhouse.Auth{Database: database, Username: "default"},
-		DialTimeout: 3 * time.Second,
-		ReadTimeout: 30 * time.Second,
-	})
+	conn, err := chconn.Open(addr, database, 30*time.Second)
 	if err != nil {
-		return nil, fmt.Errorf("chsink: open %s/%s: %w", addr, database, err)
+		return nil, fmt.Errorf("chsink: %w", err)
 	}
 	return &Sink{conn: conn}, nil
 }

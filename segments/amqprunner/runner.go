@@ -119,7 +119,7 @@ func (r *Runner) session(ctx context.Context) error {
 		r.Log.Info("segment definitions changed; starting a new engine state")
 	}
 
-	conn, err := amqp.DialConfig(r.URL, amqp.Config{Heartbeat: 5 * time.Second, Dial: amqp.DefaultDial(5 * time.Second)})
+	conn, err := amqpbus.Dial(r.URL)
 	if err != nil {
 		return err
 	}

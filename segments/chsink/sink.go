@@ -9,9 +9,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/liftlab/lift/internal/chconn"
 	"github.com/liftlab/lift/segments"
 )
 
@@ -25,15 +25,9 @@ type Log struct {
 // Open connects lazily to the database at addr (host:port, native protocol); it fails
 // only on invalid options, so the segment engine can start while ClickHouse is down.
 func Open(addr, database string) (*Log, error) {
-	conn, err := clickhouse.Open(&clickhouse.Options{
-		Addr:        []string{addr},
-		Protocol:    clickhouse.Native,
-		Auth:        clickhouse.Auth{Database: database, Username: "default"},
-		DialTimeout: 3 * time.Second,
-		ReadTimeout: 30 * time.Second,
-	})
+	conn, err := chconn.Open(addr, database, 30*time.Second)
 	if err != nil {
-		return nil, fmt.Errorf("segments/chsink: open %s/%s: %w", addr, database, err)
+		return nil, fmt.Errorf("segments/chsink: %w", err)
 	}
 	return &Log{conn: conn, now: time.Now}, nil
 }
