@@ -64,6 +64,9 @@ type Updater struct {
 	// SegmentESS is how many observations per arm a segment borrows from the global
 	// posterior (DefaultSegmentESS when 0).
 	SegmentESS float64
+	// Observe, if set, is told how long each round of Run took and whether it failed
+	// (for the lift_bandit_update_* metrics).
+	Observe func(took time.Duration, err error)
 
 	last    map[string]time.Time
 	version map[string]uint64
@@ -74,8 +77,13 @@ func (u *Updater) Run(ctx context.Context) {
 	tick := time.NewTicker(time.Second) // the shortest update_every allowed
 	defer tick.Stop()
 	for {
-		if err := u.RunOnce(ctx, time.Now()); err != nil && ctx.Err() == nil {
+		start := time.Now()
+		err := u.RunOnce(ctx, start)
+		if err != nil && ctx.Err() == nil {
 			u.Log.Warn("bandit update failed; the last weights keep serving", "err", err)
+		}
+		if u.Observe != nil && ctx.Err() == nil {
+			u.Observe(time.Since(start), err)
 		}
 		select {
 		case <-ctx.Done():

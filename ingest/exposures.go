@@ -35,6 +35,9 @@ func NewExposureLog(pub Publisher, log *slog.Logger, m *Metrics, buffer int) *Ex
 		BatchSize: 500, BatchWait: 100 * time.Millisecond}
 }
 
+// Buffered is how many exposures wait to be published.
+func (l *ExposureLog) Buffered() int { return len(l.queue) }
+
 // Log enqueues one exposure; it never blocks.
 func (l *ExposureLog) Log(userID string, x Exposure) {
 	select {

@@ -11,6 +11,8 @@ type Metrics struct {
 	QueueDepth         *prometheus.GaugeVec
 	BatchRows          prometheus.Histogram
 	InsertLatency      prometheus.Histogram
+	Lag                prometheus.Histogram
+	ConsumerRestarts   prometheus.Counter
 	Inserted           prometheus.Counter
 	DeadLettered       prometheus.Counter
 	ExposuresPublished prometheus.Counter
@@ -48,6 +50,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time of one successful ClickHouse batch insert.",
 			Buckets: latency,
 		}),
+		Lag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "lift_consumer_lag_seconds",
+			Help:    "Per ClickHouse insert, time from the collector receiving the batch's oldest message to the insert succeeding.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600},
+		}),
+		ConsumerRestarts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lift_consumer_restarts_total",
+			Help: "Ingest consumer sessions ended by an error (connection or channel lost, broker timeout) and restarted.",
+		}),
 		Inserted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lift_events_inserted_total",
 			Help: "Rows inserted into ClickHouse by the ingest consumers (redeliveries included).",
@@ -66,6 +77,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"reason"}),
 	}
 	reg.MustRegister(m.Accepted, m.Rejected, m.ConfirmLatency, m.QueueDepth, m.BatchRows,
-		m.InsertLatency, m.Inserted, m.DeadLettered, m.ExposuresPublished, m.ExposuresDropped)
+		m.InsertLatency, m.Lag, m.ConsumerRestarts, m.Inserted, m.DeadLettered, m.ExposuresPublished, m.ExposuresDropped)
 	return m
 }

@@ -65,10 +65,11 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		}
 		status, body := statusOf(err)
 		if status >= 500 {
-			log.Error("request failed", "err", err, "method", c.Request().Method, "path", c.Path())
+			log.ErrorContext(c.Request().Context(), "request failed", "err", err, "method", c.Request().Method, "path", c.Path())
 		}
-		if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
-			c.Response().Header().Set("Retry-After", "1")
+		h := c.Response().Header()
+		if (status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests) && h.Get("Retry-After") == "" {
+			h.Set("Retry-After", "1")
 		}
 		if c.Request().Method == http.MethodHead {
 			_ = c.NoContent(status)

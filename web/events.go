@@ -5,16 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
-	"golang.org/x/time/rate"
 
 	"github.com/liftlab/lift/experiments"
 	"github.com/liftlab/lift/ingest"
-	"github.com/liftlab/lift/web/auth"
 )
 
 // EventPublisher is the collector's view of the broker: Publish returns nil only once
@@ -71,27 +67,6 @@ func (s *server) logExposures(userID string, decisions []experiments.Keyed) {
 			})
 		}
 	}
-}
-
-// eventsRateLimit limits each API key, so one misbehaving client cannot take the
-// broker's whole capacity from the others.
-func (s *server) eventsRateLimit() []echo.MiddlewareFunc {
-	if s.EventsRate <= 0 {
-		return nil
-	}
-	store := middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
-		Rate: rate.Limit(s.EventsRate), Burst: int(2 * s.EventsRate), ExpiresIn: 3 * time.Minute,
-	})
-	return []echo.MiddlewareFunc{middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
-		Store: store,
-		IdentifierExtractor: func(c echo.Context) (string, error) {
-			k, _ := c.Get(keyContext).(auth.Key)
-			return strconv.FormatInt(k.ID, 10), nil
-		},
-		DenyHandler: func(echo.Context, string, error) error {
-			return echo.NewHTTPError(http.StatusTooManyRequests, "event rate limit of this API key exceeded; retry later")
-		},
-	})}
 }
 
 // EventTypeManager is the management API's view of the custom event types.

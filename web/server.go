@@ -70,9 +70,11 @@ type Deps struct {
 	Bandits BanditReporter
 	// SegmentStats, when set, serves GET /api/v1/segments/{key}/stats.
 	SegmentStats SegmentStats
-	// EventsRate limits POST /v1/events per API key, in requests per second (bursts
-	// of twice that); 0 means no limit. Over it the collector answers 429.
-	EventsRate float64
+	// EventsRate, DecideRate and APIRate limit each API key (or dashboard user), in
+	// requests per second with bursts of twice that, on POST /v1/events, on
+	// /v1/decide and OFREP, and on /api/v1; 0 means no limit. Over it: 429 with
+	// Retry-After.
+	EventsRate, DecideRate, APIRate float64
 	// Types holds the custom event types the collector accepts besides the built-in
 	// ones; EventTypes, when set, serves /api/v1/event-types.
 	Types      ingest.Types
@@ -84,25 +86,25 @@ func New(d Deps) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(d.Log)
-	e.Use(middleware.Recover())
-	e.Use(middleware.BodyLimit(strconv.FormatInt(d.MaxBodyBytes, 10) + "B"))
-
 	m := newMetrics(d.Registry)
 	s := &server{Deps: d, metrics: m}
+	e.Use(requestID(), s.observe(), middleware.Recover())
+	e.Use(middleware.BodyLimit(strconv.FormatInt(d.MaxBodyBytes, 10) + "B"))
 
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{})))
 
 	client := e.Group("", s.requireKey(auth.ClientKey, auth.ServerKey))
-	client.POST("/v1/decide", s.decide)
-	client.POST("/ofrep/v1/evaluate/flags/:key", s.ofrepOne)
-	client.POST("/ofrep/v1/evaluate/flags", s.ofrepBulk)
+	decide := s.rateLimit("decide", d.DecideRate)
+	client.POST("/v1/decide", s.decide, decide...)
+	client.POST("/ofrep/v1/evaluate/flags/:key", s.ofrepOne, decide...)
+	client.POST("/ofrep/v1/evaluate/flags", s.ofrepBulk, decide...)
 	if d.Events != nil {
-		client.POST("/v1/events", s.collect, s.eventsRateLimit()...)
+		client.POST("/v1/events", s.collect, s.rateLimit("events", d.EventsRate)...)
 	}
 
-	api := e.Group("/api/v1", s.requireServerKeyOrSession())
+	api := e.Group("/api/v1", append([]echo.MiddlewareFunc{s.requireServerKeyOrSession()}, s.rateLimit("api", d.APIRate)...)...)
 	for path, kind := range map[string]experiments.Kind{
 		"experiments":  experiments.KindExperiment,
 		"flags":        experiments.KindFlag,

@@ -28,6 +28,7 @@ import (
 	"github.com/liftlab/lift/ingest/typereg"
 	"github.com/liftlab/lift/internal/config"
 	"github.com/liftlab/lift/internal/leader"
+	"github.com/liftlab/lift/internal/logctx"
 	"github.com/liftlab/lift/segments/amqprunner"
 	segchsink "github.com/liftlab/lift/segments/chsink"
 	segstore "github.com/liftlab/lift/segments/pgstore"
@@ -41,9 +42,9 @@ import (
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
 	if cfg.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		return slog.New(logctx.Handler(slog.NewTextHandler(w, opts)))
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(logctx.Handler(slog.NewJSONHandler(w, opts)))
 }
 
 // serve runs the server until ctx is cancelled, then drains in-flight requests.
@@ -97,7 +98,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Name: "lift_snapshot_reloads_total",
 		Help: "Snapshot reload attempts by outcome.",
 	}, []string{"outcome"})
-	reg.MustRegister(snapshotAge, reloads)
+	reg.MustRegister(snapshotAge, reloads, snapshotInfo{live})
 
 	// Load once before listening so the first requests see the configuration; if
 	// Postgres is down the watcher keeps trying and /readyz says so meanwhile.
@@ -147,6 +148,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		go func() { exposures.Run(pipeCtx); close(expDone) }()
 		// The exposure log flushes through the publisher, so the publisher stops after it.
 		pipeline.Go(func() { <-expDone; stopPub() })
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "lift_exposure_buffer_length",
+			Help: "Exposures from /v1/decide waiting to be published (LIFT_EXPOSURE_BUFFER is the most).",
+		}, func() float64 { return float64(exposures.Buffered()) }))
 		ready["rabbitmq"] = publisher.Ready
 		waitCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		if err := publisher.WaitConnected(waitCtx); err != nil {
@@ -184,6 +189,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		},
 		Registry:     reg,
 		MaxBodyBytes: cfg.MaxBodyBytes,
+		DecideRate:   float64(cfg.DecideRate),
+		APIRate:      float64(cfg.APIRate),
 	}
 	if publisher != nil {
 		deps.Events, deps.EventMetrics, deps.Exposures = publisher, ingestMetrics, exposures
@@ -203,10 +210,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		deps.SegmentStats = segstore.New(pool)
 	}
 	if *role == "all" || *role == "worker" {
+		wm := newWorkerMetrics(reg)
 		// Any number of processes may run the worker role; one at a time leads.
 		updater := &bandit.Updater{Source: banditSource{config: store, events: events},
-			Publisher: banditstore.New(pool), Log: log, Config: bandit.DefaultConfig()}
-		elector := &leader.Elector{ConnString: cfg.PostgresURL, Name: "lift.bandit-updater", Log: log}
+			Publisher: banditstore.New(pool), Log: log, Config: bandit.DefaultConfig(), Observe: wm.banditRound}
+		elector := &leader.Elector{ConnString: cfg.PostgresURL, Name: "lift.bandit-updater", Log: log, OnChange: wm.leading("lift.bandit-updater")}
 		pipeline.Go(func() { elector.Run(pipeCtx, updater.Run) })
 		// One segment engine runs at a time (one shard); its checkpoint lets the
 		// next leader resume where it stopped.
@@ -216,8 +224,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		if err != nil {
 			return err
 		}
-		runner := &amqprunner.Runner{URL: cfg.AMQPURL, Store: segstore.New(pool), Changes: changes, Definitions: segmentDefinitions(store), Log: log}
-		segElector := &leader.Elector{ConnString: cfg.PostgresURL, Name: "lift.segment-engine", Log: log}
+		runner := &amqprunner.Runner{URL: cfg.AMQPURL, Store: segstore.New(pool), Changes: changes,
+			Definitions: segmentDefinitions(store), Log: log, Observe: wm.segmentEngine}
+		segElector := &leader.Elector{ConnString: cfg.PostgresURL, Name: "lift.segment-engine", Log: log, OnChange: wm.leading("lift.segment-engine")}
 		pipeline.Go(func() { segElector.Run(pipeCtx, runner.Run); changes.Close() })
 	}
 	if *role == "all" || *role == "api" {
@@ -239,6 +248,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	if cfg.AdminAddr != "" {
+		adminLn, err := net.Listen("tcp", cfg.AdminAddr)
+		if err != nil {
+			return fmt.Errorf("LIFT_ADMIN_ADDR: %w", err)
+		}
+		admin := &http.Server{Handler: web.Admin(reg), ReadHeaderTimeout: 10 * time.Second}
+		defer admin.Close()
+		go func() { _ = admin.Serve(adminLn) }()
+		fmt.Fprintf(stdout, "lift admin on http://%s\n", adminLn.Addr())
+		log.Info("admin address (pprof, metrics)", "addr", adminLn.Addr().String())
+	}
 	select {
 	case err := <-serveErr:
 		return err

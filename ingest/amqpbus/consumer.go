@@ -12,6 +12,9 @@ import (
 	"github.com/liftlab/lift/ingest"
 )
 
+// drainTimeout bounds the last flush of a consumer that is shutting down.
+const drainTimeout = 10 * time.Second
+
 // Consumer moves events from lift.ingest into a Sink: it batches deliveries by size
 // and time, inserts the batch, dead-letters the invalid events with their reason, and
 // only then acks everything up to the batch's last delivery (one multiple ack). While
@@ -60,6 +63,7 @@ func (c *Consumer) Run(ctx context.Context) {
 		if time.Since(start) > time.Minute {
 			delay = 100 * time.Millisecond
 		}
+		c.Metrics.ConsumerRestarts.Inc()
 		c.Log.Warn("ingest consumer stopped; reconnecting", "err", err, "backoff", delay)
 		select {
 		case <-ctx.Done():
@@ -77,8 +81,9 @@ type session struct {
 
 	events  []ingest.Event
 	invalid []deadLetter
-	last    uint64 // delivery tag of the newest delivery in the batch
-	held    int    // deliveries in the batch
+	last    uint64    // delivery tag of the newest delivery in the batch
+	held    int       // deliveries in the batch
+	oldest  time.Time // when the collector received the batch's first delivery
 }
 
 type deadLetter struct {
@@ -128,7 +133,11 @@ func (c *Consumer) session(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			// Shutting down: store and ack what is held rather than leave it to be
+			// redelivered, within a bound in case the sink is down.
+			drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
+			defer cancel()
+			return s.flush(drainCtx)
 		case d, ok := <-deliveries:
 			if !ok {
 				return errors.New("delivery channel closed")
@@ -160,6 +169,9 @@ func (s *session) add(d amqp.Delivery) {
 		s.invalid = append(s.invalid, deadLetter{routingKey: d.RoutingKey, Invalid: inv})
 	}
 	s.last = d.DeliveryTag
+	if s.held == 0 {
+		s.oldest = received
+	}
 	s.held++
 }
 
@@ -179,6 +191,7 @@ func (s *session) flush(ctx context.Context) error {
 			return err
 		}
 		s.Metrics.InsertLatency.Observe(time.Since(start).Seconds())
+		s.Metrics.Lag.Observe(time.Since(s.oldest).Seconds())
 		s.Metrics.BatchRows.Observe(float64(len(s.events)))
 		s.Metrics.Inserted.Add(float64(len(s.events)))
 	}

@@ -13,6 +13,7 @@ import (
 // services that `make run` starts.
 type Config struct {
 	HTTPAddr       string        // LIFT_HTTP_ADDR
+	AdminAddr      string        // LIFT_ADMIN_ADDR: pprof and metrics; "" = off
 	PostgresURL    string        // LIFT_POSTGRES_URL
 	ClickHouseAddr string        // LIFT_CLICKHOUSE_ADDR, native protocol
 	ClickHouseDB   string        // LIFT_CLICKHOUSE_DB
@@ -28,13 +29,16 @@ type Config struct {
 	IngestPrefetch  int           // LIFT_INGEST_PREFETCH: unacked messages per consumer
 	IngestConsumers int           // LIFT_INGEST_CONSUMERS: consumers per ingest process
 	ExposureBuffer  int           // LIFT_EXPOSURE_BUFFER: exposures queued before drops
-	EventsRate      int           // LIFT_EVENTS_RATE: POST /v1/events requests/s per key
+	EventsRate      int           // LIFT_EVENTS_RATE: POST /v1/events requests/s per key; 0 = no limit
+	DecideRate      int           // LIFT_DECIDE_RATE: /v1/decide and OFREP requests/s per key; 0 = no limit
+	APIRate         int           // LIFT_API_RATE: /api/v1 requests/s per key or user; 0 = no limit
 }
 
 // Load reads the configuration through getenv and validates it.
 func Load(getenv func(string) string) (Config, error) {
 	c := Config{
 		HTTPAddr:       or(getenv("LIFT_HTTP_ADDR"), "127.0.0.1:8080"),
+		AdminAddr:      getenv("LIFT_ADMIN_ADDR"),
 		PostgresURL:    or(getenv("LIFT_POSTGRES_URL"), "postgres://postgres@127.0.0.1:5432/lift?sslmode=disable"),
 		ClickHouseAddr: or(getenv("LIFT_CLICKHOUSE_ADDR"), "127.0.0.1:9000"),
 		ClickHouseDB:   or(getenv("LIFT_CLICKHOUSE_DB"), "lift"),
@@ -70,9 +74,21 @@ func Load(getenv func(string) string) (Config, error) {
 		{"LIFT_INGEST_PREFETCH", &c.IngestPrefetch, 1000},
 		{"LIFT_INGEST_CONSUMERS", &c.IngestConsumers, 2},
 		{"LIFT_EXPOSURE_BUFFER", &c.ExposureBuffer, 65_536},
-		{"LIFT_EVENTS_RATE", &c.EventsRate, 2000},
 	} {
 		if *n.dst, err = positive(getenv, n.name, n.def); err != nil {
+			return c, err
+		}
+	}
+	for _, n := range []struct {
+		name string
+		dst  *int
+		def  int
+	}{
+		{"LIFT_EVENTS_RATE", &c.EventsRate, 2000},
+		{"LIFT_DECIDE_RATE", &c.DecideRate, 20_000},
+		{"LIFT_API_RATE", &c.APIRate, 100},
+	} {
+		if *n.dst, err = nonNegative(getenv, n.name, n.def); err != nil {
 			return c, err
 		}
 	}
@@ -91,6 +107,7 @@ func Load(getenv func(string) string) (Config, error) {
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("http_addr", c.HTTPAddr),
+		slog.String("admin_addr", c.AdminAddr),
 		slog.String("postgres_url", mask(c.PostgresURL)),
 		slog.String("clickhouse_addr", c.ClickHouseAddr),
 		slog.String("clickhouse_db", c.ClickHouseDB),
@@ -103,6 +120,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("ingest_consumers", c.IngestConsumers),
 		slog.Int("exposure_buffer", c.ExposureBuffer),
 		slog.Int("events_rate", c.EventsRate),
+		slog.Int("decide_rate", c.DecideRate),
+		slog.Int("api_rate", c.APIRate),
 	)
 }
 
@@ -144,6 +163,18 @@ func positive(getenv func(string) string, name string, def int) (int, error) {
 	n, err := strconv.Atoi(v)
 	if err != nil || n <= 0 {
 		return 0, fmt.Errorf("%s: want a positive integer, got %q", name, v)
+	}
+	return n, nil
+}
+
+func nonNegative(getenv func(string) string, name string, def int) (int, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%s: want 0 (no limit) or a positive integer, got %q", name, v)
 	}
 	return n, nil
 }

@@ -21,6 +21,9 @@ type Elector struct {
 	// Retry is how often a follower tries to take the lock and the leader checks
 	// its connection (default 2 s).
 	Retry time.Duration
+	// OnChange, if set, is told when this process becomes leader (true) and when it
+	// stops leading (false), for the lift_leader metric.
+	OnChange func(leading bool)
 }
 
 // Run blocks until ctx ends. Whenever this process wins the lock it calls lead with a
@@ -57,6 +60,10 @@ func (e *Elector) term(ctx context.Context, key int64, retry time.Duration, lead
 		return
 	}
 	e.Log.Info("became leader", "name", e.Name)
+	if e.OnChange != nil {
+		e.OnChange(true)
+		defer e.OnChange(false)
+	}
 	leadCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { lead(leadCtx); close(done) }()

@@ -68,6 +68,11 @@ type Runner struct {
 	Prefetch int
 	// Shard numbers this runner's checkpoint (one engine per shard).
 	Shard int
+	// Observe, if set, gets the engine's statistics, the checkpoint's size and the
+	// lag after a checkpoint, at most once a second (for the lift_segment_* metrics).
+	// The lag is the time from the collector's receipt of the newest event applied
+	// to its application.
+	Observe func(stats segments.Stats, checkpointBytes int, lag time.Duration)
 }
 
 // Run consumes until ctx ends, reconnecting after failures, and saves a last
@@ -141,6 +146,8 @@ func (r *Runner) session(ctx context.Context) error {
 	closed := conn.NotifyClose(make(chan *amqp.Error, 1))
 
 	var lastTag uint64
+	var lastObserved time.Time
+	var lag time.Duration
 	outstanding := 0
 	offset := engine.Offset()
 	var unrecorded []segments.Change
@@ -182,6 +189,10 @@ func (r *Runner) session(ctx context.Context) error {
 		if err := r.Store.SaveCheckpoint(ctx, r.Shard, fingerprint, buf.Bytes()); err != nil {
 			return err
 		}
+		if now := time.Now(); r.Observe != nil && now.Sub(lastObserved) >= time.Second {
+			r.Observe(engine.Stats(), buf.Len(), lag)
+			lastObserved = now
+		}
 		if outstanding > 0 {
 			if err := ch.Ack(lastTag, true); err != nil {
 				return err
@@ -216,6 +227,9 @@ func (r *Runner) session(ctx context.Context) error {
 				offset++
 				engine.Process(segments.Event{Offset: offset, UserID: e.UserID, Type: e.Type, Time: e.Timestamp,
 					ReceivedAt: e.ReceivedAt, Value: e.Value, Properties: e.Properties})
+			}
+			if n := len(events); n > 0 {
+				lag = time.Since(events[n-1].ReceivedAt)
 			}
 			lastTag = d.DeliveryTag
 			outstanding++

@@ -42,7 +42,7 @@ func (d *Dashboard) banditReport(ctx context.Context, e *experiments.Experiment)
 	case errors.Is(err, experiments.ErrNotFound):
 		return banditState{Reason: "No weights have been published for this bandit yet."}
 	case err != nil:
-		d.Log.Warn("bandit report failed", "err", err, "experiment", e.Key)
+		d.Log.WarnContext(ctx, "bandit report failed", "err", err, "experiment", e.Key)
 		return banditState{Problem: true, Reason: "The bandit report cannot be computed right now (its data stores did not answer). Try again in a minute."}
 	case len(rep.Segments) == 0:
 		return banditState{Reason: "No weights have been published yet: the bandit updater publishes them once exposures arrive."}

@@ -220,7 +220,7 @@ func (d *Dashboard) htmlErrors(next echo.HandlerFunc) echo.HandlerFunc {
 			status, msg = http.StatusConflict, conflict.Reason
 		}
 		if status >= 500 {
-			d.Log.Error("dashboard request failed", "err", err, "method", c.Request().Method, "path", c.Path())
+			d.Log.ErrorContext(c.Request().Context(), "dashboard request failed", "err", err, "method", c.Request().Method, "path", c.Path())
 		}
 		return render(c, status, errorPage(d.page(c, "", http.StatusText(status)), status, msg))
 	}

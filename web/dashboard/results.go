@@ -274,7 +274,7 @@ func (d *Dashboard) experimentResults(ctx context.Context, e *experiments.Experi
 		case errors.As(err, &invalid), errors.Is(err, experiments.ErrNotFound):
 			return resultsState{}
 		case err != nil:
-			d.Log.Warn("results unavailable", "err", err, "experiment", e.Key)
+			d.Log.WarnContext(ctx, "results unavailable", "err", err, "experiment", e.Key)
 			return resultsState{Problem: true, Reason: "Results are unavailable right now: the event store (ClickHouse) did not answer. Decisions and event collection are not affected; reload in a minute."}
 		}
 		d.cache.put(e.Key, res)

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/segments"
+)
+
+// snapshotInfo exports the version of the decision snapshot being served as a label
+// (lift_snapshot_info{version="..."} 1), so a dashboard shows when every process
+// serves the same configuration.
+type snapshotInfo struct{ live *experiments.Live }
+
+var snapshotInfoDesc = prometheus.NewDesc("lift_snapshot_info",
+	"The configuration version the decision snapshot serves (value always 1).", []string{"version"}, nil)
+
+func (snapshotInfo) Describe(ch chan<- *prometheus.Desc) { ch <- snapshotInfoDesc }
+
+func (s snapshotInfo) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(snapshotInfoDesc, prometheus.GaugeValue, 1, s.live.Snapshot().Version)
+}
+
+// workerMetrics are the worker role's series: who leads, and how the bandit updater
+// and the segment engine are doing while this process leads them.
+type workerMetrics struct {
+	leader         *prometheus.GaugeVec
+	banditDuration prometheus.Histogram
+	banditErrors   prometheus.Counter
+	segmentLag     prometheus.Gauge
+	segmentUsers   prometheus.Gauge
+	segmentEntries prometheus.Gauge
+	segmentBytes   prometheus.Gauge
+
+	mu             sync.Mutex
+	banditLeading  bool
+	banditLastGood time.Time
+}
+
+func newWorkerMetrics(reg prometheus.Registerer) *workerMetrics {
+	m := &workerMetrics{
+		leader: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "lift_leader",
+			Help: "1 while this process holds the advisory lock of the named singleton, else 0.",
+		}, []string{"name"}),
+		banditDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "lift_bandit_update_duration_seconds",
+			Help:    "Time of one round of the bandit updater (every due bandit read from ClickHouse and published).",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}),
+		banditErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lift_bandit_update_errors_total",
+			Help: "Rounds of the bandit updater in which some bandit failed to update.",
+		}),
+		segmentLag: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "lift_segment_lag_seconds",
+			Help: "Segment engine: time from the collector receiving the newest applied event to its application.",
+		}),
+		segmentUsers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "lift_segment_state_users",
+			Help: "Segment engine: users with state (recent events or a membership).",
+		}),
+		segmentEntries: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "lift_segment_state_entries",
+			Help: "Segment engine: events remembered over all users.",
+		}),
+		segmentBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "lift_segment_checkpoint_bytes",
+			Help: "Segment engine: size of the last checkpoint saved to Postgres.",
+		}),
+	}
+	age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "lift_bandit_update_age_seconds",
+		Help: "Seconds since the bandit updater last completed a round without error, while this process leads it (0 otherwise).",
+	}, m.banditAge)
+	for _, name := range []string{"lift.bandit-updater", "lift.segment-engine"} {
+		m.leader.WithLabelValues(name).Set(0)
+	}
+	reg.MustRegister(m.leader, m.banditDuration, m.banditErrors, age, m.segmentLag, m.segmentUsers, m.segmentEntries, m.segmentBytes)
+	return m
+}
+
+// leading returns the elector's OnChange for the named singleton.
+func (m *workerMetrics) leading(name string) func(bool) {
+	g := m.leader.WithLabelValues(name)
+	return func(leading bool) {
+		if leading {
+			g.Set(1)
+		} else {
+			g.Set(0)
+		}
+		if name == "lift.bandit-updater" {
+			m.mu.Lock()
+			m.banditLeading, m.banditLastGood = leading, time.Now()
+			m.mu.Unlock()
+		}
+	}
+}
+
+func (m *workerMetrics) banditRound(took time.Duration, err error) {
+	m.banditDuration.Observe(took.Seconds())
+	if err != nil {
+		m.banditErrors.Inc()
+		return
+	}
+	m.mu.Lock()
+	m.banditLastGood = time.Now()
+	m.mu.Unlock()
+}
+
+func (m *workerMetrics) banditAge() float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.banditLeading {
+		return 0
+	}
+	return time.Since(m.banditLastGood).Seconds()
+}
+
+func (m *workerMetrics) segmentEngine(s segments.Stats, checkpointBytes int, lag time.Duration) {
+	m.segmentLag.Set(lag.Seconds())
+	m.segmentUsers.Set(float64(s.Users))
+	m.segmentEntries.Set(float64(s.Entries))
+	m.segmentBytes.Set(float64(checkpointBytes))
+}
