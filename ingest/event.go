@@ -26,11 +26,14 @@ const (
 	TypeRemoveFromCart = "remove_from_cart"
 	TypePurchase       = "purchase"
 	TypeExposure       = "$exposure"
+	// TypeIdentify links an anonymous id (properties.anonymous_id) to the logged-in
+	// user_id; the browser SDK sends it when a visitor signs in (docs/sdk.md).
+	TypeIdentify = "$identify"
 )
 
 var builtinTypes = map[string]bool{
 	TypePageView: true, TypeProductView: true, TypeClick: true, TypeAddToCart: true,
-	TypeRemoveFromCart: true, TypePurchase: true, TypeExposure: true,
+	TypeRemoveFromCart: true, TypePurchase: true, TypeExposure: true, TypeIdentify: true,
 }
 
 // Limits that keep one event within what the storage columns and the consumers'

@@ -92,10 +92,11 @@ func (s *server) decide(c echo.Context) error {
 	snap := s.Snapshots.Snapshot()
 	buf.decisions = snap.Decide(req.UserID, req.Attributes, req.Keys, buf.decisions[:0])
 	sticky := snap.Stick(req.Sticky, buf.decisions)
-	if s.Exposures != nil && (req.Track == nil || *req.Track) {
+	track := req.Track == nil || *req.Track
+	if s.Exposures != nil && track {
 		s.logExposures(req.UserID, buf.decisions)
 	}
-	buf.out = appendDecideResponse(buf.out[:0], req.UserID, buf.decisions, sticky)
+	buf.out = appendDecideResponse(buf.out[:0], req.UserID, buf.decisions, sticky, !track)
 	s.metrics.observeDecide(buf.decisions, time.Since(start))
 	return c.JSONBlob(http.StatusOK, buf.out)
 }

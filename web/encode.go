@@ -11,8 +11,10 @@ import (
 
 // appendDecideResponse writes the /v1/decide answer by hand: it is the hottest
 // encoding in lift, and reflection-based encoding of a map of structs costs more than
-// all the bucketing behind it.
-func appendDecideResponse(b []byte, userID string, ds []experiments.Keyed, sticky map[string]string) []byte {
+// all the bucketing behind it. With exposures, each assigned decision carries the
+// properties of the $exposure event a client that logs its own exposures (after
+// "track": false, when the variant is rendered) sends.
+func appendDecideResponse(b []byte, userID string, ds []experiments.Keyed, sticky map[string]string, exposures bool) []byte {
 	b = append(b, `{"user_id":`...)
 	b = appendString(b, userID)
 	b = append(b, `,"decisions":{`...)
@@ -33,6 +35,19 @@ func appendDecideResponse(b []byte, userID string, ds []experiments.Keyed, stick
 		b = append(b, d.Reason...)
 		b = append(b, `","experiment":`...)
 		b = strconv.AppendBool(b, d.Experiment)
+		if exposures && d.Assigned {
+			b = append(b, `,"exposure":{"experiment":`...)
+			b = appendString(b, d.ExperimentKey)
+			b = append(b, `,"variant":`...)
+			b = appendString(b, d.Variant)
+			if d.Segment != "" {
+				b = append(b, `,"segment":`...)
+				b = appendString(b, d.Segment)
+			}
+			b = append(b, `,"assignment_probability":`...)
+			b = strconv.AppendFloat(b, d.Probability, 'g', -1, 64)
+			b = append(b, '}')
+		}
 		b = append(b, '}')
 	}
 	b = append(b, '}')

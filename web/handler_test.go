@@ -191,6 +191,13 @@ type wantDecision struct {
 
 func checkDecideShape(t *testing.T, body []byte, userID string, want map[string]wantDecision) {
 	t.Helper()
+	checkDecide(t, body, userID, want, false)
+}
+
+// checkDecide checks a decide answer; with exposures (the request said "track":
+// false) every assigned decision must carry the $exposure properties to log.
+func checkDecide(t *testing.T, body []byte, userID string, want map[string]wantDecision, exposures bool) {
+	t.Helper()
 	m := decodeObject(t, body)
 	if got := sortedKeysOf(m); !slices.Equal(got, []string{"decisions", "user_id"}) {
 		t.Fatalf("top-level fields %v, want decisions and user_id: %s", got, body)
@@ -210,8 +217,16 @@ func checkDecideShape(t *testing.T, body []byte, userID string, want map[string]
 		if !ok {
 			t.Fatalf("%s: decision is %T, want an object", key, raw)
 		}
-		if got := sortedKeysOf(d); !slices.Equal(got, []string{"experiment", "reason", "value", "variant"}) {
-			t.Errorf("%s: fields %v, want experiment, reason, value, variant", key, got)
+		fields := []string{"experiment", "reason", "value", "variant"}
+		if assigned := want[key].experiment && want[key].reason != "not_eligible"; exposures && assigned {
+			fields = []string{"experiment", "exposure", "reason", "value", "variant"}
+			x, _ := d["exposure"].(map[string]any)
+			if x["experiment"] != key || x["variant"] != d["variant"] || x["assignment_probability"] != json.Number("0.5") || len(x) != 3 {
+				t.Errorf("%s: exposure %v, want experiment %s, variant %v, assignment_probability 0.5", key, d["exposure"], key, d["variant"])
+			}
+		}
+		if got := sortedKeysOf(d); !slices.Equal(got, fields) {
+			t.Errorf("%s: fields %v, want %v", key, got, fields)
 		}
 		variant, ok1 := d["variant"].(string)
 		reason, ok2 := d["reason"].(string)
@@ -276,7 +291,7 @@ func TestDecideHandler(t *testing.T) {
 		{"all keys", request{body: strings.NewReader(`{"user_id":"u1","attributes":{"country":"US"}}`)}, http.StatusOK,
 			func(t *testing.T, body []byte) { checkDecideShape(t, body, "u1", everyDecisionForUS) }},
 		{"X-API-Key, track false", request{auth: "x-api-key", body: strings.NewReader(`{"user_id":"u1","attributes":{"country":"US"},"track":false}`)}, http.StatusOK,
-			func(t *testing.T, body []byte) { checkDecideShape(t, body, "u1", everyDecisionForUS) }},
+			func(t *testing.T, body []byte) { checkDecide(t, body, "u1", everyDecisionForUS, true) }},
 		{"selected keys, unknown key left out", request{body: strings.NewReader(`{"user_id":"u2","keys":["new-checkout","max-items","nope"],"attributes":{"plan":"pro"}}`)}, http.StatusOK,
 			func(t *testing.T, body []byte) {
 				checkDecideShape(t, body, "u2", map[string]wantDecision{

@@ -71,6 +71,18 @@ func toOFREP(key string, d experiments.Decision) ofrepResult {
 	if d.Experiment {
 		r.Metadata = map[string]any{"experiment": true}
 	}
+	// OFREP evaluations log no exposure; the metadata says what to log when the
+	// variant is shown (lift.js's OpenFeature hook does, see docs/sdk.md).
+	if d.Assigned {
+		if r.Metadata == nil {
+			r.Metadata = map[string]any{}
+		}
+		r.Metadata["experimentKey"] = d.ExperimentKey
+		r.Metadata["assignmentProbability"] = d.Probability
+		if d.Segment != "" {
+			r.Metadata["segment"] = d.Segment
+		}
+	}
 	return r
 }
 

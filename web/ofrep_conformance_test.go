@@ -263,8 +263,11 @@ func wantBulk(t *testing.T, body map[string]any, h http.Header) {
 		keys = append(keys, key)
 		want := everyDecisionForUS[key]
 		metadata := ""
-		if want.experiment {
+		switch {
+		case want.experiment && want.reason == "not_eligible":
 			metadata = `{"experiment":true}`
+		case want.experiment: // assigned: what to log as the exposure
+			metadata = `{"experiment":true,"experimentKey":"` + key + `","assignmentProbability":0.5}`
 		}
 		checkEval(t, m, key, ofrepReason[want.reason], want.variants, metadata)
 	}
@@ -288,6 +291,11 @@ func TestOFREPConformance(t *testing.T) {
 	one := func(key string) string { return "/ofrep/v1/evaluate/flags/" + key }
 	bulk := "/ofrep/v1/evaluate/flags"
 	exp := `{"experiment":true}`
+	// An assigned user's metadata also says what to log as the exposure (every
+	// fixture experiment splits 50/50).
+	assigned := func(key string) string {
+		return `{"experiment":true,"experimentKey":"` + key + `","assignmentProbability":0.5}`
+	}
 	tests := []ofrepCase{
 		// Single flag, 200 for every flag type and for experiments.
 		{name: "boolean, targeting match", specPath: ofrepOne, urlPath: one("new-checkout"), body: ctxUS, status: 200,
@@ -305,9 +313,9 @@ func TestOFREPConformance(t *testing.T) {
 		{name: "json object", specPath: ofrepOne, urlPath: one("theme"), body: ctxUS, status: 200,
 			check: wantEval("theme", "STATIC", map[string]string{"default": `{"color":"blue","dark":false}`}, "")},
 		{name: "experiment with values", specPath: ofrepOne, urlPath: one("hero-banner"), body: ctxUS, status: 200,
-			check: wantEval("hero-banner", "SPLIT", everyDecisionForUS["hero-banner"].variants, exp)},
+			check: wantEval("hero-banner", "SPLIT", everyDecisionForUS["hero-banner"].variants, assigned("hero-banner"))},
 		{name: "experiment without values", specPath: ofrepOne, urlPath: one("button-color"), body: ctxUS, status: 200,
-			check: wantEval("button-color", "SPLIT", everyDecisionForUS["button-color"].variants, exp)},
+			check: wantEval("button-color", "SPLIT", everyDecisionForUS["button-color"].variants, assigned("button-color"))},
 		{name: "experiment not running", specPath: ofrepOne, urlPath: one("draft-test"), body: ctxUS, status: 200,
 			check: wantEval("draft-test", "STATIC", map[string]string{"control": `"c"`}, exp)},
 		{name: "X-API-Key", specPath: ofrepOne, urlPath: one("banner-text"), body: ctxUS, auth: "x-api-key", status: 200,

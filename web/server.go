@@ -79,6 +79,8 @@ type Deps struct {
 	// ones; EventTypes, when set, serves /api/v1/event-types.
 	Types      ingest.Types
 	EventTypes EventTypeManager
+	// Demo, when set, adds the demo shop's routes (/demo).
+	Demo interface{ Register(e *echo.Echo) }
 }
 
 // New builds the HTTP handler.
@@ -90,18 +92,25 @@ func New(d Deps) *echo.Echo {
 	s := &server{Deps: d, metrics: m}
 	e.Use(requestID(), s.observe(), middleware.Recover())
 	e.Use(middleware.BodyLimit(strconv.FormatInt(d.MaxBodyBytes, 10) + "B"))
+	e.Use(browserCORS())
 
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", s.readyz)
 	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{})))
 
-	client := e.Group("", s.requireKey(auth.ClientKey, auth.ServerKey))
+	e.GET("/static/lift.js", sdkScript())
+	if d.Demo != nil {
+		d.Demo.Register(e)
+	}
+	requireClient := s.requireKey(auth.ClientKey, auth.ServerKey)
+	client := e.Group("", requireClient)
 	decide := s.rateLimit("decide", d.DecideRate)
 	client.POST("/v1/decide", s.decide, decide...)
 	client.POST("/ofrep/v1/evaluate/flags/:key", s.ofrepOne, decide...)
 	client.POST("/ofrep/v1/evaluate/flags", s.ofrepBulk, decide...)
 	if d.Events != nil {
-		client.POST("/v1/events", s.collect, s.rateLimit("events", d.EventsRate)...)
+		// The browser SDK's beacons carry the client key in the body (bodyKey).
+		e.POST("/v1/events", s.collect, append([]echo.MiddlewareFunc{s.bodyKey, requireClient}, s.rateLimit("events", d.EventsRate)...)...)
 	}
 
 	api := e.Group("/api/v1", append([]echo.MiddlewareFunc{s.requireServerKeyOrSession()}, s.rateLimit("api", d.APIRate)...)...)

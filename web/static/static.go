@@ -1,11 +1,12 @@
 // Package static holds the dashboard's browser assets, embedded in the binary so lift
 // needs no CDN and no build step: htmx 2.0.11 (from the npm package htmx.org, BSD
-// Zero Clause licence in htmx.LICENSE) and the hand-written stylesheet.
+// Zero Clause licence in htmx.LICENSE), the hand-written stylesheet and the browser
+// SDK lift.js (docs/sdk.md), served at /static/lift.js with CORS.
 package static
 
 import "embed"
 
 // FS serves under /static/.
 //
-//go:embed htmx.min.js app.css
+//go:embed htmx.min.js app.css lift.js
 var FS embed.FS

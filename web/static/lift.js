@@ -1,0 +1,476 @@
+// lift.js — lift's browser SDK (docs/sdk.md). An ES module with no dependencies and no
+// build step, served by lift at /static/lift.js.
+//
+//   import { init } from "https://lift.example.com/static/lift.js";
+//   const lift = init({ endpoint: "https://lift.example.com", clientKey: "lift_client_…" });
+//   const hero = await lift.decide();          // cached; refreshed in the background
+//   lift.value("hero-banner");                 // logs the exposure when rendered
+//   lift.track("add_to_cart", { properties: { sku: "B-12" } });
+//
+// Delivery is at-least-once: every event gets its event_id here, stays in localStorage
+// until lift answered 202, and is sent with navigator.sendBeacon when the page is hidden
+// or closed; lift stores an event_id once.
+
+const COOKIE = "lift_id";
+const PREFIX = "lift:";
+const BEACON_BYTES = 60000; // browsers allow 64 KiB of beacons in flight per page
+const MAX_QUEUE = 1000; // events kept while lift is unreachable; older ones are dropped
+
+export const version = "1";
+
+/**
+ * Starts the SDK. Options:
+ *   endpoint        lift's base URL (default: the page's origin)
+ *   clientKey       a client key (required)
+ *   userId          a logged-in id (same as calling identify)
+ *   attributes      targeting attributes sent with every decide
+ *   consent         {analytics: bool, personalization: bool}, passed through to lift
+ *   keys            the experiment and flag keys to decide (default: all)
+ *   cacheTtl        ms a cached decision is fresh (default 60000)
+ *   refreshInterval ms between background refreshes while the page is visible (0: off)
+ *   flushInterval   ms between event flushes (default 2000)
+ *   batchSize       flush as soon as this many events wait (default 50)
+ *   autoRender      show data-lift elements' variants and log their exposures (default true)
+ *   cookieDomain    domain of the anonymous id cookie (default: the page's host)
+ *   storage         a Storage for the cache, queue and sticky buckets (default localStorage)
+ */
+export function init(options) {
+	return new Lift(options);
+}
+
+export class Lift {
+	constructor(o = {}) {
+		if (!o.clientKey) throw new Error("lift: clientKey is required");
+		this.endpoint = (o.endpoint || location.origin).replace(/\/+$/, "");
+		this.clientKey = o.clientKey;
+		this.attributes = { ...(o.attributes || {}) };
+		this.consent = o.consent;
+		this.keys = o.keys;
+		this.cacheTtl = o.cacheTtl ?? 60000;
+		this.flushInterval = o.flushInterval ?? 2000;
+		this.batchSize = o.batchSize ?? 50;
+		this.cookieDomain = o.cookieDomain;
+		this.store = o.storage || safeLocalStorage();
+		this.listeners = new Set();
+		this.decisions = null;
+		this.pending = null;
+		this.clockSkew = 0; // server time − local time, from the Date header
+		this.inFlight = new Set(); // event_ids of a flush awaiting its answer
+		this.anonymousId = this.#anonymousId();
+		this.userId = this.#load("user") || null;
+		this.#loadCached();
+		if (o.userId) this.identify(o.userId);
+		this.flushTimer = setInterval(() => this.flush(), this.flushInterval);
+		if (o.refreshInterval > 0) {
+			this.refreshTimer = setInterval(() => {
+				if (document.visibilityState === "visible") this.refresh().catch(() => {});
+			}, o.refreshInterval);
+		}
+		// pagehide covers closing and navigating; visibilitychange covers mobile
+		// browsers, which may kill a hidden page without a pagehide.
+		this.onHide = () => this.#beacon();
+		this.onVisibility = () => document.visibilityState === "hidden" && this.#beacon();
+		addEventListener("pagehide", this.onHide);
+		document.addEventListener("visibilitychange", this.onVisibility);
+		this.autoRender = o.autoRender ?? true;
+		if (this.autoRender && typeof IntersectionObserver !== "undefined") {
+			this.observer = new IntersectionObserver((entries) => this.#seen(entries), { threshold: 0.5 });
+		}
+		queueMicrotask(() => this.flush()); // what a closed page left behind
+	}
+
+	/** The id decisions and events are made for: the logged-in id, else the anonymous one. */
+	get id() {
+		return this.userId || this.anonymousId;
+	}
+
+	/**
+	 * Decisions for the current user: the cached ones while fresh, else from lift.
+	 * A stale cache is returned at once and refreshed in the background. Resolves to
+	 * {"<key>": {variant, value, reason, experiment, exposure?}}.
+	 */
+	async decide() {
+		if (this.decisions && Date.now() - this.decidedAt < this.cacheTtl) return this.decisions;
+		if (this.decisions) {
+			this.refresh().catch(() => {});
+			return this.decisions;
+		}
+		return this.refresh();
+	}
+
+	/** Asks lift again, bypassing the cache; listeners of "change" are told. */
+	refresh() {
+		if (this.pending) return this.pending;
+		const body = { user_id: this.id, attributes: this.attributes, track: false };
+		if (this.keys) body.keys = this.keys;
+		if (this.consent) body.consent = this.consent;
+		const sticky = this.#load("sticky:" + this.id);
+		if (sticky) body.sticky = sticky;
+		const forId = this.id;
+		this.pending = this.#post("/v1/decide", body, { Authorization: "Bearer " + this.clientKey })
+			.then(async (res) => {
+				if (!res.ok) throw new Error("lift: /v1/decide answered " + res.status + ": " + (await res.text()));
+				const date = Date.parse(res.headers.get("Date"));
+				if (date) this.clockSkew = date - Date.now();
+				const out = await res.json();
+				if (forId !== this.id) return this.refresh(); // identify() ran meanwhile
+				if (out.sticky) this.#save("sticky:" + forId, out.sticky);
+				this.#setDecisions(out.decisions, Date.now());
+				return this.decisions;
+			})
+			.finally(() => (this.pending = null));
+		return this.pending;
+	}
+
+	/** The decision for key from the cache (undefined before the first decide). Logs the exposure. */
+	decision(key) {
+		const d = this.decisions?.[key];
+		if (d) this.expose(key);
+		return d;
+	}
+
+	/** The value served for key, or fallback; logs the exposure, as the value is about to be rendered. */
+	value(key, fallback) {
+		const d = this.decision(key);
+		return d === undefined || d.value === null ? fallback : d.value;
+	}
+
+	/** The variant key served for key; logs the exposure. */
+	variant(key) {
+		return this.decision(key)?.variant;
+	}
+
+	/**
+	 * Logs the exposure of an experiment decision, once per user and variant in this
+	 * browser. Called
+	 * by value(), variant() and decision(), and by autoRender when a data-lift element
+	 * is on screen; call it yourself when you render from a decision read otherwise.
+	 */
+	expose(key) {
+		const x = this.decisions?.[key]?.exposure;
+		if (x) this.#logExposure(x); // else a flag, or a user outside the experiment
+	}
+
+	/**
+	 * Records an event: type is a built-in type (page_view, product_view, click,
+	 * add_to_cart, remove_from_cart, purchase) or a declared custom one. Options:
+	 * properties, value (required for purchase), timestamp (a Date; default now).
+	 * Returns the event_id.
+	 */
+	track(type, { properties, value, timestamp } = {}) {
+		return this.#enqueue(type, { properties, value, timestamp });
+	}
+
+	/**
+	 * Switches to a logged-in id. Merging (docs/sdk.md): events already recorded stay
+	 * with the anonymous id; from now on decisions and events use userId; the anonymous
+	 * visitor's sticky bandit arms are carried over where the user has none; a $identify
+	 * event links the two ids for analysts. Decisions are refreshed.
+	 */
+	identify(userId) {
+		if (!userId || userId === this.userId) return Promise.resolve(this.decisions);
+		const from = this.id;
+		const carried = { ...(this.#load("sticky:" + from) || {}), ...(this.#load("sticky:" + userId) || {}) };
+		if (Object.keys(carried).length) this.#save("sticky:" + userId, carried);
+		this.userId = userId;
+		this.#save("user", userId);
+		this.#enqueue("$identify", { properties: { anonymous_id: this.anonymousId } });
+		this.decisions = null;
+		return this.refresh();
+	}
+
+	/** Logs out: forgets the logged-in id and starts a new anonymous visitor. */
+	reset() {
+		this.flush();
+		this.userId = null;
+		this.#remove("user");
+		this.anonymousId = this.#anonymousId(true);
+		this.decisions = null;
+		return this.refresh();
+	}
+
+	/** Replaces the targeting attributes and refreshes the decisions. */
+	setAttributes(attributes) {
+		this.attributes = { ...attributes };
+		this.decisions = null;
+		return this.refresh();
+	}
+
+	/**
+	 * Sets the user's consent, {analytics, personalization}; it is sent with every
+	 * decide and event request (lift applies it, see docs/privacy.md). Without any
+	 * consent the anonymous id lives only as long as the page.
+	 */
+	setConsent(consent) {
+		this.consent = { analytics: !!consent.analytics, personalization: !!consent.personalization };
+		if (!this.#mayPersist()) {
+			document.cookie = COOKIE + "=; Max-Age=0; Path=/" + this.#cookieDomain();
+		} else {
+			this.#anonymousId(); // persists the id now that it may
+		}
+		this.decisions = null;
+		return this.refresh();
+	}
+
+	/** Calls fn(decisions) whenever new decisions arrive; returns an unsubscribe function. */
+	on(event, fn) {
+		if (event !== "change") throw new Error("lift: unknown event " + event);
+		this.listeners.add(fn);
+		return () => this.listeners.delete(fn);
+	}
+
+	/**
+	 * Shows, inside every [data-lift="<key>"] under root, the child whose
+	 * data-lift-variant is the served variant (or data-lift-default when none matches)
+	 * and hides the others; the exposure is logged once the element is half visible.
+	 */
+	render(root = document) {
+		if (!this.decisions) return;
+		for (const el of root.querySelectorAll("[data-lift]")) {
+			const key = el.dataset.lift;
+			const d = this.decisions[key];
+			const options = [...el.querySelectorAll(":scope > [data-lift-variant], :scope > [data-lift-default]")];
+			const shown =
+				options.find((v) => d && v.dataset.liftVariant === d.variant) ||
+				options.find((v) => v.hasAttribute("data-lift-default"));
+			for (const v of options) v.hidden = v !== shown;
+			el.dataset.liftServed = d ? d.variant : "";
+			if (!d?.exposure) continue;
+			if (this.observer) this.observer.observe(el);
+			else this.expose(key);
+		}
+	}
+
+	/** Sends the queued events now; resolves when lift answered (or the attempt failed). */
+	async flush() {
+		const queue = this.#queue().filter((e) => !this.inFlight.has(e.event_id));
+		if (!queue.length || this.flushing) return;
+		this.flushing = true;
+		const batch = queue.slice(0, 100);
+		for (const e of batch) this.inFlight.add(e.event_id);
+		try {
+			// A CORS "simple" request (text/plain, key in the body) needs no preflight,
+			// and keepalive lets it finish if the page closes meanwhile.
+			const res = await this.#post("/v1/events", this.#eventsBody(batch), {}, true);
+			if (res.status === 202 || res.status === 400) {
+				const out = res.status === 202 ? await res.json() : { rejected: [] };
+				for (const r of out.rejected || []) console.warn("lift: event rejected:", r.error, batch[r.index]);
+				this.#dropFromQueue(new Set(batch.map((e) => e.event_id)));
+			}
+			// 401/403/413/429/503 and network errors: the events stay queued for the next flush.
+		} catch {
+			// offline: keep them
+		} finally {
+			for (const e of batch) this.inFlight.delete(e.event_id);
+			this.flushing = false;
+		}
+	}
+
+	/** The OpenFeature evaluation context for this user, for @openfeature/ofrep-web-provider. */
+	openFeatureContext() {
+		return { targetingKey: this.id, ...this.attributes };
+	}
+
+	/**
+	 * An OpenFeature hook that logs the exposure of experiment flags evaluated through
+	 * OFREP (lift's OFREP answers carry it in the flag metadata).
+	 */
+	openFeatureHook() {
+		return {
+			after: (hookContext, details) => {
+				const m = details?.flagMetadata || {};
+				if (!m.experimentKey) return;
+				const x = { experiment: m.experimentKey, variant: details.variant, assignment_probability: m.assignmentProbability };
+				if (m.segment) x.segment = m.segment;
+				this.#logExposure(x);
+			},
+		};
+	}
+
+	/** Stops timers and listeners after a last beacon. */
+	close() {
+		this.#beacon();
+		clearInterval(this.flushTimer);
+		clearInterval(this.refreshTimer);
+		removeEventListener("pagehide", this.onHide);
+		document.removeEventListener("visibilitychange", this.onVisibility);
+		this.observer?.disconnect();
+	}
+
+	// ---- internals -----------------------------------------------------------------
+
+	#setDecisions(decisions, at) {
+		this.decisions = decisions;
+		this.decidedAt = at;
+		this.#save("decisions", { id: this.id, attrs: JSON.stringify(this.attributes), at, decisions });
+		if (this.autoRender && typeof document !== "undefined") this.render();
+		for (const fn of this.listeners) {
+			try {
+				fn(decisions);
+			} catch (err) {
+				console.error("lift: change listener failed", err);
+			}
+		}
+	}
+
+	// #logExposure records an exposure unless this user was already exposed to the same
+	// variant in this browser: results count a user from their first exposure, so
+	// repeating it on every page view would only fill storage.
+	#logExposure(x) {
+		const name = "exposed:" + this.id;
+		const seen = this.#load(name) || {};
+		if (seen[x.experiment] === x.variant) return;
+		seen[x.experiment] = x.variant;
+		this.#save(name, seen);
+		this.#enqueue("$exposure", { properties: x });
+	}
+
+	#loadCached() {
+		const c = this.#load("decisions");
+		if (c && c.id === this.id && c.attrs === JSON.stringify(this.attributes)) {
+			this.decisions = c.decisions;
+			this.decidedAt = c.at;
+		}
+	}
+
+	#seen(entries) {
+		for (const e of entries) {
+			if (!e.isIntersecting) continue;
+			this.observer.unobserve(e.target);
+			this.expose(e.target.dataset.lift);
+		}
+	}
+
+	#enqueue(type, { properties, value, timestamp }) {
+		const e = {
+			event_id: uuid(),
+			type,
+			user_id: this.id,
+			timestamp: new Date((timestamp ? timestamp.getTime() : Date.now()) + this.clockSkew).toISOString(),
+		};
+		if (properties) e.properties = properties;
+		if (value !== undefined) e.value = value;
+		const q = this.#queue();
+		q.push(e);
+		this.#save("queue", q.slice(-MAX_QUEUE));
+		if (q.length >= this.batchSize) this.flush();
+		return e.event_id;
+	}
+
+	#eventsBody(events) {
+		const body = { key: this.clientKey, events };
+		if (this.consent) body.consent = this.consent;
+		return JSON.stringify(body);
+	}
+
+	// #beacon hands every queued event to the browser, which delivers beacons after
+	// the page is gone. Events of a flush still awaiting its answer are left to that
+	// keepalive request (they stay queued, so the next page resends them if it failed).
+	#beacon() {
+		const queue = this.#queue().filter((e) => !this.inFlight.has(e.event_id));
+		if (!queue.length || typeof navigator.sendBeacon !== "function") return;
+		const sent = new Set();
+		const send = (chunk) => {
+			const blob = new Blob([this.#eventsBody(chunk)], { type: "text/plain;charset=UTF-8" });
+			const ok = navigator.sendBeacon(this.endpoint + "/v1/events", blob);
+			if (ok) for (const e of chunk) sent.add(e.event_id);
+			return ok;
+		};
+		let chunk = [];
+		let size = 0;
+		for (const e of queue) {
+			const n = JSON.stringify(e).length + 1;
+			if (chunk.length && size + n > BEACON_BYTES - 200) {
+				if (!send(chunk)) break; // quota used up: the rest waits for the next page
+				chunk = [];
+				size = 0;
+			}
+			chunk.push(e);
+			size += n;
+		}
+		if (chunk.length && !sent.has(chunk[0].event_id)) send(chunk);
+		this.#dropFromQueue(sent);
+	}
+
+	#dropFromQueue(ids) {
+		if (ids.size) this.#save("queue", this.#queue().filter((e) => !ids.has(e.event_id)));
+	}
+
+	#queue() {
+		return this.#load("queue") || [];
+	}
+
+	#post(path, body, headers, keepalive = false) {
+		const text = typeof body === "string" ? body : JSON.stringify(body);
+		const h = { "Content-Type": keepalive ? "text/plain;charset=UTF-8" : "application/json", ...headers };
+		return fetch(this.endpoint + path, { method: "POST", headers: h, body: text, keepalive, credentials: "omit" });
+	}
+
+	#mayPersist() {
+		return !this.consent || this.consent.analytics || this.consent.personalization;
+	}
+
+	#cookieDomain() {
+		return this.cookieDomain ? "; Domain=" + this.cookieDomain : "";
+	}
+
+	// #anonymousId reads the visitor's id from its first-party cookie, or makes one. The
+	// cookie is written (for a year) only while the visitor may be remembered.
+	#anonymousId(fresh = false) {
+		let id = fresh ? null : (this.anonymousId || readCookie(COOKIE));
+		id ||= uuid();
+		if (this.#mayPersist()) {
+			const secure = location.protocol === "https:" ? "; Secure" : "";
+			document.cookie = `${COOKIE}=${id}; Max-Age=31536000; Path=/; SameSite=Lax${secure}${this.#cookieDomain()}`;
+		}
+		return id;
+	}
+
+	#load(name) {
+		try {
+			const v = this.store?.getItem(PREFIX + name);
+			return v ? JSON.parse(v) : null;
+		} catch {
+			return null;
+		}
+	}
+
+	#save(name, value) {
+		try {
+			this.store?.setItem(PREFIX + name, JSON.stringify(value));
+		} catch {
+			// storage full or disabled: the SDK keeps working for this page
+		}
+	}
+
+	#remove(name) {
+		try {
+			this.store?.removeItem(PREFIX + name);
+		} catch {
+			// disabled storage
+		}
+	}
+}
+
+function readCookie(name) {
+	const m = document.cookie.match(new RegExp("(?:^|; )" + name + "=([^;]*)"));
+	return m ? decodeURIComponent(m[1]) : null;
+}
+
+function safeLocalStorage() {
+	try {
+		return window.localStorage;
+	} catch {
+		return null; // blocked (third-party frame, privacy mode)
+	}
+}
+
+function uuid() {
+	if (crypto.randomUUID) return crypto.randomUUID();
+	// crypto.randomUUID needs a secure context; plain-http pages get the same v4 UUID this way.
+	const b = crypto.getRandomValues(new Uint8Array(16));
+	b[6] = (b[6] & 0x0f) | 0x40;
+	b[8] = (b[8] & 0x3f) | 0x80;
+	const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+	return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
