@@ -125,7 +125,7 @@ func TestTrackRetriesAndRejections(t *testing.T) {
 	}
 
 	// A context that ends stops the retries.
-	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", 503) })
+	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) })
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	if err := c.Track(ctx, client.Event{Type: "click", UserID: "u"}); !errors.Is(err, context.DeadlineExceeded) {
