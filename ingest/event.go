@@ -56,6 +56,8 @@ type Event struct {
 	ReceivedAt time.Time       `json:"received_at"`
 	Value      float64         `json:"value"`
 	Properties json.RawMessage `json:"properties,omitempty"`
+	// Consent is what the user agreed to; nil means everything (see Consent.Allows).
+	Consent *Consent `json:"consent,omitempty"`
 	// Exposure is set for $exposure events, decoded from Properties.
 	Exposure *Exposure `json:"-"`
 }
@@ -79,6 +81,7 @@ type wireEvent struct {
 	ReceivedAt *string         `json:"received_at"`
 	Value      *float64        `json:"value"`
 	Properties json.RawMessage `json:"properties"`
+	Consent    *Consent        `json:"consent"`
 }
 
 // Defaults supplies what an event may omit.
@@ -118,7 +121,7 @@ func validate(w *wireEvent, d Defaults) (Event, error) {
 	if w == nil { // a JSON null in a batch
 		return Event{}, &ValidationError{Fields: []FieldError{{Field: "(event)", Message: "must be a JSON object"}}}
 	}
-	e := Event{Type: w.Type, UserID: w.UserID, ReceivedAt: d.ReceivedAt.UTC()}
+	e := Event{Type: w.Type, UserID: w.UserID, ReceivedAt: d.ReceivedAt.UTC(), Consent: w.Consent}
 	v := &ValidationError{}
 
 	if w.EventID != nil {
@@ -271,14 +274,16 @@ type Rejection struct {
 	Reason string `json:"-"`
 }
 
-// ParseRequest parses a collector body {"events":[...]}: every valid event, and a
-// rejection naming the index and field of every invalid one. It returns ErrMalformed
-// when the body is not such an object.
+// ParseRequest parses a collector body {"events":[...],"consent":{...}}: every valid
+// event, and a rejection naming the index and field of every invalid one. The
+// request's consent, if any, is given to each event without its own. It returns
+// ErrMalformed when the body is not such an object.
 func ParseRequest(body []byte, d Defaults) ([]Event, []Rejection, error) {
 	// Decoding the whole batch at once scans the body once; only a batch with a
 	// type mismatch somewhere takes the event-by-event path, which names the index.
 	var fast struct {
-		Events []*wireEvent `json:"events"`
+		Events  []*wireEvent `json:"events"`
+		Consent *Consent     `json:"consent"`
 	}
 	if json.Unmarshal(body, &fast) == nil && fast.Events != nil {
 		events := make([]Event, 0, len(fast.Events))
@@ -291,10 +296,11 @@ func ParseRequest(body []byte, d Defaults) ([]Event, []Rejection, error) {
 			}
 			events = append(events, e)
 		}
-		return events, rejected, nil
+		return withConsent(events, fast.Consent), rejected, nil
 	}
 	var req struct {
-		Events []json.RawMessage `json:"events"`
+		Events  []json.RawMessage `json:"events"`
+		Consent *Consent          `json:"consent"`
 	}
 	if err := json.Unmarshal(body, &req); err != nil || req.Events == nil {
 		return nil, nil, ErrMalformed
@@ -309,7 +315,7 @@ func ParseRequest(body []byte, d Defaults) ([]Event, []Rejection, error) {
 		}
 		events = append(events, e)
 	}
-	return events, rejected, nil
+	return withConsent(events, req.Consent), rejected, nil
 }
 
 // Invalid is one event of a message that cannot be stored, with why.
