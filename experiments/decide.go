@@ -88,7 +88,7 @@ func (s *Snapshot) decide(e *entry, userID string, attrs map[string]any, d *Deci
 // assign buckets a user into an experiment with GrowthBook's algorithm. Anyone outside
 // the experiment gets the control with reason not_eligible.
 func (s *Snapshot) assign(e *compiledExperiment, userID string, attrs map[string]any, d *Decision) {
-	if !e.running || !s.eligible(e, userID, attrs) {
+	if !e.running || s.impersonal || !s.eligible(e, userID, attrs) {
 		notEligible(e, d)
 		return
 	}

@@ -60,6 +60,9 @@ type Snapshot struct {
 	members Members
 	// hasSticky spares Stick its work when no experiment is sticky.
 	hasSticky bool
+	// impersonal marks the view Impersonal returns; impersonalView is that view.
+	impersonal     bool
+	impersonalView *Snapshot
 }
 
 // entry is one experiment or one flag.
@@ -198,6 +201,7 @@ func NewSnapshot(cfg *Config, loadedAt time.Time) *Snapshot {
 		s.keys = append(s.keys, e.key)
 	}
 	s.Version = hex.EncodeToString(sum.Sum(nil)[:12])
+	s.impersonalView = impersonalView(s)
 	return s
 }
 

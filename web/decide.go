@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/ingest"
 )
 
 // DecideRequest is the body of POST /v1/decide.
@@ -23,6 +24,8 @@ type DecideRequest struct {
 	// Sticky is the sticky-bucket document of an earlier answer, sent back by the
 	// client: {"<experiment>": "<variant>"}.
 	Sticky map[string]string `json:"sticky"`
+	// Consent is what the user agreed to (docs/privacy.md); nil: the server's default.
+	Consent *ingest.Consent `json:"consent"`
 }
 
 // decideBuffers are reused across requests to keep the decision path free of
@@ -89,12 +92,19 @@ func (s *server) decide(c echo.Context) error {
 	}
 	buf := decidePool.Get().(*decideBuffers)
 	defer decidePool.Put(buf)
+	consent := s.Privacy.Consent(req.Consent)
+	// Everything past the edge sees the pseudonym; the answer names the user as the
+	// client did.
+	userID := s.Privacy.UserID(req.UserID)
 	snap := s.Snapshots.Snapshot()
-	buf.decisions = snap.Decide(req.UserID, req.Attributes, req.Keys, buf.decisions[:0])
+	if !consent.Personalization {
+		snap = snap.Impersonal()
+	}
+	buf.decisions = snap.Decide(userID, req.Attributes, req.Keys, buf.decisions[:0])
 	sticky := snap.Stick(req.Sticky, buf.decisions)
 	track := req.Track == nil || *req.Track
-	if s.Exposures != nil && track {
-		s.logExposures(req.UserID, buf.decisions)
+	if s.Exposures != nil && track && consent.Analytics {
+		s.logExposures(userID, buf.decisions)
 	}
 	buf.out = appendDecideResponse(buf.out[:0], req.UserID, buf.decisions, sticky, !track)
 	s.metrics.observeDecide(buf.decisions, time.Since(start))

@@ -45,6 +45,9 @@ func (s *server) collect(c echo.Context) error {
 	for _, r := range rejected {
 		s.EventMetrics.Rejected.WithLabelValues(r.Reason).Inc()
 	}
+	accepted := len(events)
+	// Pseudonymised, scrubbed, and without the events consented to nothing (counted).
+	events = s.Privacy.Collected(events)
 	if err := s.Events.Publish(c.Request().Context(), events); err != nil {
 		if errors.Is(err, ingest.ErrUnavailable) {
 			return echo.NewHTTPError(http.StatusServiceUnavailable, "event broker unavailable; retry later").SetInternal(err)
@@ -55,7 +58,7 @@ func (s *server) collect(c echo.Context) error {
 	if rejected == nil {
 		rejected = []ingest.Rejection{}
 	}
-	return c.JSON(http.StatusAccepted, collectResponse{Accepted: len(events), Rejected: rejected})
+	return c.JSON(http.StatusAccepted, collectResponse{Accepted: accepted, Rejected: rejected})
 }
 
 // logExposures logs one exposure per experiment the user was assigned to.

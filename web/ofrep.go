@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/ingest"
 )
 
 // OFREP: the OpenFeature Remote Evaluation Protocol (open-feature/protocol,
@@ -44,26 +45,56 @@ var ofrepReasons = map[experiments.Reason]string{
 	experiments.ReasonNotEligible:    "STATIC",
 }
 
-// parseOFREP reads the evaluation context; the targeting key is the user id and the
-// rest of the context are the attributes.
-func parseOFREP(c echo.Context, key string) (userID string, attrs map[string]any, failure *ofrepResult, err error) {
+// ofrepContext is an evaluation context: the targeting key is the user id, an
+// optional "consent" object ({"personalization": bool, "analytics": bool}, as in
+// /v1/decide) says what the user agreed to, and the rest are the attributes.
+type ofrepContext struct {
+	userID  string
+	attrs   map[string]any
+	consent *ingest.Consent
+}
+
+// snapshot is the snapshot to evaluate the context with.
+func (s *server) ofrepSnapshot(oc ofrepContext) *experiments.Snapshot {
+	snap := s.Snapshots.Snapshot()
+	if !s.Privacy.Consent(oc.consent).Personalization {
+		snap = snap.Impersonal()
+	}
+	return snap
+}
+
+// parseOFREP reads the evaluation context.
+func (s *server) parseOFREP(c echo.Context, key string) (oc ofrepContext, failure *ofrepResult, err error) {
 	body, err := readBody(c)
 	if err != nil {
-		return "", nil, nil, err
+		return oc, nil, err
 	}
 	var req ofrepRequest
 	if err := json.Unmarshal(body, &req); err != nil {
-		return "", nil, &ofrepResult{Key: key, ErrorCode: "PARSE_ERROR", ErrorDetails: "body is not a JSON object with a context object"}, nil
+		return oc, &ofrepResult{Key: key, ErrorCode: "PARSE_ERROR", ErrorDetails: "body is not a JSON object with a context object"}, nil
 	}
 	if req.Context == nil {
-		return "", nil, &ofrepResult{Key: key, ErrorCode: "INVALID_CONTEXT", ErrorDetails: "context is required"}, nil
+		return oc, &ofrepResult{Key: key, ErrorCode: "INVALID_CONTEXT", ErrorDetails: "context is required"}, nil
 	}
 	tk, _ := req.Context["targetingKey"].(string)
 	if tk == "" {
-		return "", nil, &ofrepResult{Key: key, ErrorCode: "TARGETING_KEY_MISSING", ErrorDetails: "context.targetingKey (the user id) is required"}, nil
+		return oc, &ofrepResult{Key: key, ErrorCode: "TARGETING_KEY_MISSING", ErrorDetails: "context.targetingKey (the user id) is required"}, nil
 	}
 	delete(req.Context, "targetingKey")
-	return tk, req.Context, nil, nil
+	if raw, ok := req.Context["consent"]; ok {
+		m, isObject := raw.(map[string]any)
+		a, okA := m["analytics"].(bool)
+		p, okP := m["personalization"].(bool)
+		_, hasA := m["analytics"]
+		_, hasP := m["personalization"]
+		if !isObject || hasA && !okA || hasP && !okP {
+			return oc, &ofrepResult{Key: key, ErrorCode: "INVALID_CONTEXT", ErrorDetails: "context.consent must be an object of booleans analytics and personalization"}, nil
+		}
+		oc.consent = &ingest.Consent{Analytics: a, Personalization: p}
+		delete(req.Context, "consent")
+	}
+	oc.userID, oc.attrs = s.Privacy.UserID(tk), req.Context
+	return oc, nil, nil
 }
 
 func toOFREP(key string, d experiments.Decision) ofrepResult {
@@ -88,14 +119,14 @@ func toOFREP(key string, d experiments.Decision) ofrepResult {
 
 func (s *server) ofrepOne(c echo.Context) error {
 	key := c.Param("key")
-	userID, attrs, failure, err := parseOFREP(c, key)
+	oc, failure, err := s.parseOFREP(c, key)
 	if err != nil {
 		return err
 	}
 	if failure != nil {
 		return c.JSON(http.StatusBadRequest, failure)
 	}
-	d, ok := s.Snapshots.Snapshot().Evaluate(key, userID, attrs)
+	d, ok := s.ofrepSnapshot(oc).Evaluate(key, oc.userID, oc.attrs)
 	if !ok {
 		return c.JSON(http.StatusNotFound, ofrepResult{Key: key, ErrorCode: "FLAG_NOT_FOUND", ErrorDetails: "flag '" + key + "' was not found"})
 	}
@@ -106,17 +137,17 @@ func (s *server) ofrepOne(c echo.Context) error {
 // itself, so it changes exactly when this context's evaluation changes, whether
 // through the configuration or the context.
 func (s *server) ofrepBulk(c echo.Context) error {
-	userID, attrs, failure, err := parseOFREP(c, "")
+	oc, failure, err := s.parseOFREP(c, "")
 	if err != nil {
 		return err
 	}
 	if failure != nil {
 		return c.JSON(http.StatusBadRequest, map[string]string{"errorCode": failure.ErrorCode, "errorDetails": failure.ErrorDetails})
 	}
-	snap := s.Snapshots.Snapshot()
+	snap := s.ofrepSnapshot(oc)
 	out := ofrepBulk{Flags: make([]ofrepResult, 0, len(snap.Keys())), Metadata: map[string]any{"version": snap.Version}}
 	for _, key := range snap.Keys() {
-		d, _ := snap.Evaluate(key, userID, attrs)
+		d, _ := snap.Evaluate(key, oc.userID, oc.attrs)
 		out.Flags = append(out.Flags, toOFREP(key, d))
 	}
 	body, err := json.Marshal(out)

@@ -81,6 +81,10 @@ type Deps struct {
 	EventTypes EventTypeManager
 	// Demo, when set, adds the demo shop's routes (/demo).
 	Demo interface{ Register(e *echo.Echo) }
+	// Privacy is applied to every user id and event at the edge: consent,
+	// pseudonyms, scrubbing (docs/privacy.md). Nil: consent granted unless a request
+	// says otherwise, ids and properties as sent.
+	Privacy *ingest.Privacy
 }
 
 // New builds the HTTP handler.

@@ -130,6 +130,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 
 	ingestMetrics := ingest.NewMetrics(reg)
+	privacy, err := newPrivacy(cfg, ingest.NewPrivacyMetrics(reg))
+	if err != nil {
+		return err
+	}
 	ready := map[string]func(context.Context) error{"postgres": pool.Ping}
 	// The collector and the exposure log outlive ctx until the HTTP server has
 	// drained, so requests in flight still get their events confirmed.
@@ -166,7 +170,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		defer sink.Close()
 		for range cfg.IngestConsumers {
-			c := &amqpbus.Consumer{URL: cfg.AMQPURL, Sink: sink, Types: eventTypes, Log: log, Metrics: ingestMetrics,
+			c := &amqpbus.Consumer{URL: cfg.AMQPURL, Sink: sink, Types: eventTypes, Log: log, Metrics: ingestMetrics, Privacy: privacy,
 				BatchRows: cfg.IngestBatchRows, BatchWait: cfg.IngestBatchWait, Prefetch: cfg.IngestPrefetch}
 			pipeline.Go(func() { c.Run(pipeCtx) })
 		}
@@ -191,6 +195,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		DecideRate:   float64(cfg.DecideRate),
 		APIRate:      float64(cfg.APIRate),
+		Privacy:      privacy,
 	}
 	if publisher != nil {
 		deps.Events, deps.EventMetrics, deps.Exposures = publisher, ingestMetrics, exposures
@@ -225,7 +230,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return err
 		}
 		runner := &amqprunner.Runner{URL: cfg.AMQPURL, Store: segstore.New(pool), Changes: changes,
-			Definitions: segmentDefinitions(store), Log: log, Observe: wm.segmentEngine}
+			Definitions: segmentDefinitions(store), Log: log, Observe: wm.segmentEngine, Privacy: privacy}
 		segElector := &leader.Elector{ConnString: cfg.PostgresURL, Name: "lift.segment-engine", Log: log, OnChange: wm.leading("lift.segment-engine")}
 		pipeline.Go(func() { segElector.Run(pipeCtx, runner.Run); changes.Close() })
 	}

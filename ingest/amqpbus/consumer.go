@@ -28,6 +28,9 @@ type Consumer struct {
 	Types   ingest.Types // custom event types; nil: built-in types only
 	Log     *slog.Logger
 	Metrics *ingest.Metrics
+	// Privacy protects events that backends published raw and leaves out those
+	// without analytics consent; nil: all stored as published.
+	Privacy *ingest.Privacy
 
 	BatchRows int           // insert once this many rows are buffered (default 10,000)
 	BatchWait time.Duration // or once the oldest buffered delivery is this old (default 1 s)
@@ -164,7 +167,7 @@ func (s *session) add(d amqp.Delivery) {
 		received = time.Now()
 	}
 	events, invalid := ingest.ParseMessage(d.Body, received, s.Types)
-	s.events = append(s.events, events...)
+	s.events = append(s.events, s.Privacy.Consumed(events, ingest.ForAnalytics)...)
 	for _, inv := range invalid {
 		s.invalid = append(s.invalid, deadLetter{routingKey: d.RoutingKey, Invalid: inv})
 	}

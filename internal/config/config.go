@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -32,6 +33,14 @@ type Config struct {
 	EventsRate      int           // LIFT_EVENTS_RATE: POST /v1/events requests/s per key; 0 = no limit
 	DecideRate      int           // LIFT_DECIDE_RATE: /v1/decide and OFREP requests/s per key; 0 = no limit
 	APIRate         int           // LIFT_API_RATE: /api/v1 requests/s per key or user; 0 = no limit
+
+	// Privacy (docs/privacy.md).
+	PseudonymizeKey string        // LIFT_PSEUDONYMIZE_KEY: HMAC key for user ids; empty: ids kept
+	ScrubPatterns   []string      // LIFT_SCRUB_PATTERNS: value patterns removed from properties
+	ScrubProperties []string      // LIFT_SCRUB_PROPERTIES: denylist of property names
+	ConsentRequired bool          // LIFT_CONSENT_REQUIRED: no consent in a request means none given
+	RetentionMonths int           // LIFT_RETENTION_MONTHS: default retention of every ClickHouse table
+	RetentionEvery  time.Duration // LIFT_RETENTION_INTERVAL: how often retention is enforced
 }
 
 // Load reads the configuration through getenv and validates it.
@@ -92,6 +101,24 @@ func Load(getenv func(string) string) (Config, error) {
 			return c, err
 		}
 	}
+	if c.PseudonymizeKey = getenv("LIFT_PSEUDONYMIZE_KEY"); c.PseudonymizeKey != "" && len(c.PseudonymizeKey) < 16 {
+		return c, fmt.Errorf("LIFT_PSEUDONYMIZE_KEY: want at least 16 bytes (32 random bytes, hex-encoded, are a good key), got %d", len(c.PseudonymizeKey))
+	}
+	c.ScrubPatterns = list(getenv("LIFT_SCRUB_PATTERNS"), nil)
+	c.ScrubProperties = list(getenv("LIFT_SCRUB_PROPERTIES"), nil)
+	switch v := getenv("LIFT_CONSENT_REQUIRED"); v {
+	case "", "false", "0":
+	case "true", "1":
+		c.ConsentRequired = true
+	default:
+		return c, fmt.Errorf("LIFT_CONSENT_REQUIRED: want true or false, got %q", v)
+	}
+	if c.RetentionMonths, err = positive(getenv, "LIFT_RETENTION_MONTHS", 13); err != nil {
+		return c, err
+	}
+	if c.RetentionEvery, err = duration(getenv, "LIFT_RETENTION_INTERVAL", 24*time.Hour); err != nil {
+		return c, err
+	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return c, fmt.Errorf("LIFT_LOG_FORMAT: want json or text, got %q", c.LogFormat)
 	}
@@ -122,6 +149,12 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("events_rate", c.EventsRate),
 		slog.Int("decide_rate", c.DecideRate),
 		slog.Int("api_rate", c.APIRate),
+		slog.Bool("pseudonymize", c.PseudonymizeKey != ""), // never the key itself
+		slog.Any("scrub_patterns", c.ScrubPatterns),
+		slog.Any("scrub_properties", c.ScrubProperties),
+		slog.Bool("consent_required", c.ConsentRequired),
+		slog.Int("retention_months", c.RetentionMonths),
+		slog.Duration("retention_interval", c.RetentionEvery),
 	)
 }
 
@@ -134,6 +167,23 @@ func mask(raw string) string {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	return u.String()
+}
+
+// list reads a comma-separated setting: def when unset, nothing for "none".
+func list(v string, def []string) []string {
+	switch strings.TrimSpace(v) {
+	case "":
+		return def
+	case "none":
+		return []string{}
+	}
+	var out []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 func or(v, def string) string {

@@ -73,6 +73,9 @@ type Runner struct {
 	// The lag is the time from the collector's receipt of the newest event applied
 	// to its application.
 	Observe func(stats segments.Stats, checkpointBytes int, lag time.Duration)
+	// Privacy protects events that backends published raw and leaves out those
+	// without personalisation consent; nil: every event counts.
+	Privacy *ingest.Privacy
 }
 
 // Run consumes until ctx ends, reconnecting after failures, and saves a last
@@ -223,7 +226,7 @@ func (r *Runner) session(ctx context.Context) error {
 				return fmt.Errorf("delivery channel closed")
 			}
 			events, _ := ingest.ParseMessage(d.Body, time.Now(), anyType{})
-			for _, e := range events {
+			for _, e := range r.Privacy.Consumed(events, ingest.ForPersonalization) {
 				offset++
 				engine.Process(segments.Event{Offset: offset, UserID: e.UserID, Type: e.Type, Time: e.Timestamp,
 					ReceivedAt: e.ReceivedAt, Value: e.Value, Properties: e.Properties})
