@@ -1,6 +1,10 @@
 package ingest
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"encoding/json"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Privacy is what lift does to every event before it is published, stored or used
 // (docs/privacy.md): user ids pseudonymised, properties scrubbed, events used only for
@@ -96,6 +100,9 @@ func (p *Privacy) protect(events []Event, purpose Purpose) []Event {
 		}
 		if p != nil {
 			e.UserID = p.Pseudonymizer.Pseudonymize(e.UserID)
+			if e.Type == TypeIdentify && p.Pseudonymizer != nil {
+				e.Properties = pseudonymizeAnonymousID(e.Properties, p.Pseudonymizer)
+			}
 			if p.Scrubber != nil && len(e.Properties) > 0 {
 				var n Scrubbed
 				e.Properties, n = p.Scrubber.Scrub(e.Properties)
@@ -105,6 +112,25 @@ func (p *Privacy) protect(events []Event, purpose Purpose) []Event {
 		out = append(out, *e)
 	}
 	clear(events[len(out):]) // drop references to what was left out
+	return out
+}
+
+// pseudonymizeAnonymousID replaces the anonymous id an $identify event links to its
+// user with that id's pseudonym, so the two histories still join in storage.
+func pseudonymizeAnonymousID(props json.RawMessage, ps *Pseudonymizer) json.RawMessage {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(props, &m) != nil {
+		return props
+	}
+	var anon string
+	if json.Unmarshal(m["anonymous_id"], &anon) != nil || anon == "" || IsPseudonym(anon) {
+		return props
+	}
+	m["anonymous_id"], _ = json.Marshal(ps.Pseudonymize(anon)) // a string: cannot fail
+	out, err := json.Marshal(m)
+	if err != nil {
+		return props
+	}
 	return out
 }
 

@@ -170,6 +170,13 @@ func TestPrivacyProtects(t *testing.T) {
 			t.Errorf("scrubbed %s = %v, want %v", reason, got, want)
 		}
 	}
+	// $identify links an anonymous id to the user: both are pseudonymised.
+	identify := p.Collected([]ingest.Event{{Type: ingest.TypeIdentify, UserID: "alice",
+		Properties: json.RawMessage(`{"anonymous_id":"0190b3c4-anon","k":1}`)}})
+	want := `{"anonymous_id":"` + ps.Pseudonymize("0190b3c4-anon") + `","k":1}`
+	if string(identify[0].Properties) != want {
+		t.Errorf("$identify properties %s, want %s", identify[0].Properties, want)
+	}
 	if got := p.UserID("alice"); got != ps.Pseudonymize("alice") {
 		t.Errorf("UserID = %q", got)
 	}
