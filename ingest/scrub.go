@@ -623,7 +623,7 @@ func containsPhone(v string) bool {
 		for _, k := range g {
 			digits += k
 		}
-		trunk := n == 2 && v[i] == '0' && strings.IndexAny(seps, " /") >= 0
+		trunk := n == 2 && v[i] == '0' && strings.ContainsAny(seps, " /")
 		if digits >= 7 && digits <= 15 && (c == '+' || paren || n >= 3 || trunk) && !notPhone(g, seps) {
 			return true
 		}
@@ -652,7 +652,7 @@ func notPhone(groups []int, seps string) bool {
 		return true
 	case onlyDots && slices.Min(groups) < 2: // 10.0.19041, a version
 		return true
-	case len(groups) == 3 && strings.IndexAny(seps, " (") < 0:
+	case len(groups) == 3 && !strings.ContainsAny(seps, " ("):
 		a, b, c := groups[0], groups[1], groups[2]
 		return a == 4 && b <= 2 && c <= 2 || a <= 2 && b <= 2 && c == 4
 	}
