@@ -1,0 +1,185 @@
+package chaos
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const rabbitBin = "/usr/lib/rabbitmq/bin/"
+
+// Rabbit is a private RabbitMQ node: its own node name, AMQP and distribution ports,
+// data and log directories and Erlang cookie, no plugins (so no management port).
+// It registers with the machine's epmd like any node and shares nothing else with
+// the shared broker.
+type Rabbit struct {
+	t       testing.TB
+	dir     string
+	Node    string
+	Port    int
+	env     []string
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	started time.Time
+}
+
+// StartRabbit boots a private node and kills it when the test ends. ConsumerTimeout
+// is the broker's consumer_timeout (deliveries unacknowledged for longer close the
+// channel).
+func StartRabbit(t testing.TB, consumerTimeout time.Duration) *Rabbit {
+	t.Helper()
+	dir := t.TempDir()
+	r := &Rabbit{t: t, dir: dir, Port: freePort(t)}
+	dist := freePort(t)
+	r.Node = fmt.Sprintf("liftchaos%d@localhost", r.Port)
+	conf := fmt.Sprintf("listeners.tcp.local = 127.0.0.1:%d\nconsumer_timeout = %d\nloopback_users = none\n", r.Port, consumerTimeout.Milliseconds())
+	for name, content := range map[string]string{"rabbitmq.conf": conf, "enabled_plugins": "[].\n", "rabbitmq-env.conf": ""} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.env = append(os.Environ(),
+		"HOME="+dir, // the Erlang cookie lives here, for the node and its rabbitmqctl alike
+		"RABBITMQ_NODENAME="+r.Node,
+		"RABBITMQ_NODE_PORT="+strconv.Itoa(r.Port),
+		"RABBITMQ_DIST_PORT="+strconv.Itoa(dist),
+		// rabbitmqctl picks its own distribution port in this range.
+		"RABBITMQ_CTL_DIST_PORT_MIN="+strconv.Itoa(dist+1), "RABBITMQ_CTL_DIST_PORT_MAX="+strconv.Itoa(dist+11),
+		"RABBITMQ_CONF_ENV_FILE="+filepath.Join(dir, "rabbitmq-env.conf"),
+		"RABBITMQ_CONFIG_FILE="+filepath.Join(dir, "rabbitmq.conf"),
+		"RABBITMQ_ENABLED_PLUGINS_FILE="+filepath.Join(dir, "enabled_plugins"),
+		"RABBITMQ_MNESIA_BASE="+filepath.Join(dir, "mnesia"),
+		"RABBITMQ_LOG_BASE="+filepath.Join(dir, "log"),
+		"RABBITMQ_PID_FILE="+filepath.Join(dir, "pid"),
+		"ERL_EPMD_ADDRESS=127.0.0.1",
+	)
+	t.Cleanup(func() {
+		if r.running() {
+			r.Kill()
+		}
+	})
+	r.Start()
+	return r
+}
+
+// Start boots the node (again, after Kill) and waits until it accepts connections.
+func (r *Rabbit) Start() {
+	r.t.Helper()
+	if r.running() {
+		r.t.Fatal("chaos: rabbit already running")
+	}
+	out, err := os.OpenFile(filepath.Join(r.dir, "server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	cmd := exec.Command(rabbitBin+"rabbitmq-server")
+	cmd.Env, cmd.Stdout, cmd.Stderr, cmd.Dir = r.env, out, out, r.dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		r.t.Fatalf("chaos: start rabbitmq-server: %v", err)
+	}
+	r.cmd, r.exited = cmd, make(chan struct{})
+	go func() { _ = cmd.Wait(); out.Close(); close(r.exited) }()
+	// await_startup fails at once until the node has registered with epmd.
+	if !waitFor(3*time.Minute, func() bool {
+		err = r.ctl(time.Minute, "await_startup")
+		return err == nil || !r.running()
+	}) || err != nil {
+		r.t.Fatalf("chaos: private RabbitMQ did not start: %v\n%s", err, r.tail())
+	}
+	if !waitFor(time.Minute, func() bool { return portOpen(r.Addr()) }) {
+		r.t.Fatalf("chaos: private RabbitMQ does not listen on %s\n%s", r.Addr(), r.tail())
+	}
+	r.started = time.Now()
+}
+
+func (r *Rabbit) running() bool {
+	if r.exited == nil {
+		return false
+	}
+	select {
+	case <-r.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// Kill sends SIGKILL to the node's Erlang VM and waits until it is gone.
+func (r *Rabbit) Kill() {
+	r.t.Helper()
+	if pid, err := os.ReadFile(filepath.Join(r.dir, "pid")); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(pid))); err == nil {
+			_ = syscall.Kill(n, syscall.SIGKILL)
+		}
+	}
+	// The start script and anything else it started are in the process group.
+	_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+	select {
+	case <-r.exited:
+	case <-time.After(30 * time.Second):
+		r.t.Fatal("chaos: private RabbitMQ survived SIGKILL")
+	}
+	_ = os.Remove(filepath.Join(r.dir, "pid"))
+}
+
+// Addr is the node's AMQP address.
+func (r *Rabbit) Addr() string { return "127.0.0.1:" + strconv.Itoa(r.Port) }
+
+// URL is the amqp:// URL of vhost ("/" for the default one).
+func (r *Rabbit) URL(vhost string) string {
+	if vhost == "/" {
+		vhost = ""
+	}
+	return fmt.Sprintf("amqp://guest:guest@%s/%s", r.Addr(), vhost)
+}
+
+// AddVhost creates a vhost guest may use and returns its URL.
+func (r *Rabbit) AddVhost(name string) string {
+	r.t.Helper()
+	if err := r.ctl(time.Minute, "add_vhost", name); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := r.ctl(time.Minute, "set_permissions", "-p", name, "guest", ".*", ".*", ".*"); err != nil {
+		r.t.Fatal(err)
+	}
+	return r.URL(name)
+}
+
+// MemoryAlarm raises (on) or clears the node's memory alarm by moving its
+// high watermark: while it is raised the broker blocks every publishing connection.
+func (r *Rabbit) MemoryAlarm(on bool) error {
+	watermark := "0.4"
+	if on {
+		watermark = "0.000001"
+	}
+	return r.ctl(time.Minute, "set_vm_memory_high_watermark", watermark)
+}
+
+func (r *Rabbit) ctl(limit time.Duration, args ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, rabbitBin+"rabbitmqctl", append([]string{"-q", "-n", r.Node}, args...)...)
+	cmd.Env = r.env
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("rabbitmqctl %s: %w: %s", strings.Join(args, " "), err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+func (r *Rabbit) tail() string {
+	b, _ := os.ReadFile(filepath.Join(r.dir, "server.log"))
+	if len(b) > 3000 {
+		b = b[len(b)-3000:]
+	}
+	return string(b)
+}
