@@ -3,6 +3,7 @@
 # make test-short  unit tests only, no services
 # make lint        go vet, staticcheck, templ drift, compose file check (docker compose config or scripts/composecheck)
 # make bench       every benchmark; rewrites docs/benchmarks.md
+# make chaos       the reliability suite at full size (docs/ops/chaos.md)
 # make fuzz        every fuzz target for FUZZTIME each
 # make build       bin/lift
 
@@ -22,7 +23,7 @@ LIFT_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/lift?sslmode=disable
 LIFT_LOG_FORMAT ?= text
 ADMIN_EMAIL ?= admin@lift.local
 
-.PHONY: build run test test-short lint bench fuzz services
+.PHONY: build run test test-short lint bench chaos fuzz services
 
 build:
 	$(GO) build -o bin/lift ./cmd/lift
@@ -78,6 +79,14 @@ lint:
 bench: services
 	scripts/tools wrk
 	scripts/benchmarks '$(BENCH_OUT)'
+
+# The reliability suite at the issue's sizes (make test runs it reduced, as part of
+# ./...): private RabbitMQ, ClickHouse and Postgres instances, so the shared ones are
+# never stopped. Prints one CHAOS line of figures per scenario at the end.
+chaos: services
+	LIFT_CHAOS=full $(GO) test -v -count=1 -timeout 60m ./internal/chaos 2>&1 | tee chaos.log
+	echo
+	grep -h '^ *[a-z_]*\.go:[0-9]*: CHAOS ' chaos.log | sed 's/^ *[a-z_]*\.go:[0-9]*: //'
 
 # go test -fuzz takes one target in one package at a time.
 fuzz:
