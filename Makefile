@@ -48,7 +48,7 @@ run: services build
 	exec bin/lift serve
 
 test: services
-	scripts/tools chromium # the dashboard's browser tests; installs only when missing
+	scripts/tools chromium promtool # browser tests, docs/ops alert rules; installs only when missing
 	$(GO) test -race -count=1 -timeout 60m ./...
 
 test-short:

@@ -76,6 +76,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Exposure events from /v1/decide dropped, by reason (buffer_full, shutdown).",
 		}, []string{"reason"}),
 	}
+	for _, reason := range []string{"buffer_full", "shutdown"} {
+		m.ExposuresDropped.WithLabelValues(reason) // exported at 0, for alerts on increase()
+	}
 	reg.MustRegister(m.Accepted, m.Rejected, m.ConfirmLatency, m.QueueDepth, m.BatchRows,
 		m.InsertLatency, m.Lag, m.ConsumerRestarts, m.Inserted, m.DeadLettered, m.ExposuresPublished, m.ExposuresDropped)
 	return m

@@ -98,6 +98,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Name: "lift_snapshot_reloads_total",
 		Help: "Snapshot reload attempts by outcome.",
 	}, []string{"outcome"})
+	reloads.WithLabelValues("ok")
+	reloads.WithLabelValues("error")
 	reg.MustRegister(snapshotAge, reloads, snapshotInfo{live})
 
 	// Load once before listening so the first requests see the configuration; if
