@@ -17,11 +17,10 @@ import (
 // ClickHouse is a private ClickHouse server: the machine's config.xml and users.xml
 // copied with other ports and with data and logs in the test's directory.
 type ClickHouse struct {
-	t      testing.TB
-	dir    string
-	Port   int
-	cmd    *exec.Cmd
-	exited chan struct{}
+	t    testing.TB
+	dir  string
+	Port int
+	proc *child
 }
 
 // StartClickHouse starts a private server and kills it when the test ends.
@@ -64,18 +63,13 @@ func (c *ClickHouse) Addr() string { return "127.0.0.1:" + strconv.Itoa(c.Port) 
 // Start runs the server (again, after Stop) and waits until it answers a query.
 func (c *ClickHouse) Start() {
 	c.t.Helper()
-	out, err := os.OpenFile(filepath.Join(c.dir, "server.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		c.t.Fatal(err)
-	}
 	cmd := exec.Command("/usr/sbin/clickhouse-server", "--config-file="+filepath.Join(c.dir, "config.xml"))
-	cmd.Stdout, cmd.Stderr, cmd.Dir = out, out, c.dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	cmd.Dir = c.dir
+	proc, err := startChild(cmd, filepath.Join(c.dir, "server.out"))
+	if err != nil {
 		c.t.Fatalf("chaos: start clickhouse-server: %v", err)
 	}
-	c.cmd, c.exited = cmd, make(chan struct{})
-	go func() { _ = cmd.Wait(); out.Close(); close(c.exited) }()
+	c.proc = proc
 	db := migrations.OpenClickHouse(c.Addr(), "default")
 	defer db.Close()
 	if !waitFor(2*time.Minute, func() bool {
@@ -87,28 +81,18 @@ func (c *ClickHouse) Start() {
 	}
 }
 
-func (c *ClickHouse) running() bool {
-	if c.exited == nil {
-		return false
-	}
-	select {
-	case <-c.exited:
-		return false
-	default:
-		return true
-	}
-}
+func (c *ClickHouse) running() bool { return c.proc.alive() }
 
 // Stop ends the server with sig (SIGTERM: a clean stop; SIGKILL: a crash) and waits
 // until it is gone.
 func (c *ClickHouse) Stop(sig syscall.Signal) {
 	c.t.Helper()
-	_ = syscall.Kill(-c.cmd.Process.Pid, sig)
+	c.proc.signalGroup(sig)
 	select {
-	case <-c.exited:
+	case <-c.proc.exited:
 	case <-time.After(time.Minute):
-		_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
-		<-c.exited
+		c.proc.signalGroup(syscall.SIGKILL)
+		<-c.proc.exited
 	}
 }
 

@@ -53,9 +53,8 @@ type Lift struct {
 	env  map[string]string
 	log  string // its stderr, appended across restarts
 
-	cmd    *exec.Cmd
-	exited chan struct{}
-	URL    string
+	proc *child
+	URL  string
 }
 
 // StartLift runs `lift serve --role role` with env (LIFT_HTTP_ADDR is chosen here)
@@ -88,20 +87,15 @@ func (l *Lift) Start() {
 		env = append(env, k+"="+v)
 	}
 	env = append(env, "LIFT_HTTP_ADDR="+addr)
-	logFile, err := os.OpenFile(l.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		l.t.Fatal(err)
-	}
 	cmd := exec.Command(Binary(l.t), "serve", "--role", l.Role)
-	cmd.Env, cmd.Stderr = env, logFile
+	cmd.Env = env
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	if l.proc, err = startChild(cmd, l.log); err != nil {
 		l.t.Fatalf("chaos: start lift %s: %v", l.Name, err)
 	}
-	l.cmd, l.exited = cmd, make(chan struct{})
 	lines := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -111,12 +105,11 @@ func (l *Lift) Start() {
 		close(lines)
 		_, _ = io.Copy(io.Discard, stdout)
 	}()
-	go func() { _ = cmd.Wait(); logFile.Close(); close(l.exited) }()
 	select {
 	case line, ok := <-lines:
 		url, found := strings.CutPrefix(line, "lift listening on ")
 		if !ok || !found {
-			<-l.exited
+			<-l.proc.exited
 			l.t.Fatalf("chaos: lift %s did not start: %q\n%s", l.Name, line, l.tail(3000))
 		}
 		l.URL = url
@@ -126,14 +119,7 @@ func (l *Lift) Start() {
 }
 
 // Running reports whether the process is alive.
-func (l *Lift) Running() bool {
-	select {
-	case <-l.exited:
-		return false
-	default:
-		return true
-	}
-}
+func (l *Lift) Running() bool { return l.proc.alive() }
 
 // Kill sends SIGKILL: a crash, nothing drained.
 func (l *Lift) Kill() { l.signal(syscall.SIGKILL) }
@@ -143,12 +129,12 @@ func (l *Lift) Stop() { l.signal(syscall.SIGTERM) }
 
 func (l *Lift) signal(sig syscall.Signal) {
 	l.t.Helper()
-	_ = l.cmd.Process.Signal(sig)
+	_ = l.proc.cmd.Process.Signal(sig)
 	select {
-	case <-l.exited:
+	case <-l.proc.exited:
 	case <-time.After(time.Minute):
-		_ = l.cmd.Process.Kill()
-		<-l.exited
+		l.proc.signalGroup(syscall.SIGKILL)
+		<-l.proc.exited
 		l.t.Errorf("chaos: lift %s did not exit within a minute of %v", l.Name, sig)
 	}
 }

@@ -26,8 +26,7 @@ type Rabbit struct {
 	Node    string
 	Port    int
 	env     []string
-	cmd     *exec.Cmd
-	exited  chan struct{}
+	proc    *child
 	started time.Time
 }
 
@@ -76,18 +75,13 @@ func (r *Rabbit) Start() {
 	if r.running() {
 		r.t.Fatal("chaos: rabbit already running")
 	}
-	out, err := os.OpenFile(filepath.Join(r.dir, "server.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	cmd := exec.Command(rabbitBin + "rabbitmq-server")
+	cmd.Env, cmd.Dir = r.env, r.dir
+	proc, err := startChild(cmd, filepath.Join(r.dir, "server.log"))
 	if err != nil {
-		r.t.Fatal(err)
-	}
-	cmd := exec.Command(rabbitBin+"rabbitmq-server")
-	cmd.Env, cmd.Stdout, cmd.Stderr, cmd.Dir = r.env, out, out, r.dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
 		r.t.Fatalf("chaos: start rabbitmq-server: %v", err)
 	}
-	r.cmd, r.exited = cmd, make(chan struct{})
-	go func() { _ = cmd.Wait(); out.Close(); close(r.exited) }()
+	r.proc = proc
 	// await_startup fails at once until the node has registered with epmd.
 	if !waitFor(3*time.Minute, func() bool {
 		err = r.ctl(time.Minute, "await_startup")
@@ -101,17 +95,7 @@ func (r *Rabbit) Start() {
 	r.started = time.Now()
 }
 
-func (r *Rabbit) running() bool {
-	if r.exited == nil {
-		return false
-	}
-	select {
-	case <-r.exited:
-		return false
-	default:
-		return true
-	}
-}
+func (r *Rabbit) running() bool { return r.proc.alive() }
 
 // Kill sends SIGKILL to the node's Erlang VM and waits until it is gone.
 func (r *Rabbit) Kill() {
@@ -122,9 +106,9 @@ func (r *Rabbit) Kill() {
 		}
 	}
 	// The start script and anything else it started are in the process group.
-	_ = syscall.Kill(-r.cmd.Process.Pid, syscall.SIGKILL)
+	r.proc.signalGroup(syscall.SIGKILL)
 	select {
-	case <-r.exited:
+	case <-r.proc.exited:
 	case <-time.After(30 * time.Second):
 		r.t.Fatal("chaos: private RabbitMQ survived SIGKILL")
 	}
