@@ -167,3 +167,32 @@ func (r *Rabbit) tail() string {
 	}
 	return string(b)
 }
+
+// MemoryAlarmSetAt reads from the node's log when its memory alarm last went off,
+// waiting a few seconds for the logger to write it.
+func (r *Rabbit) MemoryAlarmSetAt() (time.Time, error) {
+	var at time.Time
+	waitFor(10*time.Second, func() bool { at = r.alarmInLog(); return !at.IsZero() })
+	if at.IsZero() {
+		return at, fmt.Errorf("chaos: no memory alarm in the log of %s", r.Node)
+	}
+	return at, nil
+}
+
+func (r *Rabbit) alarmInLog() time.Time {
+	b, _ := os.ReadFile(filepath.Join(r.dir, "log", r.Node+".log"))
+	var at time.Time
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.Contains(line, "memory resource limit alarm set") {
+			continue
+		}
+		// 2026-12-01 21:36:33.400621+00:00 [warning] <0.291.0> memory resource ...
+		if len(line) < 32 {
+			continue
+		}
+		if t, err := time.Parse("2006-01-02 15:04:05.999999-07:00", line[:32]); err == nil {
+			at = t
+		}
+	}
+	return at
+}

@@ -75,7 +75,9 @@ func (e *Elector) term(ctx context.Context, key int64, retry time.Duration, lead
 			stop()
 			return
 		case <-tick.C:
-			pingCtx, cancel := context.WithTimeout(ctx, retry)
+			// A generous bound: giving up the lock over one slow answer (a loaded
+			// machine, a short Retry) would hand leadership over for nothing.
+			pingCtx, cancel := context.WithTimeout(ctx, max(retry, 5*time.Second))
 			err := conn.Ping(pingCtx)
 			cancel()
 			if err != nil {
