@@ -35,6 +35,9 @@ commands:
   analyze [--sequential] [--correction holm|benjamini-hochberg] [--level 0.95]
                                            analyse {"weights":[..],"variants":[..]} from stdin
   demo seed                                create the demo experiments, flags and segments
+  simulate [--rate R] [--sessions N | --duration D] [--scenario FILE] [--json FILE]
+                                           simulated retail traffic against a running lift; reports
+                                           measured lift against the simulated truth (docs/simulate.md)
   bandit simulate --arms 0.5,0.4,... --rounds N --seeds S --policy ts|ucb1|egreedy|uniform|lift [--batch B]
                                            regret of a bandit policy, as JSON
 `
@@ -66,6 +69,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return segmentsCheck(stdin, stdout)
 	case cmd == "demo" && sub == "seed":
 		return demoSeed(ctx, getenv, stdout, stderr)
+	case cmd == "simulate":
+		return simulate(ctx, rest, getenv, stdout, stderr)
 	case cmd == "bandit" && sub == "simulate":
 		return banditSimulate(ctx, rest[1:], stdout, stderr)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
