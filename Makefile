@@ -1,4 +1,5 @@
 # make run         start the services, migrate, seed the demo, create the admin, serve
+#                  with the demo shop (/demo) and simulated visitors in the background
 # make test        the whole suite against real services (what CI runs)
 # make test-short  unit tests only, no services
 # make lint        go vet, staticcheck, templ drift, compose file check (docker compose config or scripts/composecheck)
@@ -22,6 +23,8 @@ LIFT_HTTP_ADDR ?= 127.0.0.1:8080
 LIFT_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/lift?sslmode=disable
 LIFT_LOG_FORMAT ?= text
 ADMIN_EMAIL ?= admin@lift.local
+# Visitors per second the demo's background simulation sends (0: none).
+DEMO_RATE ?= 5
 
 .PHONY: build run test test-short lint bench chaos fuzz services
 
@@ -34,7 +37,9 @@ services:
 run: services build
 	@export LIFT_HTTP_ADDR='$(LIFT_HTTP_ADDR)' LIFT_POSTGRES_URL='$(LIFT_POSTGRES_URL)' LIFT_LOG_FORMAT='$(LIFT_LOG_FORMAT)'
 	bin/lift migrate
-	bin/lift demo seed
+	# The demo's keys live in bin/ (git-ignored); seed makes new ones when they no longer work.
+	bin/lift demo seed --keys bin/demo-keys.env
+	set -a; source bin/demo-keys.env; set +a
 	login="$(ADMIN_EMAIL) (password as printed when it was created)"
 	if [[ -z "$$(psql "$$LIFT_POSTGRES_URL" -Atqc "SELECT 1 FROM users WHERE lower(email) = lower('$(ADMIN_EMAIL)')")" ]]; then
 		password="$${LIFT_ADMIN_PASSWORD:-$$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
@@ -44,8 +49,15 @@ run: services build
 	echo
 	echo "lift: http://$$LIFT_HTTP_ADDR/login"
 	echo "login: $$login"
+	echo "demo shop: http://$$LIFT_HTTP_ADDR/demo"
+	echo "simulated visitors: $(DEMO_RATE)/s in the background (log: bin/demo-simulation.log; DEMO_RATE=0 for none)"
 	echo
-	exec bin/lift serve
+	if [[ '$(DEMO_RATE)' != 0 ]]; then
+		bin/lift simulate --key "$$LIFT_DEMO_CLIENT_KEY" --no-report --duration 0 --rate '$(DEMO_RATE)' \
+			--think 300ms --wait-ready 2m >bin/demo-simulation.log 2>&1 &
+		trap 'kill $$! 2>/dev/null' EXIT
+	fi
+	bin/lift serve
 
 test: services
 	scripts/tools chromium promtool # browser tests, docs/ops alert rules; installs only when missing

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -153,9 +154,18 @@ func checkLine(line []byte) map[string]any {
 	return map[string]any{"match": cond.Match(in.Attributes, in.SavedGroups)}
 }
 
-// demoSeed creates a small demo configuration; documents that exist are left alone,
-// so it can run on every `make run`.
-func demoSeed(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
+// demoSeed creates the demo's retail scenario; documents that exist are left alone,
+// so it can run on every `make run`. With --keys FILE it also makes sure FILE holds a
+// working client and server key for the demo shop and its background simulation
+// (LIFT_DEMO_CLIENT_KEY=..., LIFT_DEMO_SERVER_KEY=...), creating new ones when FILE
+// is missing or its keys were revoked or belong to another database.
+func demoSeed(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("demo seed", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	keysFile := fs.String("keys", "", "file to keep the demo's client and server keys in (shell variable assignments)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
 	pool, err := connect(ctx, getenv)
 	if err != nil {
 		return err
@@ -181,6 +191,19 @@ func demoSeed(ctx context.Context, getenv func(string) string, stdout, stderr io
 			         {"rollout":0.2,"value":true,"variant":"on"}]}`},
 		{experiments.KindFlag, `{"key":"recommendations-title","type":"string","default":"You may also like",
 			"rules":[{"segment":"us-mobile","value":"Trending near you","variant":"local"}]}`},
+		// The retail scenario of the demo shop (/demo) and of `lift simulate`.
+		{experiments.KindSegment, `{"key":"high-intent","name":"High Intent","kind":"behavioral",
+			"rule":{"event":"product_view","count_gte":3,"within":"10m"},"ttl":"30m"}`},
+		{experiments.KindFlag, `{"key":"discount-offer","name":"Discount for High Intent","type":"json","default":{"percent":0},
+			"rules":[{"segment":"high-intent","value":{"percent":15,"code":"INTENT15"},"variant":"discount"}]}`},
+		{experiments.KindSegment, `{"key":"new","name":"New visitors","kind":"attribute","condition":{"returning":{"$ne":true}}}`},
+		{experiments.KindSegment, `{"key":"returning","name":"Returning visitors","kind":"attribute","condition":{"returning":true}}`},
+		{experiments.KindExperiment, `{"key":"recommendations","name":"Recommendation block","type":"bandit","status":"running",
+			"variants":[{"key":"trending","value":{"title":"Trending this week"}},
+			            {"key":"similar","value":{"title":"Similar to what you viewed"}},
+			            {"key":"bestsellers","value":{"title":"Our bestsellers"}}],
+			"goal":{"event":"click","kind":"conversion"},
+			"bandit":{"update_every":"10s","per_segment":["new","returning"],"sticky":true}}`},
 	}
 	for _, d := range docs {
 		var key struct{ Key string }
@@ -195,5 +218,47 @@ func demoSeed(ctx context.Context, getenv func(string) string, stdout, stderr io
 			fmt.Fprintf(stdout, "created: %s %s\n", d.kind, key.Key)
 		}
 	}
+	if *keysFile != "" {
+		return demoKeys(ctx, pool, *keysFile, stdout)
+	}
+	return nil
+}
+
+// demoKeys keeps a client and a server key for the demo in path.
+func demoKeys(ctx context.Context, pool *pgxpool.Pool, path string, stdout io.Writer) error {
+	store := authstore.New(pool)
+	ring := auth.NewKeyRing(store)
+	if err := ring.Reload(ctx); err != nil {
+		return err
+	}
+	kept := map[string]string{}
+	if data, err := os.ReadFile(path); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if name, secret, ok := strings.Cut(strings.TrimSpace(line), "="); ok {
+				kept[name] = secret
+			}
+		}
+	}
+	valid := func(name string, kind auth.KeyKind) bool {
+		k, ok := ring.Lookup(kept[name])
+		return ok && k.Kind == kind
+	}
+	if valid("LIFT_DEMO_CLIENT_KEY", auth.ClientKey) && valid("LIFT_DEMO_SERVER_KEY", auth.ServerKey) {
+		fmt.Fprintf(stdout, "exists:  demo keys in %s\n", path)
+		return nil
+	}
+	client, _, err := auth.CreateKey(ctx, store, "demo shop", auth.ClientKey, cliActor)
+	if err != nil {
+		return err
+	}
+	server, _, err := auth.CreateKey(ctx, store, "demo simulation", auth.ServerKey, cliActor)
+	if err != nil {
+		return err
+	}
+	body := fmt.Sprintf("LIFT_DEMO_CLIENT_KEY=%s\nLIFT_DEMO_SERVER_KEY=%s\n", client, server)
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		return fmt.Errorf("write demo keys: %w", err)
+	}
+	fmt.Fprintf(stdout, "created: demo keys in %s\n", path)
 	return nil
 }

@@ -34,7 +34,8 @@ commands:
   segments check                           evaluate conditions given as JSON lines on stdin
   analyze [--sequential] [--correction holm|benjamini-hochberg] [--level 0.95]
                                            analyse {"weights":[..],"variants":[..]} from stdin
-  demo seed                                create the demo experiments, flags and segments
+  demo seed [--keys FILE]                  create the demo experiments, flags and segments
+                                           (and keep demo client and server keys in FILE)
   simulate [--rate R] [--sessions N | --duration D] [--scenario FILE] [--json FILE]
                                            simulated retail traffic against a running lift; reports
                                            measured lift against the simulated truth (docs/simulate.md)
@@ -68,7 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case cmd == "segments" && sub == "check":
 		return segmentsCheck(stdin, stdout)
 	case cmd == "demo" && sub == "seed":
-		return demoSeed(ctx, getenv, stdout, stderr)
+		return demoSeed(ctx, rest[1:], getenv, stdout, stderr)
 	case cmd == "simulate":
 		return simulate(ctx, rest, getenv, stdout, stderr)
 	case cmd == "bandit" && sub == "simulate":

@@ -36,6 +36,7 @@ import (
 	"github.com/liftlab/lift/web/auth"
 	authstore "github.com/liftlab/lift/web/auth/pgstore"
 	"github.com/liftlab/lift/web/dashboard"
+	"github.com/liftlab/lift/web/demo"
 	"github.com/liftlab/lift/web/session"
 )
 
@@ -242,6 +243,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		deps.Dashboard = dashboard.New(dashboard.Deps{Log: log, Config: experiments.NewService(store),
 			Keys: keyStore, Users: keyStore, Sessions: deps.Sessions, Results: deps.Results,
 			Bandits: deps.Bandits, EventTypes: typeStore})
+	}
+	if cfg.DemoClientKey != "" && (*role == "all" || *role == "api") {
+		deps.Demo = demo.Shop{ClientKey: cfg.DemoClientKey}
 	}
 	handler := web.New(deps)
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)

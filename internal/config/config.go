@@ -41,6 +41,10 @@ type Config struct {
 	ConsentRequired bool          // LIFT_CONSENT_REQUIRED: no consent in a request means none given
 	RetentionMonths int           // LIFT_RETENTION_MONTHS: default retention of every ClickHouse table
 	RetentionEvery  time.Duration // LIFT_RETENTION_INTERVAL: how often retention is enforced
+
+	// DemoClientKey, when set, serves the demo shop at /demo using this client key
+	// (LIFT_DEMO_CLIENT_KEY; make run sets it).
+	DemoClientKey string
 }
 
 // Load reads the configuration through getenv and validates it.
@@ -52,6 +56,7 @@ func Load(getenv func(string) string) (Config, error) {
 		ClickHouseAddr: or(getenv("LIFT_CLICKHOUSE_ADDR"), "127.0.0.1:9000"),
 		ClickHouseDB:   or(getenv("LIFT_CLICKHOUSE_DB"), "lift"),
 		AMQPURL:        or(getenv("LIFT_AMQP_URL"), "amqp://guest:guest@127.0.0.1:5672/"),
+		DemoClientKey:  getenv("LIFT_DEMO_CLIENT_KEY"),
 		LogFormat:      or(getenv("LIFT_LOG_FORMAT"), "json"),
 	}
 	var err error
@@ -155,6 +160,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("consent_required", c.ConsentRequired),
 		slog.Int("retention_months", c.RetentionMonths),
 		slog.Duration("retention_interval", c.RetentionEvery),
+		slog.Bool("demo", c.DemoClientKey != ""),
 	)
 }
 
