@@ -55,7 +55,8 @@ run: services build
 	if [[ '$(DEMO_RATE)' != 0 ]]; then
 		bin/lift simulate --key "$$LIFT_DEMO_CLIENT_KEY" --no-report --duration 0 --rate '$(DEMO_RATE)' \
 			--think 300ms --wait-ready 2m >bin/demo-simulation.log 2>&1 &
-		trap 'kill $$! 2>/dev/null' EXIT
+		sim=$$!
+		trap 'kill $$sim 2>/dev/null' EXIT INT TERM
 	fi
 	bin/lift serve
 

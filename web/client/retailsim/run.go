@@ -148,6 +148,12 @@ func Run(ctx context.Context, o Options) (*Truth, error) {
 	start := time.Now()
 	stopProgress := r.reportProgress(start)
 
+	// Sessions run to their end after the run is stopped, so that their truth and
+	// their events agree, but give up 10 s after ctx ends (lift may be gone).
+	sessionCtx, endSessions := context.WithCancel(context.WithoutCancel(ctx))
+	defer endSessions()
+	stopAfter := context.AfterFunc(ctx, func() { time.AfterFunc(10*time.Second, endSessions) })
+	defer stopAfter()
 	slots := make(chan struct{}, o.MaxInFlight)
 	var wg sync.WaitGroup
 	interval := time.Duration(float64(time.Second) / o.Rate)
@@ -173,13 +179,11 @@ func Run(ctx context.Context, o Options) (*Truth, error) {
 		r.started.Add(1)
 		wg.Go(func() {
 			defer func() { <-slots; r.done.Add(1) }()
-			// A session runs to its end even when the run is stopped, so its truth
-			// and its events agree.
-			r.session(context.WithoutCancel(ctx), i)
+			r.session(sessionCtx, i)
 		})
 	}
 	wg.Wait()
-	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	flushCtx, cancel := context.WithTimeout(sessionCtx, time.Minute)
 	defer cancel()
 	err := r.batch.Close(flushCtx)
 	stopProgress()
