@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"slices"
 	"sort"
 )
 
@@ -214,25 +213,4 @@ func pick(shares map[string]float64, u float64) string {
 		return ""
 	}
 	return keys[len(keys)-1]
-}
-
-// bestArm is the arm with the highest true click rate for visitors of seg.
-func (s Scenario) bestArm(key, seg string) string {
-	best, bestRate := "", -1.0
-	arms := make([]string, 0, len(s.Bandits[key]))
-	for a := range s.Bandits[key] {
-		arms = append(arms, a)
-	}
-	slices.Sort(arms)
-	for _, a := range arms {
-		rates := s.Bandits[key][a]
-		p, ok := rates[seg]
-		if !ok {
-			p = rates["all"]
-		}
-		if p > bestRate {
-			best, bestRate = a, p
-		}
-	}
-	return best
 }
