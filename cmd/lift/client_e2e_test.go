@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/liftlab/lift/migrations"
 	liftclient "github.com/liftlab/lift/web/client"
 	"github.com/liftlab/lift/web/client/amqpclient"
 )
@@ -69,14 +68,7 @@ func TestGoClient(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ch := migrations.OpenClickHouse(f.env["LIFT_CLICKHOUSE_ADDR"], f.env["LIFT_CLICKHOUSE_DB"])
-	defer ch.Close()
-	count := func(q string) (n uint64) {
-		if err := ch.QueryRow(q).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	count := clickhouseCount(t, f.env)
 	eventually(t, 30*time.Second, func() bool {
 		return count("SELECT count() FROM events FINAL WHERE user_id = 'go-user-1' AND type = 'purchase'") == 1 &&
 			count("SELECT count() FROM events FINAL WHERE type = 'page_view' AND user_id LIKE 'go-batch-%'") == 250 &&

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-
-	"github.com/liftlab/lift/migrations"
 )
 
 // TestDemo is what `make run` sets up, on the real services: `lift demo seed --keys`,
@@ -92,14 +90,7 @@ func TestDemo(t *testing.T) {
 	run1(t, tab, "buy", chromedp.Click(byID("add-lamp-arc")), chromedp.Click(byID("buy")))
 	shots.take(tab, "demo-offer")
 
-	ch := migrations.OpenClickHouse(f.env["LIFT_CLICKHOUSE_ADDR"], f.env["LIFT_CLICKHOUSE_DB"])
-	defer ch.Close()
-	count := func(q string, args ...any) (n uint64) {
-		if err := ch.QueryRow(q, args...).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	count := clickhouseCount(t, f.env)
 	eventually(t, 30*time.Second, func() bool {
 		// 189 less the 15% discount.
 		return count("SELECT count() FROM events FINAL WHERE user_id = ? AND type = 'purchase' AND value = 160.65", visitor) == 1 &&

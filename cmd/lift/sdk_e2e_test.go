@@ -74,14 +74,7 @@ func TestBrowserSDK(t *testing.T) {
 	defer shop.Close()
 	shopURL := fmt.Sprintf("http://localhost:%d/", ln.Addr().(*net.TCPAddr).Port)
 
-	ch := migrations.OpenClickHouse(f.env["LIFT_CLICKHOUSE_ADDR"], f.env["LIFT_CLICKHOUSE_DB"])
-	defer ch.Close()
-	count := func(q string, args ...any) (n uint64) {
-		if err := ch.QueryRow(q, args...).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	count := clickhouseCount(t, f.env)
 
 	browser := newBrowser(t)
 	open := func() context.Context {
@@ -175,5 +168,20 @@ func TestBrowserSDK(t *testing.T) {
 	}
 	if v := eval(tab, `window.lift.decisions.hero.variant`); v != logged.Decisions["hero"].Variant {
 		t.Errorf("logged-in hero %s, want lift's %s", v, logged.Decisions["hero"].Variant)
+	}
+}
+
+// clickhouseCount returns a function running a count query on the test's ClickHouse
+// database.
+func clickhouseCount(t *testing.T, env map[string]string) func(q string, args ...any) uint64 {
+	t.Helper()
+	ch := migrations.OpenClickHouse(env["LIFT_CLICKHOUSE_ADDR"], env["LIFT_CLICKHOUSE_DB"])
+	t.Cleanup(func() { ch.Close() })
+	return func(q string, args ...any) (n uint64) {
+		t.Helper()
+		if err := ch.QueryRow(q, args...).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
 	}
 }

@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/liftlab/lift/bandit"
+	"github.com/liftlab/lift/experiments/stats"
 )
 
 // Report compares what lift measured with the simulated truth.
@@ -109,33 +113,12 @@ func (a API) get(ctx context.Context, path string, out any) error {
 	return json.Unmarshal(body, out)
 }
 
+// results is the part of GET /api/v1/experiments/{key}/results the report reads.
 type results struct {
 	Metrics []struct {
-		Role     string `json:"role"`
-		Variants []struct {
-			Key                 string   `json:"key"`
-			Users               float64  `json:"users"`
-			Conversions         *float64 `json:"conversions"`
-			Value               float64  `json:"value"`
-			Lift                *float64 `json:"lift"`
-			CILow               *float64 `json:"ci_low"`
-			CIHigh              *float64 `json:"ci_high"`
-			PValue              *float64 `json:"p_value"`
-			ChanceToBeatControl *float64 `json:"chance_to_beat_control"`
-		} `json:"variants"`
+		Role     string                `json:"role"`
+		Variants []stats.VariantResult `json:"variants"`
 	} `json:"metrics"`
-}
-
-type banditReport struct {
-	Segments []struct {
-		Segment string `json:"segment"`
-		Arms    []struct {
-			Variant   string  `json:"variant"`
-			Weight    float64 `json:"weight"`
-			PBest     float64 `json:"p_best"`
-			Exposures float64 `json:"exposures"`
-		} `json:"arms"`
-	} `json:"segments"`
 }
 
 // Measure reads lift's results for everything the run touched and compares them with
@@ -145,7 +128,7 @@ type banditReport struct {
 // the last events.
 func Measure(ctx context.Context, api API, sc Scenario, t *Truth, settle, banditWait time.Duration) (*Report, error) {
 	rep := &Report{Sessions: t.Sessions, Purchases: t.Purchases, Revenue: t.Revenue, Visitors: t.Visitors}
-	keys := sortedKeys(t.Experiments)
+	keys := slices.Sorted(maps.Keys(t.Experiments))
 	res := map[string]results{}
 	deadline := time.Now().Add(settle)
 	for {
@@ -183,8 +166,8 @@ func Measure(ctx context.Context, api API, sc Scenario, t *Truth, settle, bandit
 	for _, key := range keys {
 		rep.Experiments = append(rep.Experiments, experimentReport(key, res[key], t.Experiments[key]))
 	}
-	for _, key := range sortedKeys(t.Bandits) {
-		var br banditReport
+	for _, key := range slices.Sorted(maps.Keys(t.Bandits)) {
+		var br bandit.Report
 		if err := api.get(ctx, "/api/v1/experiments/"+url.PathEscape(key)+"/bandit", &br); err != nil {
 			return nil, fmt.Errorf("bandit report of %s: %w", key, err)
 		}
@@ -251,7 +234,7 @@ func experimentReport(key string, r results, et *ExperimentTruth) ExperimentRepo
 	return out
 }
 
-func banditReportOf(key string, br banditReport, truth map[string]*BanditTruth) BanditReport {
+func banditReportOf(key string, br bandit.Report, truth map[string]*BanditTruth) BanditReport {
 	out := BanditReport{Key: key}
 	for _, s := range br.Segments {
 		bt := truth[s.Segment]
@@ -280,7 +263,7 @@ func banditReportOf(key string, br banditReport, truth map[string]*BanditTruth) 
 func (r *Report) Text(w io.Writer) error {
 	fmt.Fprintf(w, "sessions %d, purchases %d, revenue %.2f\n", r.Sessions, r.Purchases, r.Revenue)
 	var segs []string
-	for _, k := range sortedKeys(r.Visitors) {
+	for _, k := range slices.Sorted(maps.Keys(r.Visitors)) {
 		segs = append(segs, fmt.Sprintf("%s %d", k, r.Visitors[k]))
 	}
 	fmt.Fprintf(w, "visitors: %s\n", strings.Join(segs, ", "))
@@ -314,7 +297,7 @@ func (r *Report) Text(w io.Writer) error {
 			fmt.Fprintf(w, "\nbandit %s, segment %s: %d users; lift's best (P(best)) %s, true best %s: %s\n", b.Key, name,
 				s.SimulatedUsers, s.MeasuredBest, s.TrueBest, map[bool]string{true: "match", false: "MISMATCH"}[s.Match])
 			err := table("arm\ttrue click rate\tP(best)\tweight now\tserved", func(tw *tabwriter.Writer) {
-				for _, arm := range sortedKeys(s.TrueRates) {
+				for _, arm := range slices.Sorted(maps.Keys(s.TrueRates)) {
 					fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%.3f\t%.1f%%\n", arm, s.TrueRates[arm], s.PBest[arm], s.Weights[arm], 100*s.Allocation[arm])
 				}
 			})
@@ -352,13 +335,4 @@ func yesNo(b *bool) string {
 		return "yes"
 	}
 	return "NO"
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -109,7 +111,7 @@ func (b *BanditTruth) TrueRate(arm string) float64 {
 // Best is the arm with the highest true rate.
 func (b *BanditTruth) Best() string {
 	best, rate := "", -1.0
-	for _, arm := range sortedKeys(b.Expected) {
+	for _, arm := range slices.Sorted(maps.Keys(b.Expected)) {
 		if r := b.TrueRate(arm); r > rate {
 			best, rate = arm, r
 		}
