@@ -39,7 +39,7 @@ func StartRabbit(t testing.TB, consumerTimeout time.Duration) *Rabbit {
 	r := &Rabbit{t: t, dir: dir, Port: freePort(t)}
 	dist := freePort(t)
 	r.Node = fmt.Sprintf("liftchaos%d@localhost", r.Port)
-	conf := fmt.Sprintf("listeners.tcp.local = 127.0.0.1:%d\nconsumer_timeout = %d\nloopback_users = none\n", r.Port, consumerTimeout.Milliseconds())
+	conf := fmt.Sprintf("listeners.tcp.local = 127.0.0.1:%d\nconsumer_timeout = %d\n", r.Port, consumerTimeout.Milliseconds())
 	for name, content := range map[string]string{"rabbitmq.conf": conf, "enabled_plugins": "[].\n", "rabbitmq-env.conf": ""} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 			t.Fatal(err)
