@@ -80,22 +80,8 @@ func newEventsHandler(t *testing.T, pub web.EventPublisher, exp web.ExposureLogg
 
 func newEventsHandlerRate(t *testing.T, pub web.EventPublisher, exp web.ExposureLogger, rate float64) http.Handler {
 	t.Helper()
-	var e experiments.Experiment
-	if err := json.Unmarshal([]byte(`{"key":"hero","type":"ab","status":"running",
-		"variants":[{"key":"control","weight":0.5},{"key":"bold","weight":0.5}]}`), &e); err != nil {
-		t.Fatal(err)
-	}
-	e.Normalize()
-	live := experiments.NewLive(evLoader{&experiments.Config{Experiments: []experiments.Experiment{e}}})
-	if err := live.Reload(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	return web.New(web.Deps{
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Snapshots: live, Keys: evKeys{},
-		Ready:    func(context.Context) map[string]error { return nil },
-		Registry: reg, MaxBodyBytes: 4096,
-		Events: pub, EventMetrics: ingest.NewMetrics(reg), Exposures: exp, EventsRate: rate,
+	return newOpsHandler(t, slog.New(slog.DiscardHandler), func(d *web.Deps) {
+		d.Events, d.Exposures, d.EventsRate = pub, exp, rate
 	})
 }
 
