@@ -17,8 +17,12 @@ import (
 
 // sdkPage is a shop page on another origin than lift's (localhost against lift's
 // 127.0.0.1): it imports lift.js from lift, renders the hero banner declaratively,
-// records what lift.js sends, and exposes the SDK as window.lift.
-const sdkPage = `<!doctype html><html><head><meta charset="utf-8"><title>shop</title></head><body>
+// records what lift.js sends, exposes the SDK as window.lift, and maps OpenFeature's
+// packages (testdata/openfeature) for the OFREP provider.
+const sdkPage = `<!doctype html><html><head><meta charset="utf-8"><title>shop</title>
+<script type="importmap">{"imports": {"@openfeature/core": "/of/core.js", "@openfeature/web-sdk": "/of/web-sdk.js",
+  "@openfeature/ofrep-core": "/of/ofrep-core.js", "@openfeature/ofrep-web-provider": "/of/ofrep-web-provider.js"}}</script>
+</head><body>
 <div data-lift="hero" id="hero">
   <h1 data-lift-variant="control">Classic</h1>
   <h1 data-lift-variant="bold">BOLD</h1>
@@ -61,7 +65,13 @@ func TestBrowserSDK(t *testing.T) {
 	// The shop, on its own origin.
 	liftURL := p.url
 	page := strings.NewReplacer("{{LIFT}}", liftURL, "{{KEY}}", f.client.key).Replace(sdkPage)
+	// The shop also serves OpenFeature's web SDK and OFREP provider (testdata/openfeature).
+	openFeature := http.StripPrefix("/of/", http.FileServer(http.Dir("testdata/openfeature")))
 	shop := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/of/") {
+			openFeature.ServeHTTP(w, r)
+			return
+		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprint(w, page)
 	}))
@@ -111,16 +121,24 @@ func TestBrowserSDK(t *testing.T) {
 		t.Errorf("sticky bucket %q, want reco=%s", sticky, want.Decisions["reco"].Variant)
 	}
 
-	// OpenFeature: evaluate through OFREP from the page (CORS, Authorization header),
-	// and let the SDK's hook log the exposure from the flag metadata.
-	ofrepVariant := eval(tab, `(async () => {
-		const res = await fetch("`+liftURL+`/ofrep/v1/evaluate/flags/of-test", {method: "POST",
-			headers: {"Content-Type": "application/json", Authorization: "Bearer `+f.client.key+`"},
-			body: JSON.stringify({context: window.lift.openFeatureContext()})});
-		const d = await res.json();
-		window.lift.openFeatureHook().after({}, {flagKey: d.key, variant: d.variant, value: d.value, flagMetadata: d.metadata});
-		return d.variant;
+	// OpenFeature's own OFREP web provider against lift, from this origin: the same
+	// visitor (openFeatureContext), and lift.js's hook logs the experiment's exposure.
+	ofrep := eval(tab, `(async () => {
+		const { OpenFeature } = await import("@openfeature/web-sdk");
+		const { OFREPWebProvider } = await import("@openfeature/ofrep-web-provider");
+		await OpenFeature.setContext(window.lift.openFeatureContext());
+		OpenFeature.addHooks(window.lift.openFeatureHook());
+		await OpenFeature.setProviderAndWait(new OFREPWebProvider({baseUrl: "`+liftURL+`",
+			headers: [["Authorization", "Bearer `+f.client.key+`"]]}));
+		const d = OpenFeature.getClient().getStringDetails("of-test", "none");
+		return [d.variant, d.value, d.reason, d.errorCode || ""].join("|");
 	})()`)
+	var ofWant decideResp
+	f.client.want(200, "POST", "/v1/decide", `{"user_id":"`+anon+`","attributes":{"country":"US"},"keys":["of-test"],"track":false}`, &ofWant)
+	ofrepVariant := ofWant.Decisions["of-test"].Variant
+	if want := ofrepVariant + "|" + ofrepVariant + "|SPLIT|"; ofrep != want {
+		t.Errorf("OpenFeature evaluation %q, want %q", ofrep, want)
+	}
 
 	// Events tracked right before the tab closes: the pagehide beacon delivers them.
 	eval(tab, `(() => { for (let i = 0; i < 40; i++) window.lift.track("product_view", {properties: {sku: "sku-" + i}}); return ""; })()`)
