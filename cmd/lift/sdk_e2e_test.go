@@ -163,6 +163,10 @@ func TestBrowserSDK(t *testing.T) {
 	if id := eval(tab, "window.lift.id"); id != anon {
 		t.Fatalf("second page has id %s, want the cookie's %s", id, anon)
 	}
+	// Decisions came from the cache (fresh for a minute): no request to lift.
+	if n := eval(tab, `String(window.sent.filter(s => s.url.endsWith("/v1/decide")).length)`); n != "0" {
+		t.Errorf("second page sent %s decide requests, want 0 (cached)", n)
+	}
 	eval(tab, `(async () => { await window.lift.identify("customer-42"); return ""; })()`)
 	eval(tab, `(() => { for (let i = 0; i < 25; i++) window.lift.track("purchase", {value: i}); return ""; })()`)
 	run1(t, tab, "leave the page", chromedp.Navigate("about:blank"))
@@ -186,6 +190,14 @@ func TestBrowserSDK(t *testing.T) {
 	}
 	if v := eval(tab, `window.lift.decisions.hero.variant`); v != logged.Decisions["hero"].Variant {
 		t.Errorf("logged-in hero %s, want lift's %s", v, logged.Decisions["hero"].Variant)
+	}
+	// Without any consent the visitor is not remembered: the cookie goes.
+	eval(tab, `(async () => { await window.lift.setConsent({analytics: false, personalization: false}); return ""; })()`)
+	if cookie := eval(tab, "document.cookie"); strings.Contains(cookie, "lift_id=") {
+		t.Errorf("cookie kept without consent: %q", cookie)
+	}
+	if body := eval(tab, `window.sent.filter(s => s.url.endsWith("/v1/decide")).pop().body`); !strings.Contains(body, `"consent":{"analytics":false,"personalization":false}`) {
+		t.Errorf("decide after setConsent: %s", body)
 	}
 }
 

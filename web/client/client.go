@@ -240,13 +240,25 @@ func (c *Client) Track(ctx context.Context, events ...Event) error {
 
 // Send is Track for a slice: it makes *Client a Sink for a Batcher.
 func (c *Client) Send(ctx context.Context, events []Event) error {
+	return c.send(ctx, nil, events)
+}
+
+// TrackConsent is Track for events of users who gave (or refused) consent: lift
+// applies it to the whole request (docs/privacy.md), so send one user's events, or
+// events of users with the same consent, together.
+func (c *Client) TrackConsent(ctx context.Context, consent Consent, events ...Event) error {
+	return c.send(ctx, &consent, events)
+}
+
+func (c *Client) send(ctx context.Context, consent *Consent, events []Event) error {
 	if len(events) == 0 {
 		return nil
 	}
 	Prepare(events)
 	body, err := json.Marshal(struct {
-		Events []Event `json:"events"`
-	}{events})
+		Events  []Event  `json:"events"`
+		Consent *Consent `json:"consent,omitempty"`
+	}{events, consent})
 	if err != nil {
 		return fmt.Errorf("lift client: encode events: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -122,6 +123,19 @@ func TestTrackRetriesAndRejections(t *testing.T) {
 	ids.Range(func(any, any) bool { n++; return true })
 	if n != 2 {
 		t.Errorf("retries used %d distinct event ids, want the same 2", n)
+	}
+
+	// Consent travels with the request.
+	var body string
+	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		body = string(b)
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = io.WriteString(w, `{"accepted":1,"rejected":[]}`)
+	})
+	if err := c.TrackConsent(context.Background(), client.Consent{Analytics: true}, client.Event{Type: "click", UserID: "u"}); err != nil ||
+		!strings.Contains(body, `"consent":{"analytics":true,"personalization":false}`) {
+		t.Errorf("TrackConsent: %v, body %s", err, body)
 	}
 
 	// A context that ends stops the retries.
