@@ -91,7 +91,8 @@ func (s *server) requireServerKeyOrSession() echo.MiddlewareFunc {
 // apiRole is the least role a dashboard user needs for a management API request.
 func apiRole(c echo.Context) auth.Role {
 	switch {
-	case strings.HasPrefix(c.Path(), "/api/v1/keys"), strings.HasPrefix(c.Path(), "/api/v1/users"):
+	case strings.HasPrefix(c.Path(), "/api/v1/keys"), strings.HasPrefix(c.Path(), "/api/v1/users"),
+		strings.HasPrefix(c.Path(), "/api/v1/erasures"):
 		return auth.Admin
 	case c.Request().Method == http.MethodGet || c.Request().Method == http.MethodHead:
 		return auth.Viewer

@@ -85,6 +85,9 @@ type Deps struct {
 	// pseudonyms, scrubbing (docs/privacy.md). Nil: consent granted unless a request
 	// says otherwise, ids and properties as sent.
 	Privacy *ingest.Privacy
+	// GDPR, when set, serves erasure (DELETE /api/v1/users/{id}, /api/v1/erasures)
+	// and export (GET /api/v1/users/{id}/export); admins only.
+	GDPR GDPR
 }
 
 // New builds the HTTP handler.
@@ -141,6 +144,12 @@ func New(d Deps) *echo.Echo {
 	}
 	if d.SegmentStats != nil {
 		api.GET("/segments/:key/stats", s.segmentStats)
+	}
+	if d.GDPR != nil {
+		api.DELETE("/users/:id", s.eraseUser)
+		api.GET("/users/:id/export", s.exportUser)
+		api.GET("/erasures", s.erasureJobs)
+		api.GET("/erasures/:id", s.erasureJob)
 	}
 	api.GET("/keys", s.listKeys)
 	api.POST("/keys", s.createKey)

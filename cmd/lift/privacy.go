@@ -1,10 +1,18 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
+	"time"
 
+	"github.com/liftlab/lift/experiments"
 	"github.com/liftlab/lift/ingest"
 	"github.com/liftlab/lift/internal/config"
+	"github.com/liftlab/lift/segments/amqprunner"
+	segstore "github.com/liftlab/lift/segments/pgstore"
 )
 
 // newPrivacy builds the privacy policy the api, the consumers and the segment engine
@@ -31,4 +39,100 @@ func newPrivacy(cfg config.Config, m *ingest.PrivacyMetrics) (*ingest.Privacy, e
 	}
 	p.Scrubber = s
 	return p, nil
+}
+
+// segmentEraser is the segment engine's part of an erasure: every shard forgets the
+// users at its next checkpoint; a shard whose checkpoint is older than staleAfter
+// has no running engine, and its checkpoint is edited here instead.
+type segmentEraser struct {
+	store      *segstore.Store
+	defs       amqprunner.Definitions
+	staleAfter time.Duration
+}
+
+func (s segmentEraser) RequestForget(ctx context.Context, jobID string, userIDs []string) error {
+	return s.store.RequestErasure(ctx, jobID, userIDs)
+}
+
+func (s segmentEraser) Forgotten(ctx context.Context, jobID string, userIDs []string) (bool, error) {
+	pending, err := s.store.ErasurePending(ctx, jobID)
+	if err != nil || len(pending) == 0 {
+		return err == nil, err
+	}
+	left := 0
+	for _, p := range pending {
+		if time.Since(p.SavedAt) < s.staleAfter {
+			left++ // its engine runs and will forget them at its next checkpoint
+			continue
+		}
+		defs, fingerprint, err := s.defs(ctx)
+		if err != nil {
+			return false, err
+		}
+		ok, err := s.store.ForgetInCheckpoint(ctx, p.Shard, userIDs, defs, fingerprint)
+		if err != nil {
+			return false, err
+		}
+		if !ok {
+			left++
+		}
+	}
+	return left == 0, nil
+}
+
+// configEraser is the configuration's part: saved groups lose the ids through the
+// audited store; other documents naming them are reported for review.
+type configEraser struct{ store experiments.Store }
+
+func (c configEraser) ForgetInSavedGroups(ctx context.Context, actor string, userIDs []string) ([]string, error) {
+	docs, err := c.store.List(ctx, experiments.KindSavedGroup)
+	if err != nil {
+		return nil, err
+	}
+	var changed []string
+	for _, doc := range docs {
+		var g experiments.SavedGroup
+		if err := json.Unmarshal(doc, &g); err != nil {
+			return nil, err
+		}
+		if !slices.ContainsFunc(g.Values, func(v any) bool { s, ok := v.(string); return ok && slices.Contains(userIDs, s) }) {
+			continue
+		}
+		_, err := c.store.Update(ctx, experiments.KindSavedGroup, g.Key, "erase-user", actor, func(before json.RawMessage) (json.RawMessage, error) {
+			var m map[string]any
+			if err := json.Unmarshal(before, &m); err != nil {
+				return nil, err
+			}
+			values, _ := m["values"].([]any)
+			m["values"] = slices.DeleteFunc(values, func(v any) bool { s, ok := v.(string); return ok && slices.Contains(userIDs, s) })
+			return json.Marshal(m)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("saved group %q: %w", g.Key, err)
+		}
+		changed = append(changed, g.Key)
+	}
+	return changed, nil
+}
+
+func (c configEraser) Mentions(ctx context.Context, userIDs []string) ([]string, error) {
+	var out []string
+	for _, kind := range []experiments.Kind{experiments.KindSavedGroup, experiments.KindExperiment, experiments.KindFlag, experiments.KindSegment} {
+		docs, err := c.store.List(ctx, kind)
+		if err != nil {
+			return nil, err
+		}
+		for _, doc := range docs {
+			for _, id := range userIDs {
+				quoted, _ := json.Marshal(id)
+				if bytes.Contains(doc, quoted) {
+					var d struct{ Key string }
+					_ = json.Unmarshal(doc, &d)
+					out = append(out, string(kind)+"/"+d.Key)
+					break
+				}
+			}
+		}
+	}
+	return out, nil
 }

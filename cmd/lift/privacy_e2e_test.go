@@ -3,9 +3,13 @@ package main
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -280,4 +284,256 @@ func scrape(t *testing.T, base string) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
+}
+
+type jobResp struct {
+	ID     string
+	Status string
+	URL    string
+	Error  string
+	Steps  []struct {
+		Name   string
+		Done   bool
+		Detail string
+		Tables []struct {
+			Table     string
+			Mutation  string
+			Done      bool
+			Remaining uint64
+		}
+	}
+}
+
+// userRows counts the rows of the given ids in every ClickHouse table with a
+// user_id column.
+func (pf *privacyFixture) userRows(t *testing.T, ids ...string) map[string]uint64 {
+	t.Helper()
+	out := map[string]uint64{}
+	for table, cols := range pf.chTables(t) {
+		if !slices.Contains(cols, "user_id") {
+			continue
+		}
+		var in []string
+		for _, id := range ids {
+			in = append(in, "'"+id+"'")
+		}
+		out[table] = pf.count(t, fmt.Sprintf("SELECT count() FROM `%s` WHERE user_id IN (%s)", table, strings.Join(in, ",")))
+	}
+	return out
+}
+
+// seedTwoUsers sends events (with an $identify linking an anonymous visitor to
+// alice), decisions (exposures) and enough product views for the behavioural
+// segment, for alice and bob, and waits until all of it is stored.
+func (pf *privacyFixture) seedTwoUsers(t *testing.T) {
+	t.Helper()
+	pf.server.want(201, "POST", "/api/v1/saved-groups", `{"key":"beta","values":["alice@example.com","bob@example.com"]}`, nil)
+	for _, u := range []string{"alice@example.com", "bob@example.com", "anon-alice"} {
+		pf.client.want(202, "POST", "/v1/events", fmt.Sprintf(`{"events":[
+			{"type":"product_view","user_id":%[1]q,"properties":{"sku":"x1"}},
+			{"type":"purchase","user_id":%[1]q,"value":12.5}]}`, u), nil)
+		pf.client.want(200, "POST", "/v1/decide", fmt.Sprintf(`{"user_id":%q}`, u), nil)
+	}
+	pf.client.want(202, "POST", "/v1/events", `{"events":[{"type":"$identify","user_id":"alice@example.com","properties":{"anonymous_id":"anon-alice"}}]}`, nil)
+	alice, bob, anon := pf.pseud.Pseudonymize("alice@example.com"), pf.pseud.Pseudonymize("bob@example.com"), pf.pseud.Pseudonymize("anon-alice")
+	eventually(t, 30*time.Second, func() bool {
+		rows := pf.userRows(t, alice)
+		return rows["events"] == 3 && rows["exposures"] == 1 && rows["first_exposures"] == 1 && rows["segment_changes"] == 1 &&
+			pf.userRows(t, bob)["segment_changes"] == 1 && pf.userRows(t, anon)["segment_changes"] == 1
+	})
+	eventually(t, 15*time.Second, func() bool {
+		var cp []byte
+		err := pf.pg.QueryRow(context.Background(), "SELECT state FROM segment_checkpoints WHERE shard = 0").Scan(&cp)
+		return err == nil && strings.Contains(string(cp), alice) && strings.Contains(string(cp), anon) && strings.Contains(string(cp), bob)
+	})
+}
+
+// TestExportEndToEnd: the export holds what was stored for the user (their rows in
+// every table, the anonymous visitor's linked by $identify, memberships, the saved
+// group naming them) and nothing of anyone else.
+func TestExportEndToEnd(t *testing.T) {
+	pf := newPrivacyFixture(t)
+	pf.start(t)
+	pf.configure(t)
+	pf.seedTwoUsers(t)
+	alice, anon := pf.pseud.Pseudonymize("alice@example.com"), pf.pseud.Pseudonymize("anon-alice")
+
+	var x struct {
+		UserID             string `json:"user_id"`
+		IDs                []string
+		ClickHouse         map[string][]map[string]any
+		SegmentMemberships []map[string]any `json:"segment_memberships"`
+		Configuration      []string
+	}
+	resp := pf.server.do("GET", "/api/v1/users/"+url.PathEscape("alice@example.com")+"/export", "", &x)
+	if resp.StatusCode != 200 {
+		t.Fatalf("export: %d", resp.StatusCode)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	if x.UserID != "alice@example.com" || !slices.Equal(x.IDs, []string{"alice@example.com", alice, anon}) {
+		t.Errorf("export of %q under ids %v", x.UserID, x.IDs)
+	}
+	counts := map[string]int{}
+	for table, rows := range x.ClickHouse {
+		counts[table] = len(rows)
+		for _, r := range rows {
+			if r["user_id"] != alice && r["user_id"] != anon {
+				t.Errorf("%s row of %v", table, r["user_id"])
+			}
+		}
+	}
+	// alice: view, purchase, $identify; the anonymous visitor: view, purchase.
+	want := map[string]int{"events": 5, "exposures": 2, "first_exposures": 2, "segment_changes": 2}
+	for table, n := range want {
+		if counts[table] != n {
+			t.Errorf("export has %d rows of %s, want %d (all: %v)", counts[table], table, n, counts)
+		}
+	}
+	if len(x.SegmentMemberships) != 2 || !slices.Equal(x.Configuration, []string{"saved_group/beta"}) {
+		t.Errorf("memberships %v, configuration %v", x.SegmentMemberships, x.Configuration)
+	}
+	var purchase map[string]any
+	for _, r := range x.ClickHouse["events"] {
+		if r["type"] == "purchase" && r["user_id"] == alice {
+			purchase = r
+		}
+	}
+	if purchase["value"] != 12.5 || purchase["event_id"] == nil || purchase["ts"] == nil {
+		t.Errorf("purchase row %v", purchase)
+	}
+	for _, other := range []string{"bob", pf.pseud.Pseudonymize("bob@example.com")} {
+		if strings.Contains(string(raw), other) {
+			t.Errorf("export mentions %q", other)
+		}
+	}
+	// Client keys cannot export; unknown users export empty.
+	pf.client.want(403, "GET", "/api/v1/users/alice/export", "", nil)
+	var empty struct{ ClickHouse map[string][]any }
+	pf.server.want(200, "GET", "/api/v1/users/nobody/export", "", &empty)
+	for table, rows := range empty.ClickHouse {
+		if len(rows) != 0 {
+			t.Errorf("nobody has rows in %s", table)
+		}
+	}
+}
+
+// TestErasureEndToEnd: DELETE /api/v1/users/{id} removes every row of the user (and
+// of the anonymous visitor their $identify links) from every ClickHouse table on
+// 18.16, their memberships and segment engine state, their place in saved groups,
+// leaves the other user untouched, and completes after lift is restarted in the
+// middle of the job without starting its mutations again.
+func TestErasureEndToEnd(t *testing.T) {
+	pf := newPrivacyFixture(t)
+	// Mutations are checked every 3 s: a window in which the job is certainly
+	// between starting its mutations and seeing them done.
+	pf.env["LIFT_ERASURE_POLL"] = "3s"
+	p := pf.start(t)
+	pf.configure(t)
+	pf.seedTwoUsers(t)
+	alice, bob, anon := pf.pseud.Pseudonymize("alice@example.com"), pf.pseud.Pseudonymize("bob@example.com"), pf.pseud.Pseudonymize("anon-alice")
+	bobBefore := pf.userRows(t, bob)
+
+	var job jobResp
+	resp := pf.server.do("DELETE", "/api/v1/users/"+url.PathEscape("alice@example.com"), "", &job)
+	if resp.StatusCode != 202 || job.ID == "" || resp.Header.Get("Location") != job.URL {
+		t.Fatalf("erase: %d %+v, Location %q", resp.StatusCode, job, resp.Header.Get("Location"))
+	}
+	var again jobResp
+	pf.server.want(202, "DELETE", "/api/v1/users/"+url.PathEscape("alice@example.com"), "", &again)
+	if again.ID != job.ID {
+		t.Errorf("a second request opened job %s besides %s", again.ID, job.ID)
+	}
+	pf.client.want(403, "DELETE", "/api/v1/users/bob", "", nil)
+
+	// Stop lift once the ClickHouse mutations are started and before they are seen done.
+	started := func(j jobResp) int {
+		n := 0
+		for _, st := range j.Steps {
+			for _, tp := range st.Tables {
+				if tp.Mutation != "" {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	eventually(t, 60*time.Second, func() bool {
+		pf.server.want(200, "GET", job.URL, "", &job)
+		return started(job) > 0
+	})
+	p.stop()
+	var status string
+	if err := pf.pg.QueryRow(context.Background(), "SELECT status FROM erasure_jobs WHERE id = $1", job.ID).Scan(&status); err != nil || status != "running" {
+		t.Fatalf("after the stop the job is %q (%v); the test wanted to interrupt it", status, err)
+	}
+	t.Logf("stopped lift with %d mutations started", started(job))
+
+	pf.start(t)
+	eventually(t, 120*time.Second, func() bool {
+		pf.server.want(200, "GET", job.URL, "", &job)
+		return job.Status == "done"
+	})
+	for _, st := range job.Steps {
+		t.Logf("step %s: %s", st.Name, st.Detail)
+	}
+	for table, n := range pf.userRows(t, alice, anon, "alice@example.com", "anon-alice") {
+		if n != 0 {
+			t.Errorf("%s still holds %d rows of the erased user", table, n)
+		}
+	}
+	if got := pf.userRows(t, bob); !maps.Equal(got, bobBefore) {
+		t.Errorf("bob's rows changed: %v, before %v", got, bobBefore)
+	}
+	// Every mutation was started once, restart or not.
+	if n := pf.count(t, "SELECT count() FROM system.mutations WHERE database = currentDatabase() AND position(command, ?) > 0",
+		"lift-erasure:"+job.ID+":1"); n != uint64(len(job.Steps[3].Tables)) || n < 4 {
+		t.Errorf("%d mutations for %d tables", n, len(job.Steps[3].Tables))
+	}
+	// Mutation commands carry digests, never ids.
+	if n := pf.count(t, "SELECT count() FROM system.mutations WHERE database = currentDatabase() AND (position(command, 'alice') > 0 OR position(command, ?) > 0)", alice); n != 0 {
+		t.Errorf("%d mutation commands name the user", n)
+	}
+
+	ctx := context.Background()
+	var memberships, pendingErasures int
+	var userIDsGone bool
+	var cp []byte
+	_ = pf.pg.QueryRow(ctx, "SELECT count(*) FROM segment_memberships WHERE user_id IN ($1, $2)", alice, anon).Scan(&memberships)
+	_ = pf.pg.QueryRow(ctx, "SELECT count(*) FROM segment_erasures").Scan(&pendingErasures)
+	_ = pf.pg.QueryRow(ctx, "SELECT user_ids IS NULL FROM erasure_jobs WHERE id = $1", job.ID).Scan(&userIDsGone)
+	_ = pf.pg.QueryRow(ctx, "SELECT state FROM segment_checkpoints WHERE shard = 0").Scan(&cp)
+	if memberships != 0 || pendingErasures != 0 || !userIDsGone {
+		t.Errorf("memberships %d, pending engine erasures %d, job forgot the ids: %v", memberships, pendingErasures, userIDsGone)
+	}
+	if strings.Contains(string(cp), alice) || strings.Contains(string(cp), anon) || !strings.Contains(string(cp), bob) {
+		t.Error("the checkpoint still holds the erased user, or lost the other")
+	}
+	var beta struct{ Values []string }
+	pf.server.want(200, "GET", "/api/v1/saved-groups/beta", "", &beta)
+	if !slices.Equal(beta.Values, []string{"bob@example.com"}) {
+		t.Errorf("saved group beta: %v", beta.Values)
+	}
+	// The decision processes dropped the membership from memory.
+	var r decideResp
+	pf.client.want(200, "POST", "/v1/decide", `{"user_id":"alice@example.com","keys":["offer"]}`, &r)
+	if string(r.Decisions["offer"].Value) != `"none"` {
+		t.Errorf("erased user still served the segment's offer: %s", r.Decisions["offer"].Value)
+	}
+	// The audit log records the request and the completion, without the id.
+	var audit struct {
+		Items []struct {
+			Actor, Action string
+			After         json.RawMessage
+		}
+	}
+	pf.server.want(200, "GET", "/api/v1/audit?entity=erasure&key="+job.ID, "", &audit)
+	if len(audit.Items) != 2 || audit.Items[0].Action != "complete" || audit.Items[1].Action != "request" ||
+		!strings.HasPrefix(audit.Items[1].Actor, "key:test server#") {
+		t.Errorf("audit %+v", audit.Items)
+	}
+	for _, a := range audit.Items {
+		if strings.Contains(string(a.After), "alice") {
+			t.Errorf("audit entry names the user: %s", a.After)
+		}
+	}
 }

@@ -24,6 +24,9 @@ import (
 	"github.com/liftlab/lift/ingest"
 	"github.com/liftlab/lift/ingest/amqpbus"
 	"github.com/liftlab/lift/ingest/chsink"
+	"github.com/liftlab/lift/ingest/gdpr"
+	gdprch "github.com/liftlab/lift/ingest/gdpr/chstore"
+	gdprpg "github.com/liftlab/lift/ingest/gdpr/pgstore"
 	ingestpg "github.com/liftlab/lift/ingest/pgstore"
 	"github.com/liftlab/lift/ingest/typereg"
 	"github.com/liftlab/lift/internal/config"
@@ -217,6 +220,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		deps.Bandits = banditReporter{config: store, events: events, weights: banditstore.New(pool)}
 		deps.SegmentStats = segstore.New(pool)
 	}
+	// Erasure and export reach ClickHouse on demand (lazy connection).
+	gdprEvents, err := gdprch.Open(cfg.ClickHouseAddr, cfg.ClickHouseDB)
+	if err != nil {
+		return err
+	}
+	defer gdprEvents.Close()
+	gdprJobs := gdprpg.New(pool)
+	if *role == "all" || *role == "api" {
+		deps.GDPR = &gdpr.Service{Jobs: gdprJobs, Events: gdprEvents, Memberships: segstore.New(pool),
+			Configuration: configEraser{store}, Pseudonymizer: privacy.Pseudonymizer}
+	}
 	if *role == "all" || *role == "worker" {
 		wm := newWorkerMetrics(reg)
 		// Any number of processes may run the worker role; one at a time leads.
@@ -233,9 +247,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return err
 		}
 		runner := &amqprunner.Runner{URL: cfg.AMQPURL, Store: segstore.New(pool), Changes: changes,
-			Definitions: segmentDefinitions(store), Log: log, Observe: wm.segmentEngine, Privacy: privacy}
+			Definitions: segmentDefinitions(store), Log: log, Observe: wm.segmentEngine, Privacy: privacy,
+			Erasures: segstore.New(pool)}
 		segElector := &leader.Elector{ConnString: cfg.PostgresURL, Name: "lift.segment-engine", Log: log, OnChange: wm.leading("lift.segment-engine")}
 		pipeline.Go(func() { segElector.Run(pipeCtx, runner.Run); changes.Close() })
+		// Erasure jobs: one runner at a time; a job resumes from its saved progress
+		// under whichever process leads next.
+		erasures := &gdpr.Runner{Jobs: gdprJobs, Events: gdprEvents, Memberships: segstore.New(pool),
+			Segments:      segmentEraser{store: segstore.New(pool), defs: segmentDefinitions(store), staleAfter: time.Minute},
+			Configuration: configEraser{store}, Log: log, Poll: cfg.ErasurePoll}
+		erasureElector := &leader.Elector{ConnString: cfg.PostgresURL, Name: "lift.erasure", Log: log, OnChange: wm.leading("lift.erasure")}
+		pipeline.Go(func() { erasureElector.Run(pipeCtx, erasures.Run) })
 	}
 	if *role == "all" || *role == "api" {
 		// The dashboard, and dashboard sessions on /api/v1, come with the management API.

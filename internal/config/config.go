@@ -41,6 +41,7 @@ type Config struct {
 	ConsentRequired bool          // LIFT_CONSENT_REQUIRED: no consent in a request means none given
 	RetentionMonths int           // LIFT_RETENTION_MONTHS: default retention of every ClickHouse table
 	RetentionEvery  time.Duration // LIFT_RETENTION_INTERVAL: how often retention is enforced
+	ErasurePoll     time.Duration // LIFT_ERASURE_POLL: how often erasure jobs check their mutations
 
 	// DemoClientKey, when set, serves the demo shop at /demo using this client key
 	// (LIFT_DEMO_CLIENT_KEY; make run sets it).
@@ -124,6 +125,9 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.RetentionEvery, err = duration(getenv, "LIFT_RETENTION_INTERVAL", 24*time.Hour); err != nil {
 		return c, err
 	}
+	if c.ErasurePoll, err = duration(getenv, "LIFT_ERASURE_POLL", time.Second); err != nil {
+		return c, err
+	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return c, fmt.Errorf("LIFT_LOG_FORMAT: want json or text, got %q", c.LogFormat)
 	}
@@ -160,6 +164,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("consent_required", c.ConsentRequired),
 		slog.Int("retention_months", c.RetentionMonths),
 		slog.Duration("retention_interval", c.RetentionEvery),
+		slog.Duration("erasure_poll", c.ErasurePoll),
 		slog.Bool("demo", c.DemoClientKey != ""),
 	)
 }

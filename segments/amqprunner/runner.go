@@ -76,6 +76,28 @@ type Runner struct {
 	// Privacy protects events that backends published raw and leaves out those
 	// without personalisation consent; nil: every event counts.
 	Privacy *ingest.Privacy
+	// Erasures, if not nil, names users to forget (erasure jobs, docs/privacy.md):
+	// at every checkpoint the engine drops their state before the snapshot, and
+	// they are reported forgotten once that checkpoint is saved.
+	Erasures Erasures
+}
+
+// Erasures are the users a shard must forget.
+type Erasures interface {
+	PendingErasures(ctx context.Context, shard int) ([]string, error)
+	Forgotten(ctx context.Context, shard int, userIDs []string) error
+}
+
+// forget drops the state of the users pending erasure from the engine.
+func (r *Runner) forget(ctx context.Context, engine *segments.Engine) ([]string, error) {
+	if r.Erasures == nil {
+		return nil, nil
+	}
+	ids, err := r.Erasures.PendingErasures(ctx, r.Shard)
+	for _, id := range ids {
+		engine.Forget(id)
+	}
+	return ids, err
 }
 
 // Run consumes until ctx ends, reconnecting after failures, and saves a last
@@ -185,12 +207,21 @@ func (r *Runner) session(ctx context.Context) error {
 		if err := flush(ctx); err != nil {
 			return err
 		}
+		forgotten, err := r.forget(ctx, engine)
+		if err != nil {
+			return err
+		}
 		var buf bytes.Buffer
 		if err := engine.Snapshot(&buf); err != nil {
 			return err
 		}
 		if err := r.Store.SaveCheckpoint(ctx, r.Shard, fingerprint, buf.Bytes()); err != nil {
 			return err
+		}
+		if len(forgotten) > 0 {
+			if err := r.Erasures.Forgotten(ctx, r.Shard, forgotten); err != nil {
+				return err
+			}
 		}
 		if now := time.Now(); r.Observe != nil && now.Sub(lastObserved) >= time.Second {
 			r.Observe(engine.Stats(), buf.Len(), lag)

@@ -1,0 +1,227 @@
+// Package chstore is the ClickHouse side of erasure, export and retention: it finds
+// every table that stores rows with a user_id column (system.columns, so tables added
+// later are covered without changing this code), deletes a user's rows with ALTER
+// TABLE … DELETE and follows the mutations in system.mutations (ClickHouse 18.16 has
+// no mutations_sync), and drops whole partitions past their retention.
+//
+// No query carries a user id in its text: ClickHouse keeps mutation commands in
+// system.mutations and, on current versions, every query in system.query_log. Rows
+// are matched on SHA256(user_id) instead.
+package chstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/liftlab/lift/internal/chconn"
+)
+
+// Store implements gdpr.Events and the ClickHouse part of retention.
+type Store struct {
+	conn driver.Conn
+}
+
+// Open connects lazily to the database at addr (host:port, native protocol).
+func Open(addr, database string) (*Store, error) {
+	conn, err := chconn.Open(addr, database, 5*time.Minute)
+	if err != nil {
+		return nil, fmt.Errorf("gdpr/chstore: %w", err)
+	}
+	return &Store{conn: conn}, nil
+}
+
+// Close closes the connections.
+func (s *Store) Close() error { return s.conn.Close() }
+
+// table is a table that stores rows.
+type table struct {
+	name, engine string
+}
+
+// userTables lists the tables of the database with a user_id column, except views
+// (a materialized view's rows live in its TO table or its .inner. table, both listed).
+func (s *Store) userTables(ctx context.Context) ([]table, error) {
+	rows, err := s.conn.Query(ctx, `SELECT c.table, t.engine FROM system.columns AS c
+		ANY INNER JOIN (SELECT name AS table, engine FROM system.tables WHERE database = currentDatabase()) AS t USING table
+		WHERE c.database = currentDatabase() AND c.name = 'user_id' AND t.engine LIKE '%MergeTree%'
+		ORDER BY c.table`)
+	if err != nil {
+		return nil, fmt.Errorf("gdpr/chstore: list tables: %w", err)
+	}
+	defer rows.Close()
+	var out []table
+	for rows.Next() {
+		var t table
+		if err := rows.Scan(&t.name, &t.engine); err != nil {
+			return nil, fmt.Errorf("gdpr/chstore: list tables: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// Tables lists the tables that have a user_id column and store rows.
+func (s *Store) Tables(ctx context.Context) ([]string, error) {
+	ts, err := s.userTables(ctx)
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = t.name
+	}
+	return names, err
+}
+
+func quote(name string) string { return "`" + strings.ReplaceAll(name, "`", "\\`") + "`" }
+
+// matchUsers is the condition selecting the users' rows by digest.
+func matchUsers(userIDs []string) string {
+	digests := make([]string, len(userIDs))
+	for i, id := range userIDs {
+		sum := sha256.Sum256([]byte(id))
+		digests[i] = "unhex('" + hex.EncodeToString(sum[:]) + "')"
+	}
+	return "SHA256(user_id) IN (" + strings.Join(digests, ", ") + ")"
+}
+
+var markerPattern = regexp.MustCompile(`^[A-Za-z0-9:_-]+$`)
+
+// StartDelete starts the mutation deleting the users' rows from table, with marker
+// in its command.
+func (s *Store) StartDelete(ctx context.Context, table string, userIDs []string, marker string) error {
+	if !markerPattern.MatchString(marker) || len(userIDs) == 0 {
+		return fmt.Errorf("gdpr/chstore: bad erasure of %s (marker %q, %d ids)", table, marker, len(userIDs))
+	}
+	q := fmt.Sprintf("ALTER TABLE %s DELETE WHERE %s AND '%s' != ''", quote(table), matchUsers(userIDs), marker)
+	if err := s.conn.Exec(ctx, q); err != nil {
+		return fmt.Errorf("gdpr/chstore: delete from %s: %w", table, err)
+	}
+	return nil
+}
+
+// FindMutation returns the id of the newest mutation of table carrying marker and
+// whether it is done ("" if there is none).
+func (s *Store) FindMutation(ctx context.Context, table, marker string) (string, bool, error) {
+	rows, err := s.conn.Query(ctx, `SELECT mutation_id, is_done FROM system.mutations
+		WHERE database = currentDatabase() AND table = ? AND position(command, ?) > 0
+		ORDER BY create_time DESC LIMIT 1`, table, "'"+marker+"'")
+	if err != nil {
+		return "", false, fmt.Errorf("gdpr/chstore: mutations of %s: %w", table, err)
+	}
+	defer rows.Close()
+	var id string
+	var done uint8
+	if rows.Next() {
+		if err := rows.Scan(&id, &done); err != nil {
+			return "", false, fmt.Errorf("gdpr/chstore: mutations of %s: %w", table, err)
+		}
+	}
+	return id, done == 1, rows.Err()
+}
+
+// Count counts the users' rows in table.
+func (s *Store) Count(ctx context.Context, table string, userIDs []string) (uint64, error) {
+	var n uint64
+	err := s.conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s WHERE %s", quote(table), matchUsers(userIDs))).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("gdpr/chstore: count in %s: %w", table, err)
+	}
+	return n, nil
+}
+
+// LinkedIDs returns the anonymous ids the users' $identify events link to.
+func (s *Store) LinkedIDs(ctx context.Context, userIDs []string) ([]string, error) {
+	rows, err := s.conn.Query(ctx, fmt.Sprintf(`SELECT DISTINCT visitParamExtractString(properties, 'anonymous_id') AS id
+		FROM events WHERE type = '$identify' AND %s`, matchUsers(userIDs)))
+	if err != nil {
+		return nil, fmt.Errorf("gdpr/chstore: linked ids: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("gdpr/chstore: linked ids: %w", err)
+		}
+		if id != "" {
+			ids = append(ids, id)
+		}
+	}
+	return ids, rows.Err()
+}
+
+// Export returns the users' rows of every table with a user_id column: every column,
+// aggregate states finalised, properties as JSON.
+func (s *Store) Export(ctx context.Context, userIDs []string) (map[string][]map[string]any, error) {
+	tables, err := s.userTables(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string][]map[string]any, len(tables))
+	for _, t := range tables {
+		rows, err := s.exportTable(ctx, t, userIDs)
+		if err != nil {
+			return nil, err
+		}
+		out[t.name] = rows
+	}
+	return out, nil
+}
+
+func (s *Store) exportTable(ctx context.Context, t table, userIDs []string) ([]map[string]any, error) {
+	cols, err := s.conn.Query(ctx, "SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = ?", t.name) // in table order (18.16 has no position column)
+	if err != nil {
+		return nil, fmt.Errorf("gdpr/chstore: columns of %s: %w", t.name, err)
+	}
+	var exprs, names []string
+	for cols.Next() {
+		var name, typ string
+		if err := cols.Scan(&name, &typ); err != nil {
+			cols.Close()
+			return nil, err
+		}
+		expr := quote(name)
+		if strings.HasPrefix(typ, "AggregateFunction(") {
+			expr = "finalizeAggregation(" + expr + ")"
+		}
+		exprs, names = append(exprs, expr+" AS "+quote(name)), append(names, name)
+	}
+	cols.Close()
+	final := ""
+	if strings.Contains(t.engine, "Replacing") || strings.Contains(t.engine, "Aggregating") {
+		final = " FINAL" // one row per key, as analysts read them
+	}
+	rows, err := s.conn.Query(ctx, fmt.Sprintf("SELECT %s FROM %s%s WHERE %s", strings.Join(exprs, ", "), quote(t.name), final, matchUsers(userIDs)))
+	if err != nil {
+		return nil, fmt.Errorf("gdpr/chstore: export %s: %w", t.name, err)
+	}
+	defer rows.Close()
+	types := rows.ColumnTypes()
+	out := []map[string]any{}
+	for rows.Next() {
+		dest := make([]any, len(types))
+		for i, ct := range types {
+			dest[i] = reflect.New(ct.ScanType()).Interface()
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("gdpr/chstore: export %s: %w", t.name, err)
+		}
+		row := make(map[string]any, len(dest))
+		for i, d := range dest {
+			v := reflect.ValueOf(d).Elem().Interface()
+			if str, ok := v.(string); ok && names[i] == "properties" && json.Valid([]byte(str)) {
+				v = json.RawMessage(str)
+			}
+			row[names[i]] = v
+		}
+		out = append(out, row)
+	}
+	return out, rows.Err()
+}

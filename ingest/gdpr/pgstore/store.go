@@ -1,0 +1,155 @@
+// Package pgstore keeps erasure jobs and retention settings in PostgreSQL.
+package pgstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/liftlab/lift/ingest/gdpr"
+)
+
+// Store implements gdpr.Jobs and gdpr.Policies.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// New returns a Store using pool.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+const jobColumns = "id, subject, status, steps, requested_by, requested_at, started_at, finished_at, error, user_ids"
+
+func scanJob(row pgx.Row) (gdpr.Job, error) {
+	var j gdpr.Job
+	var steps []byte
+	err := row.Scan(&j.ID, &j.Subject, &j.Status, &steps, &j.RequestedBy, &j.RequestedAt, &j.StartedAt, &j.FinishedAt, &j.Error, &j.UserIDs)
+	if err != nil {
+		return j, err
+	}
+	if err := json.Unmarshal(steps, &j.Steps); err != nil {
+		return j, fmt.Errorf("steps of job %s: %w", j.ID, err)
+	}
+	return j, nil
+}
+
+// auditView is what the audit log records of a job: never its user ids.
+func auditView(j gdpr.Job) map[string]any {
+	v := map[string]any{"id": j.ID, "subject": j.Subject, "status": j.Status, "requested_by": j.RequestedBy}
+	if j.FinishedAt != nil {
+		v["finished_at"] = j.FinishedAt
+		v["steps"] = j.Steps
+	}
+	return v
+}
+
+func audit(ctx context.Context, tx pgx.Tx, actor, action string, j gdpr.Job) error {
+	after, err := json.Marshal(auditView(j))
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO audit_log (actor, action, entity, entity_key, after) VALUES ($1, $2, 'erasure', $3, $4)`,
+		actor, action, j.ID, after)
+	return err
+}
+
+// Create stores a new job and records the request in the audit log.
+func (s *Store) Create(ctx context.Context, j gdpr.Job) error {
+	steps, err := json.Marshal(j.Steps)
+	if err != nil {
+		return err
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO erasure_jobs (id, subject, user_ids, status, steps, requested_by, requested_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, j.ID, j.Subject, j.UserIDs, j.Status, steps, j.RequestedBy, j.RequestedAt); err != nil {
+			return err
+		}
+		return audit(ctx, tx, j.RequestedBy, "request", j)
+	})
+	if err != nil {
+		return fmt.Errorf("pgstore: create erasure job: %w", err)
+	}
+	return nil
+}
+
+// Get returns gdpr.ErrNotFound if there is no such job.
+func (s *Store) Get(ctx context.Context, id string) (gdpr.Job, error) {
+	j, err := scanJob(s.pool.QueryRow(ctx, "SELECT "+jobColumns+" FROM erasure_jobs WHERE id = $1", id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return gdpr.Job{}, fmt.Errorf("pgstore: erasure job %q: %w", id, gdpr.ErrNotFound)
+	}
+	if err != nil {
+		return gdpr.Job{}, fmt.Errorf("pgstore: erasure job %q: %w", id, err)
+	}
+	return j, nil
+}
+
+func (s *Store) jobs(ctx context.Context, what, query string, args ...any) ([]gdpr.Job, error) {
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: %s: %w", what, err)
+	}
+	jobs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (gdpr.Job, error) { return scanJob(row) })
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: %s: %w", what, err)
+	}
+	return jobs, nil
+}
+
+// List returns the newest jobs first, at most limit.
+func (s *Store) List(ctx context.Context, limit int) ([]gdpr.Job, error) {
+	return s.jobs(ctx, "list erasure jobs", "SELECT "+jobColumns+" FROM erasure_jobs ORDER BY requested_at DESC, id DESC LIMIT $1", limit)
+}
+
+// Open returns the jobs not done, oldest first.
+func (s *Store) Open(ctx context.Context) ([]gdpr.Job, error) {
+	return s.jobs(ctx, "open erasure jobs", "SELECT "+jobColumns+" FROM erasure_jobs WHERE status IN ('pending', 'running') ORDER BY requested_at, id")
+}
+
+// BySubject returns the jobs for one subject, newest first.
+func (s *Store) BySubject(ctx context.Context, subject string) ([]gdpr.Job, error) {
+	return s.jobs(ctx, "erasure jobs by subject", "SELECT "+jobColumns+" FROM erasure_jobs WHERE subject = $1 ORDER BY requested_at DESC, id DESC", subject)
+}
+
+// Save stores a job's progress.
+func (s *Store) Save(ctx context.Context, j gdpr.Job) error {
+	steps, err := json.Marshal(j.Steps)
+	if err != nil {
+		return err
+	}
+	_, err = s.pool.Exec(ctx, `UPDATE erasure_jobs SET status = $2, steps = $3, started_at = $4, error = $5, user_ids = $6, updated_at = now()
+		WHERE id = $1 AND status <> 'done'`, j.ID, j.Status, steps, j.StartedAt, j.Error, j.UserIDs)
+	if err != nil {
+		return fmt.Errorf("pgstore: save erasure job %s: %w", j.ID, err)
+	}
+	return nil
+}
+
+// Finish marks the job done, forgets its user ids and records the completion in the
+// audit log.
+func (s *Store) Finish(ctx context.Context, j gdpr.Job) error {
+	steps, err := json.Marshal(j.Steps)
+	if err != nil {
+		return err
+	}
+	finished := time.Now().UTC()
+	if j.FinishedAt != nil {
+		finished = *j.FinishedAt
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE erasure_jobs SET status = 'done', steps = $2, finished_at = $3, error = '',
+			user_ids = NULL, updated_at = now() WHERE id = $1`, j.ID, steps, finished); err != nil {
+			return err
+		}
+		j.FinishedAt = &finished
+		return audit(ctx, tx, "erasure:"+j.ID, "complete", j)
+	})
+	if err != nil {
+		return fmt.Errorf("pgstore: finish erasure job %s: %w", j.ID, err)
+	}
+	return nil
+}

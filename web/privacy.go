@@ -1,0 +1,107 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/ingest/gdpr"
+)
+
+// GDPR is the management API's view of erasure and export (docs/privacy.md).
+type GDPR interface {
+	Request(ctx context.Context, actor, userID string) (gdpr.Job, error)
+	Export(ctx context.Context, userID string) (gdpr.Export, error)
+	Job(ctx context.Context, id string) (gdpr.Job, error)
+	List(ctx context.Context, limit int) ([]gdpr.Job, error)
+}
+
+type jobResponse struct {
+	gdpr.Job
+	URL string `json:"url"`
+}
+
+func jobURL(id string) string { return "/api/v1/erasures/" + url.PathEscape(id) }
+
+// userParam is the user id of the path, which may hold any character (escaped).
+func userParam(c echo.Context) (string, error) {
+	id, err := url.PathUnescape(c.Param("id"))
+	if err != nil {
+		return "", badRequest("user_id", "is not a valid escaped path segment")
+	}
+	return id, nil
+}
+
+// eraseUser is DELETE /api/v1/users/{id}: 202 with the job, which GET on its url
+// shows; a second request while one is open for the user returns that one.
+func (s *server) eraseUser(c echo.Context) error {
+	id, err := userParam(c)
+	if err != nil {
+		return err
+	}
+	j, err := s.GDPR.Request(c.Request().Context(), actor(c), id)
+	if err != nil {
+		return gdprError(err)
+	}
+	c.Response().Header().Set("Location", jobURL(j.ID))
+	return c.JSON(http.StatusAccepted, jobResponse{Job: j, URL: jobURL(j.ID)})
+}
+
+// exportUser is GET /api/v1/users/{id}/export.
+func (s *server) exportUser(c echo.Context) error {
+	id, err := userParam(c)
+	if err != nil {
+		return err
+	}
+	x, err := s.GDPR.Export(c.Request().Context(), id)
+	if err != nil {
+		return gdprError(err)
+	}
+	c.Response().Header().Set("Content-Disposition", `attachment; filename="lift-export.json"`)
+	return c.JSON(http.StatusOK, x)
+}
+
+func (s *server) erasureJob(c echo.Context) error {
+	j, err := s.GDPR.Job(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return gdprError(err)
+	}
+	return c.JSON(http.StatusOK, jobResponse{Job: j, URL: jobURL(j.ID)})
+}
+
+func (s *server) erasureJobs(c echo.Context) error {
+	limit := 100
+	if v := c.QueryParam("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 || n > 1000 {
+			return badRequest("limit", "must be an integer from 1 to 1000")
+		}
+		limit = n
+	}
+	jobs, err := s.GDPR.List(c.Request().Context(), limit)
+	if err != nil {
+		return err
+	}
+	items := make([]jobResponse, len(jobs))
+	for i, j := range jobs {
+		items[i] = jobResponse{Job: j, URL: jobURL(j.ID)}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"items": items})
+}
+
+// gdprError translates the gdpr domain's errors for the error handler.
+func gdprError(err error) error {
+	var v *gdpr.ValidationError
+	switch {
+	case errors.As(err, &v):
+		return badRequest("user_id", v.Message)
+	case errors.Is(err, gdpr.ErrNotFound):
+		return experiments.ErrNotFound
+	}
+	return err
+}
