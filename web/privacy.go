@@ -29,7 +29,12 @@ type jobResponse struct {
 func jobURL(id string) string { return "/api/v1/erasures/" + url.PathEscape(id) }
 
 // userParam is the user id of the path, which may hold any character (escaped).
+// Echo matches routes on the escaped path only when the request needs it (RawPath
+// set, e.g. for %2F), and then leaves the parameter escaped.
 func userParam(c echo.Context) (string, error) {
+	if c.Request().URL.RawPath == "" {
+		return c.Param("id"), nil
+	}
 	id, err := url.PathUnescape(c.Param("id"))
 	if err != nil {
 		return "", badRequest("user_id", "is not a valid escaped path segment")
