@@ -94,6 +94,8 @@ func apiRole(c echo.Context) auth.Role {
 	case strings.HasPrefix(c.Path(), "/api/v1/keys"), strings.HasPrefix(c.Path(), "/api/v1/users"),
 		strings.HasPrefix(c.Path(), "/api/v1/erasures"):
 		return auth.Admin
+	case strings.HasPrefix(c.Path(), "/api/v1/retention") && c.Request().Method != http.MethodGet:
+		return auth.Admin
 	case c.Request().Method == http.MethodGet || c.Request().Method == http.MethodHead:
 		return auth.Viewer
 	}

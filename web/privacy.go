@@ -2,9 +2,11 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
@@ -104,9 +106,59 @@ func gdprError(err error) error {
 	var v *gdpr.ValidationError
 	switch {
 	case errors.As(err, &v):
-		return badRequest("user_id", v.Message)
+		return badRequest(v.Field, v.Message)
 	case errors.Is(err, gdpr.ErrNotFound):
 		return experiments.ErrNotFound
 	}
 	return err
+}
+
+// RetentionManager is the management API's view of retention.
+type RetentionManager interface {
+	Overview(ctx context.Context) (gdpr.Overview, error)
+	SetPolicy(ctx context.Context, actor, table string, months int) error
+}
+
+func (s *server) retention(c echo.Context) error {
+	o, err := s.Retention.Overview(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, o)
+}
+
+// setRetention is PUT /api/v1/retention/{table} {"months": n}; 0 or null returns
+// the table to the default. Unknown tables are 404.
+func (s *server) setRetention(c echo.Context) error {
+	var req struct {
+		Months *int `json:"months"`
+	}
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return decodeRequestError(err)
+	}
+	ctx := c.Request().Context()
+	o, err := s.Retention.Overview(ctx)
+	if err != nil {
+		return err
+	}
+	table := c.Param("table")
+	if !slices.ContainsFunc(o.Tables, func(t gdpr.TableRetention) bool { return t.Table == table }) {
+		return experiments.ErrNotFound
+	}
+	months := 0
+	if req.Months != nil {
+		months = *req.Months
+	}
+	if err := s.Retention.SetPolicy(ctx, actor(c), table, months); err != nil {
+		var v *gdpr.ValidationError
+		if errors.As(err, &v) {
+			return &experiments.ValidationError{Fields: []experiments.FieldError{{Field: v.Field, Message: v.Message}}}
+		}
+		return err
+	}
+	return s.retention(c)
 }

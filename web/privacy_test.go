@@ -21,7 +21,7 @@ type fakeGDPR struct{ erased, exported []string }
 
 func (f *fakeGDPR) Request(_ context.Context, actor, userID string) (gdpr.Job, error) {
 	if len(userID) > gdpr.MaxUserIDLen {
-		return gdpr.Job{}, &gdpr.ValidationError{Message: "must be at most 256 bytes"}
+		return gdpr.Job{}, &gdpr.ValidationError{Field: "user_id", Message: "must be at most 256 bytes"}
 	}
 	f.erased = append(f.erased, userID)
 	return gdpr.Job{ID: "job-1", Status: gdpr.StatusPending, RequestedBy: actor}, nil

@@ -88,6 +88,9 @@ type Deps struct {
 	// GDPR, when set, serves erasure (DELETE /api/v1/users/{id}, /api/v1/erasures)
 	// and export (GET /api/v1/users/{id}/export); admins only.
 	GDPR GDPR
+	// Retention, when set, serves GET /api/v1/retention and PUT
+	// /api/v1/retention/{table} (admins).
+	Retention RetentionManager
 }
 
 // New builds the HTTP handler.
@@ -150,6 +153,10 @@ func New(d Deps) *echo.Echo {
 		api.GET("/users/:id/export", s.exportUser)
 		api.GET("/erasures", s.erasureJobs)
 		api.GET("/erasures/:id", s.erasureJob)
+	}
+	if d.Retention != nil {
+		api.GET("/retention", s.retention)
+		api.PUT("/retention/:table", s.setRetention)
 	}
 	api.GET("/keys", s.listKeys)
 	api.POST("/keys", s.createKey)

@@ -10,9 +10,11 @@ import (
 
 	"github.com/liftlab/lift/experiments"
 	"github.com/liftlab/lift/ingest"
+	"github.com/liftlab/lift/ingest/gdpr"
 	"github.com/liftlab/lift/internal/config"
 	"github.com/liftlab/lift/segments/amqprunner"
 	segstore "github.com/liftlab/lift/segments/pgstore"
+	"github.com/liftlab/lift/web/dashboard"
 )
 
 // newPrivacy builds the privacy policy the api, the consumers and the segment engine
@@ -26,14 +28,7 @@ func newPrivacy(cfg config.Config, m *ingest.PrivacyMetrics) (*ingest.Privacy, e
 		}
 		p.Pseudonymizer = ps
 	}
-	rules := ingest.ScrubRules{Patterns: cfg.ScrubPatterns, Properties: cfg.ScrubProperties}
-	if rules.Patterns == nil {
-		rules.Patterns = ingest.ScrubPatterns
-	}
-	if rules.Properties == nil {
-		rules.Properties = ingest.DefaultScrubProperties
-	}
-	s, err := ingest.NewScrubber(rules)
+	s, err := ingest.NewScrubber(scrubRules(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("LIFT_SCRUB_PATTERNS / LIFT_SCRUB_PROPERTIES: %w", err)
 	}
@@ -135,4 +130,29 @@ func (c configEraser) Mentions(ctx context.Context, userIDs []string) ([]string,
 		}
 	}
 	return out, nil
+}
+
+// dashboardPrivacy is what the privacy settings page reads and changes.
+type dashboardPrivacy struct {
+	*gdpr.Retention
+	*gdpr.Service
+}
+
+// scrubRules are the configured rules, the defaults where unset.
+func scrubRules(cfg config.Config) ingest.ScrubRules {
+	r := ingest.ScrubRules{Patterns: cfg.ScrubPatterns, Properties: cfg.ScrubProperties}
+	if r.Patterns == nil {
+		r.Patterns = ingest.ScrubPatterns
+	}
+	if r.Properties == nil {
+		r.Properties = ingest.DefaultScrubProperties
+	}
+	return r
+}
+
+// privacyConfig describes the policy for the settings page.
+func privacyConfig(p *ingest.Privacy, cfg config.Config) dashboard.PrivacyConfig {
+	r := scrubRules(cfg)
+	return dashboard.PrivacyConfig{Pseudonymized: p.Pseudonymizer != nil, ConsentRequired: p.RequireConsent,
+		ScrubPatterns: r.Patterns, ScrubProperties: r.Properties}
 }

@@ -227,9 +227,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer gdprEvents.Close()
 	gdprJobs := gdprpg.New(pool)
+	retention := &gdpr.Retention{Partitions: gdprEvents, Policies: gdprJobs, DefaultMonths: cfg.RetentionMonths,
+		Every: cfg.RetentionEvery, Log: log}
 	if *role == "all" || *role == "api" {
 		deps.GDPR = &gdpr.Service{Jobs: gdprJobs, Events: gdprEvents, Memberships: segstore.New(pool),
 			Configuration: configEraser{store}, Pseudonymizer: privacy.Pseudonymizer}
+		deps.Retention = retention
 	}
 	if *role == "all" || *role == "worker" {
 		wm := newWorkerMetrics(reg)
@@ -258,13 +261,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			Configuration: configEraser{store}, Log: log, Poll: cfg.ErasurePoll}
 		erasureElector := &leader.Elector{ConnString: cfg.PostgresURL, Name: "lift.erasure", Log: log, OnChange: wm.leading("lift.erasure")}
 		pipeline.Go(func() { erasureElector.Run(pipeCtx, erasures.Run) })
+		retentionElector := &leader.Elector{ConnString: cfg.PostgresURL, Name: "lift.retention", Log: log, OnChange: wm.leading("lift.retention")}
+		pipeline.Go(func() { retentionElector.Run(pipeCtx, retention.Run) })
 	}
 	if *role == "all" || *role == "api" {
 		// The dashboard, and dashboard sessions on /api/v1, come with the management API.
 		deps.Sessions = session.New(keyStore, keyStore, 0)
 		deps.Dashboard = dashboard.New(dashboard.Deps{Log: log, Config: experiments.NewService(store),
 			Keys: keyStore, Users: keyStore, Sessions: deps.Sessions, Results: deps.Results,
-			Bandits: deps.Bandits, EventTypes: typeStore})
+			Bandits: deps.Bandits, EventTypes: typeStore,
+			Privacy: dashboardPrivacy{retention, deps.GDPR.(*gdpr.Service)}, PrivacyConfig: privacyConfig(privacy, cfg)})
 	}
 	if cfg.DemoClientKey != "" && (*role == "all" || *role == "api") {
 		deps.Demo = demo.Shop{ClientKey: cfg.DemoClientKey}

@@ -16,10 +16,11 @@ import (
 // MaxUserIDLen bounds the ids accepted, as everywhere else.
 const MaxUserIDLen = ingest.MaxUserIDLen
 
-// ValidationError is a user id that cannot be erased or exported.
-type ValidationError struct{ Message string }
+// ValidationError is an invalid request: a user id that cannot be erased or
+// exported, a retention setting out of range.
+type ValidationError struct{ Field, Message string }
 
-func (e *ValidationError) Error() string { return "user_id: " + e.Message }
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
 
 // Service takes erasure requests and answers exports.
 type Service struct {
@@ -45,9 +46,9 @@ func (s *Service) now() time.Time {
 func (s *Service) ids(userID string) ([]string, error) {
 	switch {
 	case userID == "":
-		return nil, &ValidationError{"is required"}
+		return nil, &ValidationError{"user_id", "is required"}
 	case len(userID) > MaxUserIDLen:
-		return nil, &ValidationError{fmt.Sprintf("must be at most %d bytes", MaxUserIDLen)}
+		return nil, &ValidationError{"user_id", fmt.Sprintf("must be at most %d bytes", MaxUserIDLen)}
 	}
 	ids := []string{userID}
 	if p := s.Pseudonymizer.Pseudonymize(userID); p != userID {

@@ -53,6 +53,10 @@ type Deps struct {
 	Bandits BanditReporter
 	// EventTypes, when set, lists the custom event types on /event-types.
 	EventTypes EventTypes
+	// Privacy, when set, serves the privacy settings page (/settings/privacy), which
+	// shows PrivacyConfig.
+	Privacy       Privacy
+	PrivacyConfig PrivacyConfig
 }
 
 // Dashboard serves the pages.
@@ -115,6 +119,11 @@ func (d *Dashboard) Register(e *echo.Echo) {
 
 	view.GET("/event-types", d.eventTypeList)
 	view.GET("/event-types/:name", d.eventTypeDetail)
+
+	if d.Privacy != nil {
+		view.GET("/settings/privacy", d.privacyPage)
+		admin.POST("/settings/privacy/retention/:table", d.privacyRetention)
+	}
 
 	view.GET("/keys", d.keyList)
 	admin.POST("/keys", d.keyCreate)

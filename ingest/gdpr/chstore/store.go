@@ -22,7 +22,9 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/liftlab/lift/ingest/gdpr"
 	"github.com/liftlab/lift/internal/chconn"
+	"github.com/liftlab/lift/migrations"
 )
 
 // Store implements gdpr.Events and the ClickHouse part of retention.
@@ -224,4 +226,115 @@ func (s *Store) exportTable(ctx context.Context, t table, userIDs []string) ([]m
 		out = append(out, row)
 	}
 	return out, rows.Err()
+}
+
+// Partitions lists the active partitions of every table of the database (lift's
+// migration bookkeeping excepted), with the time of their newest row: the greatest
+// max_time or max_date of their parts, which ClickHouse keeps from the partition
+// key's DateTime or Date columns (zero when the key has none). Partitions without
+// rows are left out.
+func (s *Store) Partitions(ctx context.Context) ([]gdpr.Partition, error) {
+	rows, err := s.conn.Query(ctx, `SELECT table, partition_id, sum(rows), max(max_time), max(max_date)
+		FROM system.parts WHERE database = currentDatabase() AND active AND table != ?
+		GROUP BY table, partition_id HAVING sum(rows) > 0 ORDER BY table, partition_id`, migrations.VersionTable)
+	if err != nil {
+		return nil, fmt.Errorf("gdpr/chstore: partitions: %w", err)
+	}
+	defer rows.Close()
+	var out []gdpr.Partition
+	for rows.Next() {
+		var p gdpr.Partition
+		var maxTime, maxDate time.Time
+		if err := rows.Scan(&p.Table, &p.ID, &p.Rows, &maxTime, &maxDate); err != nil {
+			return nil, fmt.Errorf("gdpr/chstore: partitions: %w", err)
+		}
+		if maxTime.Year() > 1970 {
+			p.Newest = maxTime.UTC()
+		}
+		// A Date covers its whole day.
+		if end := maxDate.UTC().AddDate(0, 0, 1).Add(-time.Second); maxDate.Year() > 1970 && end.After(p.Newest) {
+			p.Newest = end
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+var partitionID = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// DropPartition drops one partition by its id.
+func (s *Store) DropPartition(ctx context.Context, table, id string) error {
+	if !partitionID.MatchString(id) {
+		return fmt.Errorf("gdpr/chstore: unexpected partition id %q", id)
+	}
+	if err := s.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s DROP PARTITION ID '%s'", quote(table), id)); err != nil {
+		return fmt.Errorf("gdpr/chstore: drop partition %s of %s: %w", id, table, err)
+	}
+	return nil
+}
+
+// TimeColumn returns the expression rows of table are aged by when the table is not
+// partitioned by time: its first DateTime or Date column, or the finalised value of
+// its first min(DateTime) aggregate (first_exposures' first_ts); "" if it has none.
+func (s *Store) TimeColumn(ctx context.Context, table string) (string, error) {
+	rows, err := s.conn.Query(ctx, "SELECT name, type FROM system.columns WHERE database = currentDatabase() AND table = ?", table)
+	if err != nil {
+		return "", fmt.Errorf("gdpr/chstore: columns of %s: %w", table, err)
+	}
+	defer rows.Close()
+	var expr string
+	for rows.Next() && expr == "" {
+		var name, typ string
+		if err := rows.Scan(&name, &typ); err != nil {
+			return "", err
+		}
+		switch {
+		case typ == "DateTime" || typ == "Date":
+			expr = quote(name)
+		case typ == "AggregateFunction(min, DateTime)" || typ == "AggregateFunction(max, DateTime)":
+			expr = "finalizeAggregation(" + quote(name) + ")"
+		}
+	}
+	return expr, rows.Err()
+}
+
+// retentionMarker tags retention's mutations, so that a run does not start another
+// while one is still rewriting the table.
+const retentionMarker = "lift-retention"
+
+// ExpireRows deletes the rows of table whose time (TimeColumn) is before cutoff, for
+// tables whose partitions cannot be dropped by age. It starts a mutation only when
+// there are such rows and no earlier one is still running, and returns how many rows
+// it deletes.
+func (s *Store) ExpireRows(ctx context.Context, table string, cutoff time.Time) (uint64, error) {
+	expr, err := s.TimeColumn(ctx, table)
+	if err != nil || expr == "" {
+		return 0, err
+	}
+	running, err := s.retentionRunning(ctx, table)
+	if err != nil || running {
+		return 0, err
+	}
+	cond := fmt.Sprintf("%s < toDateTime('%s')", expr, cutoff.UTC().Format("2006-01-02 15:04:05"))
+	var n uint64
+	if err := s.conn.QueryRow(ctx, fmt.Sprintf("SELECT count() FROM %s WHERE %s", quote(table), cond)).Scan(&n); err != nil {
+		return 0, fmt.Errorf("gdpr/chstore: expired rows of %s: %w", table, err)
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	if err := s.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s DELETE WHERE %s AND '%s' != ''", quote(table), cond, retentionMarker)); err != nil {
+		return 0, fmt.Errorf("gdpr/chstore: expire rows of %s: %w", table, err)
+	}
+	return n, nil
+}
+
+func (s *Store) retentionRunning(ctx context.Context, table string) (bool, error) {
+	var n uint64
+	err := s.conn.QueryRow(ctx, `SELECT count() FROM system.mutations WHERE database = currentDatabase() AND table = ?
+		AND NOT is_done AND position(command, ?) > 0`, table, "'"+retentionMarker+"'").Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("gdpr/chstore: mutations of %s: %w", table, err)
+	}
+	return n > 0, nil
 }

@@ -153,3 +153,85 @@ func (s *Store) Finish(ctx context.Context, j gdpr.Job) error {
 	}
 	return nil
 }
+
+// Policies returns the tables whose retention differs from the default, in months.
+func (s *Store) Policies(ctx context.Context) (map[string]int, error) {
+	rows, err := s.pool.Query(ctx, "SELECT table_name, months FROM retention_policies")
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: retention policies: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var t string
+		var m int
+		if err := rows.Scan(&t, &m); err != nil {
+			return nil, fmt.Errorf("pgstore: retention policies: %w", err)
+		}
+		out[t] = m
+	}
+	return out, rows.Err()
+}
+
+// SetPolicy sets a table's retention (0: back to the default) and records the change
+// in the audit log.
+func (s *Store) SetPolicy(ctx context.Context, actor, table string, months int) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var before *int
+		err := tx.QueryRow(ctx, "SELECT months FROM retention_policies WHERE table_name = $1 FOR UPDATE", table).Scan(&before)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		if months == 0 {
+			_, err = tx.Exec(ctx, "DELETE FROM retention_policies WHERE table_name = $1", table)
+		} else {
+			_, err = tx.Exec(ctx, `INSERT INTO retention_policies (table_name, months, updated_by) VALUES ($1, $2, $3)
+				ON CONFLICT (table_name) DO UPDATE SET months = $2, updated_by = $3, updated_at = now()`, table, months, actor)
+		}
+		if err != nil {
+			return err
+		}
+		doc := func(m *int) []byte {
+			if m == nil || *m == 0 {
+				return []byte(`{"months":"default"}`)
+			}
+			return []byte(fmt.Sprintf(`{"months":%d}`, *m))
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO audit_log (actor, action, entity, entity_key, before, after) VALUES ($1, 'update', 'retention', $2, $3, $4)`,
+			actor, table, doc(before), doc(&months))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("pgstore: set retention of %s: %w", table, err)
+	}
+	return nil
+}
+
+// RecordDrop records a partition retention dropped.
+func (s *Store) RecordDrop(ctx context.Context, d gdpr.Drop) error {
+	_, err := s.pool.Exec(ctx, "INSERT INTO retention_drops (at, table_name, partition, newest, rows) VALUES ($1, $2, $3, $4, $5)",
+		d.At, d.Table, d.Partition, d.Newest, int64(d.Rows))
+	if err != nil {
+		return fmt.Errorf("pgstore: record drop: %w", err)
+	}
+	return nil
+}
+
+// Drops returns the newest drops first, at most limit.
+func (s *Store) Drops(ctx context.Context, limit int) ([]gdpr.Drop, error) {
+	rows, err := s.pool.Query(ctx, "SELECT at, table_name, partition, newest, rows FROM retention_drops ORDER BY at DESC, id DESC LIMIT $1", limit)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: drops: %w", err)
+	}
+	drops, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (gdpr.Drop, error) {
+		var d gdpr.Drop
+		var n int64
+		err := row.Scan(&d.At, &d.Table, &d.Partition, &d.Newest, &n)
+		d.Rows = uint64(n)
+		return d, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: drops: %w", err)
+	}
+	return drops, nil
+}
