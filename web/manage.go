@@ -2,8 +2,10 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -113,8 +115,9 @@ func (s *server) listKeys(c echo.Context) error {
 // createKey returns the new secret once; only its hash is stored.
 func (s *server) createKey(c echo.Context) error {
 	var req struct {
-		Name string `json:"name"`
-		Kind string `json:"kind"`
+		Name    string   `json:"name"`
+		Kind    string   `json:"kind"`
+		Origins []string `json:"allowed_origins"`
 	}
 	body, err := readBody(c)
 	if err != nil {
@@ -127,7 +130,11 @@ func (s *server) createKey(c echo.Context) error {
 	if err != nil {
 		return &experiments.ValidationError{Fields: []experiments.FieldError{{Field: "kind", Message: err.Error()}}}
 	}
-	secret, k, err := auth.CreateKey(c.Request().Context(), s.KeyStore, req.Name, kind, actor(c))
+	origins, err := auth.ParseOrigins(req.Origins)
+	if err != nil {
+		return &experiments.ValidationError{Fields: []experiments.FieldError{{Field: "allowed_origins", Message: err.Error()}}}
+	}
+	secret, k, err := auth.CreateKey(c.Request().Context(), s.KeyStore, req.Name, kind, actor(c), origins...)
 	if err != nil {
 		return err
 	}
@@ -135,12 +142,89 @@ func (s *server) createKey(c echo.Context) error {
 }
 
 func (s *server) revokeKey(c echo.Context) error {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	id, err := keyID(c)
 	if err != nil {
-		return badRequest("id", "must be a key id")
+		return err
 	}
 	if err := s.KeyStore.RevokeKey(c.Request().Context(), id, actor(c)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+func keyID(c echo.Context) (int64, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil {
+		return 0, badRequest("id", "must be a key id")
+	}
+	return id, nil
+}
+
+// setKeyOrigins is PUT /api/v1/keys/{id}/origins {"allowed_origins": [...]}: the
+// browser origins the key may be used from ([] for any).
+func (s *server) setKeyOrigins(c echo.Context) error {
+	id, err := keyID(c)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Origins *[]string `json:"allowed_origins"`
+	}
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		return decodeRequestError(err)
+	}
+	if req.Origins == nil {
+		return &experiments.ValidationError{Fields: []experiments.FieldError{{Field: "allowed_origins", Message: "is required ([] allows any origin)"}}}
+	}
+	origins, err := auth.ParseOrigins(*req.Origins)
+	if err != nil {
+		return &experiments.ValidationError{Fields: []experiments.FieldError{{Field: "allowed_origins", Message: err.Error()}}}
+	}
+	k, err := s.KeyStore.SetOrigins(c.Request().Context(), id, origins, actor(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, k)
+}
+
+// rotateKey is POST /api/v1/keys/{id}/rotate {"grace":"24h"}: a new secret that works
+// at once, while the old one keeps working for the grace period (default 24 h).
+func (s *server) rotateKey(c echo.Context) error {
+	id, err := keyID(c)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Grace string `json:"grace"`
+	}
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &req); err != nil {
+			return decodeRequestError(err)
+		}
+	}
+	grace := 24 * time.Hour
+	if req.Grace != "" {
+		if grace, err = time.ParseDuration(req.Grace); err != nil {
+			return &experiments.ValidationError{Fields: []experiments.FieldError{{Field: "grace", Message: "must be a duration such as 24h"}}}
+		}
+	}
+	if grace <= 0 || grace > auth.MaxRotationGrace {
+		return &experiments.ValidationError{Fields: []experiments.FieldError{{Field: "grace", Message: "must be between 1s and 720h"}}}
+	}
+	secret, k, err := auth.RotateKey(c.Request().Context(), s.KeyStore, id, grace, actor(c))
+	if errors.Is(err, auth.ErrConflict) {
+		return &experiments.ConflictError{Reason: "key already rotated: rotate its successor instead"}
+	}
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, map[string]any{"key": secret, "info": k, "previous": id, "grace": grace.String()})
 }

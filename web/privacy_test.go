@@ -94,3 +94,55 @@ func TestEraseAndExportRoutes(t *testing.T) {
 		}
 	}
 }
+
+type fakeRetention struct{ web.RetentionManager }
+
+// Client keys ship in browsers: every route of the management API refuses them,
+// including routes added later (the test walks the router).
+func TestClientKeysOnlyDecideAndSend(t *testing.T) {
+	live := experiments.NewLive(evLoader{&experiments.Config{}})
+	if err := live.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e := web.New(web.Deps{
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Snapshots: live, Keys: evKeys{},
+		Ready: func(context.Context) map[string]error { return nil }, Registry: prometheus.NewRegistry(), MaxBodyBytes: 4096,
+		GDPR: &fakeGDPR{}, Retention: fakeRetention{},
+		Results: struct{ web.ResultsReader }{}, Bandits: struct{ web.BanditReporter }{},
+		SegmentStats: struct{ web.SegmentStats }{}, EventTypes: struct{ web.EventTypeManager }{},
+	})
+	var api, client []string
+	for _, r := range e.Routes() {
+		path := r.Path
+		for _, seg := range strings.Split(r.Path, "/") {
+			if strings.HasPrefix(seg, ":") {
+				path = strings.Replace(path, seg, "x", 1)
+			}
+		}
+		switch {
+		case strings.HasPrefix(r.Path, "/api/"):
+			api = append(api, r.Method+" "+r.Path)
+			for key, want := range map[string]int{evClientKey: http.StatusForbidden, "": http.StatusUnauthorized} {
+				req := httptest.NewRequest(r.Method, path, strings.NewReader("{}"))
+				if key != "" {
+					req.Header.Set("Authorization", "Bearer "+key)
+				}
+				rec := httptest.NewRecorder()
+				e.ServeHTTP(rec, req)
+				if rec.Code != want {
+					t.Errorf("%s %s with key %q: %d, want %d", r.Method, r.Path, key, rec.Code, want)
+				}
+			}
+		case r.Method != http.MethodOptions && r.Method != "echo_route_not_found" && !strings.HasPrefix(r.Path, "/v1/") &&
+			!strings.HasPrefix(r.Path, "/ofrep/") && r.Path != "/healthz" && r.Path != "/readyz" && r.Path != "/metrics" &&
+			!strings.HasPrefix(r.Path, "/static/"):
+			client = append(client, r.Method+" "+r.Path)
+		}
+	}
+	if len(api) < 30 {
+		t.Errorf("only %d management routes found: %v", len(api), api)
+	}
+	if len(client) > 0 {
+		t.Errorf("routes outside /v1, /ofrep and /api: %v", client)
+	}
+}

@@ -161,6 +161,8 @@ func New(d Deps) *echo.Echo {
 	api.GET("/keys", s.listKeys)
 	api.POST("/keys", s.createKey)
 	api.DELETE("/keys/:id", s.revokeKey)
+	api.PUT("/keys/:id/origins", s.setKeyOrigins)
+	api.POST("/keys/:id/rotate", s.rotateKey)
 	if d.EventTypes != nil {
 		api.GET("/event-types", s.listEventTypes)
 		api.POST("/event-types", s.createEventType)

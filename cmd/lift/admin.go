@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -63,6 +64,7 @@ func keysCreate(ctx context.Context, args []string, getenv func(string) string, 
 	fs.SetOutput(stderr)
 	kindFlag := fs.String("kind", "", "client (decide and events only) or server (management API)")
 	name := fs.String("name", "", "a name to recognise the key by")
+	originsFlag := fs.String("origins", "", "comma-separated browser origins the key may be used from (default: any)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -70,14 +72,46 @@ func keysCreate(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return fmt.Errorf("--kind: %w", err)
 	}
+	var origins []string
+	if *originsFlag != "" {
+		if origins, err = auth.ParseOrigins(strings.Split(*originsFlag, ",")); err != nil {
+			return fmt.Errorf("--origins: %w", err)
+		}
+	}
 	pool, err := connect(ctx, getenv)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	secret, _, err := auth.CreateKey(ctx, authstore.New(pool), *name, kind, cliActor)
+	secret, _, err := auth.CreateKey(ctx, authstore.New(pool), *name, kind, cliActor, origins...)
 	if err != nil {
 		return err
+	}
+	fmt.Fprintln(stdout, secret)
+	return nil
+}
+
+// keysRotate prints the successor's secret alone on stdout; the old key keeps
+// working for --grace, time to deploy the new one.
+func keysRotate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("keys rotate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	id := fs.Int64("id", 0, "the id of the key to rotate (GET /api/v1/keys)")
+	grace := fs.Duration("grace", 24*time.Hour, "how long the old key keeps working")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *id <= 0 {
+		return errors.New("--id: the key's id is required")
+	}
+	pool, err := connect(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	secret, _, err := auth.RotateKey(ctx, authstore.New(pool), *id, *grace, cliActor)
+	if err != nil {
+		return fmt.Errorf("rotate key %d: %w", *id, err)
 	}
 	fmt.Fprintln(stdout, secret)
 	return nil

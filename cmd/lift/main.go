@@ -29,7 +29,8 @@ const usage = `usage: lift <command> [flags]
 commands:
   serve [--role all|api|ingest|worker]     run the server
   migrate                                  apply Postgres and ClickHouse migrations
-  keys create --kind client|server [--name NAME]
+  keys create --kind client|server [--name NAME] [--origins https://a.example,...]
+  keys rotate --id N [--grace 24h]        a new secret; the old one works for the grace period
   users create --email E --role admin|editor|viewer   (password on stdin)
   segments check                           evaluate conditions given as JSON lines on stdin
   analyze [--sequential] [--correction holm|benjamini-hochberg] [--level 0.95]
@@ -62,6 +63,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return migrate(ctx, getenv, stderr)
 	case cmd == "keys" && sub == "create":
 		return keysCreate(ctx, rest[1:], getenv, stdout, stderr)
+	case cmd == "keys" && sub == "rotate":
+		return keysRotate(ctx, rest[1:], getenv, stdout, stderr)
 	case cmd == "users" && sub == "create":
 		return usersCreate(ctx, rest[1:], getenv, stdin, stdout, stderr)
 	case cmd == "analyze":

@@ -9,6 +9,7 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -39,6 +40,11 @@ type Key struct {
 	Prefix    string     `json:"prefix"`
 	CreatedAt time.Time  `json:"created_at"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// AllowedOrigins are the browser origins the key may be used from (CORS); empty
+	// means any. See AllowsOrigin.
+	AllowedOrigins []string `json:"allowed_origins"`
+	// ExpiresAt is when a rotated key stops working; nil: until revoked.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
 
 // KeyHash is the SHA-256 of a key's secret. Secrets carry 160 random bits, so a fast
@@ -79,10 +85,17 @@ func Prefix(secret string) string {
 	return secret
 }
 
-// KeyStore persists API keys.
+// KeyStore persists API keys. Every change is recorded in the audit log.
 type KeyStore interface {
-	// CreateKey stores a key by hash and records it in the audit log.
-	CreateKey(ctx context.Context, name string, kind KeyKind, hash KeyHash, prefix, actor string) (Key, error)
+	// CreateKey stores a key by hash.
+	CreateKey(ctx context.Context, name string, kind KeyKind, hash KeyHash, prefix, actor string, origins []string) (Key, error)
+	// SetOrigins replaces a key's allowed origins; ErrNotFound if no active key has
+	// that id.
+	SetOrigins(ctx context.Context, id int64, origins []string, actor string) (Key, error)
+	// RotateKey stores a successor of key id (its name, kind and origins, a new
+	// secret) and makes the old key expire at expiresAt. It returns ErrNotFound if no
+	// active key has that id and ErrConflict if it was rotated already.
+	RotateKey(ctx context.Context, id int64, hash KeyHash, prefix string, expiresAt time.Time, actor string) (Key, error)
 	// RevokeKey returns ErrNotFound if no active key has that id.
 	RevokeKey(ctx context.Context, id int64, actor string) error
 	// ListKeys returns every key, revoked ones included.
@@ -92,13 +105,81 @@ type KeyStore interface {
 }
 
 // CreateKey makes a key and stores it; the secret is returned once and never again.
-func CreateKey(ctx context.Context, store KeyStore, name string, kind KeyKind, actor string) (string, Key, error) {
+// origins, if any, limit the browser origins it may be used from (checked with
+// ParseOrigins first).
+func CreateKey(ctx context.Context, store KeyStore, name string, kind KeyKind, actor string, origins ...string) (string, Key, error) {
 	secret := NewSecret(kind)
 	if name == "" {
 		name = string(kind) + " key"
 	}
-	k, err := store.CreateKey(ctx, name, kind, HashKey(secret), Prefix(secret), actor)
+	k, err := store.CreateKey(ctx, name, kind, HashKey(secret), Prefix(secret), actor, origins)
 	return secret, k, err
+}
+
+// MaxRotationGrace bounds how long a rotated key keeps working beside its successor.
+const MaxRotationGrace = 30 * 24 * time.Hour
+
+// RotateKey replaces key id without downtime: the new key works at once, the old one
+// until grace has passed, so clients can be moved over in between. The new secret is
+// returned once. grace must lie in (0, MaxRotationGrace]; ErrNotFound if no active
+// key has that id.
+func RotateKey(ctx context.Context, store KeyStore, id int64, grace time.Duration, actor string) (string, Key, error) {
+	if grace <= 0 || grace > MaxRotationGrace {
+		return "", Key{}, fmt.Errorf("grace must be between 1s and %s, got %s", MaxRotationGrace, grace)
+	}
+	keys, err := store.ListKeys(ctx)
+	if err != nil {
+		return "", Key{}, err
+	}
+	i := slices.IndexFunc(keys, func(k Key) bool { return k.ID == id && k.RevokedAt == nil })
+	if i < 0 {
+		return "", Key{}, ErrNotFound
+	}
+	secret := NewSecret(keys[i].Kind)
+	k, err := store.RotateKey(ctx, id, HashKey(secret), Prefix(secret), time.Now().Add(grace), actor)
+	return secret, k, err
+}
+
+// ParseOrigins checks and normalises allowed origins: each is "*" (any), or a
+// scheme, host and optional port such as https://shop.example or
+// http://localhost:3000, where the host may start with "*." for any subdomain.
+func ParseOrigins(origins []string) ([]string, error) {
+	out := make([]string, 0, len(origins))
+	for i, o := range origins {
+		o = strings.ToLower(strings.TrimSpace(o))
+		if o == "*" {
+			out = append(out, o)
+			continue
+		}
+		scheme, host, ok := strings.Cut(o, "://")
+		if !ok || scheme != "http" && scheme != "https" || host == "" || strings.ContainsAny(host, "/?#@ ") ||
+			strings.Contains(strings.TrimPrefix(host, "*."), "*") {
+			return nil, fmt.Errorf("allowed_origins[%d]: %q is not an origin such as https://shop.example (scheme, host, optional port; *. for subdomains)", i, origins[i])
+		}
+		out = append(out, scheme+"://"+host)
+	}
+	return out, nil
+}
+
+// AllowsOrigin reports whether a browser page at origin may use the key: any origin
+// when the key has no list, else an exact match, "*", or a "*." entry matching a
+// subdomain.
+func (k Key) AllowsOrigin(origin string) bool {
+	if len(k.AllowedOrigins) == 0 {
+		return true
+	}
+	origin = strings.ToLower(origin)
+	for _, a := range k.AllowedOrigins {
+		if a == "*" || a == origin {
+			return true
+		}
+		if scheme, host, ok := strings.Cut(a, "://*."); ok {
+			if os, oh, ok := strings.Cut(origin, "://"); ok && os == scheme && strings.HasSuffix(oh, "."+host) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // KeyRing answers "which key is this?" from memory; Reload refreshes it from the store
@@ -127,8 +208,12 @@ func (r *KeyRing) Reload(ctx context.Context) error {
 	return nil
 }
 
-// Lookup finds the active key with this secret.
+// Lookup finds the active key with this secret. A rotated key past its expiry is
+// not found, even before the next reload drops it.
 func (r *KeyRing) Lookup(secret string) (Key, bool) {
 	k, ok := (*r.keys.Load())[HashKey(secret)]
+	if ok && k.ExpiresAt != nil && !time.Now().Before(*k.ExpiresAt) {
+		return Key{}, false
+	}
 	return k, ok
 }

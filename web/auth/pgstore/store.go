@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -22,13 +23,25 @@ type Store struct {
 // New returns a Store using pool.
 func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
+// keyColumns are scanned by scanKey.
+const keyColumns = "id, name, kind, prefix, created_at, revoked_at, allowed_origins, expires_at"
+
+func scanKey(row pgx.Row, extra ...any) (auth.Key, error) {
+	var k auth.Key
+	err := row.Scan(append([]any{&k.ID, &k.Name, &k.Kind, &k.Prefix, &k.CreatedAt, &k.RevokedAt, &k.AllowedOrigins, &k.ExpiresAt}, extra...)...)
+	return k, err
+}
+
 // CreateKey stores a key by hash and records it in the audit log.
-func (s *Store) CreateKey(ctx context.Context, name string, kind auth.KeyKind, hash auth.KeyHash, prefix, actor string) (auth.Key, error) {
-	k := auth.Key{Name: name, Kind: kind, Prefix: prefix}
+func (s *Store) CreateKey(ctx context.Context, name string, kind auth.KeyKind, hash auth.KeyHash, prefix, actor string, origins []string) (auth.Key, error) {
+	if origins == nil {
+		origins = []string{}
+	}
+	k := auth.Key{Name: name, Kind: kind, Prefix: prefix, AllowedOrigins: origins}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx,
-			"INSERT INTO api_keys (name, kind, hash, prefix) VALUES ($1, $2, $3, $4) RETURNING id, created_at",
-			name, string(kind), hash[:], prefix).Scan(&k.ID, &k.CreatedAt)
+			"INSERT INTO api_keys (name, kind, hash, prefix, allowed_origins) VALUES ($1, $2, $3, $4, $5) RETURNING id, created_at",
+			name, string(kind), hash[:], prefix, origins).Scan(&k.ID, &k.CreatedAt)
 		if err != nil {
 			return err
 		}
@@ -43,10 +56,8 @@ func (s *Store) CreateKey(ctx context.Context, name string, kind auth.KeyKind, h
 // RevokeKey returns auth.ErrNotFound if no active key has that id.
 func (s *Store) RevokeKey(ctx context.Context, id int64, actor string) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var k auth.Key
-		err := tx.QueryRow(ctx, `UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL
-			RETURNING id, name, kind, prefix, created_at, revoked_at`, id).
-			Scan(&k.ID, &k.Name, &k.Kind, &k.Prefix, &k.CreatedAt, &k.RevokedAt)
+		k, err := scanKey(tx.QueryRow(ctx, `UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL
+			RETURNING `+keyColumns, id))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return auth.ErrNotFound
 		}
@@ -63,33 +74,29 @@ func (s *Store) RevokeKey(ctx context.Context, id int64, actor string) error {
 
 // ListKeys returns every key, newest first.
 func (s *Store) ListKeys(ctx context.Context) ([]auth.Key, error) {
-	rows, err := s.pool.Query(ctx, "SELECT id, name, kind, prefix, created_at, revoked_at FROM api_keys ORDER BY id DESC")
+	rows, err := s.pool.Query(ctx, "SELECT "+keyColumns+" FROM api_keys ORDER BY id DESC")
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: list keys: %w", err)
 	}
-	keys, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (auth.Key, error) {
-		var k auth.Key
-		err := row.Scan(&k.ID, &k.Name, &k.Kind, &k.Prefix, &k.CreatedAt, &k.RevokedAt)
-		return k, err
-	})
+	keys, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (auth.Key, error) { return scanKey(row) })
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: list keys: %w", err)
 	}
 	return keys, nil
 }
 
-// ActiveKeys returns the keys that are not revoked, by hash.
+// ActiveKeys returns the keys that are neither revoked nor expired, by hash.
 func (s *Store) ActiveKeys(ctx context.Context) (map[auth.KeyHash]auth.Key, error) {
-	rows, err := s.pool.Query(ctx, "SELECT id, name, kind, prefix, created_at, hash FROM api_keys WHERE revoked_at IS NULL")
+	rows, err := s.pool.Query(ctx, "SELECT "+keyColumns+", hash FROM api_keys WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())")
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: active keys: %w", err)
 	}
 	defer rows.Close()
 	keys := map[auth.KeyHash]auth.Key{}
 	for rows.Next() {
-		var k auth.Key
 		var hash []byte
-		if err := rows.Scan(&k.ID, &k.Name, &k.Kind, &k.Prefix, &k.CreatedAt, &hash); err != nil {
+		k, err := scanKey(rows, &hash)
+		if err != nil {
 			return nil, fmt.Errorf("pgstore: active keys: %w", err)
 		}
 		var h auth.KeyHash
@@ -100,6 +107,68 @@ func (s *Store) ActiveKeys(ctx context.Context) (map[auth.KeyHash]auth.Key, erro
 		return nil, fmt.Errorf("pgstore: active keys: %w", err)
 	}
 	return keys, nil
+}
+
+// SetOrigins replaces a key's allowed origins; auth.ErrNotFound if no active key has
+// that id.
+func (s *Store) SetOrigins(ctx context.Context, id int64, origins []string, actor string) (auth.Key, error) {
+	if origins == nil {
+		origins = []string{}
+	}
+	var k auth.Key
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		before, err := scanKey(tx.QueryRow(ctx, "SELECT "+keyColumns+" FROM api_keys WHERE id = $1 AND revoked_at IS NULL FOR UPDATE", id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return auth.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if k, err = scanKey(tx.QueryRow(ctx, "UPDATE api_keys SET allowed_origins = $2 WHERE id = $1 RETURNING "+keyColumns, id, origins)); err != nil {
+			return err
+		}
+		return audit(ctx, tx, actor, "set-origins", fmt.Sprint(id), before, k)
+	})
+	if err != nil {
+		return auth.Key{}, fmt.Errorf("pgstore: set origins of key %d: %w", id, err)
+	}
+	return k, nil
+}
+
+// RotateKey stores the successor of key id and makes the old key expire at
+// expiresAt: auth.ErrNotFound if no active key has that id, auth.ErrConflict if it
+// was rotated already.
+func (s *Store) RotateKey(ctx context.Context, id int64, hash auth.KeyHash, prefix string, expiresAt time.Time, actor string) (auth.Key, error) {
+	var k auth.Key
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		old, err := scanKey(tx.QueryRow(ctx, "SELECT "+keyColumns+" FROM api_keys WHERE id = $1 AND revoked_at IS NULL FOR UPDATE", id))
+		if errors.Is(err, pgx.ErrNoRows) {
+			return auth.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if old.ExpiresAt != nil {
+			return auth.ErrConflict
+		}
+		k = auth.Key{Name: old.Name, Kind: old.Kind, Prefix: prefix, AllowedOrigins: old.AllowedOrigins}
+		if err := tx.QueryRow(ctx, `INSERT INTO api_keys (name, kind, hash, prefix, allowed_origins) VALUES ($1, $2, $3, $4, $5)
+			RETURNING id, created_at`, old.Name, string(old.Kind), hash[:], prefix, old.AllowedOrigins).Scan(&k.ID, &k.CreatedAt); err != nil {
+			return err
+		}
+		expired, err := scanKey(tx.QueryRow(ctx, "UPDATE api_keys SET expires_at = $2 WHERE id = $1 RETURNING "+keyColumns, id, expiresAt))
+		if err != nil {
+			return err
+		}
+		if err := audit(ctx, tx, actor, "rotate", fmt.Sprint(id), old, expired); err != nil {
+			return err
+		}
+		return audit(ctx, tx, actor, "create", fmt.Sprint(k.ID), nil, k)
+	})
+	if err != nil {
+		return auth.Key{}, fmt.Errorf("pgstore: rotate key %d: %w", id, err)
+	}
+	return k, nil
 }
 
 // CreateUser returns auth.ErrConflict if the e-mail is taken.
