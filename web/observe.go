@@ -2,6 +2,7 @@ package web
 
 import (
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -41,8 +42,12 @@ func (s *server) observe() echo.MiddlewareFunc {
 			s.metrics.observeRequest(route, status, took)
 			ctx := c.Request().Context()
 			if s.Log.Enabled(ctx, slog.LevelDebug) {
+				path := c.Request().URL.Path
+				if strings.HasPrefix(route, "/api/v1/users/") {
+					path = route // the path names a user (erasure, export): logs must not (docs/privacy.md)
+				}
 				s.Log.LogAttrs(ctx, slog.LevelDebug, "request", slog.String("method", c.Request().Method),
-					slog.String("route", route), slog.String("path", c.Request().URL.Path), slog.Int("status", status),
+					slog.String("route", route), slog.String("path", path), slog.Int("status", status),
 					slog.Duration("took", took), slog.Int64("bytes", c.Response().Size))
 			}
 			return nil
