@@ -226,3 +226,13 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// BenchmarkPseudonymize: what pseudonymisation adds to each /v1/decide and OFREP
+// call (and to each event from the collector).
+func BenchmarkPseudonymize(b *testing.B) {
+	p := pseudonymizer(b, "0123456789abcdef")
+	b.ReportAllocs()
+	for b.Loop() {
+		p.Pseudonymize("user-12345678@example.com")
+	}
+}

@@ -43,9 +43,7 @@ func newPrivacyFixture(t *testing.T) *privacyFixture {
 	f.env["LIFT_INGEST_CONSUMERS"] = "1"
 	f.env["LIFT_INGEST_BATCH_WAIT"] = "100ms"
 	f.env["LIFT_CLICKHOUSE_ADDR"], f.env["LIFT_CLICKHOUSE_DB"] = testenv.ClickHouse(t)
-	pf := &privacyFixture{fixture: f}
-	pf.ch = migrations.OpenClickHouse(f.env["LIFT_CLICKHOUSE_ADDR"], f.env["LIFT_CLICKHOUSE_DB"])
-	t.Cleanup(func() { pf.ch.Close() })
+	pf := &privacyFixture{fixture: f, ch: openFixtureClickHouse(t, f)}
 	pool, err := pgxpool.New(context.Background(), f.env["LIFT_POSTGRES_URL"])
 	if err != nil {
 		t.Fatal(err)
@@ -56,6 +54,14 @@ func newPrivacyFixture(t *testing.T) *privacyFixture {
 		t.Fatal(err)
 	}
 	return pf
+}
+
+// openFixtureClickHouse opens the fixture's ClickHouse database, closed at the end.
+func openFixtureClickHouse(t *testing.T, f *fixture) *sql.DB {
+	t.Helper()
+	ch := migrations.OpenClickHouse(f.env["LIFT_CLICKHOUSE_ADDR"], f.env["LIFT_CLICKHOUSE_DB"])
+	t.Cleanup(func() { ch.Close() })
+	return ch
 }
 
 // configure creates the experiment, segment and flag and waits until the segment
