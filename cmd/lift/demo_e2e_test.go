@@ -122,6 +122,4 @@ func TestDemo(t *testing.T) {
 	}
 	run1(t, tab, "bandit page", chromedp.Navigate(p.url+"/experiments/recommendations"), chromedp.WaitVisible(byID("bandit")))
 	shots.take(tab, "demo-bandit")
-	run1(t, tab, "segment page", chromedp.Navigate(p.url+"/segments/high-intent"), chromedp.WaitVisible(css("main")))
-	shots.take(tab, "demo-segment")
 }
