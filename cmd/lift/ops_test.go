@@ -13,11 +13,11 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
+var consumerLagObserved = regexp.MustCompile(`(?m)^lift_consumer_lag_seconds_count [1-9]`)
+
 // Every series the Grafana dashboard and the alert rules in docs/ops use is exported
 // by a running lift (role all, after some traffic), and promtool accepts the rules
 // and passes their unit tests.
-var consumerLagObserved = regexp.MustCompile(`(?m)^lift_consumer_lag_seconds_count [1-9]`)
-
 func TestOpsDocsUseExportedMetrics(t *testing.T) {
 	f := newFixture(t)
 	f.start(t)
