@@ -71,8 +71,21 @@ type Exposure struct {
 	AssignmentProbability float64 `json:"assignment_probability"`
 }
 
-// wireEvent is an event as clients send it: optional fields are pointers so that
-// "absent" and "zero" differ.
+// fields are the members of one event object as validate reads them: strings the
+// validation parses stay bytes, so the scanner (scan.go) passes slices of the input
+// and allocates nothing for them. A nil *fields is a JSON null.
+type fields struct {
+	has                            int // optional members present: fEventID, fTimestamp, fReceivedAt, fValue
+	eventID, timestamp, receivedAt []byte
+	typ, userID                    string
+	value                          float64
+	properties                     []byte
+	compact                        bool // properties has no whitespace to remove
+	consent                        *Consent
+}
+
+// wireEvent is an event as encoding/json decodes it (for JSON the scanner leaves
+// alone): optional members are pointers so that "absent" and "zero" differ.
 type wireEvent struct {
 	EventID    *string         `json:"event_id"`
 	Type       string          `json:"type"`
@@ -82,6 +95,25 @@ type wireEvent struct {
 	Value      *float64        `json:"value"`
 	Properties json.RawMessage `json:"properties"`
 	Consent    *Consent        `json:"consent"`
+}
+
+func (w *wireEvent) fields() *fields {
+	f := &fields{typ: w.Type, userID: w.UserID, properties: w.Properties, consent: w.Consent}
+	opt := func(bit int, s *string) []byte {
+		if s == nil {
+			return nil
+		}
+		f.has |= bit
+		return []byte(*s)
+	}
+	f.eventID = opt(fEventID, w.EventID)
+	f.timestamp = opt(fTimestamp, w.Timestamp)
+	f.receivedAt = opt(fReceivedAt, w.ReceivedAt)
+	if w.Value != nil {
+		f.has |= fValue
+		f.value = *w.Value
+	}
+	return f
 }
 
 // Defaults supplies what an event may omit.
@@ -113,20 +145,31 @@ func ParseEvent(raw []byte, d Defaults) (Event, error) {
 		}
 		return Event{}, ErrMalformed
 	}
-	return validate(&w, d)
+	return validate(w.fields(), d)
+}
+
+// parseTime parses an RFC 3339 time as time.Parse(time.RFC3339Nano) does, but from
+// bytes without copying them (time.Time's UnmarshalText; FuzzParseTime checks that
+// the two agree).
+func parseTime(b []byte) (time.Time, error) {
+	var t time.Time
+	err := t.UnmarshalText(b)
+	return t, err
 }
 
 // validate applies the rules to a decoded event.
-func validate(w *wireEvent, d Defaults) (Event, error) {
+func validate(w *fields, d Defaults) (Event, error) {
 	if w == nil { // a JSON null in a batch
 		return Event{}, &ValidationError{Fields: []FieldError{{Field: "(event)", Message: "must be a JSON object"}}}
 	}
-	e := Event{Type: w.Type, UserID: w.UserID, ReceivedAt: d.ReceivedAt.UTC(), Consent: w.Consent}
-	v := &ValidationError{}
+	e := Event{Type: w.typ, UserID: w.userID, ReceivedAt: d.ReceivedAt.UTC(), Consent: w.consent}
+	// Kept on the stack for the usual valid event; copied out only on failure.
+	var ve ValidationError
+	v := &ve
 
-	if w.EventID != nil {
-		id, err := uuid.Parse(*w.EventID)
-		if err != nil || len(*w.EventID) != 36 {
+	if w.has&fEventID != 0 {
+		id, err := uuid.ParseBytes(w.eventID)
+		if err != nil || len(w.eventID) != 36 {
 			v.add("event_id", "must be a UUID such as 0190b3c4-5d6e-7f80-9a1b-2c3d4e5f6a7b")
 		}
 		e.ID = id
@@ -154,8 +197,8 @@ func validate(w *wireEvent, d Defaults) (Event, error) {
 		v.add("user_id", "must be at most %d bytes", MaxUserIDLen)
 	}
 
-	if w.ReceivedAt != nil {
-		t, err := time.Parse(time.RFC3339Nano, *w.ReceivedAt)
+	if w.has&fReceivedAt != 0 {
+		t, err := parseTime(w.receivedAt)
 		if err != nil {
 			v.add("received_at", "must be an RFC 3339 time")
 		} else {
@@ -163,8 +206,8 @@ func validate(w *wireEvent, d Defaults) (Event, error) {
 		}
 	}
 	e.Timestamp = e.ReceivedAt
-	if w.Timestamp != nil {
-		t, err := time.Parse(time.RFC3339Nano, *w.Timestamp)
+	if w.has&fTimestamp != 0 {
+		t, err := parseTime(w.timestamp)
 		switch {
 		case err != nil:
 			v.add("timestamp", "must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
@@ -177,29 +220,31 @@ func validate(w *wireEvent, d Defaults) (Event, error) {
 		}
 	}
 
-	if w.Value != nil {
-		e.Value = *w.Value
+	if w.has&fValue != 0 {
+		e.Value = w.value
 		if math.IsNaN(e.Value) || math.IsInf(e.Value, 0) {
 			v.add("value", "must be a finite number")
 		}
 	}
 	if e.Type == TypePurchase {
 		switch {
-		case w.Value == nil:
+		case w.has&fValue == 0:
 			v.add("value", "is required for purchase events")
 		case e.Value < 0:
 			v.add("value", "must be ≥ 0 for purchase events")
 		}
 	}
 
-	if len(w.Properties) > 0 && !bytes.Equal(w.Properties, []byte("null")) {
+	if len(w.properties) > 0 && !bytes.Equal(w.properties, []byte("null")) {
 		var buf bytes.Buffer
 		switch {
-		case w.Properties[0] != '{':
+		case w.properties[0] != '{':
 			v.add("properties", "must be a JSON object")
-		case len(w.Properties) > MaxPropertiesLen:
+		case len(w.properties) > MaxPropertiesLen:
 			v.add("properties", "must be at most %d bytes of JSON", MaxPropertiesLen)
-		case json.Compact(&buf, w.Properties) != nil:
+		case w.compact:
+			e.Properties = w.properties
+		case json.Compact(&buf, w.properties) != nil:
 			v.add("properties", "must be a JSON object")
 		default:
 			e.Properties = buf.Bytes()
@@ -217,8 +262,8 @@ func validate(w *wireEvent, d Defaults) (Event, error) {
 			v.add("properties", "%s", err.Error())
 		}
 	}
-	if err := v.err(); err != nil {
-		return Event{}, err
+	if len(v.Fields) > 0 {
+		return Event{}, &ValidationError{Fields: v.Fields}
 	}
 	return e, nil
 }
@@ -279,16 +324,13 @@ type Rejection struct {
 // request's consent, if any, is given to each event without its own. It returns
 // ErrMalformed when the body is not such an object.
 func ParseRequest(body []byte, d Defaults) ([]Event, []Rejection, error) {
-	// Decoding the whole batch at once scans the body once; only a batch with a
-	// type mismatch somewhere takes the event-by-event path, which names the index.
-	var fast struct {
-		Events  []*wireEvent `json:"events"`
-		Consent *Consent     `json:"consent"`
-	}
-	if json.Unmarshal(body, &fast) == nil && fast.Events != nil {
-		events := make([]Event, 0, len(fast.Events))
+	// The scanner decodes the usual batch in one pass; it leaves unusual JSON to
+	// encoding/json, one event at a time, which also names the index of an event of
+	// the wrong shape.
+	if all, consent, ok := scanRequest(body); ok {
+		events := make([]Event, 0, len(all))
 		var rejected []Rejection
-		for i, w := range fast.Events {
+		for i, w := range all {
 			e, err := validate(w, d)
 			if err != nil {
 				rejected = append(rejected, Rejection{Index: i, Error: err.Error(), Reason: reasonOf(err)})
@@ -296,7 +338,7 @@ func ParseRequest(body []byte, d Defaults) ([]Event, []Rejection, error) {
 			}
 			events = append(events, e)
 		}
-		return withConsent(events, fast.Consent), rejected, nil
+		return withConsent(events, consent), rejected, nil
 	}
 	var req struct {
 		Events  []json.RawMessage `json:"events"`
@@ -334,26 +376,25 @@ var messageNamespace = uuid.MustParse("6f1c1e0a-3b0e-4c55-9a57-5c1f4f6d2b71")
 // received_at (the message timestamp, or now); types holds the custom event types
 // (nil: built-in types only). A body that is not JSON comes back as one Invalid.
 func ParseMessage(body []byte, received time.Time, types Types) ([]Event, []Invalid) {
-	trimmed := bytes.TrimSpace(body)
-	var raws []json.RawMessage
-	var fast []*wireEvent
-	if len(trimmed) > 0 && trimmed[0] == '[' && json.Unmarshal(trimmed, &fast) == nil {
-		// The common case, decoded in one scan (see ParseRequest). A message with an
-		// invalid event takes the slow path, which keeps each event's original bytes
-		// for its dead letter.
-		events := make([]Event, 0, len(fast))
-		for i, w := range fast {
-			e, err := validate(w, messageDefaults(body, i, received, types))
+	var index int
+	d := messageDefaults(body, &index, received, types)
+	if all, spans, ok := scanMessage(body); ok {
+		events := make([]Event, 0, len(all))
+		var invalid []Invalid
+		for i, w := range all {
+			index = i
+			e, err := validate(w, d)
 			if err != nil {
-				events = nil
-				break
+				invalid = append(invalid, Invalid{Raw: body[spans[i].start:spans[i].end], Reason: err.Error()})
+				continue
 			}
 			events = append(events, e)
 		}
-		if events != nil {
-			return events, nil
-		}
+		return events, invalid
 	}
+	// The scanner leaves unusual JSON to encoding/json, one event at a time.
+	trimmed := bytes.TrimSpace(body)
+	var raws []json.RawMessage
 	if len(trimmed) > 0 && trimmed[0] == '[' {
 		if err := json.Unmarshal(trimmed, &raws); err != nil {
 			return nil, []Invalid{{Raw: body, Reason: "malformed JSON: " + err.Error()}}
@@ -366,7 +407,8 @@ func ParseMessage(body []byte, received time.Time, types Types) ([]Event, []Inva
 		invalid []Invalid
 	)
 	for i, raw := range raws {
-		e, err := ParseEvent(raw, messageDefaults(body, i, received, types))
+		index = i
+		e, err := ParseEvent(raw, d)
 		if err != nil {
 			invalid = append(invalid, Invalid{Raw: raw, Reason: err.Error()})
 			continue
@@ -376,10 +418,11 @@ func ParseMessage(body []byte, received time.Time, types Types) ([]Event, []Inva
 	return events, invalid
 }
 
-// messageDefaults derives the id of the i-th event of a message from the message.
-func messageDefaults(body []byte, i int, received time.Time, types Types) Defaults {
+// messageDefaults derives the id of an event from the message and the event's index,
+// which the caller sets in *i before validating each event.
+func messageDefaults(body []byte, i *int, received time.Time, types Types) Defaults {
 	return Defaults{ReceivedAt: received, Types: types, NewID: func() uuid.UUID {
-		seed := binary.BigEndian.AppendUint32(bytes.Clone(body), uint32(i))
+		seed := binary.BigEndian.AppendUint32(bytes.Clone(body), uint32(*i))
 		return uuid.NewSHA1(messageNamespace, seed)
 	}}
 }

@@ -102,7 +102,7 @@ func TestParseMessage(t *testing.T) {
 	body := []byte(`[{"type":"click","user_id":"u"},{"type":"nope","user_id":"u"},{"type":"click","user_id":"v"}]`)
 	e1, inv := ingest.ParseMessage(body, now, nil)
 	e2, _ := ingest.ParseMessage(body, now.Add(time.Minute), nil)
-	if len(e1) != 2 || len(inv) != 1 || !strings.Contains(inv[0].Reason, "type") {
+	if len(e1) != 2 || len(inv) != 1 || !strings.Contains(inv[0].Reason, "type") || string(inv[0].Raw) != `{"type":"nope","user_id":"u"}` {
 		t.Fatalf("got %v, %v", e1, inv)
 	}
 	// Redelivery must give the same ids so storage dedups.
@@ -123,8 +123,8 @@ func TestDedup(t *testing.T) {
 }
 
 // FuzzParseEvent: any input is accepted as a valid event or refused with a reason,
-// never a panic; accepted events respect every limit and survive the trip through
-// JSON that publishing makes.
+// never a panic; accepted events respect every limit and come out of a consumer
+// exactly as the collector published them.
 func FuzzParseEvent(f *testing.F) {
 	for _, s := range []string{
 		`{"type":"purchase","user_id":"u1","value":3,"properties":{"a":[1,{"b":null}]}}`,
@@ -147,13 +147,22 @@ func FuzzParseEvent(f *testing.F) {
 			(e.Type == ingest.TypePurchase && e.Value < 0) || (e.Type == ingest.TypeExposure && e.Exposure == nil) {
 			t.Fatalf("accepted an invalid event %+v", e)
 		}
-		body, err := json.Marshal([]ingest.Event{e})
+		body, err := ingest.AppendMessage(nil, []ingest.Event{e})
 		if err != nil {
 			t.Fatalf("accepted event does not encode: %v", err)
 		}
-		again, invalid := ingest.ParseMessage(body, e.ReceivedAt, nil)
-		if len(invalid) != 0 || len(again) != 1 || again[0].ID != e.ID {
+		again, invalid := ingest.ParseMessage(body, e.ReceivedAt.Add(time.Hour), nil)
+		if len(invalid) != 0 || len(again) != 1 {
 			t.Fatalf("round trip failed: %v %v", again, invalid)
+		}
+		if diff := cmp.Diff(e, again[0]); diff != "" {
+			t.Fatalf("round trip through %s (-published +consumed):\n%s", body, diff)
+		}
+		// What lift publishes is what encoding/json would have published.
+		var mine, std any
+		stdBody, _ := json.Marshal([]ingest.Event{e})
+		if json.Unmarshal(body, &mine) != nil || json.Unmarshal(stdBody, &std) != nil || !cmp.Equal(mine, std) {
+			t.Fatalf("published %s, encoding/json %s", body, stdBody)
 		}
 	})
 }

@@ -319,3 +319,64 @@ func hostOf(t *testing.T, amqpURL string) string {
 	rest := amqpURL[strings.Index(amqpURL, "@")+1:]
 	return rest[:strings.Index(rest, "/")]
 }
+
+// While RabbitMQ blocks publishing (a memory or disk alarm), the collector answers
+// 503 with Retry-After at once and never 202; it accepts again once the alarm clears.
+func TestCollectorBrokerAlarm(t *testing.T) {
+	url := testenv.AMQPURL(t)
+	proxy := testenv.NewAlarmProxy(t, hostOf(t, url))
+	reg := prometheus.NewRegistry()
+	pub := amqpbus.NewPublisher(strings.Replace(url, hostOf(t, url), proxy.Addr(), 1),
+		slog.New(slog.NewTextHandler(io.Discard, nil)), ingest.NewMetrics(reg))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { pub.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	if err := pub.WaitConnected(ctxTimeout(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	h := newEventsHandler(t, pub, &evExposures{})
+	body := `{"events":[{"type":"click","user_id":"u1"}]}`
+	status := func() *httptest.ResponseRecorder { return post(h, "/v1/events", evClientKey, body) }
+	waitStatus := func(want int) *httptest.ResponseRecorder {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			rec := status()
+			if rec.Code == want {
+				return rec
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("status %d (%s), want %d", rec.Code, rec.Body, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitStatus(http.StatusAccepted)
+
+	proxy.Alarm("low on memory")
+	rec := waitStatus(http.StatusServiceUnavailable)
+	if rec.Header().Get("Retry-After") == "" {
+		t.Error("503 without Retry-After")
+	}
+	if err := pub.Ready(ctx); err == nil || !strings.Contains(err.Error(), "low on memory") {
+		t.Errorf("Ready while blocked = %v, want the alarm's reason", err)
+	}
+	for range 20 { // every request while the alarm lasts
+		if rec := status(); rec.Code != http.StatusServiceUnavailable {
+			t.Fatalf("status %d while blocked, want 503", rec.Code)
+		}
+	}
+
+	proxy.ClearAlarm()
+	waitStatus(http.StatusAccepted)
+	if err := pub.Ready(ctx); err != nil {
+		t.Errorf("Ready after the alarm cleared = %v", err)
+	}
+}
+
+func ctxTimeout(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}

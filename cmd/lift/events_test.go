@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"io"
 	"strings"
 	"testing"
 	"time"
 
+	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/liftlab/lift/ingest/amqpbus"
 	"github.com/liftlab/lift/migrations"
 )
 
@@ -73,6 +77,43 @@ func TestEventsEndToEnd(t *testing.T) {
 		return count("SELECT count() FROM events FINAL WHERE type = 'signup'") == 1 &&
 			count("SELECT count() FROM exposures FINAL WHERE experiment = 'hero-banner' AND user_id = 'u1'") >= 1
 	})
+	// A backend publishing straight to RabbitMQ gets the same schema checks: the
+	// valid signup is stored, the one without a plan goes to lift.dead with the reason.
+	conn, err := amqp.Dial(f.env["LIFT_AMQP_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	pch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pch.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	dc, err := pch.PublishWithDeferredConfirmWithContext(context.Background(), amqpbus.Exchange, "signup", true, false, amqp.Publishing{
+		ContentType: "application/json", DeliveryMode: amqp.Persistent, Timestamp: time.Now(),
+		Body: []byte(`[{"type": "signup", "user_id": "b1", "properties": {"plan": "team"}}, {"type": "signup", "user_id": "b2", "properties": {}}]`),
+	})
+	if err != nil || !dc.Wait() {
+		t.Fatalf("publish: %v", err)
+	}
+	eventually(t, 15*time.Second, func() bool {
+		return count("SELECT count() FROM events FINAL WHERE type = 'signup' AND user_id = 'b1'") == 1
+	})
+	var dead amqp.Delivery
+	eventually(t, 10*time.Second, func() bool {
+		var ok bool
+		dead, ok, err = pch.Get(amqpbus.DeadQueue, true)
+		return err == nil && ok
+	})
+	if reason, _ := dead.Headers[amqpbus.ReasonHeader].(string); !strings.Contains(reason, "plan") || !strings.Contains(string(dead.Body), `"b2"`) {
+		t.Errorf("dead letter %s with reason %q, want b2's signup missing plan", dead.Body, reason)
+	}
+	if n := count("SELECT count() FROM events WHERE user_id = 'b2'"); n != 0 {
+		t.Errorf("the invalid signup was stored %d times", n)
+	}
+
 	resp := f.client.do("GET", "/metrics", "", nil)
 	metrics, _ := io.ReadAll(resp.Body)
 	for _, want := range []string{"lift_events_accepted_total", `lift_events_rejected_total{reason="properties"}`, "lift_exposures_published_total"} {

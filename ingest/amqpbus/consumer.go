@@ -32,10 +32,19 @@ type Consumer struct {
 	// without analytics consent; nil: all stored as published.
 	Privacy *ingest.Privacy
 
-	BatchRows int           // insert once this many rows are buffered (default 10,000)
+	// BatchRows: insert once this many rows are buffered (default 10,000). While the
+	// previous batch is still being inserted, the next one grows to at most
+	// maxBatchGrowth times as many rows before the consumer stops taking deliveries.
+	BatchRows int
 	BatchWait time.Duration // or once the oldest buffered delivery is this old (default 1 s)
-	Prefetch  int           // unacked deliveries held at most (default 1,000 messages)
+	// Prefetch bounds the unacked deliveries the broker sends (default 1,000
+	// messages); with BatchRows it bounds the consumer's memory.
+	Prefetch int
 }
+
+// maxBatchGrowth lets batches grow while ClickHouse is slow, since a large insert
+// costs less per row than several small ones (ingest/chsink BenchmarkInsert).
+const maxBatchGrowth = 4
 
 func (c *Consumer) defaults() {
 	if c.Queue == "" {
@@ -78,10 +87,11 @@ func (c *Consumer) Run(ctx context.Context) {
 
 type session struct {
 	*Consumer
-	ch     *amqp.Channel
-	dead   *amqp.Channel // on its own connection, see Publisher
-	closed chan *amqp.Error
+	dead *amqp.Channel // on its own connection, see Publisher
+}
 
+// batch is the deliveries taken since the last batch was handed to storage.
+type batch struct {
 	events  []ingest.Event
 	invalid []deadLetter
 	last    uint64    // delivery tag of the newest delivery in the batch
@@ -127,109 +137,184 @@ func (c *Consumer) session(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s := &session{Consumer: c, ch: ch, dead: dead, closed: conn.NotifyClose(make(chan *amqp.Error, 1))}
+	s := &session{Consumer: c, dead: dead}
 	go c.sampleDepth(ctx, conn)
 	c.Log.Info("ingest consumer started", "queue", c.Queue)
 
+	p := newPipeline(s, ch)
+	defer p.stop()
+	closed := conn.NotifyClose(make(chan *amqp.Error, 1))
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	due := false
 	for {
+		in := deliveries
+		if p.storing != nil && len(p.filling.events) >= maxBatchGrowth*c.BatchRows {
+			in = nil // full: the broker keeps the rest until the insert is done
+		}
 		select {
 		case <-ctx.Done():
 			// Shutting down: store and ack what is held rather than leave it to be
 			// redelivered, within a bound in case the sink is down.
-			drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
-			defer cancel()
-			return s.flush(drainCtx)
-		case d, ok := <-deliveries:
+			return p.drain()
+		case err := <-closed:
+			return fmt.Errorf("connection closed: %v", err)
+		case d, ok := <-in:
 			if !ok {
 				return errors.New("delivery channel closed")
 			}
-			if s.held == 0 {
+			if p.filling.held == 0 {
 				timer.Reset(c.BatchWait)
 			}
-			s.add(d)
-			if len(s.events) < c.BatchRows && s.held < c.Prefetch {
-				continue
-			}
+			s.add(p.filling, d)
+			due = due || len(p.filling.events) >= c.BatchRows || p.filling.held >= c.Prefetch
 		case <-timer.C:
+			due = true
+		case err := <-p.stored:
+			if err := p.finish(err); err != nil {
+				return err
+			}
 		}
-		timer.Stop()
-		if err := s.flush(ctx); err != nil {
-			return err
+		if due && p.storing == nil {
+			timer.Stop()
+			due = false
+			p.start()
 		}
 	}
 }
 
-func (s *session) add(d amqp.Delivery) {
+// pipeline stores one batch while the next one fills, so parsing never waits for
+// ClickHouse, and while an insert is slow the next batch grows, so the consumer
+// catches up with fewer, larger inserts. Acks stay in order: a batch is acked
+// (multiple, up to its newest delivery) once it is stored, and every older delivery
+// was stored before it.
+type pipeline struct {
+	s       *session
+	ch      *amqp.Channel
+	ctx     context.Context // for storing; outlives the session's by drainTimeout
+	cancel  context.CancelFunc
+	filling *batch
+	storing *batch // nil while no batch is being stored
+	spare   *batch // the next filling batch, reused
+	stored  chan error
+}
+
+func newPipeline(s *session, ch *amqp.Channel) *pipeline {
+	p := &pipeline{s: s, ch: ch, filling: &batch{}, spare: &batch{}, stored: make(chan error, 1)}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	return p
+}
+
+// start hands the filling batch to storage.
+func (p *pipeline) start() {
+	if p.filling.held == 0 {
+		return
+	}
+	p.storing, p.filling, p.spare = p.filling, p.spare, nil
+	go func(b *batch) { p.stored <- p.s.store(p.ctx, b) }(p.storing)
+}
+
+// finish acks the batch storage is done with, given the outcome of storing it.
+func (p *pipeline) finish(err error) error {
+	b := p.storing
+	p.storing = nil
+	if err != nil {
+		return err
+	}
+	if err := p.ch.Ack(b.last, true); err != nil {
+		return fmt.Errorf("ack: %w", err)
+	}
+	clear(b.events) // drop references to properties
+	b.events, b.invalid, b.held = b.events[:0], b.invalid[:0], 0
+	p.spare = b
+	return nil
+}
+
+// drain stores and acks everything held, giving up after drainTimeout.
+func (p *pipeline) drain() error {
+	giveUp := time.AfterFunc(drainTimeout, p.cancel)
+	defer giveUp.Stop()
+	if p.storing != nil {
+		if err := p.finish(<-p.stored); err != nil {
+			return err
+		}
+	}
+	p.start()
+	if p.storing != nil {
+		return p.finish(<-p.stored)
+	}
+	return nil
+}
+
+// stop abandons the batch being stored, if any; its deliveries are redelivered.
+func (p *pipeline) stop() {
+	p.cancel()
+	if p.storing != nil {
+		<-p.stored
+	}
+}
+
+func (s *session) add(b *batch, d amqp.Delivery) {
 	received := d.Timestamp
 	if received.IsZero() {
 		received = time.Now()
 	}
 	events, invalid := ingest.ParseMessage(d.Body, received, s.Types)
-	s.events = append(s.events, s.Privacy.Consumed(events, ingest.ForAnalytics)...)
+	b.events = append(b.events, s.Privacy.Consumed(events, ingest.ForAnalytics)...)
 	for _, inv := range invalid {
-		s.invalid = append(s.invalid, deadLetter{routingKey: d.RoutingKey, Invalid: inv})
+		b.invalid = append(b.invalid, deadLetter{routingKey: d.RoutingKey, Invalid: inv})
 	}
-	s.last = d.DeliveryTag
-	if s.held == 0 {
-		s.oldest = received
+	b.last = d.DeliveryTag
+	if b.held == 0 {
+		b.oldest = received
 	}
-	s.held++
+	b.held++
 }
 
-// flush stores the batch, dead-letters its invalid events and acks it. It returns an
-// error only when the batch can no longer be acked (connection lost) or ctx ended;
-// the deliveries are then redelivered.
-func (s *session) flush(ctx context.Context) error {
-	if s.held == 0 {
-		return nil
-	}
-	s.events = ingest.Dedup(s.events)
-	if len(s.events) > 0 {
+// store inserts the batch and dead-letters its invalid events. It returns an error
+// only when ctx ended or the dead-letter connection was lost; the session then
+// ends and the batch's deliveries are redelivered.
+func (s *session) store(ctx context.Context, b *batch) error {
+	if len(b.events) > 0 { // the sink dedups the batch
 		start := time.Now()
-		if err := s.retry(ctx, "insert into ClickHouse", func(ctx context.Context) error {
-			return s.Sink.Insert(ctx, s.events)
+		if err := s.retry(ctx, "insert into ClickHouse", len(b.events), func(ctx context.Context) error {
+			return s.Sink.Insert(ctx, b.events)
 		}); err != nil {
 			return err
 		}
 		s.Metrics.InsertLatency.Observe(time.Since(start).Seconds())
-		s.Metrics.Lag.Observe(time.Since(s.oldest).Seconds())
-		s.Metrics.BatchRows.Observe(float64(len(s.events)))
-		s.Metrics.Inserted.Add(float64(len(s.events)))
+		s.Metrics.Lag.Observe(time.Since(b.oldest).Seconds())
+		s.Metrics.BatchRows.Observe(float64(len(b.events)))
+		s.Metrics.Inserted.Add(float64(len(b.events)))
 	}
-	if len(s.invalid) > 0 {
-		if err := s.retry(ctx, "dead-letter invalid events", s.deadLetter); err != nil {
+	if len(b.invalid) > 0 {
+		if err := s.retry(ctx, "dead-letter invalid events", len(b.invalid), func(ctx context.Context) error {
+			return s.deadLetter(ctx, b.invalid)
+		}); err != nil {
 			return err
 		}
-		s.Metrics.DeadLettered.Add(float64(len(s.invalid)))
+		s.Metrics.DeadLettered.Add(float64(len(b.invalid)))
 	}
-	if err := s.ch.Ack(s.last, true); err != nil {
-		return fmt.Errorf("ack: %w", err)
-	}
-	clear(s.events) // drop references to properties
-	s.events, s.invalid, s.held = s.events[:0], s.invalid[:0], 0
 	return nil
 }
 
-// retry runs op until it succeeds, with backoff. It gives up only when ctx ends or
-// the consuming connection is lost, since then the deliveries cannot be acked anyway.
-func (s *session) retry(ctx context.Context, what string, op func(context.Context) error) error {
+// retry runs op until it succeeds, with backoff. It gives up only when ctx ends
+// (the session is over, so the deliveries cannot be acked anyway) or op fails on a
+// closed AMQP channel, which only a new session can replace.
+func (s *session) retry(ctx context.Context, what string, rows int, op func(context.Context) error) error {
 	delay := 100 * time.Millisecond
 	for {
 		opCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := op(opCtx)
 		cancel()
-		if err == nil {
-			return nil
+		if err == nil || errors.Is(err, amqp.ErrClosed) {
+			return err
 		}
 		s.Log.Warn("ingest consumer: "+what+" failed; holding the batch and retrying",
-			"err", err, "rows", len(s.events), "backoff", delay)
+			"err", err, "rows", rows, "backoff", delay)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case err := <-s.closed:
-			return fmt.Errorf("connection closed while retrying: %w", err)
 		case <-time.After(delay):
 		}
 		delay = backoff(delay)
@@ -238,9 +323,9 @@ func (s *session) retry(ctx context.Context, what string, op func(context.Contex
 
 // deadLetter publishes every invalid event to lift.dlx with its reason and waits for
 // the confirms.
-func (s *session) deadLetter(ctx context.Context) error {
-	confirms := make([]*amqp.DeferredConfirmation, 0, len(s.invalid))
-	for _, inv := range s.invalid {
+func (s *session) deadLetter(ctx context.Context, invalid []deadLetter) error {
+	confirms := make([]*amqp.DeferredConfirmation, 0, len(invalid))
+	for _, inv := range invalid {
 		dc, err := s.dead.PublishWithDeferredConfirmWithContext(ctx, DeadExchange, inv.routingKey, false, false, amqp.Publishing{
 			ContentType:  "application/json",
 			DeliveryMode: amqp.Persistent,

@@ -249,3 +249,61 @@ func TestKill9(t *testing.T) {
 	}
 	t.Logf("killed after an unacked insert with %d of %d rows stored; %d rows before merge, %d after FINAL", atKill, total, count(), total)
 }
+
+// A message that no consumer ever acks (one that crashes them, say) is dead-lettered
+// by the broker after DeliveryLimit deliveries instead of circulating for ever.
+func TestPoisonMessageDeadLettered(t *testing.T) {
+	url := testenv.AMQPURL(t)
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := amqpbus.Declare(ch); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	dc, err := ch.PublishWithDeferredConfirmWithContext(context.Background(), amqpbus.Exchange, "click", true, false,
+		amqp.Publishing{Body: []byte(`{"type":"click","user_id":"u"}`)})
+	if err != nil || !dc.Wait() {
+		t.Fatalf("publish: %v", err)
+	}
+	deliveries := 0
+	for {
+		var msg amqp.Delivery
+		var ok bool
+		waitFor(t, 10*time.Second, "the message back in lift.ingest or in lift.dead", func() bool {
+			msg, ok, err = ch.Get(amqpbus.IngestQueue, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ok || queueDepth(t, url, amqpbus.DeadQueue) > 0
+		})
+		if !ok {
+			break
+		}
+		deliveries++
+		if err := msg.Nack(false, true); err != nil { // as a consumer dying before its ack
+			t.Fatal(err)
+		}
+	}
+	// The first delivery and DeliveryLimit redeliveries.
+	if deliveries != amqpbus.DeliveryLimit+1 {
+		t.Errorf("delivered %d times before dead-lettering, want %d", deliveries, amqpbus.DeliveryLimit+1)
+	}
+	msg, ok, err := ch.Get(amqpbus.DeadQueue, true)
+	if err != nil || !ok {
+		t.Fatalf("lift.dead: %v %v", ok, err)
+	}
+	deaths, _ := msg.Headers["x-death"].([]any)
+	if string(msg.Body) != `{"type":"click","user_id":"u"}` || len(deaths) != 1 ||
+		deaths[0].(amqp.Table)["reason"] != "delivery_limit" {
+		t.Errorf("dead letter %q with x-death %v, want the message and reason delivery_limit", msg.Body, msg.Headers["x-death"])
+	}
+}

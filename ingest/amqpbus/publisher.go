@@ -2,7 +2,6 @@ package amqpbus
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -173,7 +172,7 @@ func (p *Publisher) Publish(ctx context.Context, events []ingest.Event) error {
 	}
 	var sent []pending
 	for typ, group := range groupByType(events) {
-		body, err := json.Marshal(group)
+		body, err := ingest.AppendMessage(make([]byte, 0, 256*len(group)), group)
 		if err != nil {
 			return fmt.Errorf("amqpbus: encode %s events: %w", typ, err)
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/google/uuid"
 
 	"github.com/liftlab/lift/ingest"
 	"github.com/liftlab/lift/internal/chconn"
@@ -41,49 +42,97 @@ func (s *Sink) Ping(ctx context.Context) error { return s.conn.Ping(ctx) }
 // error if either insert fails; retrying the whole batch is then safe.
 func (s *Sink) Insert(ctx context.Context, batch []ingest.Event) error {
 	batch = ingest.Dedup(batch)
-	var events, exposures []ingest.Event
-	for _, e := range batch {
-		if e.Type == ingest.TypeExposure {
-			exposures = append(exposures, e)
-		} else {
-			events = append(events, e)
+	events, exposures := batch, []ingest.Event(nil)
+	if n := countExposures(batch); n > 0 {
+		events, exposures = make([]ingest.Event, 0, len(batch)-n), make([]ingest.Event, 0, n)
+		for _, e := range batch {
+			if e.Type == ingest.TypeExposure {
+				exposures = append(exposures, e)
+			} else {
+				events = append(events, e)
+			}
 		}
 	}
 	if len(events) > 0 {
-		err := s.send(ctx, "INSERT INTO events (event_id, type, user_id, ts, received_at, value, properties)",
-			events, func(b driver.Batch, e ingest.Event) error {
-				props := string(e.Properties)
-				if props == "" {
-					props = "{}"
-				}
-				return b.Append(e.ID, e.Type, e.UserID, e.Timestamp, e.ReceivedAt, e.Value, props)
-			})
-		if err != nil {
+		if err := s.insertEvents(ctx, events); err != nil {
 			return fmt.Errorf("chsink: insert %d events: %w", len(events), err)
 		}
 	}
 	if len(exposures) > 0 {
-		err := s.send(ctx, "INSERT INTO exposures (event_id, ts, user_id, experiment, variant, segment, assignment_probability)",
-			exposures, func(b driver.Batch, e ingest.Event) error {
-				x := e.Exposure
-				return b.Append(e.ID, e.Timestamp, e.UserID, x.Experiment, x.Variant, x.Segment, x.AssignmentProbability)
-			})
-		if err != nil {
+		if err := s.insertExposures(ctx, exposures); err != nil {
 			return fmt.Errorf("chsink: insert %d exposures: %w", len(exposures), err)
 		}
 	}
 	return nil
 }
 
-func (s *Sink) send(ctx context.Context, query string, rows []ingest.Event, appendRow func(driver.Batch, ingest.Event) error) error {
+func countExposures(batch []ingest.Event) int {
+	n := 0
+	for i := range batch {
+		if batch[i].Type == ingest.TypeExposure {
+			n++
+		}
+	}
+	return n
+}
+
+// The inserts hand the driver whole columns: appending row by row converts every
+// value through reflection.
+
+func (s *Sink) insertEvents(ctx context.Context, rows []ingest.Event) error {
+	n := len(rows)
+	var (
+		ids      = make([]uuid.UUID, n)
+		types    = make([]string, n)
+		users    = make([]string, n)
+		ts       = make([]time.Time, n)
+		received = make([]time.Time, n)
+		values   = make([]float64, n)
+		props    = make([][]byte, n)
+	)
+	for i, e := range rows {
+		ids[i], types[i], users[i], ts[i], received[i], values[i], props[i] =
+			e.ID, e.Type, e.UserID, e.Timestamp, e.ReceivedAt, e.Value, e.Properties
+		if len(props[i]) == 0 {
+			props[i] = emptyObject
+		}
+	}
+	return s.send(ctx, "INSERT INTO events (event_id, type, user_id, ts, received_at, value, properties)",
+		ids, types, users, ts, received, values, props)
+}
+
+var emptyObject = []byte("{}")
+
+func (s *Sink) insertExposures(ctx context.Context, rows []ingest.Event) error {
+	n := len(rows)
+	var (
+		ids         = make([]uuid.UUID, n)
+		ts          = make([]time.Time, n)
+		users       = make([]string, n)
+		experiments = make([]string, n)
+		variants    = make([]string, n)
+		segments    = make([]string, n)
+		probs       = make([]float64, n)
+	)
+	for i, e := range rows {
+		x := e.Exposure
+		ids[i], ts[i], users[i], experiments[i], variants[i], segments[i], probs[i] =
+			e.ID, e.Timestamp, e.UserID, x.Experiment, x.Variant, x.Segment, x.AssignmentProbability
+	}
+	return s.send(ctx, "INSERT INTO exposures (event_id, ts, user_id, experiment, variant, segment, assignment_probability)",
+		ids, ts, users, experiments, variants, segments, probs)
+}
+
+// send inserts columns, given in the order of the query's column list.
+func (s *Sink) send(ctx context.Context, query string, columns ...any) error {
 	b, err := s.conn.PrepareBatch(ctx, query)
 	if err != nil {
 		return err
 	}
-	for _, e := range rows {
-		if err := appendRow(b, e); err != nil {
+	for i, col := range columns {
+		if err := b.Column(i).Append(col); err != nil {
 			_ = b.Abort()
-			return fmt.Errorf("event %s: %w", e.ID, err)
+			return fmt.Errorf("column %d: %w", i, err)
 		}
 	}
 	return b.Send()
