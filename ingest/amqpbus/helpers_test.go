@@ -129,6 +129,28 @@ func queryInt(t *testing.T, db *sql.DB, query string) uint64 {
 	return n
 }
 
+// confirmChannel opens a channel in publisher-confirm mode on its own connection,
+// closed when the test ends, with the topology declared.
+func confirmChannel(t *testing.T, url string) *amqp.Channel {
+	t.Helper()
+	conn, err := amqp.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := amqpbus.Declare(ch); err != nil {
+		t.Fatal(err)
+	}
+	if err := ch.Confirm(false); err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
 // queueDepth is the number of ready messages in a queue.
 func queueDepth(t *testing.T, url, queue string) int {
 	t.Helper()

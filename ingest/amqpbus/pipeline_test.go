@@ -65,18 +65,7 @@ func TestInvalidEventsDeadLettered(t *testing.T) {
 	startConsumer(t, url, addr, db)
 	ch := openCH(t, addr, db)
 
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	pch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pch.Confirm(false); err != nil {
-		t.Fatal(err)
-	}
+	pch := confirmChannel(t, url)
 	const total, every = 10_000, 100 // 1% invalid
 	invalid := []string{`{"type":`, `{"type":"nope","user_id":"u"}`, `{"type":"purchase","user_id":"u","value":-1}`, `"str"`}
 	var confirms []*amqp.DeferredConfirmation
@@ -254,21 +243,7 @@ func TestKill9(t *testing.T) {
 // by the broker after DeliveryLimit deliveries instead of circulating for ever.
 func TestPoisonMessageDeadLettered(t *testing.T) {
 	url := testenv.AMQPURL(t)
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := amqpbus.Declare(ch); err != nil {
-		t.Fatal(err)
-	}
-	if err := ch.Confirm(false); err != nil {
-		t.Fatal(err)
-	}
+	ch := confirmChannel(t, url)
 	dc, err := ch.PublishWithDeferredConfirmWithContext(context.Background(), amqpbus.Exchange, "click", true, false,
 		amqp.Publishing{Body: []byte(`{"type":"click","user_id":"u"}`)})
 	if err != nil || !dc.Wait() {
