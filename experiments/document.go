@@ -50,6 +50,15 @@ const (
 // ClickHouse columns and dashboards.
 var keyPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 
+// CheckKey returns a field error for a key of the wrong shape, for documents kept
+// outside this package (webhooks) that follow the same rule.
+func CheckKey(field, key string) *FieldError {
+	if keyPattern.MatchString(key) {
+		return nil
+	}
+	return &FieldError{Field: field, Message: "must match " + keyPattern.String()}
+}
+
 // weightTolerance allows for decimal weights such as 0.1+0.2+0.7 not adding up
 // exactly in binary floating point.
 const weightTolerance = 1e-6

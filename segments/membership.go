@@ -2,6 +2,7 @@ package segments
 
 import (
 	"iter"
+	"strings"
 	"time"
 )
 
@@ -105,3 +106,12 @@ func (e *Engine) Members() iter.Seq[Membership] {
 		}
 	}
 }
+
+// PreviewSuffix marks the engine key of a segment's unpublished draft: the draft of
+// "high-intent" runs as "high-intent@draft", whose memberships are counted (the
+// segment's preview stats) but never reach decisions or webhooks. Document keys
+// cannot contain "@", so no published segment has such a key.
+const PreviewSuffix = "@draft"
+
+// IsPreview reports whether an engine key is a draft's preview.
+func IsPreview(key string) bool { return strings.HasSuffix(key, PreviewSuffix) }

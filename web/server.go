@@ -70,6 +70,8 @@ type Deps struct {
 	Bandits BanditReporter
 	// SegmentStats, when set, serves GET /api/v1/segments/{key}/stats.
 	SegmentStats SegmentStats
+	// Webhooks, when set, serves /api/v1/webhooks (segment change webhooks).
+	Webhooks WebhookManager
 	// EventsRate, DecideRate and APIRate limit each API key (or dashboard user), in
 	// requests per second with bursts of twice that, on POST /v1/events, on
 	// /v1/decide and OFREP, and on /api/v1; 0 means no limit. Over it: 429 with
@@ -157,6 +159,9 @@ func New(d Deps) *echo.Echo {
 	if d.Retention != nil {
 		api.GET("/retention", s.retention)
 		api.PUT("/retention/:table", s.setRetention)
+	}
+	if d.Webhooks != nil {
+		s.registerWebhooks(api)
 	}
 	api.GET("/keys", s.listKeys)
 	api.POST("/keys", s.createKey)

@@ -35,6 +35,7 @@ import (
 	"github.com/liftlab/lift/segments/amqprunner"
 	segchsink "github.com/liftlab/lift/segments/chsink"
 	segstore "github.com/liftlab/lift/segments/pgstore"
+	"github.com/liftlab/lift/segments/webhooks"
 	"github.com/liftlab/lift/web"
 	"github.com/liftlab/lift/web/auth"
 	authstore "github.com/liftlab/lift/web/auth/pgstore"
@@ -219,6 +220,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		deps.Results = &experiments.ResultsService{Store: store, Events: events}
 		deps.Bandits = banditReporter{config: store, events: events, weights: banditstore.New(pool)}
 		deps.SegmentStats = segstore.New(pool)
+		deps.Webhooks = segstore.New(pool)
 	}
 	// Erasure and export reach ClickHouse on demand (lazy connection).
 	gdprEvents, err := gdprch.Open(cfg.ClickHouseAddr, cfg.ClickHouseDB)
@@ -263,6 +265,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		pipeline.Go(func() { erasureElector.Run(pipeCtx, erasures.Run) })
 		retentionElector := &leader.Elector{ConnString: cfg.PostgresURL, Name: "lift.retention", Log: log, OnChange: wm.leading("lift.retention")}
 		pipeline.Go(func() { retentionElector.Run(pipeCtx, retention.Run) })
+		// Webhook deliveries: every worker process drains the outbox (claims are
+		// leased, so they share it).
+		dispatcher := &webhooks.Dispatcher{Store: segstore.New(pool).Outbox(), Log: log, Metrics: webhooks.NewMetrics(reg)}
+		pipeline.Go(func() { dispatcher.Run(pipeCtx) })
 	}
 	if *role == "all" || *role == "api" {
 		// The dashboard, and dashboard sessions on /api/v1, come with the management API.

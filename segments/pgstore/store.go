@@ -23,8 +23,12 @@ type Store struct {
 // New returns a Store using pool.
 func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
-// Apply records membership changes. It is idempotent: the engine emits the changes
-// since its last checkpoint again after a restart.
+// Apply records membership changes and, in the same transaction, queues each real
+// change for the webhooks that want it (the outbox of segments/webhooks), so a change
+// is neither lost nor held up by a receiver. It is idempotent: the engine emits the
+// changes since its last checkpoint again after a restart, and a change the table
+// already shows (same kind and time) is neither written nor sent again. Preview
+// memberships (keys with segments.PreviewSuffix) are never sent.
 func (s *Store) Apply(ctx context.Context, changes []segments.Change) error {
 	if len(changes) == 0 {
 		return nil
@@ -36,15 +40,23 @@ func (s *Store) Apply(ctx context.Context, changes []segments.Change) error {
 			expires = &c.Expiry
 		}
 		if c.Kind == segments.Enter {
-			b.Queue(`INSERT INTO segment_memberships (segment, user_id, member, entered_at, exited_at, expires_at)
-				VALUES ($1, $2, true, $3, NULL, $4)
-				ON CONFLICT (segment, user_id) DO UPDATE SET member = true, entered_at = $3, exited_at = NULL,
-					expires_at = $4, seq = nextval('segment_membership_seq')`, c.Segment, c.UserID, c.At, expires)
+			b.Queue(`WITH m AS (
+					INSERT INTO segment_memberships (segment, user_id, member, entered_at, exited_at, expires_at)
+					VALUES ($1, $2, true, $3, NULL, $4)
+					ON CONFLICT (segment, user_id) DO UPDATE SET member = true, entered_at = $3, exited_at = NULL,
+						expires_at = $4, seq = nextval('segment_membership_seq')
+					WHERE NOT (segment_memberships.member AND segment_memberships.entered_at = $3)
+					RETURNING 1)
+				`+queueWebhooks, c.Segment, c.UserID, c.At, expires, "enter")
 		} else {
-			b.Queue(`INSERT INTO segment_memberships (segment, user_id, member, exited_at)
-				VALUES ($1, $2, false, $3)
-				ON CONFLICT (segment, user_id) DO UPDATE SET member = false, exited_at = $3,
-					seq = nextval('segment_membership_seq')`, c.Segment, c.UserID, c.At)
+			b.Queue(`WITH m AS (
+					INSERT INTO segment_memberships (segment, user_id, member, exited_at)
+					VALUES ($1, $2, false, $3)
+					ON CONFLICT (segment, user_id) DO UPDATE SET member = false, exited_at = $3,
+						seq = nextval('segment_membership_seq')
+					WHERE NOT (NOT segment_memberships.member AND segment_memberships.exited_at = $3)
+					RETURNING 1)
+				`+queueWebhooks, c.Segment, c.UserID, c.At, expires, "exit")
 		}
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return tx.SendBatch(ctx, b).Close() })
@@ -53,6 +65,12 @@ func (s *Store) Apply(ctx context.Context, changes []segments.Change) error {
 	}
 	return nil
 }
+
+// queueWebhooks follows a CTE m that returns a row when the membership changed: $1
+// segment, $2 user, $3 time, $4 expiry, $5 kind.
+const queueWebhooks = `INSERT INTO segment_webhook_outbox (webhook, kind, segment, user_id, at, expires_at)
+	SELECT w.key, $5::text, $1, $2, $3, $4::timestamptz FROM segment_webhooks w, m
+	WHERE w.enabled AND (cardinality(w.segments) = 0 OR $1 = ANY (w.segments)) AND strpos($1, '` + segments.PreviewSuffix + `') = 0`
 
 // SaveCheckpoint stores a shard's engine state with the definitions it was built from.
 func (s *Store) SaveCheckpoint(ctx context.Context, shard int, definitions string, state []byte) error {
