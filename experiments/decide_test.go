@@ -300,3 +300,28 @@ func TestSticky(t *testing.T) {
 		t.Errorf("a variant that no longer exists: %+v, %v", ds[0], doc)
 	}
 }
+
+// A behavioural segment decides by the memberships the engine publishes, and a
+// segment never published (a draft in preview) matches nobody, even with members.
+func TestBehavioralAndDraftSegments(t *testing.T) {
+	members := experiments.NewMemberSet()
+	members.Set("hi", "u1", true)
+	members.Set("new", "u1", true)
+	cfg := &experiments.Config{
+		Segments: []experiments.Segment{
+			{Key: "hi", Kind: "behavioral", Status: experiments.SegmentPublished},
+			{Key: "new", Kind: "behavioral", Status: experiments.SegmentDraft},
+		},
+		Flags: []experiments.Flag{{Key: "offer", Type: "string", Default: json.RawMessage(`"none"`), Rules: []experiments.Rule{
+			{Segment: "new", Value: json.RawMessage(`"draft"`)},
+			{Segment: "hi", Value: json.RawMessage(`"discount"`)},
+		}}},
+		Members: members,
+	}
+	snap := mustSnapshot(t, cfg)
+	for user, want := range map[string]string{"u1": `"discount"`, "u2": `"none"`} {
+		if d, _ := snap.Evaluate("offer", user, nil); string(d.Value) != want {
+			t.Errorf("%s gets %s, want %s", user, d.Value, want)
+		}
+	}
+}

@@ -181,6 +181,12 @@ type Rule struct {
 
 // Segment is an attribute segment (a condition on the attributes sent to decide) or a
 // behavioural segment (a rule over the user's recent events).
+//
+// Definitions are versioned (segment_versions.go): Version numbers the definition at
+// the top level, which is what decisions use once Status is published. A change saved
+// as a draft waits in Draft, computed in preview by the segment engine, until
+// published. Version and Draft are set by lift; requests may send them back unchanged
+// but cannot set them.
 type Segment struct {
 	Key         string          `json:"key"`
 	Name        string          `json:"name,omitempty"`
@@ -189,7 +195,18 @@ type Segment struct {
 	Condition   json.RawMessage `json:"condition,omitempty"`
 	Rule        json.RawMessage `json:"rule,omitempty"`
 	TTL         string          `json:"ttl,omitempty"`
+	// Status is published (the default) or draft: a segment never published, which
+	// matches nobody in decisions.
+	Status  string   `json:"status,omitempty"`
+	Version int      `json:"version,omitempty"`
+	Draft   *Segment `json:"draft,omitempty"`
 }
+
+// Segment statuses.
+const (
+	SegmentPublished = "published"
+	SegmentDraft     = "draft"
+)
 
 // SavedGroup is a named list of values that conditions test with $inGroup.
 type SavedGroup struct {
@@ -420,6 +437,9 @@ func (s *Segment) Validate() error {
 		}
 	default:
 		v.add("kind", "must be \"attribute\" or \"behavioral\"")
+	}
+	if s.Status != "" && s.Status != SegmentPublished && s.Status != SegmentDraft {
+		v.add("status", "must be \"published\" or \"draft\"")
 	}
 	return v.err()
 }

@@ -33,6 +33,9 @@ type Store interface {
 	Delete(ctx context.Context, kind Kind, key, actor string) error
 	// Audit lists audit entries, newest first.
 	Audit(ctx context.Context, q AuditQuery) ([]AuditEntry, error)
+	// SegmentVersions lists every definition a segment key has had, oldest first
+	// (recorded by Create and Update, kept after Delete); Published and Draft unset.
+	SegmentVersions(ctx context.Context, key string) ([]SegmentVersion, error)
 }
 
 // AuditEntry is one recorded configuration change.
@@ -173,6 +176,11 @@ func (s *Service) Create(ctx context.Context, actor string, kind Kind, body []by
 		return nil, err
 	}
 	d.normalize()
+	if seg, ok := d.(*Segment); ok {
+		if err := s.newSegment(ctx, seg); err != nil {
+			return nil, err
+		}
+	}
 	if err := d.validate(storeRefs{ctx, s.store}); err != nil {
 		return nil, err
 	}
@@ -205,8 +213,9 @@ func (s *Service) checkKeyFree(ctx context.Context, kind Kind, key string) error
 }
 
 // Replace validates and stores a new version of a document. An experiment's status
-// changes only through Transition. It returns ErrNotFound, ErrMalformed or a
-// *ValidationError.
+// changes only through Transition; a segment saved with "status":"draft" keeps its
+// published definition and stores the change as its draft (segment_versions.go). It
+// returns ErrNotFound, ErrMalformed or a *ValidationError.
 func (s *Service) Replace(ctx context.Context, actor string, kind Kind, key string, body []byte) (json.RawMessage, error) {
 	d, err := decode(kind, body)
 	if err != nil {
@@ -218,7 +227,26 @@ func (s *Service) Replace(ctx context.Context, actor string, kind Kind, key stri
 	if d.docKey() != key {
 		return nil, &ValidationError{Fields: []FieldError{{Field: "key", Message: fmt.Sprintf("must match the key in the URL (%q)", key)}}}
 	}
-	return s.store.Update(ctx, kind, key, "update", actor, func(before json.RawMessage) (json.RawMessage, error) {
+	action := "update"
+	if seg, ok := d.(*Segment); ok && seg.Status == SegmentDraft {
+		action = "draft"
+	}
+	return s.store.Update(ctx, kind, key, action, actor, func(before json.RawMessage) (json.RawMessage, error) {
+		if seg, ok := d.(*Segment); ok {
+			var old Segment
+			if err := json.Unmarshal(before, &old); err != nil {
+				return nil, err
+			}
+			latest, err := s.latestVersion(ctx, key)
+			if err != nil {
+				return nil, err
+			}
+			merged := mergeSegment(&old, seg, latest)
+			if err := validateSegment(merged); err != nil {
+				return nil, err
+			}
+			return json.Marshal(merged)
+		}
 		if e, ok := d.(*Experiment); ok {
 			var old Experiment
 			if err := json.Unmarshal(before, &old); err != nil {

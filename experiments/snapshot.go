@@ -149,10 +149,14 @@ func NewSnapshot(cfg *Config, loadedAt time.Time) *Snapshot {
 		_ = enc.Encode(g)
 	}
 	// Segments by key: attribute segments test the request's attributes, behavioural
-	// ones the memberships the segment engine publishes. Unknown segments never match.
+	// ones the memberships the segment engine publishes. Unknown segments, and drafts
+	// never published, never match.
 	segs := map[string]*segmentRef{}
 	for _, seg := range cfg.Segments {
 		_ = enc.Encode(seg)
+		if !seg.IsPublished() {
+			continue
+		}
 		if seg.Kind == "behavioral" {
 			segs[seg.Key] = &segmentRef{behavioral: seg.Key}
 			continue

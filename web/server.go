@@ -39,6 +39,9 @@ type Manager interface {
 	Get(ctx context.Context, kind experiments.Kind, key string) (json.RawMessage, error)
 	List(ctx context.Context, kind experiments.Kind) ([]json.RawMessage, error)
 	Audit(ctx context.Context, q experiments.AuditQuery) ([]experiments.AuditEntry, error)
+	PublishSegment(ctx context.Context, actor, key string, version int) (json.RawMessage, error)
+	DiscardSegmentDraft(ctx context.Context, actor, key string) (json.RawMessage, error)
+	SegmentVersions(ctx context.Context, key string) ([]experiments.SegmentVersion, error)
 }
 
 // Deps is what the server needs from the rest of lift.
@@ -140,6 +143,9 @@ func New(d Deps) *echo.Echo {
 		api.DELETE("/"+path+"/:key", h.delete)
 	}
 	api.POST("/experiments/:key/:action", s.transition)
+	api.POST("/segments/:key/publish", s.publishSegment)
+	api.DELETE("/segments/:key/draft", s.discardSegmentDraft)
+	api.GET("/segments/:key/versions", s.segmentVersions)
 	api.GET("/audit", s.audit)
 	if d.Results != nil {
 		api.GET("/experiments/:key/results", s.results)

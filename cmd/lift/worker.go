@@ -224,8 +224,10 @@ func addIPW(s *bandit.SegmentReport, bySegment map[string][]experiments.ArmAggre
 	}
 }
 
-// segmentDefinitions reads the behavioural segments for the segment engine; the
-// fingerprint is their documents, which change whenever a definition does.
+// segmentDefinitions reads the behavioural segments for the segment engine: each
+// published definition under its key, and each draft in preview under
+// "<key>@draft" (segments.PreviewSuffix). The fingerprint is their definitions, which
+// change whenever one does.
 func segmentDefinitions(config experiments.Store) amqprunner.Definitions {
 	return func(ctx context.Context) ([]segments.Definition, string, error) {
 		docs, err := config.List(ctx, experiments.KindSegment)
@@ -234,26 +236,42 @@ func segmentDefinitions(config experiments.Store) amqprunner.Definitions {
 		}
 		var defs []segments.Definition
 		fingerprint := sha256.New()
+		add := func(key string, s *experiments.Segment) error {
+			if s.Kind != "behavioral" {
+				return nil
+			}
+			rule, err := segments.ParseRuleJSON(s.Rule)
+			if err != nil {
+				return fmt.Errorf("segment %q: %w", key, err)
+			}
+			var ttl time.Duration
+			if s.TTL != "" {
+				if ttl, err = time.ParseDuration(s.TTL); err != nil {
+					return fmt.Errorf("segment %q: ttl: %w", key, err)
+				}
+			}
+			defs = append(defs, segments.Definition{Key: key, Rule: rule, TTL: ttl})
+			fmt.Fprintf(fingerprint, "%s\x00%s\x00%s\n", key, rule.String(), ttl)
+			return nil
+		}
 		for _, doc := range docs {
 			var s experiments.Segment
 			if err := json.Unmarshal(doc, &s); err != nil {
 				return nil, "", err
 			}
-			if s.Kind != "behavioral" {
-				continue
+			draft := s.Draft
+			if s.IsPublished() {
+				if err := add(s.Key, &s); err != nil {
+					return nil, "", err
+				}
+			} else {
+				draft = &s
 			}
-			rule, err := segments.ParseRuleJSON(s.Rule)
-			if err != nil {
-				return nil, "", fmt.Errorf("segment %q: %w", s.Key, err)
-			}
-			var ttl time.Duration
-			if s.TTL != "" {
-				if ttl, err = time.ParseDuration(s.TTL); err != nil {
-					return nil, "", fmt.Errorf("segment %q: ttl: %w", s.Key, err)
+			if draft != nil {
+				if err := add(s.Key+segments.PreviewSuffix, draft); err != nil {
+					return nil, "", err
 				}
 			}
-			defs = append(defs, segments.Definition{Key: s.Key, Rule: rule, TTL: ttl})
-			fmt.Fprintf(fingerprint, "%s\x00%s\x00%s\n", s.Key, rule.String(), ttl)
 		}
 		keys := make([]string, len(defs))
 		for i, d := range defs {

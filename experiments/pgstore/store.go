@@ -199,7 +199,37 @@ func audit(ctx context.Context, tx pgx.Tx, actor, action string, kind experiment
 	_, err := tx.Exec(ctx,
 		"INSERT INTO audit_log (actor, action, entity, entity_key, before, after) VALUES ($1, $2, $3, $4, $5, $6)",
 		actor, action, string(kind), key, before, after)
+	if err != nil || kind != experiments.KindSegment || after == nil {
+		return err
+	}
+	// Keep every segment definition: the published one and the draft, each under its
+	// version (a version's definition never changes, so the first write wins).
+	_, err = tx.Exec(ctx, `INSERT INTO segment_versions (key, version, doc, created_by)
+		SELECT $1, (d->>'version')::integer, d - 'draft' - 'status', $3
+		FROM (VALUES ($2::jsonb), ($2::jsonb->'draft')) AS v(d)
+		WHERE jsonb_typeof(d) = 'object' AND (d->>'version')::integer > 0
+		ON CONFLICT (key, version) DO NOTHING`, key, after, actor)
 	return err
+}
+
+// SegmentVersions lists the definitions a segment key has had, oldest first.
+func (s *Store) SegmentVersions(ctx context.Context, key string) ([]experiments.SegmentVersion, error) {
+	rows, err := s.pool.Query(ctx, `SELECT version, doc, created_at, created_by FROM segment_versions
+		WHERE key = $1 ORDER BY version`, key)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: versions of segment %q: %w", key, err)
+	}
+	vs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (experiments.SegmentVersion, error) {
+		var v experiments.SegmentVersion
+		var doc []byte
+		err := row.Scan(&v.Version, &doc, &v.CreatedAt, &v.CreatedBy)
+		v.Segment = doc
+		return v, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: versions of segment %q: %w", key, err)
+	}
+	return vs, nil
 }
 
 // Audit lists audit entries, newest first (at most q.Limit, default 100).
