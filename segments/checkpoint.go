@@ -7,10 +7,11 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 )
 
 // checkpointMagic starts every checkpoint; the last byte is the format version.
-const checkpointMagic = "liftseg\x01"
+const checkpointMagic = "liftseg\x02"
 
 // ErrCorruptCheckpoint is returned by Restore for input that is not a checkpoint of
 // this format.
@@ -18,16 +19,26 @@ var ErrCorruptCheckpoint = errors.New("segments: corrupt checkpoint")
 
 // Snapshot writes the engine's complete state (every user's remembered events,
 // memberships and deadlines, the watermark, the counters) and the offset it
-// corresponds to. Restoring it into an engine with the same definitions and replaying
-// the input after Offset gives the same changes as an uninterrupted run, except that
-// changes emitted after the snapshot are emitted again: make the sink idempotent.
+// corresponds to, with a table of the segments it holds (their content ids, keys and
+// rebuild status), so that an engine with other definitions can take what still
+// applies (see Restore). Restoring it and replaying the input after Offset gives the
+// same changes as an uninterrupted run, except that changes emitted after the snapshot
+// are emitted again: make the sink idempotent.
 //
 // The format is compact binary: varints, times as deltas from the user's clock.
 func (e *Engine) Snapshot(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 1<<16)
 	b := []byte(checkpointMagic)
-	b = binary.BigEndian.AppendUint64(b, e.fingerprint)
-	for _, v := range []int64{e.offset, e.maxTime, e.tickMark} {
+	b = binary.AppendUvarint(b, uint64(len(e.segs)))
+	for _, sg := range e.segs {
+		b = binary.BigEndian.AppendUint64(b, sg.id)
+		b = binary.AppendUvarint(b, uint64(len(sg.key)))
+		b = append(b, sg.key...)
+		b = binary.AppendUvarint(b, uint64(len(sg.rule.patterns)))
+		b = binary.AppendVarint(b, e.from[sg.base])
+		b = append(b, boolByte(sg.quiet))
+	}
+	for _, v := range []int64{e.offset, e.maxTime, e.tickMark, e.received} {
 		b = binary.AppendVarint(b, v)
 	}
 	for _, v := range []uint64{e.processed, e.late, e.duplicates, uint64(len(e.users))} {
@@ -49,6 +60,13 @@ func (e *Engine) Snapshot(w io.Writer) error {
 		return fmt.Errorf("segments: snapshot: %w", err)
 	}
 	return nil
+}
+
+func boolByte(v bool) byte {
+	if v {
+		return 1
+	}
+	return 0
 }
 
 func appendUser(b []byte, u *user) []byte {
@@ -87,48 +105,142 @@ func deltaOrNever(t, now int64) int64 {
 	return t - now
 }
 
-// Restore replaces the engine's state with a snapshot. The engine must have been
-// made with the same definitions: Restore returns an error wrapping ErrDefinitions
-// otherwise (rebuild the state from stored events instead), and ErrCorruptCheckpoint
-// for malformed input. On error the engine is left empty. Resume the input after
-// Offset().
-func (e *Engine) Restore(r io.Reader) error {
-	err := e.restore(bufio.NewReaderSize(r, 1<<16))
-	if err != nil {
-		e.users, e.timers = map[string]*user{}, nil
-		e.offset, e.maxTime, e.tickMark = -1, math.MinInt64, math.MinInt64
-		e.processed, e.late, e.duplicates = 0, 0, 0
-	}
-	return err
+// Restored says what a Restore found for the engine's segments.
+type Restored struct {
+	// Missing are the engine's segments the checkpoint has no complete state for
+	// (new or changed rules, or a rebuild the checkpoint was still waiting for):
+	// rebuild them from stored events (StartRebuild, Merge).
+	Missing []string
+	// Renamed are segments whose state was found under another key (a draft's
+	// preview that was published): the memberships stored under their key are those
+	// of another definition.
+	Renamed []string
+	// Dropped are keys of the checkpoint the engine no longer has: their stored
+	// memberships are stale.
+	Dropped []string
 }
 
-func (e *Engine) restore(br *bufio.Reader) error {
+// Restore replaces the engine's state with a checkpoint. State moves between
+// definitions by content, not key: each of the engine's segments takes the state of
+// the checkpoint's segment with the same rule and TTL, if any, and Restored lists the
+// segments left without state. It returns ErrCorruptCheckpoint for malformed input
+// (including checkpoints of an older format), leaving the engine empty. Resume the
+// input after Offset().
+func (e *Engine) Restore(r io.Reader) (Restored, error) {
+	res, err := e.restore(bufio.NewReaderSize(r, 1<<16))
+	if err != nil {
+		e.users, e.timers = map[string]*user{}, nil
+		e.offset, e.maxTime, e.tickMark, e.received = -1, math.MinInt64, math.MinInt64, math.MinInt64
+		e.processed, e.late, e.duplicates = 0, 0, 0
+		for i := range e.from {
+			e.from[i] = math.MinInt64
+		}
+		for i := range e.segs {
+			e.segs[i].quiet = false
+		}
+		return Restored{}, err
+	}
+	return res, nil
+}
+
+// savedSegment is a segment of a checkpoint and where its state goes in this engine.
+type savedSegment struct {
+	id       uint64
+	key      string
+	base     uint64 // first slot in the checkpoint
+	patterns uint64
+	from     int64
+	quiet    bool
+	to       []uint16 // engine segments that take its state
+}
+
+func (e *Engine) restore(br *bufio.Reader) (Restored, error) {
 	d := decoder{r: br}
 	magic := d.bytes(len(checkpointMagic))
 	if d.err != nil || string(magic) != checkpointMagic {
-		return fmt.Errorf("%w: bad header", ErrCorruptCheckpoint)
+		return Restored{}, fmt.Errorf("%w: bad header", ErrCorruptCheckpoint)
 	}
-	if fp := binary.BigEndian.Uint64(d.bytes(8)); d.err == nil && fp != e.fingerprint {
-		return fmt.Errorf("%w: the checkpoint was taken with other segment definitions", ErrDefinitions)
-	}
-	e.offset, e.maxTime, e.tickMark = d.varint(), d.varint(), d.varint()
-	e.processed, e.late, e.duplicates = d.uvarint(), d.uvarint(), d.uvarint()
 	n := d.uvarint()
-	e.users, e.timers = make(map[string]*user, min(n, 1<<20)), nil
+	if n > math.MaxUint16 {
+		d.fail("too many segments")
+	}
+	saved := make([]savedSegment, 0, min(n, 1024))
+	slots := uint64(0)
 	for i := uint64(0); i < n && d.err == nil; i++ {
-		u := e.readUser(&d)
-		if d.err == nil {
+		s := savedSegment{id: binary.BigEndian.Uint64(d.bytes(8)), base: slots}
+		s.key = string(d.bytes(int(min(d.uvarint(), 1<<10))))
+		s.patterns = d.uvarint()
+		s.from = d.varint()
+		s.quiet = d.bytes(1)[0] == 1
+		slots += min(s.patterns, math.MaxUint16)
+		saved = append(saved, s)
+	}
+	if d.err != nil || slots > math.MaxUint16 {
+		return Restored{}, fmt.Errorf("%w: segment table: %v", ErrCorruptCheckpoint, d.err)
+	}
+	res := e.mapSaved(saved)
+	slotTo := make([][]uint16, slots) // checkpoint slot → engine slots
+	for _, s := range saved {
+		for _, seg := range s.to {
+			for j := range s.patterns {
+				slotTo[s.base+j] = append(slotTo[s.base+j], e.segs[seg].base+uint16(j))
+			}
+		}
+	}
+	e.offset, e.maxTime, e.tickMark, e.received = d.varint(), d.varint(), d.varint(), d.varint()
+	e.processed, e.late, e.duplicates = d.uvarint(), d.uvarint(), d.uvarint()
+	users := d.uvarint()
+	e.users, e.timers = make(map[string]*user, min(users, 1<<20)), nil
+	for i := uint64(0); i < users && d.err == nil; i++ {
+		u := e.readUser(&d, saved, slotTo)
+		if d.err == nil && (u.entries != nil || u.members != nil) {
 			e.users[u.id] = u
 			e.reschedule(u)
 		}
 	}
 	if d.err != nil {
-		return fmt.Errorf("%w: %v", ErrCorruptCheckpoint, d.err)
+		return Restored{}, fmt.Errorf("%w: %v", ErrCorruptCheckpoint, d.err)
 	}
-	return nil
+	return res, nil
 }
 
-func (e *Engine) readUser(d *decoder) *user {
+// mapSaved decides which checkpoint segment each engine segment takes its state
+// from: one with the same content, preferably under the same key, whose rebuild was
+// complete.
+func (e *Engine) mapSaved(saved []savedSegment) Restored {
+	var res Restored
+	keys := map[string]bool{}
+	for j := range e.segs {
+		sg := &e.segs[j]
+		keys[sg.key] = true
+		found := -1
+		for i, s := range saved {
+			if s.id == sg.id && !s.quiet && (found < 0 || s.key == sg.key) {
+				found = i
+			}
+		}
+		if found < 0 {
+			res.Missing = append(res.Missing, sg.key)
+			continue
+		}
+		s := &saved[found]
+		s.to = append(s.to, uint16(j))
+		for k := range sg.rule.patterns {
+			e.from[int(sg.base)+k] = s.from
+		}
+		if s.key != sg.key {
+			res.Renamed = append(res.Renamed, sg.key)
+		}
+	}
+	for _, s := range saved {
+		if !keys[s.key] {
+			res.Dropped = append(res.Dropped, s.key)
+		}
+	}
+	return res
+}
+
+func (e *Engine) readUser(d *decoder, saved []savedSegment, slotTo [][]uint16) *user {
 	u := &user{id: string(d.bytes(int(min(d.uvarint(), 1<<16))))}
 	u.now = d.varint()
 	if u.next = d.varint(); u.next == -1 {
@@ -136,33 +248,36 @@ func (e *Engine) readUser(d *decoder) *user {
 	} else {
 		u.next += u.now
 	}
-	if n := d.uvarint(); n > 0 && n <= uint64(len(e.keep))*maxKept {
-		u.entries = make([]entry, n)
-		for i := range u.entries {
-			slot := d.uvarint()
-			if slot >= uint64(len(e.retain)) {
+	if n := d.uvarint(); n > 0 && n <= uint64(len(slotTo))*maxKept {
+		for range n {
+			slot, ts, val := d.uvarint(), u.now-d.varint(), math.Float64frombits(d.uvarint())
+			if slot >= uint64(len(slotTo)) {
 				d.fail("slot out of range")
+				break
 			}
-			u.entries[i] = entry{slot: uint16(slot), ts: u.now - d.varint(), val: math.Float64frombits(d.uvarint())}
+			for _, to := range slotTo[slot] {
+				u.entries = append(u.entries, entry{slot: to, ts: ts, val: val})
+			}
 		}
+		// Slots may be numbered differently here; within one, time order stays.
+		slices.SortStableFunc(u.entries, func(a, b entry) int { return int(a.slot) - int(b.slot) })
 	} else if n != 0 {
 		d.fail("too many entries")
 	}
-	if n := d.uvarint(); n > 0 && n <= uint64(len(e.segs)) {
-		u.members = make([]membership, n)
-		for i := range u.members {
+	if n := d.uvarint(); n > 0 && n <= uint64(len(saved)) {
+		for range n {
 			seg := d.uvarint()
-			if seg >= uint64(len(e.segs)) {
-				d.fail("segment out of range")
-			}
 			flags := d.bytes(1)
-			m := &u.members[i]
-			m.seg = uint16(seg)
-			if len(flags) == 1 {
-				m.holding, m.member = flags[0]&1 != 0, flags[0]&2 != 0
+			m := membership{since: u.now - d.varint(), expires: u.now + d.varint()}
+			m.holding, m.member = flags[0]&1 != 0, flags[0]&2 != 0
+			if seg >= uint64(len(saved)) {
+				d.fail("segment out of range")
+				break
 			}
-			m.since = u.now - d.varint()
-			m.expires = u.now + d.varint()
+			for _, to := range saved[seg].to {
+				m.seg = to
+				u.members = append(u.members, m)
+			}
 		}
 	} else if n != 0 {
 		d.fail("too many memberships")

@@ -56,16 +56,17 @@ type Engine struct {
 	byType   map[string][]slotRef
 	retain   []int64 // per slot, ms
 	keep     []int   // per slot
+	from     []int64 // per slot: events received before it do not count (see StartRebuild)
 	users    map[string]*user
 	timers   timerHeap
 	onChange func(Change)
 
 	lateness, idleAfter int64 // ms
-	fingerprint         uint64
 
 	offset   int64
 	maxTime  int64 // newest event time accepted, ms
 	tickMark int64 // watermark floor set by Tick
+	received int64 // newest ReceivedAt of the input so far, ms
 	// Processing-time bookkeeping of Tick; deliberately not checkpointed.
 	busy       bool
 	lastActive int64
@@ -78,6 +79,13 @@ type segment struct {
 	rule *Rule
 	ttl  int64  // ms
 	base uint16 // first slot of the rule's patterns
+	// id identifies the definition by content (rule and TTL, not key): state is
+	// carried over between engines by it, so a renamed or published segment keeps
+	// its state.
+	id uint64
+	// quiet: the segment's history is being rebuilt (StartRebuild), so its
+	// memberships are incomplete and its changes are not reported.
+	quiet bool
 }
 
 type slotRef struct {
@@ -98,9 +106,8 @@ type Stats struct {
 	Watermark  time.Time
 }
 
-// ErrDefinitions is returned by NewEngine for invalid definitions and by Restore
-// when the checkpoint was taken with different ones.
-var ErrDefinitions = errors.New("segments: invalid or changed definitions")
+// ErrDefinitions is returned by NewEngine for invalid definitions.
+var ErrDefinitions = errors.New("segments: invalid definitions")
 
 // NewEngine makes an engine for the definitions. It returns an error wrapping
 // ErrDefinitions if a key is empty or repeated, a rule is nil or a TTL negative.
@@ -114,8 +121,8 @@ func NewEngine(defs []Definition, opts Options) (*Engine, error) {
 		offset:    -1,
 		maxTime:   math.MinInt64,
 		tickMark:  math.MinInt64,
+		received:  math.MinInt64,
 	}
-	h := fnv.New64a()
 	seen := map[string]bool{}
 	for i, d := range defs {
 		switch {
@@ -130,17 +137,23 @@ func NewEngine(defs []Definition, opts Options) (*Engine, error) {
 		}
 		seen[d.Key] = true
 		base := uint16(len(e.retain))
-		e.segs = append(e.segs, segment{key: d.Key, rule: d.Rule, ttl: d.TTL.Milliseconds(), base: base})
+		e.segs = append(e.segs, segment{key: d.Key, rule: d.Rule, ttl: d.TTL.Milliseconds(), base: base, id: definitionID(d)})
 		for j, p := range d.Rule.patterns {
 			slot := base + uint16(j)
 			e.byType[p.event] = append(e.byType[p.event], slotRef{slot: slot, where: p.where})
 			e.retain = append(e.retain, p.retain)
 			e.keep = append(e.keep, p.keep)
+			e.from = append(e.from, math.MinInt64)
 		}
-		fmt.Fprintf(h, "%q %s %d\n", d.Key, d.Rule.canonical, d.TTL)
 	}
-	e.fingerprint = h.Sum64()
 	return e, nil
+}
+
+// definitionID hashes what a segment's state depends on: its rule and TTL.
+func definitionID(d Definition) uint64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s %d", d.Rule.canonical, d.TTL.Milliseconds())
+	return h.Sum64()
 }
 
 func cmpOr(d, def time.Duration) time.Duration {
@@ -169,6 +182,16 @@ func (e *Engine) watermark() int64 {
 // Offset is the offset of the last applied event, -1 if none: resume the input after it.
 func (e *Engine) Offset() int64 { return e.offset }
 
+// Received is the newest ReceivedAt of the events processed so far (zero if none):
+// every event before Offset was received no later. A rebuild's cut must be after it
+// (see StartRebuild).
+func (e *Engine) Received() time.Time {
+	if e.received == math.MinInt64 {
+		return time.Time{}
+	}
+	return msTime(e.received)
+}
+
 // SetOffset declares the input up to offset applied, so the next event must come
 // after it. Use it after rebuilding state from stored events (fed with offsets of
 // their own, counting from 0) to continue with the live input at offset+1.
@@ -196,10 +219,13 @@ func (e *Engine) Process(ev Event) {
 	e.offset = ev.Offset
 	e.busy = true
 	t := ev.Time.UnixMilli()
+	recv := int64(math.MaxInt64) // no receive time: counts for every segment
 	if ev.ReceivedAt.IsZero() {
 		e.maxTime = max(e.maxTime, t)
 	} else {
-		e.maxTime = max(e.maxTime, min(t, ev.ReceivedAt.UnixMilli()))
+		recv = ev.ReceivedAt.UnixMilli()
+		e.received = max(e.received, recv)
+		e.maxTime = max(e.maxTime, min(t, recv))
 	}
 	wm := e.watermark()
 	// Also late: an event already older than the lateness when it was received. This
@@ -211,7 +237,7 @@ func (e *Engine) Process(ev Event) {
 	}
 	e.processed++
 	e.fire(wm)
-	e.apply(ev, t)
+	e.apply(ev, t, recv)
 }
 
 // Tick lets memberships expire while no events arrive. Event time advances only with
@@ -233,7 +259,7 @@ func (e *Engine) Tick(now time.Time) {
 	e.fire(e.watermark())
 }
 
-func (e *Engine) apply(ev Event, t int64) {
+func (e *Engine) apply(ev Event, t, recv int64) {
 	refs := e.byType[ev.Type]
 	if len(refs) == 0 {
 		return
@@ -244,6 +270,9 @@ func (e *Engine) apply(ev Event, t int64) {
 		u       = e.users[ev.UserID]
 	)
 	for _, r := range refs {
+		if recv < e.from[r.slot] {
+			continue // a rebuilt segment had this event from storage
+		}
 		if r.where != nil {
 			if !decoded {
 				props, decoded = decodeProperties(ev.Properties), true
@@ -293,10 +322,12 @@ func (e *Engine) fire(wm int64) {
 	}
 }
 
-// catchUp evaluates u at each of its deadlines up to limit, in order.
+// catchUp evaluates u at each of its deadlines up to limit, in order. A deadline
+// behind the user's clock (state merged from a rebuild) is evaluated at the clock,
+// which never goes back.
 func (e *Engine) catchUp(u *user, limit int64) {
 	for u.next <= limit {
-		e.evaluate(u, u.next)
+		e.evaluate(u, max(u.next, u.now))
 	}
 }
 

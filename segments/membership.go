@@ -41,38 +41,44 @@ func (e *Engine) evaluate(u *user, t int64) {
 	u.now = t
 	u.next = u.prune(t, e.retain)
 	for i := range e.segs {
-		s := &e.segs[i]
-		holds, next := s.rule.root.eval(u.entries, s.base, t)
-		m := u.membership(uint16(i))
-		switch {
-		case holds:
-			if m == nil {
-				m = u.addMembership(uint16(i))
-			}
-			if !m.member {
-				m.member, m.since = true, t
-				e.emit(Change{Kind: Enter, UserID: u.id, Segment: s.key, At: msTime(t), Expiry: expiry(next, s.ttl)})
-			}
-			m.holding, m.expires = true, 0
-		case m != nil:
-			if m.holding {
-				m.holding, m.expires = false, t+s.ttl
-			}
-			if m.member && t >= m.expires {
-				m.member = false
-				e.emit(Change{Kind: Exit, UserID: u.id, Segment: s.key, At: msTime(m.expires)})
-			}
-			if m.member {
-				next = min(next, m.expires)
-			}
-		}
-		u.next = min(u.next, next)
+		u.next = min(u.next, e.step(u, uint16(i), t))
 	}
 	u.dropIdleMemberships()
 }
 
-func (e *Engine) emit(c Change) {
-	if e.onChange != nil {
+// step brings u's membership of segment i to time t, reporting a change, and returns
+// the earliest time after t at which it may change with no new event.
+func (e *Engine) step(u *user, i uint16, t int64) int64 {
+	s := &e.segs[i]
+	holds, next := s.rule.root.eval(u.entries, s.base, t)
+	m := u.membership(i)
+	switch {
+	case holds:
+		if m == nil {
+			m = u.addMembership(i)
+		}
+		if !m.member {
+			m.member, m.since = true, t
+			e.emit(s, Change{Kind: Enter, UserID: u.id, Segment: s.key, At: msTime(t), Expiry: expiry(next, s.ttl)})
+		}
+		m.holding, m.expires = true, 0
+	case m != nil:
+		if m.holding {
+			m.holding, m.expires = false, t+s.ttl
+		}
+		if m.member && t >= m.expires {
+			m.member = false
+			e.emit(s, Change{Kind: Exit, UserID: u.id, Segment: s.key, At: msTime(m.expires)})
+		}
+		if m.member {
+			next = min(next, m.expires)
+		}
+	}
+	return next
+}
+
+func (e *Engine) emit(s *segment, c Change) {
+	if e.onChange != nil && !s.quiet {
 		e.onChange(c)
 	}
 }
@@ -93,13 +99,14 @@ type Membership struct {
 	Since   time.Time // when the user entered
 }
 
-// Members yields every current membership, in no particular order: the state to
-// reconcile a store with after a rebuild, or to count a segment in preview.
+// Members yields every current membership, in no particular order, except those of
+// segments being rebuilt: the state to reconcile a store with after a rebuild.
 func (e *Engine) Members() iter.Seq[Membership] {
 	return func(yield func(Membership) bool) {
 		for _, u := range e.users {
 			for _, m := range u.members {
-				if m.member && !yield(Membership{UserID: u.id, Segment: e.segs[m.seg].key, Since: msTime(m.since)}) {
+				s := &e.segs[m.seg]
+				if m.member && !s.quiet && !yield(Membership{UserID: u.id, Segment: s.key, Since: msTime(m.since)}) {
 					return
 				}
 			}

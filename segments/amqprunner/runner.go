@@ -140,7 +140,7 @@ func (r *Runner) session(ctx context.Context) error {
 	if saved, state, ok, err := r.Store.LoadCheckpoint(ctx, r.Shard); err != nil {
 		return err
 	} else if ok && saved == fingerprint {
-		if err := engine.Restore(bytes.NewReader(state)); err != nil {
+		if _, err := engine.Restore(bytes.NewReader(state)); err != nil {
 			r.Log.Warn("segment checkpoint unusable; starting empty", "err", err)
 		}
 	} else if ok {
