@@ -105,7 +105,7 @@ func TestWebhooksRetryUntilDelivered(t *testing.T) {
 	}
 	changes = append(changes,
 		segments.Change{Kind: segments.Exit, UserID: "u0", Segment: "hi", At: now.Add(time.Second)},
-		segments.Change{Kind: segments.Enter, UserID: "u0", Segment: "other", At: now},   // not subscribed
+		segments.Change{Kind: segments.Enter, UserID: "u0", Segment: "other", At: now},    // not subscribed
 		segments.Change{Kind: segments.Enter, UserID: "u0", Segment: "hi@draft", At: now}, // a preview
 	)
 	if err := s.Apply(ctx, changes); err != nil {

@@ -49,7 +49,9 @@ const MinSecretLength = 16
 // every problem by field.
 func (w *Webhook) Validate() error {
 	v := &experiments.ValidationError{}
-	add := func(field, msg string) { v.Fields = append(v.Fields, experiments.FieldError{Field: field, Message: msg}) }
+	add := func(field, msg string) {
+		v.Fields = append(v.Fields, experiments.FieldError{Field: field, Message: msg})
+	}
 	if fe := experiments.CheckKey("key", w.Key); fe != nil {
 		v.Fields = append(v.Fields, *fe)
 	}
