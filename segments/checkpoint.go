@@ -330,3 +330,17 @@ func eofIsUnexpected(err error) error {
 	}
 	return err
 }
+
+// Checkpoint is what a shard's engine saves with its state.
+type Checkpoint struct {
+	// Definitions names the segments the state holds, for operators (Restore
+	// matches state to definitions by content, not by this).
+	Definitions string
+	// Shards is the shard count that split the users when it was taken: state taken
+	// with another count holds other users.
+	Shards int
+	// StreamOffset is the last offset of the shard's input the state includes.
+	StreamOffset int64
+	// State is the engine's Snapshot.
+	State []byte
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 )
 
@@ -304,4 +305,25 @@ func duration(m map[string]any, path, key string, def time.Duration) (int64, err
 		return 0, ruleErrorf(p, "must be a duration from 1ms to %s, such as \"10m\"", MaxWindow)
 	}
 	return d.Milliseconds(), nil
+}
+
+// EventTypes returns the event types the rule reads, without repeats.
+func (r *Rule) EventTypes() []string {
+	var types []string
+	for _, p := range r.patterns {
+		if !slices.Contains(types, p.event) {
+			types = append(types, p.event)
+		}
+	}
+	return types
+}
+
+// Retention is how far back the rule reads: events older than that (before the time
+// it is evaluated at) cannot affect it. A rebuild needs this much history.
+func (r *Rule) Retention() time.Duration {
+	var d int64
+	for _, p := range r.patterns {
+		d = max(d, p.retain)
+	}
+	return time.Duration(d) * time.Millisecond
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/liftlab/lift/internal/config"
 	"github.com/liftlab/lift/migrations"
 	"github.com/liftlab/lift/segments"
+	"github.com/liftlab/lift/segments/amqprunner"
 	"github.com/liftlab/lift/web/auth"
 	authstore "github.com/liftlab/lift/web/auth/pgstore"
 )
@@ -37,6 +38,14 @@ func migrate(ctx context.Context, getenv func(string) string, stderr io.Writer) 
 	}
 	if err := migrations.ClickHouse(ctx, cfg.ClickHouseAddr, cfg.ClickHouseDB, migrations.WithLogger(log)); err != nil {
 		return fmt.Errorf("migrate clickhouse: %w", err)
+	}
+	// lift.segments became a stream: replace the quorum queue of earlier versions.
+	// Every process declares the topology anyway, so a broker that is down now is
+	// only worth a warning.
+	if converted, err := amqprunner.ConvertSegmentsQueue(cfg.AMQPURL); err != nil {
+		log.Warn("RabbitMQ topology not checked", "err", err)
+	} else if converted {
+		log.Info("lift.segments is now a stream; the segment engine rebuilds its state from ClickHouse")
 	}
 	log.Info("migrations applied")
 	return nil

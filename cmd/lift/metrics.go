@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strconv"
 	"sync"
 	"time"
 
@@ -30,10 +31,11 @@ type workerMetrics struct {
 	leader         *prometheus.GaugeVec
 	banditDuration prometheus.Histogram
 	banditErrors   prometheus.Counter
-	segmentLag     prometheus.Gauge
-	segmentUsers   prometheus.Gauge
-	segmentEntries prometheus.Gauge
-	segmentBytes   prometheus.Gauge
+	segmentLag     *prometheus.GaugeVec
+	segmentUsers   *prometheus.GaugeVec
+	segmentEntries *prometheus.GaugeVec
+	segmentBytes   *prometheus.GaugeVec
+	segmentOwned   *prometheus.GaugeVec
 
 	mu             sync.Mutex
 	banditLeading  bool
@@ -55,22 +57,26 @@ func newWorkerMetrics(reg prometheus.Registerer) *workerMetrics {
 			Name: "lift_bandit_update_errors_total",
 			Help: "Rounds of the bandit updater in which some bandit failed to update.",
 		}),
-		segmentLag: prometheus.NewGauge(prometheus.GaugeOpts{
+		segmentLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "lift_segment_lag_seconds",
-			Help: "Segment engine: time from the collector receiving the newest applied event to its application.",
-		}),
-		segmentUsers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Help: "Segment engine, per shard this process runs: time from the collector receiving the newest applied event to its application.",
+		}, []string{"shard"}),
+		segmentUsers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "lift_segment_state_users",
-			Help: "Segment engine: users with state (recent events or a membership).",
-		}),
-		segmentEntries: prometheus.NewGauge(prometheus.GaugeOpts{
+			Help: "Segment engine, per shard this process runs: users with state (recent events or a membership).",
+		}, []string{"shard"}),
+		segmentEntries: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "lift_segment_state_entries",
-			Help: "Segment engine: events remembered over all users.",
-		}),
-		segmentBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Help: "Segment engine, per shard this process runs: events remembered over all users.",
+		}, []string{"shard"}),
+		segmentBytes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "lift_segment_checkpoint_bytes",
-			Help: "Segment engine: size of the last checkpoint saved to Postgres.",
-		}),
+			Help: "Segment engine, per shard this process runs: size of the last checkpoint saved to Postgres.",
+		}, []string{"shard"}),
+		segmentOwned: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "lift_segment_shard_owned",
+			Help: "1 for each segment engine shard this process runs (an advisory lock each).",
+		}, []string{"shard"}),
 	}
 	age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "lift_bandit_update_age_seconds",
@@ -79,7 +85,7 @@ func newWorkerMetrics(reg prometheus.Registerer) *workerMetrics {
 	for _, name := range []string{"lift.bandit-updater", "lift.segment-engine"} {
 		m.leader.WithLabelValues(name).Set(0)
 	}
-	reg.MustRegister(m.leader, m.banditDuration, m.banditErrors, age, m.segmentLag, m.segmentUsers, m.segmentEntries, m.segmentBytes)
+	reg.MustRegister(m.leader, m.banditDuration, m.banditErrors, age, m.segmentLag, m.segmentUsers, m.segmentEntries, m.segmentBytes, m.segmentOwned)
 	return m
 }
 
@@ -120,9 +126,23 @@ func (m *workerMetrics) banditAge() float64 {
 	return time.Since(m.banditLastGood).Seconds()
 }
 
-func (m *workerMetrics) segmentEngine(s segments.Stats, checkpointBytes int, lag time.Duration) {
-	m.segmentLag.Set(lag.Seconds())
-	m.segmentUsers.Set(float64(s.Users))
-	m.segmentEntries.Set(float64(s.Entries))
-	m.segmentBytes.Set(float64(checkpointBytes))
+func (m *workerMetrics) segmentEngine(shard int, s segments.Stats, checkpointBytes int, lag time.Duration) {
+	l := strconv.Itoa(shard)
+	m.segmentLag.WithLabelValues(l).Set(lag.Seconds())
+	m.segmentUsers.WithLabelValues(l).Set(float64(s.Users))
+	m.segmentEntries.WithLabelValues(l).Set(float64(s.Entries))
+	m.segmentBytes.WithLabelValues(l).Set(float64(checkpointBytes))
+}
+
+// segmentShard records that this process took a shard, or gave it up: the shard's
+// series then belong to another process.
+func (m *workerMetrics) segmentShard(shard int, owned bool) {
+	l := strconv.Itoa(shard)
+	if owned {
+		m.segmentOwned.WithLabelValues(l).Set(1)
+		return
+	}
+	for _, g := range []*prometheus.GaugeVec{m.segmentOwned, m.segmentLag, m.segmentUsers, m.segmentEntries, m.segmentBytes} {
+		g.DeleteLabelValues(l)
+	}
 }

@@ -243,19 +243,31 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			Publisher: banditstore.New(pool), Log: log, Config: bandit.DefaultConfig(), Observe: wm.banditRound}
 		elector := &leader.Elector{ConnString: cfg.PostgresURL, Name: "lift.bandit-updater", Log: log, OnChange: wm.leading("lift.bandit-updater")}
 		pipeline.Go(func() { elector.Run(pipeCtx, updater.Run) })
-		// One segment engine runs at a time (one shard); its checkpoint lets the
-		// next leader resume where it stopped.
-		// Every enter and exit also goes to ClickHouse segment_changes (lazy
-		// connection; while ClickHouse is down the engine retries and stalls).
-		changes, err := segchsink.Open(cfg.ClickHouseAddr, cfg.ClickHouseDB)
+		// The segment engine: a router (one leader) splits lift.segments into a
+		// stream per shard; the worker processes share the shards (an advisory lock
+		// each) and run one engine per shard they own. Every enter and exit also goes
+		// to ClickHouse segment_changes, and rebuilds read ClickHouse events (lazy
+		// connection: while ClickHouse is down the log waits and rebuilds retry).
+		chSegments, err := segchsink.Open(cfg.ClickHouseAddr, cfg.ClickHouseDB)
 		if err != nil {
 			return err
 		}
-		runner := &amqprunner.Runner{URL: cfg.AMQPURL, Store: segstore.New(pool), Changes: changes,
-			Definitions: segmentDefinitions(store), Log: log, Observe: wm.segmentEngine, Privacy: privacy,
-			Erasures: segstore.New(pool)}
-		segElector := &leader.Elector{ConnString: cfg.PostgresURL, Name: "lift.segment-engine", Log: log, OnChange: wm.leading("lift.segment-engine")}
-		pipeline.Go(func() { segElector.Run(pipeCtx, runner.Run); changes.Close() })
+		router := &amqprunner.Router{URL: cfg.AMQPURL, Shards: cfg.SegmentShards, Store: segstore.New(pool), Log: log, Privacy: privacy}
+		// The router's lock keeps the name of the single engine it replaced, which
+		// the dashboards and alerts know (lift_leader{name="lift.segment-engine"}).
+		routerElector := &leader.Elector{ConnString: cfg.PostgresURL, Name: "lift.segment-engine", Log: log, OnChange: wm.leading("lift.segment-engine")}
+		pipeline.Go(func() { routerElector.Run(pipeCtx, router.Run) })
+		definitions := segmentDefinitions(store)
+		shards := &segstore.Shards{ConnString: cfg.PostgresURL, Count: cfg.SegmentShards, Log: log,
+			Shard: func(ctx context.Context, shard int, owner int32) {
+				wm.segmentShard(shard, true)
+				defer wm.segmentShard(shard, false)
+				runner := &amqprunner.Runner{URL: cfg.AMQPURL, Store: segstore.New(pool), Changes: chSegments, History: chSegments,
+					Definitions: definitions, Log: log, Shard: shard, Shards: cfg.SegmentShards, Owner: owner,
+					RebuildDelay: cfg.SegmentRebuildDelay, Observe: wm.segmentEngine, Erasures: segstore.New(pool)}
+				runner.Run(ctx)
+			}}
+		pipeline.Go(func() { shards.Run(pipeCtx); chSegments.Close() })
 		// Erasure jobs: one runner at a time; a job resumes from its saved progress
 		// under whichever process leads next.
 		erasures := &gdpr.Runner{Jobs: gdprJobs, Events: gdprEvents, Memberships: segstore.New(pool),

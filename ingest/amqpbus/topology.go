@@ -24,11 +24,17 @@ const (
 	// a poison message that crashes consumers. Outages do not count towards it,
 	// because consumers hold their deliveries and retry instead of requeueing.
 	DeliveryLimit = 20
-	// segmentsMaxLength bounds lift.segments so that a stopped segment engine cannot
-	// fill the broker's disk; drop-head keeps the newest messages, which are the ones
-	// the sliding windows of behavioural segments still need.
-	segmentsMaxLength = 100_000
 )
+
+// SegmentsStreamArgs declare lift.segments, and the segment engine's shard streams, as
+// RabbitMQ streams: an append-only log that consumers read from an offset (or a
+// time) of their own, which is how the segment engine resumes exactly after its
+// checkpoint. Retention bounds the disk a stopped engine can use: a day, at most
+// 5 GB, dropped in 100 MB segments; the engine rebuilds older state from ClickHouse.
+var SegmentsStreamArgs = amqp.Table{
+	amqp.QueueTypeArg: amqp.QueueTypeStream, amqp.StreamMaxAgeArg: "1D",
+	amqp.StreamMaxLenBytesArg: int64(5 << 30), amqp.StreamMaxSegmentSizeBytesArg: int64(100 << 20),
+}
 
 // Declare declares the exchanges, queues and bindings. It is idempotent, so every
 // process runs it at start-up; it fails if a queue exists with other arguments.
@@ -47,10 +53,7 @@ func Declare(ch *amqp.Channel) error {
 			amqp.QueueTypeArg: amqp.QueueTypeQuorum, "x-delivery-limit": DeliveryLimit,
 			"x-dead-letter-exchange": DeadExchange,
 		}},
-		{SegmentsQueue, Exchange, amqp.Table{
-			amqp.QueueTypeArg: amqp.QueueTypeQuorum, "x-delivery-limit": DeliveryLimit,
-			"x-max-length": segmentsMaxLength, "x-overflow": "drop-head",
-		}},
+		{SegmentsQueue, Exchange, SegmentsStreamArgs},
 		{DeadQueue, DeadExchange, amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeQuorum}},
 	}
 	for _, q := range queues {

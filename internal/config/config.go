@@ -46,6 +46,9 @@ type Config struct {
 	// DemoClientKey, when set, serves the demo shop at /demo using this client key
 	// (LIFT_DEMO_CLIENT_KEY; make run sets it).
 	DemoClientKey string
+
+	SegmentShards       int           // LIFT_SEGMENT_SHARDS: shards the segment engine's users are split into
+	SegmentRebuildDelay time.Duration // LIFT_SEGMENT_REBUILD_DELAY: wait before a rebuild reads ClickHouse
 }
 
 // Load reads the configuration through getenv and validates it.
@@ -80,6 +83,9 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.IngestBatchWait, err = duration(getenv, "LIFT_INGEST_BATCH_WAIT", time.Second); err != nil {
 		return c, err
 	}
+	if c.SegmentRebuildDelay, err = duration(getenv, "LIFT_SEGMENT_REBUILD_DELAY", 10*time.Second); err != nil {
+		return c, err
+	}
 	for _, n := range []struct {
 		name string
 		dst  *int
@@ -89,6 +95,7 @@ func Load(getenv func(string) string) (Config, error) {
 		{"LIFT_INGEST_PREFETCH", &c.IngestPrefetch, 1000},
 		{"LIFT_INGEST_CONSUMERS", &c.IngestConsumers, 2},
 		{"LIFT_EXPOSURE_BUFFER", &c.ExposureBuffer, 65_536},
+		{"LIFT_SEGMENT_SHARDS", &c.SegmentShards, 4},
 	} {
 		if *n.dst, err = positive(getenv, n.name, n.def); err != nil {
 			return c, err
@@ -166,6 +173,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("retention_interval", c.RetentionEvery),
 		slog.Duration("erasure_poll", c.ErasurePoll),
 		slog.Bool("demo", c.DemoClientKey != ""),
+		slog.Int("segment_shards", c.SegmentShards),
+		slog.Duration("segment_rebuild_delay", c.SegmentRebuildDelay),
 	)
 }
 

@@ -1,12 +1,13 @@
-// Package amqprunner runs the behavioural segment engine on the lift.segments queue:
-// events in, membership changes out to a store, with checkpoints so a restart neither
-// loses nor double-counts an event.
+// Package amqprunner runs the behavioural segment engine on RabbitMQ: the Router
+// splits lift.segments into one stream per shard, and a Runner per shard feeds its
+// stream into an engine, with membership changes out to a store and checkpoints so a
+// restart, or a move of the shard to another process, neither loses nor
+// double-counts an event.
 //
-// Exactly-once comes from acknowledging late: deliveries are acknowledged (all at
-// once) only after a checkpoint that includes them has been saved. After a crash the
-// broker redelivers everything since the last checkpoint, and the engine restored
-// from that checkpoint applies it as if for the first time. Membership changes made
-// in between are emitted again, which the store's idempotent upsert absorbs.
+// Exactly once comes from offsets: a checkpoint records the engine's state and the
+// shard stream offset it includes, and a runner resumes reading the stream right
+// after it. Membership changes emitted after the checkpoint are emitted again, which
+// the store's idempotent upsert absorbs.
 package amqprunner
 
 import (
@@ -16,11 +17,11 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
-	"github.com/liftlab/lift/ingest"
 	"github.com/liftlab/lift/ingest/amqpbus"
 	"github.com/liftlab/lift/segments"
 )
@@ -28,8 +29,12 @@ import (
 // Store keeps memberships and checkpoints.
 type Store interface {
 	Apply(ctx context.Context, changes []segments.Change) error
-	SaveCheckpoint(ctx context.Context, shard int, definitions string, state []byte) error
-	LoadCheckpoint(ctx context.Context, shard int) (definitions string, state []byte, ok bool, err error)
+	// SaveCheckpoint saves a shard's checkpoint while owner (see pgstore.Shards)
+	// holds the shard, and fails otherwise.
+	SaveCheckpoint(ctx context.Context, shard int, owner int32, cp segments.Checkpoint) error
+	LoadCheckpoint(ctx context.Context, shard int) (cp segments.Checkpoint, ok bool, err error)
+	// Members returns the stored members of the given segments.
+	Members(ctx context.Context, segs []string) ([]segments.Membership, error)
 }
 
 // ChangeLog records membership changes for analysts (segments/chsink writes them to
@@ -39,11 +44,18 @@ type ChangeLog interface {
 	Record(ctx context.Context, changes []segments.Change) error
 }
 
+// History reads stored events for rebuilds (segments/chsink implements it): every
+// event of the types with a timestamp at or after since and received before until
+// (whole seconds), in the order received.
+type History interface {
+	Events(ctx context.Context, types []string, since, until time.Time, fn func(segments.Event) error) error
+}
+
 // Definitions returns the behavioural segments to evaluate and a fingerprint that
 // changes whenever they do.
 type Definitions func(ctx context.Context) ([]segments.Definition, string, error)
 
-// Runner consumes lift.segments into one engine.
+// Runner runs one shard: its stream into one engine.
 type Runner struct {
 	URL   string
 	Store Store
@@ -55,27 +67,37 @@ type Runner struct {
 	Changes       ChangeLog
 	MaxUnrecorded int
 	Definitions   Definitions
-	Log           *slog.Logger
+	// History, if not nil, rebuilds segments that have no state (new or changed
+	// rules, no checkpoint) from stored events; without it they start empty.
+	History History
+	Log     *slog.Logger
+	// Shard is the shard this runner owns, of Shards.
+	Shard, Shards int
+	// Owner is the lock session that owns the shard (pgstore.Shards), for
+	// Store.SaveCheckpoint.
+	Owner int32
 	// FlushEvery bounds how long a membership change waits before it is stored
 	// (default 50 ms): it is most of the delay between an event and the decision
 	// that sees its segment.
 	FlushEvery time.Duration
-	// CheckpointEvery is how often the engine's state is saved and deliveries
-	// acknowledged (default 5 s).
+	// CheckpointEvery is how often the engine's state is saved (default 5 s).
 	CheckpointEvery time.Duration
-	// Prefetch is how many unacknowledged deliveries the runner holds; a checkpoint
-	// is also taken when half of them are outstanding (default 20,000).
+	// Prefetch is how many stream messages the runner holds (default 1,000).
 	Prefetch int
-	// Shard numbers this runner's checkpoint (one engine per shard).
-	Shard int
+	// RebuildDelay is how long a rebuild waits after its cut before reading
+	// ClickHouse, so that the ingest consumers have stored the events received
+	// before it (default 10 s).
+	RebuildDelay time.Duration
+	// Skew is how far before a rebuild's cut a shard stream is read when there is
+	// no checkpoint to resume from, to allow for clocks that disagree (default 1 min).
+	Skew time.Duration
+	// Lateness is the engine's allowed lateness (default 1 minute).
+	Lateness time.Duration
 	// Observe, if set, gets the engine's statistics, the checkpoint's size and the
 	// lag after a checkpoint, at most once a second (for the lift_segment_* metrics).
 	// The lag is the time from the collector's receipt of the newest event applied
 	// to its application.
-	Observe func(stats segments.Stats, checkpointBytes int, lag time.Duration)
-	// Privacy protects events that backends published raw and leaves out those
-	// without personalisation consent; nil: every event counts.
-	Privacy *ingest.Privacy
+	Observe func(shard int, stats segments.Stats, checkpointBytes int, lag time.Duration)
 	// Erasures, if not nil, names users to forget (erasure jobs, docs/privacy.md):
 	// at every checkpoint the engine drops their state before the snapshot, and
 	// they are reported forgotten once that checkpoint is saved.
@@ -88,20 +110,8 @@ type Erasures interface {
 	Forgotten(ctx context.Context, shard int, userIDs []string) error
 }
 
-// forget drops the state of the users pending erasure from the engine.
-func (r *Runner) forget(ctx context.Context, engine *segments.Engine) ([]string, error) {
-	if r.Erasures == nil {
-		return nil, nil
-	}
-	ids, err := r.Erasures.PendingErasures(ctx, r.Shard)
-	for _, id := range ids {
-		engine.Forget(id)
-	}
-	return ids, err
-}
-
-// Run consumes until ctx ends, reconnecting after failures, and saves a last
-// checkpoint on the way out.
+// Run runs the shard until ctx ends, restarting after failures and when the
+// definitions change, and saves a last checkpoint on the way out.
 func (r *Runner) Run(ctx context.Context) {
 	if r.FlushEvery == 0 {
 		r.FlushEvery = 50 * time.Millisecond
@@ -110,8 +120,19 @@ func (r *Runner) Run(ctx context.Context) {
 		r.CheckpointEvery = 5 * time.Second
 	}
 	if r.Prefetch == 0 {
-		r.Prefetch = 20_000
+		r.Prefetch = 1000
 	}
+	if r.RebuildDelay == 0 {
+		r.RebuildDelay = 10 * time.Second
+	}
+	if r.Skew == 0 {
+		r.Skew = time.Minute
+	}
+	if r.Lateness == 0 {
+		r.Lateness = time.Minute
+	}
+	r.Shards = max(r.Shards, 1)
+	r.Log = r.Log.With("shard", r.Shard)
 	for ctx.Err() == nil {
 		err := r.session(ctx)
 		if ctx.Err() != nil {
@@ -125,28 +146,78 @@ func (r *Runner) Run(ctx context.Context) {
 	}
 }
 
-// session builds an engine from the current definitions and its checkpoint, then
-// consumes until an error, a change of definitions, or the end of ctx.
+// session is one engine's life: from the current definitions and the shard's
+// checkpoint (rebuilding what it lacks) until an error, a change of definitions or the
+// end of ctx.
+type session struct {
+	*Runner
+	engine      *segments.Engine
+	fingerprint string
+	pending     []segments.Change // emitted, not yet stored
+	unrecorded  []segments.Change // stored, not yet in the change log
+	offset      int64             // last shard stream offset applied
+	lag         time.Duration     // receipt of the newest event applied → its application
+	observed    time.Time
+}
+
 func (r *Runner) session(ctx context.Context) error {
 	defs, fingerprint, err := r.Definitions(ctx)
 	if err != nil {
 		return fmt.Errorf("segment definitions: %w", err)
 	}
-	var pending []segments.Change
-	engine, err := segments.NewEngine(defs, segments.Options{OnChange: func(c segments.Change) { pending = append(pending, c) }})
-	if err != nil {
+	s := &session{Runner: r, fingerprint: fingerprint, offset: -1}
+	if s.engine, err = segments.NewEngine(defs, segments.Options{Lateness: r.Lateness,
+		OnChange: func(c segments.Change) { s.pending = append(s.pending, c) }}); err != nil {
 		return err
 	}
-	if saved, state, ok, err := r.Store.LoadCheckpoint(ctx, r.Shard); err != nil {
+	keys := make([]string, len(defs))
+	for i, d := range defs {
+		keys[i] = d.Key
+	}
+	// Resume after the checkpoint, or, without one, from a little before the cut
+	// of a rebuild of everything.
+	restored := segments.Restored{Missing: keys}
+	var start any
+	if cp, ok, err := r.Store.LoadCheckpoint(ctx, r.Shard); err != nil {
 		return err
-	} else if ok && saved == fingerprint {
-		if _, err := engine.Restore(bytes.NewReader(state)); err != nil {
-			r.Log.Warn("segment checkpoint unusable; starting empty", "err", err)
+	} else if ok && cp.Shards == r.Shards {
+		if res, err := s.engine.Restore(bytes.NewReader(cp.State)); err != nil {
+			r.Log.Warn("segment checkpoint unusable; rebuilding from stored events", "err", err)
+		} else {
+			restored, s.offset, start = res, cp.StreamOffset, cp.StreamOffset+1
 		}
 	} else if ok {
-		// The definitions changed: their state cannot carry over. Memberships start
-		// from the events that arrive from now on.
-		r.Log.Info("segment definitions changed; starting a new engine state")
+		r.Log.Info("segment shard count changed; rebuilding from stored events", "from", cp.Shards, "to", r.Shards)
+	}
+	// The cut is later than every event the state includes, in whole seconds (what
+	// ClickHouse stores): received before it, an event comes from ClickHouse;
+	// at or after it, from the stream.
+	cut := time.Now()
+	if rec := s.engine.Received(); !rec.IsZero() && !rec.Before(cut) {
+		cut = rec.Add(time.Millisecond)
+	}
+	cut = cut.Truncate(time.Second).Add(time.Second)
+	if start == nil {
+		start = cut.Add(-r.Skew)
+	}
+	history := make(chan *segments.Engine, 1)
+	if r.History == nil {
+		// Nothing to rebuild from: those segments start from the live events, and
+		// what the store holds for them is stale.
+		restored.Renamed = append(restored.Renamed, restored.Missing...)
+		restored.Missing = nil
+	}
+	if len(restored.Missing) > 0 {
+		s.engine.StartRebuild(restored.Missing, cut)
+		r.Log.Info("rebuilding segments from stored events", "segments", restored.Missing, "cut", cut)
+		rebuilding := slices.DeleteFunc(slices.Clone(defs), func(d segments.Definition) bool { return !slices.Contains(restored.Missing, d.Key) })
+		histCtx, stopHistory := context.WithCancel(ctx)
+		defer stopHistory()
+		go func() {
+			if h := r.loadHistory(histCtx, rebuilding, cut); h != nil {
+				history <- h
+			}
+		}()
 	}
 
 	conn, err := amqpbus.Dial(r.URL)
@@ -158,88 +229,30 @@ func (r *Runner) session(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := amqpbus.Declare(ch); err != nil {
+	if err := declareShard(ch, r.Shard); err != nil {
 		return err
 	}
 	if err := ch.Qos(r.Prefetch, 0, false); err != nil {
 		return err
 	}
-	deliveries, err := ch.Consume(amqpbus.SegmentsQueue, "", false, false, false, false, nil)
+	deliveries, err := ch.Consume(ShardQueue(r.Shard), "", false, false, false, false, amqp.Table{"x-stream-offset": start})
 	if err != nil {
 		return err
 	}
 	closed := conn.NotifyClose(make(chan *amqp.Error, 1))
 
-	var lastTag uint64
-	var lastObserved time.Time
-	var lag time.Duration
-	outstanding := 0
-	offset := engine.Offset()
-	var unrecorded []segments.Change
-	maxUnrecorded := r.MaxUnrecorded
-	if maxUnrecorded == 0 {
-		maxUnrecorded = 100_000
-	}
-	flush := func(ctx context.Context) error {
-		if len(pending) > 0 {
-			if err := r.Store.Apply(ctx, pending); err != nil {
-				return err
-			}
-			if r.Changes != nil {
-				unrecorded = append(unrecorded, pending...)
-			}
-			pending = pending[:0]
-		}
-		if len(unrecorded) == 0 {
-			return nil
-		}
-		if err := r.Changes.Record(ctx, unrecorded); err != nil {
-			if over := len(unrecorded) - maxUnrecorded; over > 0 {
-				r.Log.Error("segment change log unavailable; dropping the oldest changes", "dropped", over, "err", err)
-				unrecorded = slices.Delete(unrecorded, 0, over)
-			}
-			return nil // memberships are stored; the log catches up when it can
-		}
-		unrecorded = unrecorded[:0]
-		return nil
-	}
-	checkpoint := func(ctx context.Context) error {
-		if err := flush(ctx); err != nil {
-			return err
-		}
-		forgotten, err := r.forget(ctx, engine)
-		if err != nil {
-			return err
-		}
-		var buf bytes.Buffer
-		if err := engine.Snapshot(&buf); err != nil {
-			return err
-		}
-		if err := r.Store.SaveCheckpoint(ctx, r.Shard, fingerprint, buf.Bytes()); err != nil {
-			return err
-		}
-		if len(forgotten) > 0 {
-			if err := r.Erasures.Forgotten(ctx, r.Shard, forgotten); err != nil {
-				return err
-			}
-		}
-		if now := time.Now(); r.Observe != nil && now.Sub(lastObserved) >= time.Second {
-			r.Observe(engine.Stats(), buf.Len(), lag)
-			lastObserved = now
-		}
-		if outstanding > 0 {
-			if err := ch.Ack(lastTag, true); err != nil {
-				return err
-			}
-			outstanding = 0
-		}
-		return nil
+	// Memberships stored under keys whose definition changed hands (a published
+	// draft) or that are gone follow the engine now; rebuilt ones after the merge.
+	if err := s.reconcile(ctx, append(restored.Renamed, restored.Dropped...)); err != nil {
+		return err
 	}
 	// Record at once which definitions this engine runs, so operators (and tests)
 	// can see when a change has been picked up.
-	if err := checkpoint(ctx); err != nil {
+	if err := s.checkpoint(ctx); err != nil {
 		return err
 	}
+	var lastTag uint64
+	unacked := 0
 	flushTick := time.NewTicker(r.FlushEvery)
 	defer flushTick.Stop()
 	clock := time.NewTicker(time.Second)
@@ -249,57 +262,228 @@ func (r *Runner) session(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return checkpoint(context.WithoutCancel(ctx))
+			return s.checkpoint(context.WithoutCancel(ctx))
 		case err := <-closed:
 			return fmt.Errorf("broker connection closed: %v", err)
 		case d, ok := <-deliveries:
 			if !ok {
 				return fmt.Errorf("delivery channel closed")
 			}
-			events, _ := ingest.ParseMessage(d.Body, time.Now(), anyType{})
-			for _, e := range r.Privacy.Consumed(events, ingest.ForPersonalization) {
-				offset++
-				engine.Process(segments.Event{Offset: offset, UserID: e.UserID, Type: e.Type, Time: e.Timestamp,
-					ReceivedAt: e.ReceivedAt, Value: e.Value, Properties: e.Properties})
-			}
-			if n := len(events); n > 0 {
-				lag = time.Since(events[n-1].ReceivedAt)
-			}
-			lastTag = d.DeliveryTag
-			outstanding++
-			if outstanding >= r.Prefetch/2 {
-				if err := checkpoint(ctx); err != nil {
-					return err
-				}
-			}
-		case <-flushTick.C:
-			if err := flush(ctx); err != nil {
+			lastTag, unacked = d.DeliveryTag, unacked+1
+			if err := s.deliver(d); err != nil {
 				return err
 			}
+			if unacked >= r.Prefetch/2 {
+				if err := ch.Ack(lastTag, true); err != nil { // stream credit
+					return err
+				}
+				unacked = 0
+			}
+		case h := <-history:
+			done := s.engine.Merge(h)
+			r.Log.Info("segments rebuilt from stored events", "segments", done, "users", h.Stats().Users)
+			if err := s.reconcile(ctx, done); err != nil {
+				return err
+			}
+			if err := s.checkpoint(ctx); err != nil {
+				return err
+			}
+		case <-flushTick.C:
+			if err := s.flush(ctx); err != nil {
+				return err
+			}
+			if unacked > 0 {
+				if err := ch.Ack(lastTag, true); err != nil {
+					return err
+				}
+				unacked = 0
+			}
 		case now := <-clock.C:
-			engine.Tick(now)
-			// A new or changed segment counts events from the moment it is picked
-			// up here, within a second of the change.
+			s.engine.Tick(now)
+			// A new or changed segment is picked up within a second.
 			if _, fp, err := r.Definitions(ctx); err == nil && fp != fingerprint {
-				if err := checkpoint(ctx); err != nil {
+				if err := s.checkpoint(ctx); err != nil {
 					return err
 				}
 				return fmt.Errorf("segment definitions changed")
 			}
 		case <-cpTick.C:
-			if err := checkpoint(ctx); err != nil {
+			if err := s.checkpoint(ctx); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-// anyType accepts custom event types whatever their properties: the ingest consumer
-// enforces schemas (and dead-letters what fails them); the segment engine only reads.
-type anyType struct{}
+// deliver applies one shard stream message.
+func (s *session) deliver(d amqp.Delivery) error {
+	offset, ok := d.Headers["x-stream-offset"].(int64)
+	if !ok {
+		return fmt.Errorf("a %s message without x-stream-offset", ShardQueue(s.Shard))
+	}
+	if offset <= s.offset {
+		return nil // streams deliver from the start of a chunk
+	}
+	if n, _ := d.Headers[shardsHeader].(int32); int(n) != s.Shards {
+		return fmt.Errorf("%s was split into %d shards, this engine runs %d: every worker needs the same LIFT_SEGMENT_SHARDS",
+			ShardQueue(s.Shard), n, s.Shards)
+	}
+	var batch []routed
+	if err := json.Unmarshal(d.Body, &batch); err != nil {
+		s.Log.Error("unreadable shard stream message skipped", "offset", offset, "err", err)
+	}
+	for i := range batch {
+		s.engine.Process(batch[i].event())
+	}
+	if n := len(batch); n > 0 {
+		s.lag = time.Since(time.UnixMilli(batch[n-1].R))
+	}
+	s.offset = offset
+	return nil
+}
 
-func (anyType) Lookup(string) (ingest.PropertiesValidator, bool) { return acceptAll{}, true }
+// flush stores the pending changes, then records them in the change log as far as
+// it can.
+func (s *session) flush(ctx context.Context) error {
+	if len(s.pending) > 0 {
+		if err := s.Store.Apply(ctx, s.pending); err != nil {
+			return err
+		}
+		if s.Changes != nil {
+			s.unrecorded = append(s.unrecorded, s.pending...)
+		}
+		s.pending = s.pending[:0]
+	}
+	if len(s.unrecorded) == 0 {
+		return nil
+	}
+	if err := s.Changes.Record(ctx, s.unrecorded); err != nil {
+		maxUnrecorded := s.MaxUnrecorded
+		if maxUnrecorded == 0 {
+			maxUnrecorded = 100_000
+		}
+		if over := len(s.unrecorded) - maxUnrecorded; over > 0 {
+			s.Log.Error("segment change log unavailable; dropping the oldest changes", "dropped", over, "err", err)
+			s.unrecorded = slices.Delete(s.unrecorded, 0, over)
+		}
+		return nil // memberships are stored; the log catches up when it can
+	}
+	s.unrecorded = s.unrecorded[:0]
+	return nil
+}
 
-type acceptAll struct{}
+func (s *session) checkpoint(ctx context.Context) error {
+	if err := s.flush(ctx); err != nil {
+		return err
+	}
+	var forgotten []string
+	if s.Erasures != nil {
+		ids, err := s.Erasures.PendingErasures(ctx, s.Shard)
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			s.engine.Forget(id)
+		}
+		forgotten = ids
+	}
+	var buf bytes.Buffer
+	if err := s.engine.Snapshot(&buf); err != nil {
+		return err
+	}
+	err := s.Store.SaveCheckpoint(ctx, s.Shard, s.Owner, segments.Checkpoint{Definitions: s.fingerprint,
+		Shards: s.Shards, StreamOffset: s.offset, State: buf.Bytes()})
+	if err == nil && len(forgotten) > 0 {
+		err = s.Erasures.Forgotten(ctx, s.Shard, forgotten)
+	}
+	if now := time.Now(); err == nil && s.Observe != nil && now.Sub(s.observed) >= time.Second {
+		s.Observe(s.Shard, s.engine.Stats(), buf.Len(), s.lag)
+		s.observed = now
+	}
+	return err
+}
 
-func (acceptAll) ValidateProperties(json.RawMessage) error { return nil }
+// reconcile makes the stored memberships of this shard's users in segs what the
+// engine says: members it has that the store lacks enter (at the time the engine has
+// them in since), stored members it does not have exit.
+func (s *session) reconcile(ctx context.Context, segs []string) error {
+	if len(segs) == 0 {
+		return nil
+	}
+	stored, err := s.Store.Members(ctx, segs)
+	if err != nil {
+		return err
+	}
+	key := func(seg, user string) string { return seg + "\x00" + user }
+	inStore := map[string]bool{}
+	for _, m := range stored {
+		if segments.Shard(m.UserID, s.Shards) == s.Shard {
+			inStore[key(m.Segment, m.UserID)] = true
+		}
+	}
+	entered := 0
+	for m := range s.engine.Members() {
+		if !slices.Contains(segs, m.Segment) {
+			continue
+		}
+		if k := key(m.Segment, m.UserID); inStore[k] {
+			delete(inStore, k)
+		} else {
+			s.pending = append(s.pending, segments.Change{Kind: segments.Enter, UserID: m.UserID, Segment: m.Segment, At: m.Since})
+			entered++
+		}
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	for k := range inStore {
+		seg, user, _ := strings.Cut(k, "\x00")
+		s.pending = append(s.pending, segments.Change{Kind: segments.Exit, UserID: user, Segment: seg, At: now})
+	}
+	s.Log.Info("segment memberships reconciled", "segments", segs, "entered", entered, "exited", len(inStore))
+	return s.flush(ctx)
+}
+
+// loadHistory builds an engine for defs from the stored events of this shard's users
+// received before cut, once RebuildDelay has passed since the cut (so the ingest
+// consumers have stored them), retrying while ClickHouse fails. It returns nil when
+// ctx ends first.
+func (r *Runner) loadHistory(ctx context.Context, defs []segments.Definition, cut time.Time) *segments.Engine {
+	var types []string
+	var back time.Duration
+	for _, d := range defs {
+		for _, t := range d.Rule.EventTypes() {
+			if !slices.Contains(types, t) {
+				types = append(types, t)
+			}
+		}
+		back = max(back, d.Rule.Retention()+d.TTL)
+	}
+	since := cut.Add(-back - r.Lateness).Truncate(time.Second)
+	wait := time.Until(cut.Add(r.RebuildDelay))
+	for attempt := 0; ; attempt++ {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		h, err := segments.NewEngine(defs, segments.Options{Lateness: r.Lateness})
+		if err != nil {
+			return nil // the definitions were accepted by the session's engine
+		}
+		var offset int64
+		err = r.History.Events(ctx, types, since, cut, func(ev segments.Event) error {
+			if segments.Shard(ev.UserID, r.Shards) == r.Shard {
+				ev.Offset = offset
+				offset++
+				h.Process(ev)
+			}
+			return nil
+		})
+		if err == nil {
+			return h
+		}
+		if ctx.Err() == nil {
+			r.Log.Warn("reading stored events for a rebuild failed; retrying", "err", err)
+		}
+		wait = min(time.Duration(attempt+1)*5*time.Second, time.Minute)
+	}
+}

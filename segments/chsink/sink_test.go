@@ -112,12 +112,15 @@ func TestRunnerRecordsChanges(t *testing.T) {
 	publish("u3", 4*time.Minute)               // once these move the watermark to 3:00;
 	publish("u3", 4*time.Minute+5*time.Second) // and enters again at 4:05 (expiry 6:00)
 
+	discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+	router := &amqprunner.Router{URL: amqpURL, Shards: 1, Store: pgstore.New(pool), Log: discard}
 	runner := &amqprunner.Runner{URL: amqpURL, Store: pgstore.New(pool), Changes: changes, Definitions: defs,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), CheckpointEvery: 100 * time.Millisecond}
+		Log: discard, CheckpointEvery: 100 * time.Millisecond}
 	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { runner.Run(ctx); close(done) }()
-	defer func() { stop(); <-done }()
+	done := make(chan struct{}, 2)
+	go func() { router.Run(ctx); done <- struct{}{} }()
+	go func() { runner.Run(ctx); done <- struct{}{} }()
+	defer func() { stop(); <-done; <-done }()
 
 	never := time.Unix(0, 0).UTC()
 	// In the table's order: segment, user_id, kind, ts.

@@ -79,8 +79,10 @@ func (s *Store) ErasurePending(ctx context.Context, jobID string) ([]PendingShar
 // not running: it restores the checkpoint into an engine of the current definitions,
 // forgets them, and saves the result, unless an engine saved a checkpoint meanwhile
 // (then ok is false and that engine handles the erasure). A checkpoint of other
-// definitions can never be restored by an engine running the current ones, so it is
-// deleted instead.
+// definitions, or taken while segments were being rebuilt, would lose what the
+// engine needs to tell (segments to rebuild, memberships to reconcile) if rewritten
+// with the current ones, so it is deleted instead: the shard then rebuilds from
+// ClickHouse, where the users' events are erased too.
 func (s *Store) ForgetInCheckpoint(ctx context.Context, shard int, userIDs []string, defs []segments.Definition, fingerprint string) (ok bool, err error) {
 	var saved string
 	var state []byte
@@ -93,14 +95,14 @@ func (s *Store) ForgetInCheckpoint(ctx context.Context, shard int, userIDs []str
 		return false, fmt.Errorf("pgstore: checkpoint of shard %d: %w", shard, err)
 	}
 	var tag interface{ RowsAffected() int64 }
-	if saved != fingerprint {
+	if saved != fingerprint { // also when it says "rebuilding:"
 		tag, err = s.pool.Exec(ctx, "DELETE FROM segment_checkpoints WHERE shard = $1 AND saved_at = $2", shard, savedAt)
 	} else {
 		engine, err := segments.NewEngine(defs, segments.Options{OnChange: func(segments.Change) {}})
 		if err != nil {
 			return false, err
 		}
-		if err := engine.Restore(bytes.NewReader(state)); err != nil {
+		if _, err := engine.Restore(bytes.NewReader(state)); err != nil {
 			return false, fmt.Errorf("pgstore: restore checkpoint of shard %d: %w", shard, err)
 		}
 		for _, id := range userIDs {

@@ -64,7 +64,7 @@ func TestErasure(t *testing.T) {
 	if err := e.Snapshot(&cp); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SaveCheckpoint(ctx, 0, "keen@1", cp.Bytes()); err != nil {
+	if err := s.SaveCheckpoint(ctx, 0, 0, segments.Checkpoint{Definitions: "keen@1", Shards: 1, State: cp.Bytes()}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.RequestErasure(ctx, "job-1", []string{"gone"}); err != nil {
@@ -85,8 +85,8 @@ func TestErasure(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("forget in checkpoint: %v, %v", ok, err)
 	}
-	_, state, _, _ := s.LoadCheckpoint(ctx, 0)
-	if bytes.Contains(state, []byte("gone")) || !bytes.Contains(state, []byte("kept")) {
+	saved, _, _ := s.LoadCheckpoint(ctx, 0)
+	if bytes.Contains(saved.State, []byte("gone")) || !bytes.Contains(saved.State, []byte("kept")) {
 		t.Error("edited checkpoint still holds the user, or lost the other")
 	}
 	if pending, _ := s.ErasurePending(ctx, "job-1"); len(pending) != 0 {
@@ -99,11 +99,11 @@ func TestErasure(t *testing.T) {
 	if ok, err := s.ForgetInCheckpoint(ctx, 0, []string{"kept"}, defs, "other@2"); err != nil || !ok {
 		t.Fatalf("forget in a stale checkpoint: %v, %v", ok, err)
 	}
-	if _, _, found, _ := s.LoadCheckpoint(ctx, 0); found {
+	if _, found, _ := s.LoadCheckpoint(ctx, 0); found {
 		t.Error("checkpoint of other definitions kept")
 	}
 	// A shard that confirms itself.
-	if err := s.SaveCheckpoint(ctx, 3, "keen@1", cp.Bytes()); err != nil {
+	if err := s.SaveCheckpoint(ctx, 3, 0, segments.Checkpoint{Definitions: "keen@1", Shards: 1, State: cp.Bytes()}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.RequestErasure(ctx, "job-3", []string{"x"}); err != nil {

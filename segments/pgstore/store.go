@@ -34,6 +34,11 @@ func (s *Store) Apply(ctx context.Context, changes []segments.Change) error {
 		return nil
 	}
 	b := &pgx.Batch{}
+	// Followers read rows by seq, so the transactions that take seq numbers must
+	// commit in their order: one at a time (the shards' engines write
+	// concurrently), or a follower could pass a number whose row is not yet visible
+	// and never see it.
+	b.Queue("SELECT pg_advisory_xact_lock($1)", membershipsLock)
 	for _, c := range changes {
 		var expires *time.Time
 		if !c.Expiry.IsZero() {
@@ -66,32 +71,91 @@ func (s *Store) Apply(ctx context.Context, changes []segments.Change) error {
 	return nil
 }
 
+// membershipsLock serialises the transactions that write memberships (an arbitrary
+// key, distinct from the other advisory locks lift takes).
+const membershipsLock int64 = 0x6c6966747365676d // "liftsegm"
+
 // queueWebhooks follows a CTE m that returns a row when the membership changed: $1
 // segment, $2 user, $3 time, $4 expiry, $5 kind.
 const queueWebhooks = `INSERT INTO segment_webhook_outbox (webhook, kind, segment, user_id, at, expires_at)
 	SELECT w.key, $5::text, $1, $2, $3, $4::timestamptz FROM segment_webhooks w, m
 	WHERE w.enabled AND (cardinality(w.segments) = 0 OR $1 = ANY (w.segments)) AND strpos($1, '` + segments.PreviewSuffix + `') = 0`
 
-// SaveCheckpoint stores a shard's engine state with the definitions it was built from.
-func (s *Store) SaveCheckpoint(ctx context.Context, shard int, definitions string, state []byte) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO segment_checkpoints (shard, definitions, state) VALUES ($1, $2, $3)
-		ON CONFLICT (shard) DO UPDATE SET definitions = $2, state = $3, saved_at = now()`, shard, definitions, state)
+// ErrNotOwner is returned by SaveCheckpoint when the process no longer holds the
+// shard's lock: another process may own the shard by now, and its checkpoint must
+// not be overwritten with an older state.
+var ErrNotOwner = errors.New("pgstore: the shard's lock is no longer held")
+
+// SaveCheckpoint stores a shard's engine state, only while the lock session owner
+// (its backend pid, see Shards) holds the shard; owner 0 skips that check. It returns
+// ErrNotOwner otherwise.
+func (s *Store) SaveCheckpoint(ctx context.Context, shard int, owner int32, cp segments.Checkpoint) error {
+	tag, err := s.pool.Exec(ctx, `INSERT INTO segment_checkpoints (shard, definitions, shards, stream_offset, state)
+		SELECT $1, $2, $3, $4, $5 WHERE $6 = 0 OR `+holdsShard+`
+		ON CONFLICT (shard) DO UPDATE SET definitions = $2, shards = $3, stream_offset = $4, state = $5, saved_at = now()`,
+		shard, cp.Definitions, cp.Shards, cp.StreamOffset, cp.State, owner)
 	if err != nil {
 		return fmt.Errorf("pgstore: save checkpoint of shard %d: %w", shard, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("pgstore: save checkpoint of shard %d: %w", shard, ErrNotOwner)
 	}
 	return nil
 }
 
 // LoadCheckpoint returns a shard's last checkpoint, or ok false if there is none.
-func (s *Store) LoadCheckpoint(ctx context.Context, shard int) (definitions string, state []byte, ok bool, err error) {
-	err = s.pool.QueryRow(ctx, "SELECT definitions, state FROM segment_checkpoints WHERE shard = $1", shard).Scan(&definitions, &state)
+func (s *Store) LoadCheckpoint(ctx context.Context, shard int) (cp segments.Checkpoint, ok bool, err error) {
+	err = s.pool.QueryRow(ctx, "SELECT definitions, shards, stream_offset, state FROM segment_checkpoints WHERE shard = $1", shard).
+		Scan(&cp.Definitions, &cp.Shards, &cp.StreamOffset, &cp.State)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil, false, nil
+		return segments.Checkpoint{}, false, nil
 	}
 	if err != nil {
-		return "", nil, false, fmt.Errorf("pgstore: load checkpoint of shard %d: %w", shard, err)
+		return segments.Checkpoint{}, false, fmt.Errorf("pgstore: load checkpoint of shard %d: %w", shard, err)
 	}
-	return definitions, state, true, nil
+	return cp, true, nil
+}
+
+// Members returns the stored members of the given segments (to reconcile an engine
+// rebuilt or redefined with what decisions see).
+func (s *Store) Members(ctx context.Context, segs []string) ([]segments.Membership, error) {
+	rows, err := s.pool.Query(ctx, `SELECT segment, user_id, coalesce(entered_at, 'epoch') FROM segment_memberships
+		WHERE member AND segment = ANY($1)`, segs)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: members of %v: %w", segs, err)
+	}
+	ms, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (segments.Membership, error) {
+		var m segments.Membership
+		err := row.Scan(&m.Segment, &m.UserID, &m.Since)
+		return m, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: members of %v: %w", segs, err)
+	}
+	return ms, nil
+}
+
+// RouterOffset returns the last lift.segments offset the router has confirmed in the
+// shard streams, or ok false before its first save.
+func (s *Store) RouterOffset(ctx context.Context) (offset int64, ok bool, err error) {
+	err = s.pool.QueryRow(ctx, "SELECT source_offset FROM segment_router").Scan(&offset)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("pgstore: router offset: %w", err)
+	}
+	return offset, true, nil
+}
+
+// SaveRouterOffset records the router's progress.
+func (s *Store) SaveRouterOffset(ctx context.Context, offset int64) error {
+	_, err := s.pool.Exec(ctx, `INSERT INTO segment_router (source_offset) VALUES ($1)
+		ON CONFLICT (id) DO UPDATE SET source_offset = $1, saved_at = now()`, offset)
+	if err != nil {
+		return fmt.Errorf("pgstore: save router offset: %w", err)
+	}
+	return nil
 }
 
 // Membership is one row of the membership table.

@@ -2,6 +2,7 @@ package pgstore_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -83,5 +84,53 @@ func TestMembershipsAndFollow(t *testing.T) {
 	}
 	if st.Members != 2 || st.EnteredHour != 2 || st.ExitedHour != 1 {
 		t.Errorf("stats %+v, want 2 members, 2 entered and 1 exited in the last hour", st)
+	}
+}
+
+// Several shards' engines write at once; a follower must still see every change
+// (sequence numbers taken by one transaction and committed after a later one would
+// be skipped by a follower reading "seq > last").
+func TestFollowSeesConcurrentWriters(t *testing.T) {
+	url := testenv.Postgres(t)
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	s := pgstore.New(pool)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := &set{m: map[string]bool{}}
+	go s.Follow(ctx, url, got, time.Hour, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	const writers, batches, perBatch = 4, 40, 5
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for b := range batches {
+				var cs []segments.Change
+				for i := range perBatch {
+					cs = append(cs, segments.Change{Kind: segments.Enter, UserID: fmt.Sprintf("w%d-%d-%d", w, b, i),
+						Segment: "hi", At: time.Now()})
+				}
+				if err := s.Apply(ctx, cs); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got.mu.Lock()
+		n := len(got.m)
+		got.mu.Unlock()
+		if n == writers*batches*perBatch {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the follower saw %d of %d memberships", n, writers*batches*perBatch)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
