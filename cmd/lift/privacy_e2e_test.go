@@ -42,6 +42,10 @@ func newPrivacyFixture(t *testing.T) *privacyFixture {
 	f.env["LIFT_PSEUDONYMIZE_KEY"] = testPseudonymKey
 	f.env["LIFT_INGEST_CONSUMERS"] = "1"
 	f.env["LIFT_INGEST_BATCH_WAIT"] = "100ms"
+	// One segment engine shard, so its checkpoint holds every user; a quick
+	// rebuild of the new segment from ClickHouse.
+	f.env["LIFT_SEGMENT_SHARDS"] = "1"
+	f.env["LIFT_SEGMENT_REBUILD_DELAY"] = "1s"
 	f.env["LIFT_CLICKHOUSE_ADDR"], f.env["LIFT_CLICKHOUSE_DB"] = testenv.ClickHouse(t)
 	pf := &privacyFixture{fixture: f, ch: openFixtureClickHouse(t, f)}
 	pool, err := pgxpool.New(context.Background(), f.env["LIFT_POSTGRES_URL"])
@@ -79,7 +83,7 @@ func (pf *privacyFixture) configure(t *testing.T) {
 	eventually(t, 15*time.Second, func() bool {
 		var defs string
 		_ = pf.pg.QueryRow(context.Background(), "SELECT definitions FROM segment_checkpoints WHERE shard = 0").Scan(&defs)
-		return strings.Contains(defs, "viewers")
+		return strings.Contains(defs, "viewers") && !strings.Contains(defs, "rebuilding")
 	})
 }
 

@@ -89,6 +89,8 @@ func (s *Sink) insertEvents(ctx context.Context, rows []ingest.Event) error {
 		received = make([]time.Time, n)
 		values   = make([]float64, n)
 		props    = make([][]byte, n)
+		// Segment rebuilds read only events consented to personalisation.
+		personalization = make([]uint8, n)
 	)
 	for i, e := range rows {
 		ids[i], types[i], users[i], ts[i], received[i], values[i], props[i] =
@@ -96,9 +98,12 @@ func (s *Sink) insertEvents(ctx context.Context, rows []ingest.Event) error {
 		if len(props[i]) == 0 {
 			props[i] = emptyObject
 		}
+		if e.Consent.Allows(ingest.ForPersonalization) {
+			personalization[i] = 1
+		}
 	}
-	return s.send(ctx, "INSERT INTO events (event_id, type, user_id, ts, received_at, value, properties)",
-		ids, types, users, ts, received, values, props)
+	return s.send(ctx, "INSERT INTO events (event_id, type, user_id, ts, received_at, value, properties, personalization)",
+		ids, types, users, ts, received, values, props, personalization)
 }
 
 var emptyObject = []byte("{}")

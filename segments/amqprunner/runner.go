@@ -391,7 +391,13 @@ func (s *session) checkpoint(ctx context.Context) error {
 	if err := s.engine.Snapshot(&buf); err != nil {
 		return err
 	}
-	err := s.Store.SaveCheckpoint(ctx, s.Shard, s.Owner, segments.Checkpoint{Definitions: s.fingerprint,
+	// The definitions column tells operators (and tests) what the engine runs and
+	// what it is still rebuilding.
+	defs := s.fingerprint
+	if r := s.engine.Rebuilding(); len(r) > 0 {
+		defs += " rebuilding:" + strings.Join(r, ",")
+	}
+	err := s.Store.SaveCheckpoint(ctx, s.Shard, s.Owner, segments.Checkpoint{Definitions: defs,
 		Shards: s.Shards, StreamOffset: s.offset, State: buf.Bytes()})
 	if err == nil && len(forgotten) > 0 {
 		err = s.Erasures.Forgotten(ctx, s.Shard, forgotten)

@@ -8,8 +8,8 @@ import (
 	"github.com/liftlab/lift/segments"
 )
 
-// Events reads the stored events (ClickHouse `events`, deduplicated with FINAL) of
-// the given types with a timestamp at or after since and received before until, in
+// Events reads the stored events (ClickHouse `events`, deduplicated with FINAL) the
+// user consented to personalisation for, of the given types with a timestamp at or after since and received before until, in
 // the order they were received, for the segment engine's rebuilds. ClickHouse keeps
 // whole seconds: pass an until of whole seconds, so that "received before until" means
 // the same for stored and live events. It stops at the first error fn returns.
@@ -18,7 +18,7 @@ func (l *Log) Events(ctx context.Context, types []string, since, until time.Time
 		return nil
 	}
 	rows, err := l.conn.Query(ctx, `SELECT user_id, type, ts, received_at, value, properties FROM events FINAL
-		WHERE type IN (SELECT arrayJoin(?)) AND ts >= toDateTime(?) AND received_at < toDateTime(?)
+		WHERE type IN (SELECT arrayJoin(?)) AND ts >= toDateTime(?) AND received_at < toDateTime(?) AND personalization = 1
 		ORDER BY received_at, ts, event_id`, types, since.Unix(), until.Unix())
 	if err != nil {
 		return fmt.Errorf("segments/chsink: read history: %w", err)

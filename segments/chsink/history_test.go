@@ -26,7 +26,8 @@ import (
 // A segment engine without a checkpoint (or given a new rule) rebuilds from the
 // events stored in ClickHouse within the rule's window, then goes on with the live
 // stream, counting each event once: an event both stored and still in the stream
-// (received before the rebuild's cut) counts from storage only.
+// (received before the rebuild's cut) counts from storage only. Events stored
+// without consent to personalisation do not count.
 func TestRebuildFromClickHouse(t *testing.T) {
 	addr, db := testenv.ClickHouse(t)
 	pool, err := pgxpool.New(context.Background(), testenv.Postgres(t))
@@ -55,6 +56,11 @@ func TestRebuildFromClickHouse(t *testing.T) {
 		view("dup", 3*time.Minute), straggler, // two views, one of them also in the stream
 		view("old", 40*time.Minute), view("old", 35*time.Minute), view("old", 31*time.Minute), // out of the window
 		{ID: uuid.New(), Type: "purchase", UserID: "stored3", Timestamp: now, ReceivedAt: now}, // another type
+	}
+	// Three views, stored for analytics, but no consent to personalisation.
+	for _, v := range []ingest.Event{view("private", 3*time.Minute), view("private", 2*time.Minute), view("private", time.Minute)} {
+		v.Consent = &ingest.Consent{Analytics: true}
+		stored = append(stored, v)
 	}
 	if err := sink.Insert(ctx, stored); err != nil {
 		t.Fatal(err)
