@@ -40,19 +40,16 @@ func TestHighIntentEndToEnd(t *testing.T) {
 			t.Fatalf("view of %s not accepted", user)
 		}
 	}
-	// A new segment counts events from when the engine picks it up (within a second;
-	// its checkpoint records the definitions it runs): wait for that, then for a
+	// A new segment is picked up within a second and rebuilt from ClickHouse (here
+	// after LIFT_SEGMENT_REBUILD_DELAY, 1 s; the checkpoints record the definitions
+	// each shard runs and what it is still rebuilding): wait for that, then for a
 	// first user to qualify before measuring.
 	pool, err := pgxpool.New(context.Background(), f.env["LIFT_POSTGRES_URL"])
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	eventually(t, 15*time.Second, func() bool {
-		var defs string
-		_ = pool.QueryRow(context.Background(), "SELECT definitions FROM segment_checkpoints WHERE shard = 0").Scan(&defs)
-		return strings.Contains(defs, "high-intent")
-	})
+	waitEngineRuns(t, pool, 4, "high-intent")
 	eventually(t, 10*time.Second, func() bool { return offer("probe") == `"none"` })
 	for range 3 {
 		view("warm-up", time.Now())
@@ -116,4 +113,35 @@ func TestHighIntentEndToEnd(t *testing.T) {
 			t.Errorf("%s is in High Intent (%s)", user, got)
 		}
 	}
+}
+
+// waitEngineRuns waits until each of the segment engine's shards runs the segments
+// with these keys (the checkpoints name them: "key1,key2@<digest>") and has rebuilt them.
+func waitEngineRuns(t *testing.T, pool *pgxpool.Pool, shards int, keys ...string) {
+	t.Helper()
+	eventually(t, 30*time.Second, func() bool {
+		rows, err := pool.Query(context.Background(), "SELECT definitions FROM segment_checkpoints")
+		if err != nil {
+			return false
+		}
+		defer rows.Close()
+		n := 0
+		for rows.Next() {
+			var d string
+			_ = rows.Scan(&d)
+			names, _, _ := strings.Cut(d, " ")
+			i := strings.LastIndex(names, "@")
+			if i < 0 || strings.Contains(d, "rebuilding") {
+				return false
+			}
+			running := strings.Split(names[:i], ",")
+			for _, k := range keys {
+				if !slices.Contains(running, k) {
+					return false
+				}
+			}
+			n++
+		}
+		return n == shards
+	})
 }

@@ -258,11 +258,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		routerElector := &leader.Elector{ConnString: cfg.PostgresURL, Name: "lift.segment-engine", Log: log, OnChange: wm.leading("lift.segment-engine")}
 		pipeline.Go(func() { routerElector.Run(pipeCtx, router.Run) })
 		definitions := segmentDefinitions(store)
+		var history amqprunner.History = chSegments
+		if !cfg.SegmentRebuild {
+			history = nil // new and changed segments start from the live events
+		}
 		shards := &segstore.Shards{ConnString: cfg.PostgresURL, Count: cfg.SegmentShards, Log: log,
 			Shard: func(ctx context.Context, shard int, owner int32) {
 				wm.segmentShard(shard, true)
 				defer wm.segmentShard(shard, false)
-				runner := &amqprunner.Runner{URL: cfg.AMQPURL, Store: segstore.New(pool), Changes: chSegments, History: chSegments,
+				runner := &amqprunner.Runner{URL: cfg.AMQPURL, Store: segstore.New(pool), Changes: chSegments, History: history,
 					Definitions: definitions, Log: log, Shard: shard, Shards: cfg.SegmentShards, Owner: owner,
 					RebuildDelay: cfg.SegmentRebuildDelay, Observe: wm.segmentEngine, Erasures: segstore.New(pool)}
 				runner.Run(ctx)

@@ -49,6 +49,7 @@ type Config struct {
 
 	SegmentShards       int           // LIFT_SEGMENT_SHARDS: shards the segment engine's users are split into
 	SegmentRebuildDelay time.Duration // LIFT_SEGMENT_REBUILD_DELAY: wait before a rebuild reads ClickHouse
+	SegmentRebuild      bool          // LIFT_SEGMENT_REBUILD: rebuild segments without state from ClickHouse
 }
 
 // Load reads the configuration through getenv and validates it.
@@ -85,6 +86,13 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.SegmentRebuildDelay, err = duration(getenv, "LIFT_SEGMENT_REBUILD_DELAY", 10*time.Second); err != nil {
 		return c, err
+	}
+	switch v := getenv("LIFT_SEGMENT_REBUILD"); v {
+	case "", "true", "1":
+		c.SegmentRebuild = true
+	case "false", "0":
+	default:
+		return c, fmt.Errorf("LIFT_SEGMENT_REBUILD: want true or false, got %q", v)
 	}
 	for _, n := range []struct {
 		name string
@@ -175,6 +183,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("demo", c.DemoClientKey != ""),
 		slog.Int("segment_shards", c.SegmentShards),
 		slog.Duration("segment_rebuild_delay", c.SegmentRebuildDelay),
+		slog.Bool("segment_rebuild", c.SegmentRebuild),
 	)
 }
 

@@ -185,6 +185,7 @@ func (r *Runner) session(ctx context.Context) error {
 			r.Log.Warn("segment checkpoint unusable; rebuilding from stored events", "err", err)
 		} else {
 			restored, s.offset, start = res, cp.StreamOffset, cp.StreamOffset+1
+			r.Log.Info("segment engine resumed from its checkpoint", "stream_offset", cp.StreamOffset, "users", s.engine.Stats().Users)
 		}
 	} else if ok {
 		r.Log.Info("segment shard count changed; rebuilding from stored events", "from", cp.Shards, "to", r.Shards)
