@@ -10,6 +10,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/liftlab/lift/ingest/amqpbus"
+	"github.com/liftlab/lift/internal/testenv"
 )
 
 // backend publishes events straight to lift.events, as a backend service may, each
@@ -20,22 +21,7 @@ type backend struct {
 }
 
 func newBackend(t *testing.T, amqpURL string) *backend {
-	conn, err := amqpbus.Dial(amqpURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := amqpbus.Declare(ch); err != nil {
-		t.Fatal(err)
-	}
-	if err := ch.Confirm(false); err != nil {
-		t.Fatal(err)
-	}
-	return &backend{t: t, ch: ch}
+	return &backend{t: t, ch: testenv.AMQPChannel(t, amqpURL, amqpbus.Declare)}
 }
 
 type simEvent struct {

@@ -70,6 +70,28 @@ func AMQPURL(t testing.TB) string {
 	return u.String()
 }
 
+// AMQPChannel opens a channel in publisher-confirm mode on a connection of its own to
+// url, closed when the test ends, after declare (e.g. amqpbus.Declare) ran on it.
+func AMQPChannel(t testing.TB, url string, declare func(*amqp.Channel) error) *amqp.Channel {
+	t.Helper()
+	conn, err := dialAMQP(url)
+	if err != nil {
+		t.Fatalf("testenv: RabbitMQ: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ch, err := conn.Channel()
+	if err == nil {
+		err = declare(ch)
+	}
+	if err == nil {
+		err = ch.Confirm(false)
+	}
+	if err != nil {
+		t.Fatalf("testenv: RabbitMQ channel: %v", err)
+	}
+	return ch
+}
+
 func dialAMQP(u string) (*amqp.Connection, error) {
 	return amqp.DialConfig(u, amqp.Config{Dial: amqp.DefaultDial(pingTimeout)})
 }

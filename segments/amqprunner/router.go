@@ -54,12 +54,17 @@ func (r *Router) Run(ctx context.Context) {
 	if r.Prefetch == 0 {
 		r.Prefetch = 2000
 	}
+	restarting(ctx, r.Log, "segment router restarting", r.session)
+}
+
+// restarting runs session until ctx ends, again a second after each failure.
+func restarting(ctx context.Context, log *slog.Logger, msg string, session func(context.Context) error) {
 	for ctx.Err() == nil {
-		err := r.session(ctx)
+		err := session(ctx)
 		if ctx.Err() != nil {
 			return
 		}
-		r.Log.Warn("segment router restarting", "err", err)
+		log.Warn(msg, "err", err)
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Second):

@@ -133,17 +133,7 @@ func (r *Runner) Run(ctx context.Context) {
 	}
 	r.Shards = max(r.Shards, 1)
 	r.Log = r.Log.With("shard", r.Shard)
-	for ctx.Err() == nil {
-		err := r.session(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		r.Log.Warn("segment engine restarting", "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-		}
-	}
+	restarting(ctx, r.Log, "segment engine restarting", r.session)
 }
 
 // session is one engine's life: from the current definitions and the shard's

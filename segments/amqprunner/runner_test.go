@@ -116,18 +116,7 @@ func TestEnginesShareShardsAndHandOver(t *testing.T) {
 	defs := func(context.Context) ([]segments.Definition, string, error) {
 		return []segments.Definition{{Key: "high-intent", Rule: rule, TTL: 5 * time.Minute}}, "high-intent@1", nil
 	}
-	conn, err := amqp.Dial(amqpURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := amqpbus.Declare(ch); err != nil {
-		t.Fatal(err)
-	}
+	ch := testenv.AMQPChannel(t, amqpURL, amqpbus.Declare)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	au, _ := url.Parse(amqpURL)
 	routerProxy := testenv.NewProxy(t, au.Host)
@@ -262,7 +251,7 @@ func TestEnginesShareShardsAndHandOver(t *testing.T) {
 	t.Logf("%d events in arrays of 50; shards run by a: %d, by b: %d; %d members", published, own.taken["a"], own.taken["b"], len(want))
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {

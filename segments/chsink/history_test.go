@@ -65,18 +65,7 @@ func TestRebuildFromClickHouse(t *testing.T) {
 	if err := sink.Insert(ctx, stored); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := amqp.Dial(amqpURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := amqpbus.Declare(ch); err != nil {
-		t.Fatal(err)
-	}
+	ch := testenv.AMQPChannel(t, amqpURL, amqpbus.Declare)
 	publish := func(e ingest.Event) {
 		t.Helper()
 		body := fmt.Sprintf(`{"event_id":%q,"type":%q,"user_id":%q,"timestamp":%q,"received_at":%q}`, e.ID, e.Type, e.UserID,

@@ -79,18 +79,7 @@ func TestRunnerRecordsChanges(t *testing.T) {
 		return []segments.Definition{{Key: "keen", Rule: rule, TTL: time.Minute}}, "keen@1", nil
 	}
 
-	conn, err := amqp.Dial(amqpURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := amqpbus.Declare(ch); err != nil {
-		t.Fatal(err)
-	}
+	ch := testenv.AMQPChannel(t, amqpURL, amqpbus.Declare)
 	// Event times an hour ago, each event carrying its own received_at so the
 	// engine's watermark follows them.
 	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Minute)

@@ -39,29 +39,27 @@ func (s *Store) Apply(ctx context.Context, changes []segments.Change) error {
 	// concurrently), or a follower could pass a number whose row is not yet visible
 	// and never see it.
 	b.Queue("SELECT pg_advisory_xact_lock($1)", membershipsLock)
-	for _, c := range changes {
-		var expires *time.Time
-		if !c.Expiry.IsZero() {
-			expires = &c.Expiry
-		}
-		if c.Kind == segments.Enter {
-			b.Queue(`WITH m AS (
-					INSERT INTO segment_memberships (segment, user_id, member, entered_at, exited_at, expires_at)
-					VALUES ($1, $2, true, $3, NULL, $4)
-					ON CONFLICT (segment, user_id) DO UPDATE SET member = true, entered_at = $3, exited_at = NULL,
-						expires_at = $4, seq = nextval('segment_membership_seq')
-					WHERE NOT (segment_memberships.member AND segment_memberships.entered_at = $3)
-					RETURNING 1)
-				`+queueWebhooks, c.Segment, c.UserID, c.At, expires, "enter")
-		} else {
-			b.Queue(`WITH m AS (
-					INSERT INTO segment_memberships (segment, user_id, member, exited_at)
-					VALUES ($1, $2, false, $3)
-					ON CONFLICT (segment, user_id) DO UPDATE SET member = false, exited_at = $3,
-						seq = nextval('segment_membership_seq')
-					WHERE NOT (NOT segment_memberships.member AND segment_memberships.exited_at = $3)
-					RETURNING 1)
-				`+queueWebhooks, c.Segment, c.UserID, c.At, expires, "exit")
+	// One statement per kind of change and round: a round holds at most one change
+	// per membership (an upsert may touch a row once), so a user entering and
+	// leaving within one batch takes two rounds, in order.
+	for _, round := range rounds(changes) {
+		for _, kind := range []segments.ChangeKind{segments.Enter, segments.Exit} {
+			var segs, users []string
+			var at []time.Time
+			var expires []*time.Time
+			for _, c := range round {
+				if c.Kind != kind {
+					continue
+				}
+				var e *time.Time
+				if !c.Expiry.IsZero() {
+					e = &c.Expiry
+				}
+				segs, users, at, expires = append(segs, c.Segment), append(users, c.UserID), append(at, c.At), append(expires, e)
+			}
+			if len(segs) > 0 {
+				b.Queue(applySQL[kind], segs, users, at, expires)
+			}
 		}
 	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return tx.SendBatch(ctx, b).Close() })
@@ -71,15 +69,58 @@ func (s *Store) Apply(ctx context.Context, changes []segments.Change) error {
 	return nil
 }
 
+// rounds splits changes, in order, into rounds with at most one change per
+// membership each.
+func rounds(changes []segments.Change) [][]segments.Change {
+	type key struct{ segment, user string }
+	next := make(map[key]int, len(changes))
+	var out [][]segments.Change
+	for _, c := range changes {
+		k := key{c.Segment, c.UserID}
+		r := next[k]
+		next[k] = r + 1
+		if r == len(out) {
+			out = append(out, nil)
+		}
+		out[r] = append(out[r], c)
+	}
+	return out
+}
+
 // membershipsLock serialises the transactions that write memberships (an arbitrary
 // key, distinct from the other advisory locks lift takes).
 const membershipsLock int64 = 0x6c6966747365676d // "liftsegm"
 
-// queueWebhooks follows a CTE m that returns a row when the membership changed: $1
-// segment, $2 user, $3 time, $4 expiry, $5 kind.
-const queueWebhooks = `INSERT INTO segment_webhook_outbox (webhook, kind, segment, user_id, at, expires_at)
-	SELECT w.key, $5::text, $1, $2, $3, $4::timestamptz FROM segment_webhooks w, m
-	WHERE w.enabled AND (cardinality(w.segments) = 0 OR $1 = ANY (w.segments)) AND strpos($1, '` + segments.PreviewSuffix + `') = 0`
+// applySQL writes a round of enters or exits ($1 segments, $2 users, $3 times, $4
+// expiries) and queues for the webhooks that want it each change the table did not
+// already show.
+var applySQL = map[segments.ChangeKind]string{
+	segments.Enter: `WITH c AS (SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) AS c(segment, user_id, at, expires)),
+		m AS (INSERT INTO segment_memberships AS t (segment, user_id, member, entered_at, exited_at, expires_at)
+			SELECT segment, user_id, true, at, NULL, expires FROM c
+			ON CONFLICT (segment, user_id) DO UPDATE SET member = true, entered_at = EXCLUDED.entered_at, exited_at = NULL,
+				expires_at = EXCLUDED.expires_at, seq = nextval('segment_membership_seq')
+			WHERE NOT (t.member AND t.entered_at = EXCLUDED.entered_at)
+			RETURNING t.segment, t.user_id, t.entered_at AS at, t.expires_at)
+		` + queueWebhooks("enter"),
+	segments.Exit: `WITH c AS (SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[]) AS c(segment, user_id, at, expires)),
+		m AS (INSERT INTO segment_memberships AS t (segment, user_id, member, exited_at)
+			SELECT segment, user_id, false, at FROM c
+			ON CONFLICT (segment, user_id) DO UPDATE SET member = false, exited_at = EXCLUDED.exited_at,
+				seq = nextval('segment_membership_seq')
+			WHERE NOT (NOT t.member AND t.exited_at = EXCLUDED.exited_at)
+			RETURNING t.segment, t.user_id, t.exited_at AS at, NULL::timestamptz AS expires_at)
+		` + queueWebhooks("exit"),
+}
+
+// queueWebhooks follows a CTE m of the changed memberships (segment, user_id, at,
+// expires_at); previews are never sent.
+func queueWebhooks(kind string) string {
+	return `INSERT INTO segment_webhook_outbox (webhook, kind, segment, user_id, at, expires_at)
+		SELECT w.key, '` + kind + `', m.segment, m.user_id, m.at, m.expires_at
+		FROM m JOIN segment_webhooks w ON w.enabled AND (cardinality(w.segments) = 0 OR m.segment = ANY (w.segments))
+		WHERE strpos(m.segment, '` + segments.PreviewSuffix + `') = 0`
+}
 
 // ErrNotOwner is returned by SaveCheckpoint when the process no longer holds the
 // shard's lock: another process may own the shard by now, and its checkpoint must
