@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/jackc/pgx/v5/pgxpool"
+	amqp "github.com/rabbitmq/amqp091-go"
 )
 
 // chromiumPath is Debian's chromium, installed by `scripts/tools chromium` (make test).
@@ -291,11 +294,145 @@ func TestDashboardEndToEnd(t *testing.T) {
 		t.Errorf("list headline: %q", got)
 	}
 	shots.take(rctx, "experiments") // again, now with a headline lift and health badge
+
+	dashboardEditors(t, f, p, rctx, shots)
+	liveEvents(t, f, p, rctx, shots)
+	phoneWidth(t, p, shots)
 	if shots.dir != "" {
 		run1(t, rctx, "phone width", chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile),
 			chromedp.Navigate(p.url+"/experiments/pricing-page"), chromedp.WaitVisible(byID("results")))
 		shots.take(rctx, "mobile-results")
 	}
+}
+
+// dashboardEditors drives the saved group editor, the behavioural segment builder
+// (whose member count follows the segment engine) and a bandit declared the winner
+// from the page.
+func dashboardEditors(t *testing.T, f *fixture, p *liftProc, ctx context.Context, shots screenshots) {
+	run1(t, ctx, "create saved group",
+		chromedp.Navigate(p.url+"/saved-groups/new"), chromedp.WaitVisible(byID("group-form")),
+		chromedp.SendKeys(css("#key"), "vip-accounts"), chromedp.SendKeys(css("#name"), "VIP accounts"),
+		chromedp.SetValue(css("#values"), "acme-corp\nglobex\ninitech\numbrella\nhooli"),
+		chromedp.Click(byID("save")), chromedp.WaitVisible(byID("group-usage")),
+	)
+	shots.take(ctx, "saved-group")
+	run1(t, ctx, "saved groups", chromedp.Navigate(p.url+"/saved-groups"), chromedp.WaitVisible(byID("group-vip-accounts")))
+	shots.take(ctx, "saved-groups")
+
+	// A behavioural segment through the builder: three product views in ten minutes,
+	// or a cart left for 30 minutes.
+	run1(t, ctx, "behavioural segment form",
+		chromedp.Navigate(p.url+"/segments/new?kind=behavioral"), chromedp.WaitVisible(byID("rule-builder")),
+		chromedp.SendKeys(css("#key"), "high-intent"), chromedp.SendKeys(css("#name"), "High intent"),
+		chromedp.SetValue(css("#description"), "Browsing hard or about to buy"),
+		chromedp.SetValue(css("#c0_count"), "3"), chromedp.SetValue(css("#c0_within"), "10m"),
+		chromedp.Click(byID("add-clause")), chromedp.WaitVisible(byID("clause-1")),
+		chromedp.SetValue(css("#rule_combine"), "or"),
+		chromedp.SetValue(css("#c1_shape"), "sequence"),
+		chromedp.WaitVisible(css("#c1_s0_event")),
+		chromedp.SendKeys(css("#c1_s0_event"), "add_to_cart"), chromedp.SetValue(css("#c1_within"), "1d"),
+		chromedp.SendKeys(css("#c1_absent_event"), "purchase"), chromedp.SendKeys(css("#c1_absent_within"), "30m"),
+	)
+	shots.take(ctx, "segment-builder")
+	run1(t, ctx, "save behavioural segment", chromedp.Click(byID("save")), chromedp.WaitVisible(byID("members-now")))
+	var seg struct {
+		Rule json.RawMessage `json:"rule"`
+	}
+	f.server.want(200, "GET", "/api/v1/segments/high-intent", "", &seg)
+	if !jsonEqual(seg.Rule, `{"or":[{"event":"product_view","count_gte":3,"within":"10m"},
+		{"sequence":[{"event":"add_to_cart"}],"within":"24h","absent":{"event":"purchase","within":"30m"}}]}`) {
+		t.Errorf("builder wrote %s", seg.Rule)
+	}
+	// Once the engine runs the new definition, three views make a member, and the
+	// page's size card follows by itself.
+	pool, err := pgxpool.New(context.Background(), f.env["LIFT_POSTGRES_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	eventually(t, 20*time.Second, func() bool {
+		var defs string
+		_ = pool.QueryRow(context.Background(), "SELECT definitions FROM segment_checkpoints WHERE shard = 0").Scan(&defs)
+		return strings.Contains(defs, "high-intent")
+	})
+	for i := range 3 {
+		f.client.want(202, "POST", "/v1/events", fmt.Sprintf(`{"events":[{"type":"product_view","user_id":"browser-1","properties":{"sku":"s%d"}}]}`, i), nil)
+	}
+	run1(t, ctx, "live size", chromedp.Poll[chromedp.Void](`document.querySelector('[data-testid="members-now"]').textContent.trim() === "1"`, chromedp.WithPollingTimeout(30*time.Second)))
+	run1(t, ctx, "check a member",
+		chromedp.SendKeys(css("#user_id"), "browser-1"), chromedp.Click(byID("check-user")),
+		chromedp.WaitVisible(css(`[data-testid="test-result"].alert-success`)),
+	)
+	shots.take(ctx, "segment-behavioral")
+	run1(t, ctx, "segments list", chromedp.Navigate(p.url+"/segments"), chromedp.WaitVisible(byID("segments-table")))
+	if got := get(t, ctx, "list size", chromedp.Text(byID("size-high-intent"))); strings.TrimSpace(got) != "1" {
+		t.Errorf("list size of high-intent = %q", got)
+	}
+	shots.take(ctx, "segments")
+
+	// A bandit created through the form, started, and its winner declared: everyone
+	// is then served the winner.
+	run1(t, ctx, "bandit form",
+		chromedp.Navigate(p.url+"/experiments/new"), chromedp.WaitVisible(byID("experiment-form")),
+		chromedp.SendKeys(css("#key"), "reco-widget"), chromedp.SendKeys(css("#name"), "Recommendation widget"),
+		chromedp.SetValue(css("#type"), "bandit"), chromedp.WaitVisible(byID("bandit-options")),
+		chromedp.SetValue(css("#variant_key_1"), "personalised"),
+		chromedp.SendKeys(css("#goal_event"), "add_to_cart"),
+		chromedp.SetValue(css("#bandit_min_weight"), "5"),
+		chromedp.Click(byID("add-metric")), chromedp.WaitVisible(byID("metric-0")),
+		chromedp.SendKeys(css("#metric_key_0"), "revenue"), chromedp.SendKeys(css("#metric_event_0"), "purchase"),
+		chromedp.SetValue(css("#metric_kind_0"), "value"),
+	)
+	shots.take(ctx, "experiment-bandit-form")
+	run1(t, ctx, "save and start bandit",
+		chromedp.Click(byID("save")), chromedp.WaitVisible(byID("bandit")),
+		chromedp.Click(byID("start")), chromedp.WaitVisible(byID("confirm-button")),
+		chromedp.Click(byID("confirm-button")), chromedp.WaitVisible(css(".badge-running")),
+		chromedp.Click(byID("declare-winner")), chromedp.WaitVisible(byID("winner-form")),
+		chromedp.Click(byID("winner-personalised")),
+	)
+	shots.take(ctx, "declare-winner")
+	run1(t, ctx, "declare winner", chromedp.Click(byID("confirm-button")), chromedp.WaitVisible(byID("resume-learning")))
+	eventually(t, 10*time.Second, func() bool {
+		for i := range 20 {
+			var r decideResp
+			f.client.want(200, "POST", "/v1/decide", fmt.Sprintf(`{"user_id":"w-%d","keys":["reco-widget"],"track":false}`, i), &r)
+			if r.Decisions["reco-widget"].Variant != "personalised" {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// liveEvents checks the live view: the purchases posted for the results, and a
+// dead letter published straight to RabbitMQ, recorded while lift.dead keeps it.
+func liveEvents(t *testing.T, f *fixture, p *liftProc, ctx context.Context, shots screenshots) {
+	run1(t, ctx, "live events", chromedp.Navigate(p.url+"/events"), chromedp.WaitVisible(byID("events-table")))
+	if got := get(t, ctx, "events", chromedp.Text(byID("events-table"))); !strings.Contains(got, "purchase") || !strings.Contains(got, "product_view") {
+		t.Errorf("live events lack the purchases or views: %.300s", got)
+	}
+	shots.take(ctx, "live-events")
+	conn, err := amqp.Dial(f.env["LIFT_AMQP_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{`{"type":"purchase","user_id":"shopper-7","value":-49}`, `{"type":"checkout_started","user_id":"shopper-9"}`, `{"type":`} {
+		if err := ch.PublishWithContext(ctx, "lift.events", "purchase", false, false, amqp.Publishing{ContentType: "application/json", Body: []byte(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 30*time.Second, func() bool {
+		run1(t, ctx, "dead letters", chromedp.Navigate(p.url+"/events?tab=dead&live=0"), chromedp.WaitVisible(byID("dead-depth")))
+		html := get(t, ctx, "dead html", chromedp.OuterHTML(byID("live-feed")))
+		return strings.Count(html, `class="dead"`) == 3 && strings.Contains(html, `data-testid="dead-depth-value">3<`)
+	})
+	shots.take(ctx, "dead-letters")
 }
 
 // browserCookies returns the browser's cookies for base as a Cookie header.
@@ -310,4 +447,25 @@ func browserCookies(t *testing.T, ctx context.Context, base string) string {
 		parts = append(parts, fmt.Sprintf("%s=%s", c.Name, c.Value))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// phoneWidth opens every page 375 px wide, as a phone shows it: nothing may make the
+// page scroll sideways (wide tables scroll inside their card).
+func phoneWidth(t *testing.T, p *liftProc, shots screenshots) {
+	ctx := newBrowser(t)
+	loginAs(t, ctx, p.url, "pm@example.com", "e2e password 1")
+	run1(t, ctx, "phone", chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile))
+	for _, path := range []string{"/experiments", "/experiments/new", "/experiments/pricing-page", "/experiments/reco-widget",
+		"/experiments/reco-widget/winner", "/flags", "/flags/free-shipping", "/segments", "/segments/high-intent", "/segments/us-mobile",
+		"/saved-groups", "/saved-groups/vip-accounts", "/events", "/events?tab=exposures", "/events?tab=dead", "/event-types",
+		"/keys", "/users", "/audit"} {
+		run1(t, ctx, "phone "+path, chromedp.Navigate(p.url+path), chromedp.WaitVisible(css("main")))
+		if w := get(t, ctx, "page width", chromedp.Evaluate[float64]("document.documentElement.scrollWidth")); w > 375 {
+			t.Errorf("%s is %.0f px wide on a 375 px screen", path, w)
+		}
+	}
+	run1(t, ctx, "phone live events", chromedp.Navigate(p.url+"/events"), chromedp.WaitVisible(byID("events-table")))
+	shots.take(ctx, "mobile-live-events")
+	run1(t, ctx, "phone segment", chromedp.Navigate(p.url+"/segments/high-intent"), chromedp.WaitVisible(byID("segment-size")))
+	shots.take(ctx, "mobile-segment")
 }

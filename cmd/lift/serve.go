@@ -181,6 +181,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 				BatchRows: cfg.IngestBatchRows, BatchWait: cfg.IngestBatchWait, Prefetch: cfg.IngestPrefetch}
 			pipeline.Go(func() { c.Run(pipeCtx) })
 		}
+		// A copy of every dead letter is recorded for the dashboard; of all ingest
+		// processes one records at a time (a single-active-consumer queue).
+		deadLog := &amqpbus.DeadLetterLog{URL: cfg.AMQPURL, Sink: sink, Log: log}
+		pipeline.Go(func() { deadLog.Run(pipeCtx) })
 		ready["clickhouse"] = sink.Ping
 	}
 	defer func() { stopPipe(); pipeline.Wait() }()
@@ -289,9 +293,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if *role == "all" || *role == "api" {
 		// The dashboard, and dashboard sessions on /api/v1, come with the management API.
 		deps.Sessions = session.New(keyStore, keyStore, 0)
+		// The live view reads recent rows from ClickHouse (lazily connected) and asks
+		// RabbitMQ how many dead letters wait.
+		feed, err := chsink.Open(cfg.ClickHouseAddr, cfg.ClickHouseDB)
+		if err != nil {
+			return err
+		}
+		defer feed.Close()
+		inspector := &amqpbus.QueueInspector{URL: cfg.AMQPURL}
+		defer inspector.Close()
 		deps.Dashboard = dashboard.New(dashboard.Deps{Log: log, Config: experiments.NewService(store),
 			Keys: keyStore, Users: keyStore, Sessions: deps.Sessions, Results: deps.Results,
-			Bandits: deps.Bandits, EventTypes: typeStore,
+			Bandits: deps.Bandits, EventTypes: typeStore, Members: members,
+			Activity: segmentActivity{segstore.New(pool)}, Feed: feed, DeadQueue: deadQueue{inspector},
 			Privacy: dashboardPrivacy{retention, deps.GDPR.(*gdpr.Service)}, PrivacyConfig: privacyConfig(privacy, cfg)})
 	}
 	if cfg.DemoClientKey != "" && (*role == "all" || *role == "api") {

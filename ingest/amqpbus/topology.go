@@ -17,6 +17,9 @@ const (
 	SegmentsQueue = "lift.segments"
 	DeadExchange  = "lift.dlx"
 	DeadQueue     = "lift.dead"
+	// DeadLogQueue receives a copy of every dead letter for DeadLetterLog, which
+	// records them for the dashboard, so lift.dead itself is left to operators.
+	DeadLogQueue = "lift.dead.log"
 	// ReasonHeader carries why a consumer dead-lettered an event. Messages the broker
 	// dead-letters itself (delivery limit) carry the reason in x-death instead.
 	ReasonHeader = "x-lift-reason"
@@ -24,6 +27,9 @@ const (
 	// a poison message that crashes consumers. Outages do not count towards it,
 	// because consumers hold their deliveries and retry instead of requeueing.
 	DeliveryLimit = 20
+	// deadLogMaxLength bounds lift.dead.log while its consumer is down; lift.dead
+	// keeps every message regardless.
+	deadLogMaxLength = 100_000
 )
 
 // SegmentsStreamArgs declare lift.segments, and the segment engine's shard streams, as
@@ -55,6 +61,11 @@ func Declare(ch *amqp.Channel) error {
 		}},
 		{SegmentsQueue, Exchange, SegmentsStreamArgs},
 		{DeadQueue, DeadExchange, amqp.Table{amqp.QueueTypeArg: amqp.QueueTypeQuorum}},
+		// One active consumer at a time records the copies, in order.
+		{DeadLogQueue, DeadExchange, amqp.Table{
+			amqp.QueueTypeArg: amqp.QueueTypeQuorum, amqp.SingleActiveConsumerArg: true,
+			"x-max-length": deadLogMaxLength, "x-overflow": "drop-head",
+		}},
 	}
 	for _, q := range queues {
 		if _, err := ch.QueueDeclare(q.name, true, false, false, false, q.args); err != nil {

@@ -109,8 +109,21 @@ func entityURL(e experiments.AuditEntry) string {
 		return "/flags/" + e.Key
 	case experiments.KindSegment:
 		return "/segments/" + e.Key
+	case experiments.KindSavedGroup:
+		return "/saved-groups/" + e.Key
 	}
 	return ""
 }
 
 func auditID(e experiments.AuditEntry) string { return strconv.FormatInt(e.ID, 10) }
+
+// entityLabel names a kind of audited document for reading.
+func entityLabel(k experiments.Kind) string {
+	switch k {
+	case experiments.KindSavedGroup:
+		return "saved group"
+	case "api_key":
+		return "API key"
+	}
+	return string(k)
+}

@@ -57,6 +57,14 @@ type Deps struct {
 	// shows PrivacyConfig.
 	Privacy       Privacy
 	PrivacyConfig PrivacyConfig
+	// Members, when set, gives behavioural segments' sizes and answers "check a
+	// user"; Activity adds the last hour's entries and exits.
+	Members  SegmentMembers
+	Activity SegmentActivity
+	// Feed, when set, fills the live view of recent events, exposures and dead
+	// letters; DeadQueue adds how many messages lift.dead holds.
+	Feed      EventFeed
+	DeadQueue DeadQueue
 }
 
 // Dashboard serves the pages.
@@ -95,6 +103,8 @@ func (d *Dashboard) Register(e *echo.Echo) {
 	edit.POST("/experiments/:key", d.experimentUpdate)
 	edit.GET("/experiments/:key/delete", d.deleteConfirm(experiments.KindExperiment))
 	edit.POST("/experiments/:key/delete", d.deleteDoc(experiments.KindExperiment))
+	edit.GET("/experiments/:key/winner", d.winnerConfirm)
+	edit.POST("/experiments/:key/winner", d.winnerSet)
 	edit.GET("/experiments/:key/:action", d.experimentConfirm)
 	edit.POST("/experiments/:key/:action", d.experimentTransition)
 
@@ -113,10 +123,21 @@ func (d *Dashboard) Register(e *echo.Echo) {
 	edit.POST("/segments", d.segmentCreate)
 	view.POST("/segments/test", d.segmentTest)
 	view.GET("/segments/:key", d.segmentEdit)
+	view.GET("/segments/:key/size", d.segmentSizeFragment)
+	view.POST("/segments/:key/check", d.segmentCheck)
 	edit.POST("/segments/:key", d.segmentUpdate)
 	edit.GET("/segments/:key/delete", d.deleteConfirm(experiments.KindSegment))
 	edit.POST("/segments/:key/delete", d.deleteDoc(experiments.KindSegment))
 
+	view.GET("/saved-groups", d.groupList)
+	edit.GET("/saved-groups/new", d.groupNew)
+	edit.POST("/saved-groups", d.groupCreate)
+	view.GET("/saved-groups/:key", d.groupEdit)
+	edit.POST("/saved-groups/:key", d.groupUpdate)
+	edit.GET("/saved-groups/:key/delete", d.deleteConfirm(experiments.KindSavedGroup))
+	edit.POST("/saved-groups/:key/delete", d.deleteDoc(experiments.KindSavedGroup))
+
+	view.GET("/events", d.liveEvents)
 	view.GET("/event-types", d.eventTypeList)
 	view.GET("/event-types/:name", d.eventTypeDetail)
 

@@ -28,7 +28,7 @@ func seed(h *harness) {
 func TestPagesNeedLogin(t *testing.T) {
 	h := newHarness(t)
 	b := h.browser()
-	for _, path := range []string{"/experiments", "/experiments/new", "/flags", "/segments", "/keys", "/users", "/audit", "/experiments/x"} {
+	for _, path := range []string{"/experiments", "/experiments/new", "/flags", "/segments", "/saved-groups", "/events", "/event-types", "/keys", "/users", "/audit", "/experiments/x"} {
 		p := b.get(path)
 		if p.status != http.StatusSeeOther || p.location != "/login?next="+url.QueryEscape(path) {
 			t.Errorf("GET %s logged out: %d Location %q", path, p.status, p.location)
@@ -106,6 +106,11 @@ func TestEveryPage(t *testing.T) {
 		{"/segments", "segment-us-mobile", "us-mobile"},
 		{"/segments/new", "segment-form", "Test a user"},
 		{"/segments/us-mobile", "segment-form", "device"},
+		{"/segments/new?kind=behavioral", "rule-builder", "Stay a member for"},
+		{"/saved-groups", "empty", "New saved group"},
+		{"/saved-groups/new", "group-form", "Values are"},
+		{"/events", "live-feed", "Live events"},
+		{"/events?tab=dead", "live-feed", "Dead letters"},
 		{"/keys", "keys-table", "Create key"},
 		{"/users", "users-table", "admin@example.com"},
 		{"/audit", "audit-log", "hero-banner"},
@@ -344,12 +349,13 @@ func TestViewerCannotEdit(t *testing.T) {
 	if p = b.get("/experiments/hero-banner"); hasTestID(p.body, "experiment-actions") {
 		t.Error("viewer sees experiment actions")
 	}
-	for _, path := range []string{"/experiments/new", "/experiments/hero-banner/edit", "/experiments/hero-banner/start", "/users"} {
+	for _, path := range []string{"/experiments/new", "/experiments/hero-banner/edit", "/experiments/hero-banner/start", "/users",
+		"/segments/new", "/saved-groups/new", "/experiments/hero-banner/winner"} {
 		if p := b.get(path); p.status != http.StatusForbidden {
 			t.Errorf("viewer GET %s: %d", path, p.status)
 		}
 	}
-	for _, path := range []string{"/experiments/hero-banner/start", "/flags/free-shipping/toggle", "/keys"} {
+	for _, path := range []string{"/experiments/hero-banner/start", "/flags/free-shipping/toggle", "/keys", "/saved-groups", "/segments/us-mobile", "/experiments/hero-banner/winner"} {
 		if p := b.post(path, url.Values{"name": {"x"}, "kind": {"client"}}); p.status != http.StatusForbidden {
 			t.Errorf("viewer POST %s: %d", path, p.status)
 		}

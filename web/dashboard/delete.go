@@ -9,10 +9,11 @@ import (
 )
 
 // deletable describes, per kind, where its pages live and what deleting it means.
-var deletable = map[experiments.Kind]struct{ section, list, explain string }{
-	experiments.KindExperiment: {"experiments", "/experiments", "Decisions stop including it within a second and its configuration is gone; the audit log keeps the last version."},
-	experiments.KindFlag:       {"flags", "/flags", "Clients asking for it get nothing back within a second; the audit log keeps the last version."},
-	experiments.KindSegment:    {"segments", "/segments", "lift refuses while an experiment or flag rule still uses it; the audit log keeps the last version."},
+var deletable = map[experiments.Kind]struct{ noun, section, list, explain string }{
+	experiments.KindExperiment: {"experiment", "experiments", "/experiments", "Decisions stop including it within a second and its configuration is gone; the audit log keeps the last version."},
+	experiments.KindFlag:       {"flag", "flags", "/flags", "Clients asking for it get nothing back within a second; the audit log keeps the last version."},
+	experiments.KindSegment:    {"segment", "segments", "/segments", "lift refuses while an experiment or flag rule still uses it; the audit log keeps the last version."},
+	experiments.KindSavedGroup: {"saved group", "saved-groups", "/saved-groups", "Conditions that test it with $inGroup stop matching anyone (and $notInGroup matches everyone) within a second; check “Used by” first. The audit log keeps the last version."},
 }
 
 // deleteConfirm asks before deleting a document of kind.
@@ -24,8 +25,8 @@ func (d *Dashboard) deleteConfirm(kind experiments.Kind) echo.HandlerFunc {
 		}
 		k := deletable[kind]
 		return render(c, http.StatusOK, confirmView(d.page(c, k.section, "Delete "+key), confirmation{
-			Title: "Delete " + string(kind) + " “" + key + "”?", Explain: k.explain,
-			Action: k.list + "/" + key + "/delete", Button: "Delete " + string(kind), Danger: true, Cancel: k.list + "/" + key,
+			Title: "Delete " + k.noun + " “" + key + "”?", Explain: k.explain,
+			Action: k.list + "/" + key + "/delete", Button: "Delete " + k.noun, Danger: true, Cancel: k.list + "/" + key,
 		}))
 	}
 }

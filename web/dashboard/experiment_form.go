@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
@@ -16,6 +17,19 @@ import (
 // variantRow is one variant as the form shows it: weight in percent, value as JSON text.
 type variantRow struct {
 	Key, Name, Weight, Value string
+}
+
+// metricRow is one secondary or guardrail metric as the form shows it.
+type metricRow struct {
+	Key, Event, Kind, Role, Window string
+}
+
+// banditFields are a bandit's options as the form shows them: shares in percent,
+// durations as typed.
+type banditFields struct {
+	MinWeight, UpdateEvery, Threshold string
+	PerSegment                        map[string]bool
+	AutoStop, Sticky                  bool
 }
 
 // experimentForm is the create/edit form's view-model. It reads the submitted form,
@@ -34,7 +48,14 @@ type experimentForm struct {
 	TargetJSON                                string
 	Segments                                  map[string]bool
 	NamespaceID, NamespaceStart, NamespaceEnd string
-	GoalEvent, GoalKind                       string
+	GoalEvent, GoalKind, GoalWindow           string
+	// Type is "ab" or "bandit"; Bandit applies only to bandits.
+	Type    string
+	Bandit  banditFields
+	Metrics []metricRow
+	// Correction, Sequential and CUPED tune the analysis.
+	Correction        string
+	Sequential, CUPED bool
 
 	// AllSegments lists the segments to choose from.
 	AllSegments []string
@@ -49,13 +70,21 @@ func newExperimentForm() *experimentForm {
 		Rules:      []condRow{{Op: "$eq"}},
 		Segments:   map[string]bool{},
 		GoalKind:   "conversion",
+		Type:       experiments.TypeAB,
+		Bandit:     banditFields{PerSegment: map[string]bool{}},
+		Correction: "none",
+		CUPED:      true,
 	}
 }
 
 // experimentFormFrom shows a stored experiment in the form.
 func experimentFormFrom(e *experiments.Experiment) *experimentForm {
 	f := &experimentForm{Editing: true, Key: e.Key, Name: e.Name, Description: e.Description,
-		TargetMode: "builder", Segments: map[string]bool{}, GoalKind: "conversion", Coverage: "100"}
+		TargetMode: "builder", Segments: map[string]bool{}, GoalKind: "conversion", Coverage: "100",
+		Type: e.Type, Bandit: banditFields{PerSegment: map[string]bool{}}, Correction: "none", CUPED: true}
+	if f.Type == "" {
+		f.Type = experiments.TypeAB
+	}
 	for _, v := range e.Variants {
 		f.Variants = append(f.Variants, variantRow{Key: v.Key, Name: v.Name, Weight: percentInput(v.Weight), Value: prettyJSON(v.Value)})
 	}
@@ -78,9 +107,73 @@ func experimentFormFrom(e *experiments.Experiment) *experimentForm {
 		f.NamespaceID, f.NamespaceStart, f.NamespaceEnd = ns.ID, percentInput(ns.Range[0]), percentInput(ns.Range[1])
 	}
 	if g := e.Goal; g != nil {
-		f.GoalEvent, f.GoalKind = g.Event, g.Kind
+		f.GoalEvent, f.GoalKind, f.GoalWindow = g.Event, g.Kind, windowInput(g.Window)
+	}
+	for _, m := range e.Metrics {
+		role := m.Role
+		if role == "" {
+			role = "secondary"
+		}
+		f.Metrics = append(f.Metrics, metricRow{Key: m.Key, Event: m.Event, Kind: m.Kind, Role: role, Window: windowInput(m.Window)})
+	}
+	if a := e.Analysis; a != nil {
+		if a.Correction != "" {
+			f.Correction = a.Correction
+		}
+		f.Sequential = a.Sequential
+		f.CUPED = a.CUPED == nil || *a.CUPED
+	}
+	if b := e.Bandit; b != nil {
+		if b.MinWeight > 0 {
+			f.Bandit.MinWeight = percentInput(b.MinWeight)
+		}
+		if b.WinnerThreshold > 0 {
+			f.Bandit.Threshold = percentInput(b.WinnerThreshold)
+		}
+		f.Bandit.UpdateEvery, f.Bandit.AutoStop, f.Bandit.Sticky = b.UpdateEvery, b.AutoStop, b.Sticky
+		for _, s := range b.PerSegment {
+			f.Bandit.PerSegment[s] = true
+		}
 	}
 	return f
+}
+
+// windowInput shows an attribution window in days when it is a whole number of them.
+func windowInput(w string) string {
+	d, err := time.ParseDuration(w)
+	if err != nil || d <= 0 {
+		return w
+	}
+	for _, u := range []struct {
+		unit time.Duration
+		name string
+	}{{24 * time.Hour, "d"}, {time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}} {
+		if d%u.unit == 0 {
+			return strconv.FormatInt(int64(d/u.unit), 10) + u.name
+		}
+	}
+	return d.String()
+}
+
+// parseWindow reads a window as typed: a Go duration ("36h", "90m") or whole days
+// ("7d"); blank is the default window. It returns the Go duration the document holds.
+func parseWindow(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(strings.TrimSpace(days))
+		if err != nil || n <= 0 {
+			return "", fmt.Errorf("must be a duration such as 7d, 36h or 90m")
+		}
+		return strconv.Itoa(24*n) + "h", nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return "", fmt.Errorf("must be a duration such as 7d, 36h or 90m")
+	}
+	return s, nil
 }
 
 // readExperimentForm reads the posted fields. Repeated fields (one per variant or
@@ -97,9 +190,25 @@ func readExperimentForm(c echo.Context, editing bool) (*experimentForm, error) {
 		NamespaceID:    strings.TrimSpace(form.Get("namespace_id")),
 		NamespaceStart: form.Get("namespace_start"), NamespaceEnd: form.Get("namespace_end"),
 		GoalEvent: strings.TrimSpace(form.Get("goal_event")), GoalKind: form.Get("goal_kind"),
+		GoalWindow: strings.TrimSpace(form.Get("goal_window")), Type: form.Get("type"),
+		Correction: form.Get("correction"), Sequential: form.Get("sequential") == "on", CUPED: form.Get("cuped") == "on",
+		Bandit: banditFields{MinWeight: form.Get("bandit_min_weight"), UpdateEvery: strings.TrimSpace(form.Get("bandit_update_every")),
+			Threshold: form.Get("bandit_threshold"), AutoStop: form.Get("bandit_auto_stop") == "on",
+			Sticky: form.Get("bandit_sticky") == "on", PerSegment: map[string]bool{}},
 	}
 	if f.TargetMode != "json" {
 		f.TargetMode = "builder"
+	}
+	if f.Type != experiments.TypeBandit {
+		f.Type = experiments.TypeAB
+	}
+	for _, s := range form["bandit_per_segment"] {
+		f.Bandit.PerSegment[s] = true
+	}
+	mkeys := form["metric_key"]
+	for i := range mkeys {
+		f.Metrics = append(f.Metrics, metricRow{Key: strings.TrimSpace(mkeys[i]), Event: strings.TrimSpace(at(form["metric_event"], i)),
+			Kind: at(form["metric_kind"], i), Role: at(form["metric_role"], i), Window: strings.TrimSpace(at(form["metric_window"], i))})
 	}
 	keys, names, weights, values := form["variant_key"], form["variant_name"], form["variant_weight"], form["variant_value"]
 	for i := range keys {
@@ -135,6 +244,12 @@ func (f *experimentForm) apply(op string) bool {
 	case op == "split-evenly":
 		for i, w := range experiments.EqualWeights(len(f.Variants)) {
 			f.Variants[i].Weight = percentInput(w)
+		}
+	case op == "add-metric":
+		f.Metrics = append(f.Metrics, metricRow{Kind: "conversion", Role: "secondary"})
+	case strings.HasPrefix(op, "remove-metric-"):
+		if i, err := strconv.Atoi(strings.TrimPrefix(op, "remove-metric-")); err == nil && i >= 0 && i < len(f.Metrics) {
+			f.Metrics = append(f.Metrics[:i], f.Metrics[i+1:]...)
 		}
 	case op == "add-rule":
 		f.Rules = append(f.Rules, condRow{Op: "$eq"})
@@ -233,6 +348,42 @@ func (f *experimentForm) document(base *experiments.Experiment) ([]byte, fieldEr
 	e.Goal = nil
 	if f.GoalEvent != "" {
 		e.Goal = &experiments.Goal{Event: f.GoalEvent, Kind: f.GoalKind}
+		if w, err := parseWindow(f.GoalWindow); err != nil {
+			add("goal.window", err.Error())
+		} else {
+			e.Goal.Window = w
+		}
+	}
+	e.Metrics = nil
+	for i, m := range f.Metrics {
+		if m.Key == "" && m.Event == "" {
+			continue // a row added and left blank
+		}
+		met := experiments.Metric{Key: m.Key, Event: m.Event, Kind: m.Kind, Role: m.Role}
+		if w, err := parseWindow(m.Window); err != nil {
+			add(fmt.Sprintf("metrics[%d].window", i), err.Error())
+		} else {
+			met.Window = w
+		}
+		e.Metrics = append(e.Metrics, met)
+	}
+	e.Analysis = nil
+	if f.Correction != "none" && f.Correction != "" || f.Sequential || !f.CUPED {
+		e.Analysis = &experiments.Analysis{Sequential: f.Sequential}
+		if f.Correction != "none" {
+			e.Analysis.Correction = f.Correction
+		}
+		if !f.CUPED {
+			off := false
+			e.Analysis.CUPED = &off
+		}
+	}
+	e.Type = f.Type
+	if f.Type == experiments.TypeBandit {
+		b := f.banditConfig(base.Bandit, add)
+		e.Bandit = &b
+	} else {
+		e.Bandit = nil
 	}
 	if len(errs) > 0 {
 		return nil, errs
@@ -246,11 +397,70 @@ func (f *experimentForm) document(base *experiments.Experiment) ([]byte, fieldEr
 	return b, nil
 }
 
+// banditConfig builds the bandit options; the declared winner is not a form field and
+// survives from the stored document (it changes through "Declare winner").
+func (f *experimentForm) banditConfig(stored *experiments.BanditConfig, add func(field, msg string)) experiments.BanditConfig {
+	var b experiments.BanditConfig
+	if stored != nil {
+		b.Winner = stored.Winner
+	}
+	var err error
+	if b.MinWeight, err = parsePercent(f.Bandit.MinWeight, 0); err != nil {
+		add("bandit.min_weight", err.Error())
+	}
+	if b.WinnerThreshold, err = parsePercent(f.Bandit.Threshold, 0); err != nil {
+		add("bandit.winner_threshold", err.Error())
+	}
+	b.UpdateEvery, b.AutoStop, b.Sticky = f.Bandit.UpdateEvery, f.Bandit.AutoStop, f.Bandit.Sticky
+	for _, s := range f.AllSegments {
+		if f.Bandit.PerSegment[s] {
+			b.PerSegment = append(b.PerSegment, s)
+		}
+	}
+	return b
+}
+
 func vfield(i int, name string) string { return fmt.Sprintf("variants[%d].%s", i, name) }
+
+func mfield(i int, name string) string { return fmt.Sprintf("metrics[%d].%s", i, name) }
 
 func experimentFormAction(f *experimentForm) templ.SafeURL {
 	if f.Editing {
 		return templ.SafeURL("/experiments/" + f.Key)
 	}
 	return "/experiments"
+}
+
+func metricKindLabel(kind string) string {
+	if kind == "value" {
+		return "value per user"
+	}
+	return "conversion rate"
+}
+
+// windowLabel names an attribution window for reading: "within 7 days".
+func windowLabel(w string) string {
+	if w == "" {
+		return "within " + window(experiments.DefaultWindow.String())
+	}
+	return "within " + window(w)
+}
+
+// banditSummary says in one line how a bandit is tuned.
+func banditSummary(b *experiments.BanditConfig) string {
+	parts := []string{"winner at P(best) " + percent(b.Threshold())}
+	if b.MinWeight > 0 {
+		parts = append(parts, "minimum weight "+percent(b.MinWeight))
+	}
+	parts = append(parts, "updates every "+b.UpdateInterval().String())
+	if len(b.PerSegment) > 0 {
+		parts = append(parts, "per segment: "+strings.Join(b.PerSegment, ", "))
+	}
+	if b.AutoStop {
+		parts = append(parts, "declares the winner automatically")
+	}
+	if b.Sticky {
+		parts = append(parts, "sticky")
+	}
+	return strings.Join(parts, " · ")
 }

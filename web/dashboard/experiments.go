@@ -12,9 +12,9 @@ import (
 
 // experimentRow is one line of the experiments list.
 type experimentRow struct {
-	Key, Name, Status, Traffic, Goal string
-	Variants                         int
-	HasGoal                          bool
+	Key, Name, Status, Traffic, Goal, Type string
+	Variants                               int
+	HasGoal                                bool
 }
 
 // traffic is the share of all users an experiment can reach: coverage times its
@@ -45,7 +45,7 @@ func (d *Dashboard) experimentList(c echo.Context) error {
 		if err := json.Unmarshal(doc, &e); err != nil {
 			return err
 		}
-		r := experimentRow{Key: e.Key, Name: e.Name, Status: e.Status, Variants: len(e.Variants), Traffic: percent(traffic(&e)), Goal: "—"}
+		r := experimentRow{Key: e.Key, Name: e.Name, Status: e.Status, Variants: len(e.Variants), Traffic: percent(traffic(&e)), Goal: "—", Type: e.Type}
 		if e.Goal != nil {
 			r.Goal, r.HasGoal = e.Goal.Event, true
 		}

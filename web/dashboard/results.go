@@ -193,6 +193,8 @@ type headline struct {
 	Tone          string // up, down or flat: significant win, significant loss, neither
 	Health        string // srm, guardrail or ok
 	Users         string
+	// Days is how long users have been exposed: since the first day of exposure.
+	Days string
 }
 
 func headlineOf(r experiments.Results) (headline, bool) {
@@ -200,6 +202,11 @@ func headlineOf(r experiments.Results) (headline, bool) {
 		return headline{}, false
 	}
 	h := headline{Health: health(r), Users: count(r.Users)}
+	if len(r.Daily) > 0 {
+		if first, err := time.Parse("2006-01-02", r.Daily[0].Group); err == nil {
+			h.Days = plural(int(time.Since(first)/(24*time.Hour))+1, "day")
+		}
+	}
 	best := -1
 	for i, v := range r.Metrics[0].Variants {
 		if i > 0 && v.Lift != nil && (best < 0 || *v.Lift > *r.Metrics[0].Variants[best].Lift) {
@@ -478,7 +485,7 @@ type chartPoint struct{ X, Y, Label string }
 type chartTick struct{ Pos, Label string }
 
 const (
-	chartW, chartH                 = 640.0, 240.0
+	chartW, chartH                 = 880.0, 250.0
 	chartL, chartR, chartT, chartB = 56.0, 16.0, 12.0, 28.0
 	maxXTicks                      = 6
 )
@@ -642,6 +649,12 @@ func window(s string) string {
 	}
 	if d%time.Hour == 0 {
 		return plural(int(d/time.Hour), "hour")
+	}
+	if d%time.Minute == 0 {
+		return plural(int(d/time.Minute), "minute")
+	}
+	if d%time.Second == 0 {
+		return plural(int(d/time.Second), "second")
 	}
 	return d.String()
 }

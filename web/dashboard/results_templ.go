@@ -1064,7 +1064,7 @@ func metricCard(m metricView) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 95, "</th><th scope=\"col\" class=\"num\">Lift</th><th scope=\"col\" class=\"ci-col\">95% interval <span class=\"sr-only\">of the lift, drawn around zero</span></th><th scope=\"col\" class=\"num\">p-value</th><th scope=\"col\" class=\"num hide-sm\">Chance to beat control</th></tr></thead> <tbody>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 95, "</th><th scope=\"col\" class=\"num\">Lift</th><th scope=\"col\" class=\"ci-col\">95% interval <span class=\"sr-only\">of the lift, drawn around zero</span></th><th scope=\"col\" class=\"num nowrap\">p-value</th><th scope=\"col\" class=\"num hide-sm\">Chance to beat control</th></tr></thead> <tbody>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -2,9 +2,12 @@ package dashboard
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
@@ -13,17 +16,46 @@ import (
 	"github.com/liftlab/lift/segments"
 )
 
-// segmentForm is the attribute segment editor's view-model.
+// segmentForm is the segment editor's view-model: an attribute segment's condition,
+// or a behavioural segment's rule (builder or JSON) and membership TTL.
 type segmentForm struct {
 	Editing                           bool
+	Kind                              string // "attribute" or "behavioral"
 	Key, Name, Description, Condition string
-	Attributes                        string
-	Errors                            fieldErrors
+	Rule                              behaviorRule
+	TTL                               string
+	// Attributes fill the attribute segment's "test a user" box; UserID the
+	// behavioural one's.
+	Attributes, UserID string
+	Errors             fieldErrors
+}
+
+// Behavioral reports whether the form edits a behavioural segment.
+func (f *segmentForm) Behavioral() bool { return f.Kind == "behavioral" }
+
+// ClauseError returns the problems of one field of builder clause i ("within",
+// "sequence[0].event"), as the service names them.
+func (f *segmentForm) ClauseError(i int, field string) string {
+	return f.Errors.For(f.Rule.path(i) + field)
 }
 
 // segmentRow is one line of the segments list.
 type segmentRow struct {
-	Key, Name, Kind, Condition string
+	Key, Name, Kind, Definition string
+	// Size is the number of members of a behavioural segment now, when known.
+	Size string
+}
+
+// SegmentMembers is the decision process's live view of behavioural memberships:
+// what /v1/decide sees.
+type SegmentMembers interface {
+	IsMember(segment, userID string) bool
+	Size(segment string) int
+}
+
+// SegmentActivity counts a behavioural segment's entries and exits over the last hour.
+type SegmentActivity interface {
+	SegmentActivity(ctx context.Context, segment string) (entered, exited int64, err error)
 }
 
 func (d *Dashboard) segmentList(c echo.Context) error {
@@ -37,7 +69,14 @@ func (d *Dashboard) segmentList(c echo.Context) error {
 		if err := json.Unmarshal(doc, &s); err != nil {
 			return err
 		}
-		rows = append(rows, segmentRow{Key: s.Key, Name: s.Name, Kind: s.Kind, Condition: string(s.Condition)})
+		r := segmentRow{Key: s.Key, Name: s.Name, Kind: s.Kind, Definition: compactJSON(s.Condition)}
+		if s.Kind == "behavioral" {
+			r.Definition = describeRule(s.Rule)
+			if d.Members != nil {
+				r.Size = count(float64(d.Members.Size(s.Key)))
+			}
+		}
+		rows = append(rows, r)
 	}
 	return render(c, http.StatusOK, segmentListView(d.page(c, "segments", "Segments"), rows))
 }
@@ -55,8 +94,11 @@ func (d *Dashboard) loadSegment(c echo.Context) (*experiments.Segment, error) {
 }
 
 func (d *Dashboard) segmentNew(c echo.Context) error {
-	f := &segmentForm{Condition: "{\n  \"country\": {\"$in\": [\"US\", \"CA\"]}\n}", Attributes: `{"country": "US"}`}
-	return render(c, http.StatusOK, segmentFormView(d.page(c, "segments", "New segment"), f, nil))
+	f := &segmentForm{Kind: "attribute", Condition: "{\n  \"country\": {\"$in\": [\"US\", \"CA\"]}\n}", Attributes: `{"country": "US"}`}
+	if c.QueryParam("kind") == "behavioral" {
+		f = &segmentForm{Kind: "behavioral", Rule: newBehaviorRule(), TTL: "30m"}
+	}
+	return render(c, http.StatusOK, segmentFormView(d.page(c, "segments", "New segment"), f, d.sizeOf(c, f)))
 }
 
 func (d *Dashboard) segmentEdit(c echo.Context) error {
@@ -64,29 +106,62 @@ func (d *Dashboard) segmentEdit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f := &segmentForm{Editing: true, Key: s.Key, Name: s.Name, Description: s.Description, Condition: prettyJSON(s.Condition), Attributes: "{}"}
-	return render(c, http.StatusOK, segmentFormView(d.page(c, "segments", s.Key), f, nil))
+	f := &segmentForm{Editing: true, Kind: s.Kind, Key: s.Key, Name: s.Name, Description: s.Description,
+		Condition: prettyJSON(s.Condition), Attributes: "{}"}
+	if s.Kind == "behavioral" {
+		f.Rule, f.TTL = behaviorRuleFrom(s.Rule), windowInput(s.TTL)
+	}
+	return render(c, http.StatusOK, segmentFormView(d.page(c, "segments", s.Key), f, d.sizeOf(c, f)))
 }
 
 func (d *Dashboard) segmentCreate(c echo.Context) error { return d.saveSegment(c, false) }
 func (d *Dashboard) segmentUpdate(c echo.Context) error { return d.saveSegment(c, true) }
 
+// saveSegment handles the rule builder's buttons (re-render with the change) and
+// saving; invalid input re-renders the form with every problem (422).
 func (d *Dashboard) saveSegment(c echo.Context, editing bool) error {
-	f := &segmentForm{Editing: editing, Key: strings.TrimSpace(c.FormValue("key")), Name: strings.TrimSpace(c.FormValue("name")),
-		Description: strings.TrimSpace(c.FormValue("description")), Condition: c.FormValue("condition"), Attributes: c.FormValue("attributes")}
-	base := &experiments.Segment{Kind: "attribute"}
+	form, err := c.FormParams()
+	if err != nil {
+		return err
+	}
+	f := &segmentForm{Editing: editing, Kind: form.Get("kind"), Key: strings.TrimSpace(form.Get("key")), Name: strings.TrimSpace(form.Get("name")),
+		Description: strings.TrimSpace(form.Get("description")), Condition: form.Get("condition"), Attributes: form.Get("attributes"),
+		TTL: strings.TrimSpace(form.Get("ttl")), Rule: readBehaviorRule(form)}
+	if f.Kind != "behavioral" {
+		f.Kind = "attribute"
+	}
+	base := &experiments.Segment{Kind: f.Kind}
 	if editing {
-		var err error
 		if base, err = d.loadSegment(c); err != nil {
 			return err
 		}
-		f.Key = base.Key
+		f.Key, f.Kind = base.Key, base.Kind
+	}
+	show := func(status int) error {
+		title := "New segment"
+		if editing {
+			title = f.Key
+		}
+		return render(c, status, segmentFormView(d.page(c, "segments", title), f, d.sizeOf(c, f)))
+	}
+	if f.Behavioral() {
+		if ok, errs := f.Rule.apply(form.Get("op")); ok {
+			f.Errors = errs
+			return show(http.StatusOK)
+		}
 	}
 	s := *base
 	s.Key, s.Name, s.Description = f.Key, f.Name, f.Description
-	s.Condition = nil
+	s.Condition, s.Rule, s.TTL = nil, nil, ""
 	var errs fieldErrors
-	if cond := strings.TrimSpace(f.Condition); cond != "" {
+	if f.Behavioral() {
+		s.Rule, errs = f.Rule.document()
+		if ttl, err := parseWindow(f.TTL); err != nil {
+			errs = append(errs, experiments.FieldError{Field: "ttl", Message: err.Error()})
+		} else {
+			s.TTL = ttl
+		}
+	} else if cond := strings.TrimSpace(f.Condition); cond != "" {
 		if !json.Valid([]byte(cond)) {
 			errs = fieldErrors{{Field: "condition", Message: "is not valid JSON"}}
 		}
@@ -109,13 +184,100 @@ func (d *Dashboard) saveSegment(c echo.Context, editing bool) error {
 	}
 	if len(errs) > 0 {
 		f.Errors = errs
-		title := "New segment"
-		if editing {
-			title = f.Key
-		}
-		return render(c, http.StatusUnprocessableEntity, segmentFormView(d.page(c, "segments", title), f, nil))
+		return show(http.StatusUnprocessableEntity)
 	}
-	return c.Redirect(http.StatusSeeOther, "/segments")
+	return c.Redirect(http.StatusSeeOther, "/segments/"+f.Key)
+}
+
+// segmentSize is a behavioural segment's size card: members now (as decisions see
+// them) and the last hour's entries and exits.
+type segmentSize struct {
+	Key                      string
+	Known                    bool
+	Members, Entered, Exited string
+	Problem                  string
+}
+
+// sizeOf measures a saved behavioural segment; others have no size.
+func (d *Dashboard) sizeOf(c echo.Context, f *segmentForm) *segmentSize {
+	if !f.Behavioral() || !f.Editing {
+		return nil
+	}
+	return d.measure(c.Request().Context(), f.Key)
+}
+
+// activityTimeout bounds the wait for the hour's entries and exits, so a slow
+// Postgres costs two dashes, not the page.
+const activityTimeout = 2 * time.Second
+
+func (d *Dashboard) measure(ctx context.Context, key string) *segmentSize {
+	sz := &segmentSize{Key: key, Members: "—", Entered: "—", Exited: "—"}
+	if d.Members != nil {
+		sz.Known, sz.Members = true, count(float64(d.Members.Size(key)))
+	}
+	if d.Activity != nil {
+		ctx, cancel := context.WithTimeout(ctx, activityTimeout)
+		defer cancel()
+		in, out, err := d.Activity.SegmentActivity(ctx, key)
+		if err != nil {
+			d.Log.Warn("segment activity failed", "err", err, "segment", key)
+			sz.Problem = "The last hour's entries and exits could not be counted just now."
+		} else {
+			sz.Entered, sz.Exited = count(float64(in)), count(float64(out))
+		}
+	}
+	return sz
+}
+
+// segmentSizeFragment answers the size card's periodic refresh.
+func (d *Dashboard) segmentSizeFragment(c echo.Context) error {
+	s, err := d.loadSegment(c)
+	if err != nil {
+		return err
+	}
+	if s.Kind != "behavioral" {
+		return echo.NewHTTPError(http.StatusNotFound, "Only behavioural segments have a size: an attribute segment is decided per request.")
+	}
+	if c.QueryParam("compact") != "" {
+		// The list's cell: the in-memory count alone, without the hour's activity.
+		sz := &segmentSize{Members: "—"}
+		if d.Members != nil {
+			sz.Members = count(float64(d.Members.Size(s.Key)))
+		}
+		return render(c, http.StatusOK, segmentSizeCompact(sz))
+	}
+	return render(c, http.StatusOK, segmentSizeView(d.measure(c.Request().Context(), s.Key)))
+}
+
+// memberResult is the answer of a behavioural segment's "check a user" box.
+type memberResult struct {
+	UserID string
+	Member bool
+	Error  string
+}
+
+// segmentCheck answers whether a user is in a behavioural segment now, from the
+// memberships /v1/decide uses.
+func (d *Dashboard) segmentCheck(c echo.Context) error {
+	s, err := d.loadSegment(c)
+	if err != nil {
+		return err
+	}
+	r := memberResult{UserID: strings.TrimSpace(c.FormValue("user_id"))}
+	switch {
+	case s.Kind != "behavioral":
+		r.Error = "Only behavioural segments have members; test an attribute segment with attributes."
+	case r.UserID == "":
+		r.Error = "Enter the user id your app sends as user_id."
+	case d.Members == nil:
+		r.Error = "Memberships are not available on this server (it does not serve decisions)."
+	default:
+		r.Member = d.Members.IsMember(s.Key, r.UserID)
+	}
+	if c.Request().Header.Get("HX-Request") != "" {
+		return render(c, http.StatusOK, memberResultView(&r))
+	}
+	return render(c, http.StatusOK, memberResultPage(d.page(c, "segments", "Check a user"), s.Key, &r))
 }
 
 // testResult is the answer of the "test a user" box.
@@ -172,4 +334,16 @@ func orKey(name, key string) string {
 		return name
 	}
 	return key
+}
+
+// cid names a field of builder clause i; sid one of step j of its sequence.
+func cid(i int, field string) string { return "c" + strconv.Itoa(i) + "_" + field }
+
+func sid(i, j int, field string) string { return cid(i, "s"+strconv.Itoa(j)+"_"+field) }
+
+func segmentExplain(f *segmentForm) string {
+	if f.Behavioral() {
+		return "Behavioural segment: users whose recent events satisfy the rule, evaluated in event time as events arrive."
+	}
+	return "Attribute segment: users whose attributes match the condition, decided on every request."
 }
