@@ -183,7 +183,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		// A copy of every dead letter is recorded for the dashboard; of all ingest
 		// processes one records at a time (a single-active-consumer queue).
-		deadLog := &amqpbus.DeadLetterLog{URL: cfg.AMQPURL, Sink: sink, Log: log}
+		deadLog := &amqpbus.DeadLetterLog{URL: cfg.AMQPURL, Sink: sink, Log: log, Privacy: privacy}
 		pipeline.Go(func() { deadLog.Run(pipeCtx) })
 		ready["clickhouse"] = sink.Ping
 	}

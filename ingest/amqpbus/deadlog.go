@@ -23,6 +23,10 @@ type DeadLetterLog struct {
 	URL  string
 	Sink ingest.DeadLetterSink
 	Log  *slog.Logger
+	// Privacy pseudonymises the user_id recorded beside each body, as everywhere
+	// else in storage, so erasing a user finds their dead letters too. The bodies
+	// stay as lift.dead holds them.
+	Privacy *ingest.Privacy
 	// BatchWait is how long a batch waits for more messages (default 1 s); a batch
 	// holds at most 500.
 	BatchWait time.Duration
@@ -95,6 +99,9 @@ func (l *DeadLetterLog) session(ctx context.Context) error {
 			seq = max(seq+1, uint64(time.Now().UnixNano()))
 			letter := deadLetterOf(d, time.Now())
 			letter.Seq = seq
+			if letter.UserID != "" {
+				letter.UserID = l.Privacy.UserID(letter.UserID)
+			}
 			batch, last = append(batch, letter), d.DeliveryTag
 			if len(batch) < deadLogBatch {
 				continue

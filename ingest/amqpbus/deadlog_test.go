@@ -47,7 +47,12 @@ func TestDeadLetterLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sink.Close()
-	log := &amqpbus.DeadLetterLog{URL: url, Sink: &flakySink{DeadLetterSink: sink, fails: 3}, Log: quiet, BatchWait: 100 * time.Millisecond}
+	ps, err := ingest.NewPseudonymizer([]byte("a test key of at least 32 bytes!!"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &amqpbus.DeadLetterLog{URL: url, Sink: &flakySink{DeadLetterSink: sink, fails: 3}, Log: quiet, BatchWait: 100 * time.Millisecond,
+		Privacy: &ingest.Privacy{Pseudonymizer: ps}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { log.Run(ctx); close(done) }()
@@ -80,7 +85,8 @@ func TestDeadLetterLog(t *testing.T) {
 	users := map[string]bool{}
 	for i, d := range letters {
 		// lift.dead's order, newest first: the last one published comes first.
-		if want := fmt.Sprintf("buyer-%d", n-1-i); d.UserID != want {
+		// The recorded user id is the pseudonym, as in every other table.
+		if want := ps.Pseudonymize(fmt.Sprintf("buyer-%d", n-1-i)); d.UserID != want {
 			t.Errorf("dead letter %d is %s's, want %s's", i, d.UserID, want)
 		}
 		if !strings.Contains(d.Reason, "value") || d.RoutingKey != "purchase" || !strings.HasPrefix(string(d.Body), `{"type":"purchase"`) {
@@ -88,7 +94,7 @@ func TestDeadLetterLog(t *testing.T) {
 		}
 		users[d.UserID] = true
 	}
-	if len(users) != n || !users["buyer-7"] {
+	if len(users) != n || !users[ps.Pseudonymize("buyer-7")] {
 		t.Errorf("user ids %v", users)
 	}
 	if c, err := sink.DeadLetterCount(ctx); err != nil || c != n {
