@@ -34,7 +34,9 @@ func newBrowser(t *testing.T) context.Context {
 	)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
+	// A ceiling for a hung browser, not a speed check: under -race on a loaded
+	// machine a long test takes minutes.
+	ctx, cancelTimeout := context.WithTimeout(ctx, 6*time.Minute)
 	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
@@ -295,8 +297,10 @@ func TestDashboardEndToEnd(t *testing.T) {
 	}
 	shots.take(rctx, "experiments") // again, now with a headline lift and health badge
 
-	dashboardEditors(t, f, p, rctx, shots)
-	liveEvents(t, f, p, rctx, shots)
+	ectx := newBrowser(t)
+	loginAs(t, ectx, p.url, "pm@example.com", pw)
+	dashboardEditors(t, f, p, ectx, shots)
+	liveEvents(t, f, p, ectx, shots)
 	phoneWidth(t, p, shots)
 	if shots.dir != "" {
 		run1(t, rctx, "phone width", chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile),

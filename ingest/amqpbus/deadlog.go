@@ -34,7 +34,8 @@ type DeadLetterLog struct {
 
 const deadLogBatch = 500
 
-// Run records until ctx ends, reconnecting with backoff.
+// Run records until ctx ends, reconnecting with backoff that starts over once a
+// session lasted a minute.
 func (l *DeadLetterLog) Run(ctx context.Context) {
 	if l.BatchWait <= 0 {
 		l.BatchWait = time.Second
