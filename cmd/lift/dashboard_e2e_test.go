@@ -44,9 +44,18 @@ func newBrowser(t *testing.T) context.Context {
 	return ctx
 }
 
+// run1 runs actions, each group given two minutes, so a step that waits in vain
+// fails with the page it was looking at rather than eating the browser's time.
 func run1(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	if err := chromedp.Do(ctx, actions...); err != nil {
+	// The first action on a new tab opens it for the life of the context it is given:
+	// open it on ctx, not on the step's shorter one.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("%s: open tab: %v", what, err)
+	}
+	stepCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := chromedp.Do(stepCtx, actions...); err != nil {
 		loc, _ := chromedp.Run(ctx, chromedp.Location())
 		body, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
 		t.Fatalf("%s: %v\nat %s\n%.2000s", what, err, loc, body)
@@ -317,7 +326,7 @@ func dashboardEditors(t *testing.T, f *fixture, p *liftProc, ctx context.Context
 		chromedp.Navigate(p.url+"/saved-groups/new"), chromedp.WaitVisible(byID("group-form")),
 		chromedp.SendKeys(css("#key"), "vip-accounts"), chromedp.SendKeys(css("#name"), "VIP accounts"),
 		chromedp.SetValue(css("#values"), "acme-corp\nglobex\ninitech\numbrella\nhooli"),
-		chromedp.Click(byID("save")), chromedp.WaitVisible(byID("group-usage")),
+		chromedp.Click(byID("save")), chromedp.WaitVisible(byID("delete")), // only on the saved group's page
 	)
 	shots.take(ctx, "saved-group")
 	run1(t, ctx, "saved groups", chromedp.Navigate(p.url+"/saved-groups"), chromedp.WaitVisible(byID("group-vip-accounts")))
@@ -327,7 +336,7 @@ func dashboardEditors(t *testing.T, f *fixture, p *liftProc, ctx context.Context
 	// or a cart left for 30 minutes.
 	run1(t, ctx, "behavioural segment form",
 		chromedp.Navigate(p.url+"/segments/new?kind=behavioral"), chromedp.WaitVisible(byID("rule-builder")),
-		chromedp.SendKeys(css("#key"), "high-intent"), chromedp.SendKeys(css("#name"), "High intent"),
+		chromedp.SendKeys(css("#key"), "ready-to-buy"), chromedp.SendKeys(css("#name"), "Ready to buy"),
 		chromedp.SetValue(css("#description"), "Browsing hard or about to buy"),
 		chromedp.SetValue(css("#c0_count"), "3"), chromedp.SetValue(css("#c0_within"), "10m"),
 		chromedp.Click(byID("add-clause")), chromedp.WaitVisible(byID("clause-1")),
@@ -342,7 +351,7 @@ func dashboardEditors(t *testing.T, f *fixture, p *liftProc, ctx context.Context
 	var seg struct {
 		Rule json.RawMessage `json:"rule"`
 	}
-	f.server.want(200, "GET", "/api/v1/segments/high-intent", "", &seg)
+	f.server.want(200, "GET", "/api/v1/segments/ready-to-buy", "", &seg)
 	if !jsonEqual(seg.Rule, `{"or":[{"event":"product_view","count_gte":3,"within":"10m"},
 		{"sequence":[{"event":"add_to_cart"}],"within":"24h","absent":{"event":"purchase","within":"30m"}}]}`) {
 		t.Errorf("builder wrote %s", seg.Rule)
@@ -357,7 +366,7 @@ func dashboardEditors(t *testing.T, f *fixture, p *liftProc, ctx context.Context
 	eventually(t, 20*time.Second, func() bool {
 		var defs string
 		_ = pool.QueryRow(context.Background(), "SELECT definitions FROM segment_checkpoints WHERE shard = 0").Scan(&defs)
-		return strings.Contains(defs, "high-intent")
+		return strings.Contains(defs, "ready-to-buy")
 	})
 	for i := range 3 {
 		f.client.want(202, "POST", "/v1/events", fmt.Sprintf(`{"events":[{"type":"product_view","user_id":"browser-1","properties":{"sku":"s%d"}}]}`, i), nil)
@@ -369,8 +378,8 @@ func dashboardEditors(t *testing.T, f *fixture, p *liftProc, ctx context.Context
 	)
 	shots.take(ctx, "segment-behavioral")
 	run1(t, ctx, "segments list", chromedp.Navigate(p.url+"/segments"), chromedp.WaitVisible(byID("segments-table")))
-	if got := get(t, ctx, "list size", chromedp.Text(byID("size-high-intent"))); strings.TrimSpace(got) != "1" {
-		t.Errorf("list size of high-intent = %q", got)
+	if got := get(t, ctx, "list size", chromedp.Text(byID("size-ready-to-buy"))); strings.TrimSpace(got) != "1" {
+		t.Errorf("list size of ready-to-buy = %q", got)
 	}
 	shots.take(ctx, "segments")
 
@@ -460,7 +469,7 @@ func phoneWidth(t *testing.T, p *liftProc, shots screenshots) {
 	loginAs(t, ctx, p.url, "pm@example.com", "e2e password 1")
 	run1(t, ctx, "phone", chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile))
 	for _, path := range []string{"/experiments", "/experiments/new", "/experiments/pricing-page", "/experiments/reco-widget",
-		"/experiments/reco-widget/winner", "/flags", "/flags/free-shipping", "/segments", "/segments/high-intent", "/segments/us-mobile",
+		"/experiments/reco-widget/winner", "/flags", "/flags/free-shipping", "/segments", "/segments/ready-to-buy", "/segments/high-intent", "/segments/us-mobile",
 		"/saved-groups", "/saved-groups/vip-accounts", "/events", "/events?tab=exposures", "/events?tab=dead", "/event-types",
 		"/keys", "/users", "/audit"} {
 		run1(t, ctx, "phone "+path, chromedp.Navigate(p.url+path), chromedp.WaitVisible(css("main")))
@@ -470,6 +479,6 @@ func phoneWidth(t *testing.T, p *liftProc, shots screenshots) {
 	}
 	run1(t, ctx, "phone live events", chromedp.Navigate(p.url+"/events"), chromedp.WaitVisible(byID("events-table")))
 	shots.take(ctx, "mobile-live-events")
-	run1(t, ctx, "phone segment", chromedp.Navigate(p.url+"/segments/high-intent"), chromedp.WaitVisible(byID("segment-size")))
+	run1(t, ctx, "phone segment", chromedp.Navigate(p.url+"/segments/ready-to-buy"), chromedp.WaitVisible(byID("segment-size")))
 	shots.take(ctx, "mobile-segment")
 }

@@ -255,7 +255,7 @@ func TestBehavioralSegmentEditor(t *testing.T) {
 	}
 
 	if p = b.get("/segments/high-intent"); !strings.Contains(p.body, `name="c0_within" value="10m"`) || !strings.Contains(p.body, `name="ttl" value="30m"`) ||
-		!strings.Contains(p.body, `name="c0_count" value="3"`) {
+		!strings.Contains(p.body, `name="c0_count" value="3"`) || !strings.Contains(between(p.body, `data-testid="rule-summary"`, "</p>"), `3× product_view where {&#34;category&#34;:&#34;shoes&#34;} within 10 minutes`) {
 		t.Errorf("edit page does not show the rule as saved")
 	}
 

@@ -64,7 +64,7 @@ func experimentListView(p Page, rows []experimentRow, heads map[string]headline,
 				}
 				return nil
 			})
-			templ_7745c5c3_Err = pageHeader("Experiments", "A/B/n tests: who sees which variant, and what it is measured on.").Render(templ.WithChildren(ctx, templ_7745c5c3_Var3), templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = pageHeader("Experiments", "A/B/n tests and bandits: who sees which variant, and what it is measured on.").Render(templ.WithChildren(ctx, templ_7745c5c3_Var3), templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -27,7 +27,9 @@ type segmentForm struct {
 	// Attributes fill the attribute segment's "test a user" box; UserID the
 	// behavioural one's.
 	Attributes, UserID string
-	Errors             fieldErrors
+	// Summary says what the saved rule means, in words.
+	Summary string
+	Errors  fieldErrors
 }
 
 // Behavioral reports whether the form edits a behavioural segment.
@@ -109,7 +111,7 @@ func (d *Dashboard) segmentEdit(c echo.Context) error {
 	f := &segmentForm{Editing: true, Kind: s.Kind, Key: s.Key, Name: s.Name, Description: s.Description,
 		Condition: prettyJSON(s.Condition), Attributes: "{}"}
 	if s.Kind == "behavioral" {
-		f.Rule, f.TTL = behaviorRuleFrom(s.Rule), windowInput(s.TTL)
+		f.Rule, f.TTL, f.Summary = behaviorRuleFrom(s.Rule), windowInput(s.TTL), describeRule(s.Rule)
 	}
 	return render(c, http.StatusOK, segmentFormView(d.page(c, "segments", s.Key), f, d.sizeOf(c, f)))
 }
