@@ -471,7 +471,7 @@ func phoneWidth(t *testing.T, p *liftProc, shots screenshots) {
 	for _, path := range []string{"/experiments", "/experiments/new", "/experiments/pricing-page", "/experiments/reco-widget",
 		"/experiments/reco-widget/winner", "/flags", "/flags/free-shipping", "/segments", "/segments/ready-to-buy", "/segments/high-intent", "/segments/us-mobile",
 		"/saved-groups", "/saved-groups/vip-accounts", "/events", "/events?tab=exposures", "/events?tab=dead", "/event-types",
-		"/keys", "/users", "/audit"} {
+		"/keys", "/users", "/audit", "/settings/privacy"} {
 		run1(t, ctx, "phone "+path, chromedp.Navigate(p.url+path), chromedp.WaitVisible(css("main")))
 		if w := get(t, ctx, "page width", chromedp.Evaluate[float64]("document.documentElement.scrollWidth")); w > 375 {
 			t.Errorf("%s is %.0f px wide on a 375 px screen", path, w)
