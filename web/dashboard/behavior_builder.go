@@ -57,7 +57,9 @@ func behaviorRuleFrom(raw json.RawMessage) behaviorRule {
 		r.Mode = "json"
 		return r
 	}
-	leaves := []json.RawMessage{raw}
+	// leaves starts empty: decoding into a slice that already held raw would reuse
+	// raw's bytes (RawMessage appends in place) and corrupt the caller's document.
+	var leaves []json.RawMessage
 	for _, op := range []string{"and", "or"} {
 		if list, ok := m[op]; ok && len(m) == 1 {
 			r.Combine = op
@@ -66,6 +68,9 @@ func behaviorRuleFrom(raw json.RawMessage) behaviorRule {
 				return r
 			}
 		}
+	}
+	if leaves == nil {
+		leaves = []json.RawMessage{raw}
 	}
 	for _, leaf := range leaves {
 		c, ok := clauseFrom(leaf)

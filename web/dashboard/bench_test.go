@@ -139,25 +139,27 @@ func BenchmarkPages(b *testing.B) {
 	}
 }
 
-// TestPageBudget checks the budget in the ordinary test run, with a few requests per
-// page, so a slow page fails `make test`, not just `make bench`.
+// TestPageBudget checks the budget in the ordinary test run, so a page that became
+// slow fails `make test`, not just `make bench`. It holds the fastest of seven
+// requests to the budget: the page's own cost, which other processes on a shared
+// machine can delay but not shorten; BenchmarkPages holds the mean to it.
 func TestPageBudget(t *testing.T) {
 	h := benchHarness(t)
 	seedMany(h)
 	br := h.signedIn("bench@example.com", auth.Admin)
 	for _, path := range benchPages {
 		br.get(path) // warm up
-		const n = 5
-		start := time.Now()
-		for range n {
+		fastest := time.Duration(1<<63 - 1)
+		for range 7 {
+			start := time.Now()
 			if p := br.get(path); p.status != http.StatusOK {
 				t.Fatalf("GET %s: %d", path, p.status)
 			}
+			fastest = min(fastest, time.Since(start))
 		}
 		// The race detector slows everything several-fold; allow for it there.
-		budget := pageBudget * raceFactor
-		if mean := time.Since(start) / n; mean > budget {
-			t.Errorf("GET %s takes %v on average, over the %v budget", path, mean, budget)
+		if budget := pageBudget * raceFactor; fastest > budget {
+			t.Errorf("GET %s takes at least %v, over the %v budget", path, fastest, budget)
 		}
 	}
 }

@@ -31,6 +31,9 @@ type Config interface {
 	Get(ctx context.Context, kind experiments.Kind, key string) (json.RawMessage, error)
 	List(ctx context.Context, kind experiments.Kind) ([]json.RawMessage, error)
 	Audit(ctx context.Context, q experiments.AuditQuery) ([]experiments.AuditEntry, error)
+	PublishSegment(ctx context.Context, actor, key string, version int) (json.RawMessage, error)
+	DiscardSegmentDraft(ctx context.Context, actor, key string) (json.RawMessage, error)
+	SegmentVersions(ctx context.Context, key string) ([]experiments.SegmentVersion, error)
 }
 
 // Users is what the users page needs.
@@ -125,6 +128,8 @@ func (d *Dashboard) Register(e *echo.Echo) {
 	view.GET("/segments/:key", d.segmentEdit)
 	view.GET("/segments/:key/size", d.segmentSizeFragment)
 	view.POST("/segments/:key/check", d.segmentCheck)
+	edit.POST("/segments/:key/publish", d.segmentPublish)
+	edit.POST("/segments/:key/discard", d.segmentDiscard)
 	edit.POST("/segments/:key", d.segmentUpdate)
 	edit.GET("/segments/:key/delete", d.deleteConfirm(experiments.KindSegment))
 	edit.POST("/segments/:key/delete", d.deleteDoc(experiments.KindSegment))

@@ -250,7 +250,7 @@ func TestBehavioralSegmentEditor(t *testing.T) {
 		t.Fatalf("save: %d\n%s", p.status, p.body)
 	}
 	doc, _ := h.svc.Get(t.Context(), experiments.KindSegment, "high-intent")
-	if !sameJSON(doc, `{"key":"high-intent","name":"High intent","kind":"behavioral","rule":{"event":"product_view","where":{"category":"shoes"},"count_gte":3,"within":"10m"},"ttl":"30m"}`) {
+	if !sameJSON(doc, `{"key":"high-intent","name":"High intent","kind":"behavioral","rule":{"event":"product_view","where":{"category":"shoes"},"count_gte":3,"within":"10m"},"ttl":"30m","status":"published","version":1}`) {
 		t.Errorf("stored %s", doc)
 	}
 
@@ -356,4 +356,70 @@ func between(s, start, end string) string {
 	}
 	before, _, _ := strings.Cut(after, end)
 	return before
+}
+
+// A behavioural segment saved as a draft keeps decisions on the published version
+// while its preview fills; publishing, republishing an earlier version and
+// discarding a draft work from the page.
+func TestSegmentDrafts(t *testing.T) {
+	h, members, _ := behavioralHarness(t)
+	h.create(experiments.KindSegment, `{"key":"intent","kind":"behavioral","rule":{"event":"product_view","count_gte":3,"within":"10m"}}`)
+	b := h.signedIn("ed@example.com", auth.Editor)
+	b.get("/segments/intent")
+	form := url.Values{"kind": {"behavioral"}, "rule_mode": {"builder"}, "rule_combine": {"and"}, "clauses": {"1"}, "c0_shape": {"count"},
+		"c0_event": {"product_view"}, "c0_count": {"5"}, "c0_within": {"10m"}, "c0_steps": {"1"}, "ttl": {""}, "op": {"draft"}}
+	if p := b.post("/segments/intent", form); p.status != http.StatusSeeOther {
+		t.Fatalf("save draft: %d\n%s", p.status, p.body)
+	}
+	var s experiments.Segment
+	doc, _ := h.svc.Get(t.Context(), experiments.KindSegment, "intent")
+	_ = json.Unmarshal(doc, &s)
+	if !sameJSON(s.Rule, `{"event":"product_view","count_gte":3,"within":"10m"}`) || s.Draft == nil || !sameJSON(s.Draft.Rule, `{"event":"product_view","count_gte":5,"within":"10m"}`) {
+		t.Fatalf("after saving a draft: %s", doc)
+	}
+	members.Set("intent"+segments.PreviewSuffix, "u1", true)
+	p := b.get("/segments/intent")
+	if !hasTestID(p.body, "draft-banner") || !strings.Contains(p.body, `name="c0_count" value="5"`) || !strings.Contains(between(p.body, `data-testid="preview-size"`, "</p>"), "1") ||
+		!hasTestID(p.body, "segment-versions") || !strings.Contains(p.body, "Editing draft v2") {
+		t.Errorf("editor with a draft: banner %v", hasTestID(p.body, "draft-banner"))
+	}
+	if p = b.get("/segments"); !strings.Contains(between(p.body, `data-testid="segment-intent"`, "</tr>"), "draft v2") {
+		t.Errorf("list does not mark the draft")
+	}
+	if p = b.post("/segments/intent/publish", url.Values{}); p.status != http.StatusSeeOther {
+		t.Fatalf("publish: %d", p.status)
+	}
+	doc, _ = h.svc.Get(t.Context(), experiments.KindSegment, "intent")
+	s = experiments.Segment{}
+	_ = json.Unmarshal(doc, &s)
+	if s.Version != 2 || s.Draft != nil || !sameJSON(s.Rule, `{"event":"product_view","count_gte":5,"within":"10m"}`) {
+		t.Errorf("after publishing: %s", doc)
+	}
+	// Roll back to version 1 from the versions card.
+	if p = b.get("/segments/intent"); !hasTestID(p.body, "republish-1") {
+		t.Fatalf("no republish button for v1")
+	}
+	if p = b.post("/segments/intent/publish", url.Values{"version": {"1"}}); p.status != http.StatusSeeOther {
+		t.Fatalf("republish v1: %d", p.status)
+	}
+	doc, _ = h.svc.Get(t.Context(), experiments.KindSegment, "intent")
+	if !strings.Contains(string(doc), `"count_gte": 3`) && !strings.Contains(string(doc), `"count_gte":3`) {
+		t.Errorf("after republishing v1: %s", doc)
+	}
+	// A draft can be dropped again.
+	b.post("/segments/intent", form)
+	if p = b.post("/segments/intent/discard", url.Values{}); p.status != http.StatusSeeOther {
+		t.Fatalf("discard: %d", p.status)
+	}
+	if doc, _ = h.svc.Get(t.Context(), experiments.KindSegment, "intent"); strings.Contains(string(doc), `"draft"`) {
+		t.Errorf("draft still there: %s", doc)
+	}
+	if p = b.post("/segments/intent/discard", url.Values{}); p.status != http.StatusConflict {
+		t.Errorf("discarding no draft: %d", p.status)
+	}
+	v := h.signedIn("viewer@example.com", auth.Viewer)
+	v.get("/segments/intent")
+	if p = v.post("/segments/intent/publish", url.Values{}); p.status != http.StatusForbidden {
+		t.Errorf("viewer publishing: %d", p.status)
+	}
 }

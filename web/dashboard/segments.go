@@ -29,7 +29,19 @@ type segmentForm struct {
 	Attributes, UserID string
 	// Summary says what the saved rule means, in words.
 	Summary string
-	Errors  fieldErrors
+	// Versioning: the published version, the draft's (0: none) and whether the
+	// segment was ever published; the editor shows the draft when there is one.
+	Published, DraftVersion int
+	NeverPublished          bool
+	Versions                []segmentVersionRow
+	Errors                  fieldErrors
+}
+
+// segmentVersionRow is one line of the versions card.
+type segmentVersionRow struct {
+	Version          int
+	Created, By, Sum string
+	Published, Draft bool
 }
 
 // Behavioral reports whether the form edits a behavioural segment.
@@ -44,6 +56,8 @@ func (f *segmentForm) ClauseError(i int, field string) string {
 // segmentRow is one line of the segments list.
 type segmentRow struct {
 	Key, Name, Kind, Definition string
+	// Draft is "draft" for a segment never published, "draft vN" for a pending one.
+	Draft string
 	// Size is the number of members of a behavioural segment now, when known.
 	Size string
 }
@@ -72,6 +86,12 @@ func (d *Dashboard) segmentList(c echo.Context) error {
 			return err
 		}
 		r := segmentRow{Key: s.Key, Name: s.Name, Kind: s.Kind, Definition: compactJSON(s.Condition)}
+		switch {
+		case !s.IsPublished():
+			r.Draft = "draft"
+		case s.Draft != nil:
+			r.Draft = "draft v" + strconv.Itoa(s.Draft.Version)
+		}
 		if s.Kind == "behavioral" {
 			r.Definition = describeRule(s.Rule)
 			if d.Members != nil {
@@ -108,12 +128,65 @@ func (d *Dashboard) segmentEdit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f := &segmentForm{Editing: true, Kind: s.Kind, Key: s.Key, Name: s.Name, Description: s.Description,
-		Condition: prettyJSON(s.Condition), Attributes: "{}"}
-	if s.Kind == "behavioral" {
-		f.Rule, f.TTL, f.Summary = behaviorRuleFrom(s.Rule), windowInput(s.TTL), describeRule(s.Rule)
+	f := &segmentForm{Editing: true, Key: s.Key, Name: s.Name, Description: s.Description, Attributes: "{}"}
+	// A pending draft is what the editor continues; the published definition stays
+	// in force until it is published.
+	def := s
+	if s.Draft != nil {
+		def, f.DraftVersion = s.Draft, max(s.Draft.Version, 1)
+	}
+	f.Kind, f.Condition = def.Kind, prettyJSON(def.Condition)
+	if def.Kind == "behavioral" {
+		f.Rule, f.TTL, f.Summary = behaviorRuleFrom(def.Rule), windowInput(def.TTL), describeRule(def.Rule)
+	}
+	f.Published, f.NeverPublished = max(s.Version, 1), !s.IsPublished()
+	if f.NeverPublished {
+		f.DraftVersion = f.Published
+	}
+	if err := d.segmentVersions(c, f); err != nil {
+		return err
 	}
 	return render(c, http.StatusOK, segmentFormView(d.page(c, "segments", s.Key), f, d.sizeOf(c, f)))
+}
+
+// segmentVersions fills the versions card, newest first.
+func (d *Dashboard) segmentVersions(c echo.Context, f *segmentForm) error {
+	vs, err := d.Config.SegmentVersions(c.Request().Context(), f.Key)
+	if err != nil {
+		return err
+	}
+	f.Versions = f.Versions[:0]
+	for i := len(vs) - 1; i >= 0; i-- {
+		v := vs[i]
+		row := segmentVersionRow{Version: v.Version, Created: v.CreatedAt.UTC().Format("2 Jan 15:04"), By: v.CreatedBy, Published: v.Published, Draft: v.Draft}
+		var def experiments.Segment
+		if json.Unmarshal(v.Segment, &def) == nil {
+			row.Sum = compactJSON(def.Condition)
+			if def.Kind == "behavioral" {
+				row.Sum = describeRule(def.Rule)
+			}
+		}
+		f.Versions = append(f.Versions, row)
+	}
+	return nil
+}
+
+// segmentPublish publishes the draft, or with a version number republishes that
+// earlier definition (a rollback).
+func (d *Dashboard) segmentPublish(c echo.Context) error {
+	version, _ := strconv.Atoi(c.FormValue("version"))
+	if _, err := d.Config.PublishSegment(c.Request().Context(), actor(c), c.Param("key"), max(version, 0)); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/segments/"+c.Param("key"))
+}
+
+// segmentDiscard drops the draft; decisions never used it.
+func (d *Dashboard) segmentDiscard(c echo.Context) error {
+	if _, err := d.Config.DiscardSegmentDraft(c.Request().Context(), actor(c), c.Param("key")); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/segments/"+c.Param("key"))
 }
 
 func (d *Dashboard) segmentCreate(c echo.Context) error { return d.saveSegment(c, false) }
@@ -143,6 +216,13 @@ func (d *Dashboard) saveSegment(c echo.Context, editing bool) error {
 		title := "New segment"
 		if editing {
 			title = f.Key
+			if base.Draft != nil {
+				f.DraftVersion = max(base.Draft.Version, 1)
+			}
+			f.Published, f.NeverPublished = max(base.Version, 1), !base.IsPublished()
+			if err := d.segmentVersions(c, f); err != nil {
+				return err
+			}
 		}
 		return render(c, status, segmentFormView(d.page(c, "segments", title), f, d.sizeOf(c, f)))
 	}
@@ -155,6 +235,12 @@ func (d *Dashboard) saveSegment(c echo.Context, editing bool) error {
 	s := *base
 	s.Key, s.Name, s.Description = f.Key, f.Name, f.Description
 	s.Condition, s.Rule, s.TTL = nil, nil, ""
+	// "Save as draft" previews the definition without touching decisions; saving
+	// publishes it (the service keeps versions and the audit trail of both).
+	s.Status, s.Draft, s.Version = experiments.SegmentPublished, nil, 0
+	if form.Get("op") == "draft" {
+		s.Status = experiments.SegmentDraft
+	}
 	var errs fieldErrors
 	if f.Behavioral() {
 		s.Rule, errs = f.Rule.document()
@@ -197,7 +283,10 @@ type segmentSize struct {
 	Key                      string
 	Known                    bool
 	Members, Entered, Exited string
-	Problem                  string
+	// Preview is the draft's membership as the engine computes it in preview, when
+	// the segment has a behavioural draft.
+	Preview string
+	Problem string
 }
 
 // sizeOf measures a saved behavioural segment; others have no size.
@@ -205,7 +294,11 @@ func (d *Dashboard) sizeOf(c echo.Context, f *segmentForm) *segmentSize {
 	if !f.Behavioral() || !f.Editing {
 		return nil
 	}
-	return d.measure(c.Request().Context(), f.Key)
+	sz := d.measure(c.Request().Context(), f.Key)
+	if f.DraftVersion > 0 && d.Members != nil {
+		sz.Preview = count(float64(d.Members.Size(f.Key + segments.PreviewSuffix)))
+	}
+	return sz
 }
 
 // activityTimeout bounds the wait for the hour's entries and exits, so a slow
@@ -248,7 +341,11 @@ func (d *Dashboard) segmentSizeFragment(c echo.Context) error {
 		}
 		return render(c, http.StatusOK, segmentSizeCompact(sz))
 	}
-	return render(c, http.StatusOK, segmentSizeView(d.measure(c.Request().Context(), s.Key)))
+	sz := d.measure(c.Request().Context(), s.Key)
+	if (s.Draft != nil && s.Draft.Kind == "behavioral" || !s.IsPublished()) && d.Members != nil {
+		sz.Preview = count(float64(d.Members.Size(s.Key + segments.PreviewSuffix)))
+	}
+	return render(c, http.StatusOK, segmentSizeView(sz))
 }
 
 // memberResult is the answer of a behavioural segment's "check a user" box.
