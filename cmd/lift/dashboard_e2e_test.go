@@ -16,6 +16,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5/pgxpool"
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/liftlab/lift/internal/testenv"
 )
 
 // chromiumPath is Debian's chromium, installed by `scripts/tools chromium` (make test).
@@ -426,15 +428,7 @@ func liveEvents(t *testing.T, f *fixture, p *liftProc, ctx context.Context, shot
 		t.Errorf("live events lack the purchases or views: %.300s", got)
 	}
 	shots.take(ctx, "live-events")
-	conn, err := amqp.Dial(f.env["LIFT_AMQP_URL"])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := testenv.AMQPChannel(t, f.env["LIFT_AMQP_URL"], func(*amqp.Channel) error { return nil })
 	for _, body := range []string{`{"type":"purchase","user_id":"shopper-7","value":-49}`, `{"type":"checkout_started","user_id":"shopper-9"}`, `{"type":`} {
 		if err := ch.PublishWithContext(ctx, "lift.events", "purchase", false, false, amqp.Publishing{ContentType: "application/json", Body: []byte(body)}); err != nil {
 			t.Fatal(err)

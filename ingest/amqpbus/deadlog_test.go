@@ -58,15 +58,7 @@ func TestDeadLetterLog(t *testing.T) {
 	go func() { log.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
 
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch := testenv.AMQPChannel(t, url, amqpbus.Declare)
 	const n = 30
 	for i := range n {
 		body := fmt.Sprintf(`{"type":"purchase","user_id":"buyer-%d","value":-%d}`, i, i+1)

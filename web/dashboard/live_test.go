@@ -34,18 +34,7 @@ func TestLiveEvents(t *testing.T) {
 	}
 	t.Cleanup(func() { sink.Close() })
 	amqpURL := testenv.AMQPURL(t)
-	conn, err := amqpbus.Dial(amqpURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := amqpbus.Declare(ch); err != nil {
-		t.Fatal(err)
-	}
+	testenv.AMQPChannel(t, amqpURL, amqpbus.Declare) // the topology, so lift.dead exists
 	insp := &amqpbus.QueueInspector{URL: amqpURL}
 	t.Cleanup(insp.Close)
 	h := newHarnessDeps(t, func(_ experiments.Store, _ *pgxpool.Pool, d *dashboard.Deps) {
