@@ -208,6 +208,13 @@ func (p *Publisher) Publish(ctx context.Context, events []ingest.Event) error {
 }
 
 func groupByType(events []ingest.Event) map[string][]ingest.Event {
+	mixed := false
+	for i := range events {
+		mixed = mixed || events[i].Type != events[0].Type
+	}
+	if !mixed { // the usual request: no copy
+		return map[string][]ingest.Event{events[0].Type: events}
+	}
 	groups := make(map[string][]ingest.Event, 2)
 	for _, e := range events {
 		groups[e.Type] = append(groups[e.Type], e)
