@@ -4,7 +4,9 @@
 //	                                of 100 events confirmed by RabbitMQ (the ceiling)
 //	events e2e -url URL -key KEY …  end to end: HTTP collector (100 events per request)
 //	                                → RabbitMQ → consumer → ClickHouse, with the latency
-//	                                from a 202 to the event being visible in ClickHouse
+//	                                from a 202 to the event being visible in ClickHouse;
+//	                                -rate N offers N events/s on a schedule (open loop)
+//	                                instead of as fast as lift answers
 //
 // Each prints one Markdown table row.
 package main
@@ -164,6 +166,7 @@ func e2e(args []string) error {
 	dur := fs.Duration("duration", 20*time.Second, "")
 	conns := fs.Int("c", 16, "concurrent clients")
 	pid := fs.Int("pid", 0, "lift's pid, for peak RSS")
+	rate := fs.Int("rate", 0, "events/s to offer (open loop); 0: as fast as the clients get answers")
 	_ = fs.Parse(args)
 
 	chdb := migrations.OpenClickHouse(*chAddr, *db)
@@ -194,10 +197,24 @@ func e2e(args []string) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	start := time.Now()
+	// At a fixed rate, requests are due on a schedule whatever the answers: a slow
+	// lift gets a queue of due requests, not fewer of them.
+	var due chan struct{}
+	if *rate > 0 {
+		due = make(chan struct{}, *rate)
+		go pace(ctx, due, float64(*rate)/perRequest)
+	}
 	for w := range *conns {
 		wg.Go(func() {
 			tmpl := newRequestTemplate(fmt.Sprintf("w%d", w))
 			for ctx.Err() == nil {
+				if due != nil {
+					select {
+					case <-due:
+					case <-ctx.Done():
+						return
+					}
+				}
 				code, err := post(tmpl.next())
 				if err != nil || code != http.StatusAccepted {
 					failures.Add(1)
@@ -268,12 +285,31 @@ func e2e(args []string) error {
 		return latency[min(len(latency)-1, int(p*float64(len(latency))))].Seconds() * 1000
 	}
 	rss := peakRSS(*pid)
-	fmt.Printf("| lift end to end: HTTP (100 events/request, %d clients) → RabbitMQ → ClickHouse | %.0f (accepted %.0f/s while loading) | %.0f | %.0f | %s |\n",
-		*conns, float64(accepted.Load())/drained.Sub(start).Seconds(), float64(accepted.Load())/loadEnd.Sub(start).Seconds(),
+	offered := "as fast as answered"
+	if *rate > 0 {
+		offered = fmt.Sprintf("%d events/s offered", *rate)
+	}
+	fmt.Printf("| lift end to end: HTTP (100 events/request, %d clients, %s) → RabbitMQ → ClickHouse | %.0f (accepted %.0f/s while loading) | %.0f | %.0f | %s |\n",
+		*conns, offered, float64(accepted.Load())/drained.Sub(start).Seconds(), float64(accepted.Load())/loadEnd.Sub(start).Seconds(),
 		pct(0.5), pct(0.99), rss)
 	fmt.Fprintf(os.Stderr, "e2e: %d accepted, %d failed requests, %d stored, %d probes, drained %.1fs after the load\n",
 		accepted.Load(), failures.Load(), stored, len(latency), drained.Sub(loadEnd).Seconds())
 	return nil
+}
+
+// pace makes a request due perSecond times a second until ctx ends.
+func pace(ctx context.Context, due chan<- struct{}, perSecond float64) {
+	start := time.Now()
+	for sent := 0; ctx.Err() == nil; {
+		for ; float64(sent) < time.Since(start).Seconds()*perSecond; sent++ {
+			select {
+			case due <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func visible(db *sql.DB, quotedUsers []string) ([]string, error) {
