@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"encoding/binary"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -432,6 +433,25 @@ var ordinary = func() (t [256]bool) {
 	return t
 }()
 
+// ordinaryRun steps over the ordinary bytes at s.i, eight at a time while it can.
+func (s *scanner) ordinaryRun() {
+	for s.i+8 <= len(s.data) && !special(binary.LittleEndian.Uint64(s.data[s.i:])) {
+		s.i += 8
+	}
+	for s.i < len(s.data) && ordinary[s.data[s.i]] {
+		s.i++
+	}
+}
+
+// special reports whether any of the eight bytes in x is not ordinary: a quote, a
+// backslash, a control character or a non-ASCII byte (the usual SWAR tests for a
+// zero byte and for a byte below n, which may report more but never less).
+func special(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote, backslash := x^(ones*'"'), x^(ones*'\\')
+	return ((quote-ones)&^quote|(backslash-ones)&^backslash|(x-ones*0x20)&^x|x)&highs != 0
+}
+
 // plainString reads a string without escapes and returns its contents. It fails on
 // escapes, control characters, and non-ASCII bytes unless allowed and valid UTF-8
 // (encoding/json replaces invalid UTF-8; keys fold Unicode case).
@@ -443,9 +463,7 @@ func (s *scanner) plainString(nonASCII bool) ([]byte, bool) {
 	start := s.i
 	high := false
 	for {
-		for s.i < len(s.data) && ordinary[s.data[s.i]] {
-			s.i++
-		}
+		s.ordinaryRun()
 		if s.i == len(s.data) {
 			return nil, false
 		}
@@ -529,9 +547,7 @@ func (s *scanner) skipString() bool {
 	}
 	s.i++
 	for {
-		for s.i < len(s.data) && ordinary[s.data[s.i]] {
-			s.i++
-		}
+		s.ordinaryRun()
 		if s.i == len(s.data) {
 			return false
 		}

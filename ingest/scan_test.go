@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -177,5 +178,22 @@ func TestScannerAccepts(t *testing.T) {
 	_, consent, _ := scanRequest([]byte(`{"events":[],"consent":{"analytics":true}}`))
 	if consent == nil || !consent.Analytics || consent.Personalization {
 		t.Errorf("request consent %+v, want analytics only", consent)
+	}
+}
+
+// special finds every byte that is not ordinary, wherever it stands in the word.
+func TestSpecial(t *testing.T) {
+	for c := range 256 {
+		for pos := range 8 {
+			word := []byte("abcdefgh")
+			word[pos] = byte(c)
+			got := special(binary.LittleEndian.Uint64(word))
+			if !ordinary[c] && !got {
+				t.Fatalf("byte %#x at %d not found special", c, pos)
+			}
+			if ordinary[c] && got {
+				t.Fatalf("ordinary byte %#x at %d found special", c, pos)
+			}
+		}
 	}
 }
