@@ -96,6 +96,9 @@ type Variant struct {
 type Goal struct {
 	Event string `json:"event"`
 	Kind  string `json:"kind"`
+	// Where counts only the events whose properties match this condition (see
+	// Where), such as {"plan":"pro"}.
+	Where json.RawMessage `json:"where,omitempty"`
 	// Window is the attribution window after a user's first exposure, such as
 	// "168h" (the default, 7 days).
 	Window string `json:"window,omitempty"`
@@ -105,11 +108,12 @@ type Goal struct {
 // did the event within the window) or a value (the sum of the events' values per
 // user, such as revenue).
 type Metric struct {
-	Key    string `json:"key"`
-	Event  string `json:"event"`
-	Kind   string `json:"kind"`
-	Role   string `json:"role,omitempty"` // "secondary" (default) or "guardrail"
-	Window string `json:"window,omitempty"`
+	Key    string          `json:"key"`
+	Event  string          `json:"event"`
+	Kind   string          `json:"kind"`
+	Where  json.RawMessage `json:"where,omitempty"` // as in Goal
+	Role   string          `json:"role,omitempty"`  // "secondary" (default) or "guardrail"
+	Window string          `json:"window,omitempty"`
 }
 
 // Analysis tunes how results are computed.
@@ -311,6 +315,7 @@ func (e *Experiment) Validate(refs Refs) error {
 	}
 	if g := e.Goal; g != nil {
 		checkMetric(v, "goal", g.Event, g.Kind, g.Window)
+		checkWhere(v, "goal.where", g.Where)
 	}
 	metricKeys := map[string]bool{}
 	for i, m := range e.Metrics {
@@ -321,6 +326,7 @@ func (e *Experiment) Validate(refs Refs) error {
 		}
 		metricKeys[m.Key] = true
 		checkMetric(v, field, m.Event, m.Kind, m.Window)
+		checkWhere(v, field+".where", m.Where)
 		if m.Role != "" && m.Role != "secondary" && m.Role != "guardrail" {
 			v.add(field+".role", "must be \"secondary\" or \"guardrail\"")
 		}
@@ -508,6 +514,16 @@ func checkCondition(v *ValidationError, field string, raw json.RawMessage) {
 	if _, err := segments.ParseConditionJSON(raw); err != nil {
 		if ce, ok := err.(*segments.ConditionError); ok && ce.Path != "" {
 			v.add(field+"."+ce.Path, "%s", ce.Message)
+			return
+		}
+		v.add(field, "%v", err)
+	}
+}
+
+func checkWhere(v *ValidationError, field string, raw json.RawMessage) {
+	if _, err := ParseWhere(raw); err != nil {
+		if we, ok := err.(*WhereError); ok && we.Path != "" {
+			v.add(field+"."+we.Path, "%s", we.Message)
 			return
 		}
 		v.add(field, "%v", err)

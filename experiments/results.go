@@ -16,7 +16,9 @@ type MetricQuery struct {
 	Experiment string
 	Event      string
 	Kind       string // "conversion" or "value"
-	Window     time.Duration
+	// Where, when set, counts only the events whose properties match it.
+	Where  *Where
+	Window time.Duration
 	// KeepMultiVariant counts users exposed to several variants in the variant of
 	// their first exposure instead of leaving them out. Bandits need it: a user moves
 	// to another arm when the weights change, and that is not a bug.
@@ -160,17 +162,22 @@ func (s *ResultsService) Results(ctx context.Context, key string) (Results, erro
 
 	type spec struct {
 		key, role, event, kind, window string
+		where                          json.RawMessage
 	}
-	specs := []spec{{"goal", "goal", e.Goal.Event, e.Goal.Kind, e.Goal.Window}}
+	specs := []spec{{"goal", "goal", e.Goal.Event, e.Goal.Kind, e.Goal.Window, e.Goal.Where}}
 	for _, m := range e.Metrics {
 		role := m.Role
 		if role == "" {
 			role = "secondary"
 		}
-		specs = append(specs, spec{m.Key, role, m.Event, m.Kind, m.Window})
+		specs = append(specs, spec{m.Key, role, m.Event, m.Kind, m.Window, m.Where})
 	}
 	for i, sp := range specs {
-		q := MetricQuery{Experiment: e.Key, Event: sp.event, Kind: sp.kind, Window: window(sp.window)}
+		where, err := ParseWhere(sp.where)
+		if err != nil {
+			return Results{}, fmt.Errorf("experiments: results of %q: metric %s: %w", key, sp.key, err)
+		}
+		q := MetricQuery{Experiment: e.Key, Event: sp.event, Kind: sp.kind, Where: where, Window: window(sp.window)}
 		data, err := s.Events.MetricAggregates(ctx, q, Overall)
 		if err != nil {
 			return Results{}, err

@@ -1,10 +1,16 @@
 // Package chstore computes experiment results from the events and exposures lift
 // stores in ClickHouse. The SQL runs on ClickHouse 18.16 and current releases.
+//
+// Results are kept per bucket of users (metric_buckets, migration 00004) and only the
+// buckets that received rows since they were computed are computed again, so reading
+// a metric costs little more than summing 4,096 small rows however large the
+// experiment is; see buckets.go and docs/analytics.md ("How results stay fast").
 package chstore
 
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -16,87 +22,60 @@ import (
 // Store implements experiments.EventStore.
 type Store struct {
 	conn driver.Conn
+	// locks holds a *sync.Mutex per experiment and metric (see lock).
+	locks sync.Map
+	now   func() time.Time
 }
 
 // Open connects lazily to the database at addr (native protocol).
 func Open(addr, database string) (*Store, error) {
-	conn, err := chconn.Open(addr, database, 60*time.Second)
+	conn, err := chconn.Open(addr, database, 10*time.Minute)
 	if err != nil {
 		return nil, fmt.Errorf("chstore: %w", err)
 	}
-	return &Store{conn: conn}, nil
+	return &Store{conn: conn, now: time.Now}, nil
 }
 
 // Close closes the connections.
 func (s *Store) Close() error { return s.conn.Close() }
 
-// metricSQL computes a metric in one pass over the experiment's exposures and the
-// goal's events, grouped by user: the variant and time of the first exposure, whether
-// the user saw more than one variant (min ≠ max), and the user's events kept in
-// arrays, filtered to the attribution window after the first exposure — and to the
-// pre-exposure period for CUPED's covariate (the same metric before exposure); and
-// the inverse-propensity sums Σ y/p and Σ 1/p over users, p being the probability
-// logged with their first exposure, which bandit reports need. One GROUP BY
-// instead of a join keeps it fast on large experiments; FINAL drops redelivered
-// duplicates of events (duplicate exposures change none of min, argMin or max).
-// Notes for ClickHouse 18.16: lambdas there cannot see the row's other columns, so the
-// first-exposure time is passed in as an array (replicate); and every alias differs
-// from the column names, because 18.16 resolves a reused alias at an outer level to
-// the inner expression.
-const metricSQL = `
-SELECT if(multi, 1, 0) AS is_multi, arm, grp, count() AS users, sum(conv) AS conversions,
-       sum(uv) AS value_sum, sum(uv * uv) AS value_sumsq,
-       sum(pre) AS pre_sum, sum(pre * pre) AS pre_sumsq, sum(pre * if(? = 'conversion', conv, uv)) AS pre_cross,
-       sum(if(prob > 0, if(? = 'conversion', conv, uv) / prob, 0)) AS ipw_num, sum(if(prob > 0, 1 / prob, 0)) AS ipw_den
-FROM (
-    SELECT arm, grp, vmin != vmax AS multi, prob,
-           arrayExists((t, f) -> t >= f AND t < f + ?, ets, replicate(fts, ets)) AS conv,
-           arraySum(arrayMap((t, x, f) -> if(t >= f AND t < f + ?, x, 0), ets, evals, replicate(fts, ets))) AS uv,
-           if(? = 'conversion',
-              toFloat64(arrayExists((t, f) -> t >= f - ? AND t < f, ets, replicate(fts, ets))),
-              arraySum(arrayMap((t, x, f) -> if(t >= f - ? AND t < f, x, 0), ets, evals, replicate(fts, ets)))) AS pre
-    FROM (
-        SELECT user_id,
-               argMinIf(variant, ts, is_exp = 1) AS arm,
-               minIf(ts, is_exp = 1) AS fts,
-               minIf(variant, is_exp = 1) AS vmin,
-               maxIf(variant, is_exp = 1) AS vmax,
-               countIf(is_exp = 1) AS nexp,
-               argMinIf(p_assign, ts, is_exp = 1) AS prob,
-               %s AS grp,
-               groupArrayIf(ts, is_exp = 0) AS ets,
-               groupArrayIf(val, is_exp = 0) AS evals
-        FROM (
-            SELECT user_id, variant, ts, segment, 1 AS is_exp, toFloat64(0) AS val, assignment_probability AS p_assign
-            FROM exposures WHERE experiment = ?
-            UNION ALL
-            SELECT user_id, '' AS variant, ts, '' AS segment, 0 AS is_exp, value AS val, toFloat64(0) AS p_assign
-            FROM events FINAL
-            WHERE type = ? AND ts >= (SELECT min(ts) FROM exposures WHERE experiment = ?) - ?
-        )
-        GROUP BY user_id
-        HAVING nexp > 0
-    )
-)
-GROUP BY is_multi, arm, grp
-ORDER BY is_multi, arm, grp`
-
+// groupExpr is the breakdown group of a combination of metric_buckets' arrays, as
+// named in sumSQL's ARRAY JOIN.
 var groupExpr = map[experiments.Breakdown]string{
 	experiments.Overall:   "''",
-	experiments.ByDay:     "toString(toDate(minIf(ts, is_exp = 1)))",
-	experiments.BySegment: "argMinIf(segment, ts, is_exp = 1)",
+	experiments.ByDay:     "toString(d)",
+	experiments.BySegment: "s",
 }
 
-// MetricAggregates returns per-variant (and per-group) aggregates of one metric.
+// sumSQL adds up a metric's buckets. Aliases differ from the column names because
+// 18.16 resolves a reused alias at an outer level to the inner expression.
+const sumSQL = `
+SELECT m, v, %s AS grp, sum(u) AS n, sum(c) AS conv, sum(vs) AS v_sum, sum(vq) AS v_sumsq,
+       sum(ps) AS pre_s, sum(pq) AS pre_q, sum(pc) AS pre_c, sum(inum) AS ipw_n, sum(iden) AS ipw_d
+FROM metric_buckets FINAL
+ARRAY JOIN multi AS m, variant AS v, day AS d, segment AS s, users AS u, conversions AS c,
+           value_sum AS vs, value_sumsq AS vq, pre_sum AS ps, pre_sumsq AS pq, pre_cross AS pc,
+           ipw_num AS inum, ipw_den AS iden
+WHERE experiment = ? AND metric = ?
+GROUP BY m, v, grp
+ORDER BY m, v, grp`
+
+// MetricAggregates returns per-variant (and per-group) aggregates of one metric. It
+// first computes the buckets whose data changed since they were last computed, so the
+// answer covers every row stored before the call.
 func (s *Store) MetricAggregates(ctx context.Context, q experiments.MetricQuery, by experiments.Breakdown) (experiments.MetricData, error) {
 	expr, ok := groupExpr[by]
 	if !ok {
 		return experiments.MetricData{}, fmt.Errorf("chstore: unknown breakdown %q", by)
 	}
-	window := uint32(q.Window / time.Second)
-	pre := uint32(experiments.PrePeriod / time.Second)
-	rows, err := s.conn.Query(ctx, fmt.Sprintf(metricSQL, expr),
-		q.Kind, q.Kind, window, window, q.Kind, pre, pre, q.Experiment, q.Event, q.Experiment, pre)
+	m, err := newMetric(q)
+	if err != nil {
+		return experiments.MetricData{}, err
+	}
+	if err := s.refresh(ctx, m); err != nil {
+		return experiments.MetricData{}, fmt.Errorf("chstore: metric %s of %q: %w", q.Event, q.Experiment, err)
+	}
+	rows, err := s.conn.Query(ctx, fmt.Sprintf(sumSQL, expr), q.Experiment, m.key)
 	if err != nil {
 		return experiments.MetricData{}, fmt.Errorf("chstore: metric %s of %q: %w", q.Event, q.Experiment, err)
 	}
