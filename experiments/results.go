@@ -19,6 +19,11 @@ type MetricQuery struct {
 	// Where, when set, counts only the events whose properties match it.
 	Where  *Where
 	Window time.Duration
+	// Daily keeps the day of first exposure in what the store computes, which ByDay
+	// breakdowns need (and which costs more to keep up to date); set it on every
+	// query of a metric that is also broken down by day, so that they share one
+	// computation.
+	Daily bool
 	// KeepMultiVariant counts users exposed to several variants in the variant of
 	// their first exposure instead of leaving them out. Bandits need it: a user moves
 	// to another arm when the weights change, and that is not a bug.
@@ -177,7 +182,8 @@ func (s *ResultsService) Results(ctx context.Context, key string) (Results, erro
 		if err != nil {
 			return Results{}, fmt.Errorf("experiments: results of %q: metric %s: %w", key, sp.key, err)
 		}
-		q := MetricQuery{Experiment: e.Key, Event: sp.event, Kind: sp.kind, Where: where, Window: window(sp.window)}
+		// The goal is also broken down by day.
+		q := MetricQuery{Experiment: e.Key, Event: sp.event, Kind: sp.kind, Where: where, Window: window(sp.window), Daily: i == 0}
 		data, err := s.Events.MetricAggregates(ctx, q, Overall)
 		if err != nil {
 			return Results{}, err

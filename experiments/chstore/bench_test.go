@@ -2,67 +2,124 @@ package chstore_test
 
 import (
 	"context"
-	"os"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/liftlab/lift/experiments"
 	"github.com/liftlab/lift/experiments/chstore"
+	"github.com/liftlab/lift/experiments/pgstore"
+	"github.com/liftlab/lift/internal/benchdata"
+	"github.com/liftlab/lift/internal/testenv"
 	"github.com/liftlab/lift/migrations"
 )
 
-// BenchmarkMetric10M computes the goal metric of an experiment with 10,000,000
-// exposure rows (5,000,000 users) and 1,000,000 purchases, the size the results page
-// must handle within a second. The data (about 20 s to generate) stays in the
-// database lift_bench_results between runs. It runs only when LIFT_BENCH_CLICKHOUSE
-// is set (scripts/benchmarks sets it), since plain `go test -bench` should not fill
-// ClickHouse.
+// BenchmarkMetric10M computes one metric (purchase conversion within 7 days) of an
+// experiment with 10,000,000 exposure rows of 5,000,000 users and 1,000,000
+// purchases (internal/benchdata), the size the results page must handle within a
+// second:
+//   - first: a metric never computed before, so every bucket is computed (each
+//     iteration uses a new attribution window);
+//   - unchanged: computed before, no rows since;
+//   - traffic: after 1,000 exposures and 100 purchases arrived (about ten seconds
+//     of a busy experiment), inserted before each iteration with the timer stopped.
 func BenchmarkMetric10M(b *testing.B) {
-	if os.Getenv("LIFT_BENCH_CLICKHOUSE") == "" {
-		b.Skip("set LIFT_BENCH_CLICKHOUSE=1 to run against ClickHouse")
-	}
-	const addr, db = "127.0.0.1:9000", "lift_bench_results"
-	ctx := context.Background()
-	if err := migrations.ClickHouse(ctx, addr, db); err != nil {
-		b.Fatal(err)
-	}
-	conn := migrations.OpenClickHouse(addr, db)
-	defer conn.Close()
-	var n uint64
-	if err := conn.QueryRowContext(ctx, "SELECT count() FROM exposures WHERE experiment = 'big'").Scan(&n); err != nil {
-		b.Fatal(err)
-	}
-	if n != 10_000_000 {
-		for _, q := range []string{
-			"TRUNCATE TABLE exposures", "TRUNCATE TABLE events",
-			`INSERT INTO exposures (event_id, ts, user_id, experiment, variant, segment, assignment_probability)
-			 SELECT generateUUIDv4(), toDateTime('2026-11-01 00:00:00') + intDiv(number, 10), concat('u', toString(number % 5000000)),
-			        'big', if(cityHash64(number % 5000000) % 2 = 0, 'control', 'bold'), '', 0.5
-			 FROM system.numbers LIMIT 10000000`,
-			`INSERT INTO events (event_id, type, user_id, ts, received_at, value, properties)
-			 SELECT generateUUIDv4(), 'purchase', concat('u', toString(number * 5)), toDateTime('2026-11-01 12:00:00') + number,
-			        now(), 10, '{}'
-			 FROM system.numbers LIMIT 1000000`,
-			"OPTIMIZE TABLE events FINAL",
-		} {
-			if _, err := conn.ExecContext(ctx, q); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
+	addr, db := benchdata.ClickHouse(b)
 	store, err := chstore.Open(addr, db)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer store.Close()
-	q := experiments.MetricQuery{Experiment: "big", Event: "purchase", Kind: "conversion", Window: experiments.DefaultWindow}
-	for b.Loop() {
+	raw := migrations.OpenClickHouse(addr, db)
+	defer raw.Close()
+	ctx := context.Background()
+	q := experiments.MetricQuery{Experiment: benchdata.Experiment, Event: "purchase", Kind: "conversion", Window: experiments.DefaultWindow}
+	run := func(b *testing.B, q experiments.MetricQuery) {
+		b.Helper()
 		data, err := store.MetricAggregates(ctx, q, experiments.Overall)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if len(data.Arms) != 2 || data.Arms[0].Users+data.Arms[1].Users != 5_000_000 {
+		users := 0.0
+		for _, a := range data.Arms {
+			users += a.Users
+		}
+		if len(data.Arms) != len(benchdata.Variants) || users < benchdata.Users {
 			b.Fatalf("unexpected aggregates %+v", data)
 		}
 	}
-	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/query")
+	b.Run("first", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			first := q
+			first.Window += time.Duration(time.Now().UnixNano()%1e6) * time.Second // a metric never computed
+			run(b, first)
+		}
+		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/query")
+	})
+	run(b, q)
+	b.Run("unchanged", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			run(b, q)
+		}
+		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/query")
+	})
+	b.Run("traffic", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			if err := benchdata.AddTraffic(ctx, raw); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			run(b, q)
+		}
+		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/query")
+	})
+}
+
+// BenchmarkResults10M is the whole results API call on the same experiment: a goal,
+// a revenue metric and a guardrail with a property condition, each overall and the
+// goal by day and by segment, with the statistics, after the traffic of
+// BenchmarkMetric10M's "traffic" case arrived.
+func BenchmarkResults10M(b *testing.B) {
+	addr, db := benchdata.ClickHouse(b)
+	store, err := chstore.Open(addr, db)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer store.Close()
+	raw := migrations.OpenClickHouse(addr, db)
+	defer raw.Close()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, testenv.Postgres(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := experiments.NewService(pgstore.New(pool)).Create(ctx, "bench", experiments.KindExperiment, []byte(`{"key":"big","status":"running",
+		"variants":[{"key":"control","weight":0.25},{"key":"v1","weight":0.25},{"key":"v2","weight":0.25},{"key":"v3","weight":0.25}],
+		"goal":{"event":"purchase","kind":"conversion"},
+		"metrics":[{"key":"revenue","event":"purchase","kind":"value"},
+		           {"key":"pro","event":"purchase","kind":"conversion","role":"guardrail","where":{"plan":"pro"}}]}`)); err != nil {
+		b.Fatal(err)
+	}
+	rs := &experiments.ResultsService{Store: pgstore.New(pool), Events: store}
+	if _, err := rs.Results(ctx, "big"); err != nil { // the first computation
+		b.Fatal(err)
+	}
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		if err := benchdata.AddTraffic(ctx, raw); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		res, err := rs.Results(ctx, "big")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Users < benchdata.Users || len(res.Metrics) != 3 || len(res.Segments) != 2 {
+			b.Fatalf("unexpected results: %v users, %d metrics, %d segments", res.Users, len(res.Metrics), len(res.Segments))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/results")
 }

@@ -1,15 +1,18 @@
 // Package chstore computes experiment results from the events and exposures lift
 // stores in ClickHouse. The SQL runs on ClickHouse 18.16 and current releases.
 //
-// Results are kept per bucket of users (metric_buckets, migration 00004) and only the
-// buckets that received rows since they were computed are computed again, so reading
-// a metric costs little more than summing 4,096 small rows however large the
-// experiment is; see buckets.go and docs/analytics.md ("How results stay fast").
+// Results are kept per bucket of users, with sums over buckets up to the whole
+// experiment (metric_nodes, migration 00004), and only the buckets that received rows
+// since they were computed, and the sums above them, are computed again; reading an
+// unchanged metric reads one row however large the experiment is. See buckets.go and
+// docs/analytics.md ("How results stay fast").
 package chstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -39,58 +42,36 @@ func Open(addr, database string) (*Store, error) {
 // Close closes the connections.
 func (s *Store) Close() error { return s.conn.Close() }
 
-// groupExpr is the breakdown group of a combination of metric_buckets' arrays, as
-// named in sumSQL's ARRAY JOIN.
-var groupExpr = map[experiments.Breakdown]string{
-	experiments.Overall:   "''",
-	experiments.ByDay:     "toString(d)",
-	experiments.BySegment: "s",
-}
-
-// sumSQL adds up a metric's buckets. Aliases differ from the column names because
-// 18.16 resolves a reused alias at an outer level to the inner expression.
-const sumSQL = `
-SELECT m, v, %s AS grp, sum(u) AS n, sum(c) AS conv, sum(vs) AS v_sum, sum(vq) AS v_sumsq,
-       sum(ps) AS pre_s, sum(pq) AS pre_q, sum(pc) AS pre_c, sum(inum) AS ipw_n, sum(iden) AS ipw_d
-FROM metric_buckets FINAL
-ARRAY JOIN multi AS m, variant AS v, day AS d, segment AS s, users AS u, conversions AS c,
-           value_sum AS vs, value_sumsq AS vq, pre_sum AS ps, pre_sumsq AS pq, pre_cross AS pc,
-           ipw_num AS inum, ipw_den AS iden
-WHERE experiment = ? AND metric = ?
-GROUP BY m, v, grp
-ORDER BY m, v, grp`
-
 // MetricAggregates returns per-variant (and per-group) aggregates of one metric. It
-// first computes the buckets whose data changed since they were last computed, so the
-// answer covers every row stored before the call.
+// first computes again the parts of the metric whose data changed since they were
+// stored, so the answer covers every row stored before the call.
 func (s *Store) MetricAggregates(ctx context.Context, q experiments.MetricQuery, by experiments.Breakdown) (experiments.MetricData, error) {
-	expr, ok := groupExpr[by]
-	if !ok {
+	if by != experiments.Overall && by != experiments.ByDay && by != experiments.BySegment {
 		return experiments.MetricData{}, fmt.Errorf("chstore: unknown breakdown %q", by)
 	}
-	m, err := newMetric(q)
+	m, err := newMetric(q, by)
 	if err != nil {
 		return experiments.MetricData{}, err
 	}
-	if err := s.refresh(ctx, m); err != nil {
-		return experiments.MetricData{}, fmt.Errorf("chstore: metric %s of %q: %w", q.Event, q.Experiment, err)
-	}
-	rows, err := s.conn.Query(ctx, fmt.Sprintf(sumSQL, expr), q.Experiment, m.key)
+	root, err := s.total(ctx, m)
 	if err != nil {
 		return experiments.MetricData{}, fmt.Errorf("chstore: metric %s of %q: %w", q.Event, q.Experiment, err)
 	}
-	defer rows.Close()
 	var data experiments.MetricData
-	for rows.Next() {
-		var a experiments.ArmAggregate
-		var multi uint8
-		var users, conversions uint64
-		if err := rows.Scan(&multi, &a.Variant, &a.Group, &users, &conversions, &a.Sum, &a.SumSq,
-			&a.PreSum, &a.PreSumSq, &a.PreCross, &a.IPWNum, &a.IPWDen); err != nil {
-			return experiments.MetricData{}, fmt.Errorf("chstore: metric %s of %q: %w", q.Event, q.Experiment, err)
+	if root == nil {
+		return data, nil
+	}
+	for i := range root.users {
+		a := experiments.ArmAggregate{Variant: root.variant[i], Users: float64(root.users[i]), Conversions: float64(root.conversions[i]),
+			Sum: root.sum[i], SumSq: root.sumSq[i], PreSum: root.preSum[i], PreSumSq: root.preSumSq[i], PreCross: root.preCross[i],
+			IPWNum: root.ipwNum[i], IPWDen: root.ipwDen[i]}
+		switch by {
+		case experiments.ByDay:
+			a.Group = root.day[i].UTC().Format(time.DateOnly)
+		case experiments.BySegment:
+			a.Group = root.segment[i]
 		}
-		a.Users, a.Conversions = float64(users), float64(conversions)
-		if multi == 1 {
+		if root.multi[i] == 1 {
 			data.MultiVariantUsers += a.Users
 			if !q.KeepMultiVariant {
 				continue
@@ -98,9 +79,9 @@ func (s *Store) MetricAggregates(ctx context.Context, q experiments.MetricQuery,
 		}
 		data.Arms = merge(data.Arms, a)
 	}
-	if err := rows.Err(); err != nil {
-		return experiments.MetricData{}, fmt.Errorf("chstore: metric %s of %q: %w", q.Event, q.Experiment, err)
-	}
+	slices.SortFunc(data.Arms, func(a, b experiments.ArmAggregate) int {
+		return cmp.Or(cmp.Compare(a.Group, b.Group), cmp.Compare(a.Variant, b.Variant))
+	})
 	return data, nil
 }
 
