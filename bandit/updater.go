@@ -2,6 +2,7 @@ package bandit
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -13,9 +14,18 @@ type Spec struct {
 	Experiment string
 	Variants   []string
 	Goal       Goal
-	// Event is the goal's event type, counted within Window after first exposure.
+	// Event is the goal's event type, counted within Window after first exposure;
+	// Where is the goal's condition on the events' properties, as the experiment
+	// document states it (nil for none).
 	Event  string
+	Where  json.RawMessage
 	Window time.Duration
+	// Discounting for content whose appeal drifts: with WindowDays > 0 only users
+	// first exposed in the last WindowDays days (today included) count, a sliding
+	// window; with 0 < Decay < 1 the users of a day d days before today weigh
+	// Decay^d. Zero values count everyone alike.
+	WindowDays int
+	Decay      float64
 	// Segments are the experiment's per_segment keys, in order.
 	Segments []string
 	// MinWeight is the experiment's floor (bandit.min_weight; 0 means the default).
@@ -31,10 +41,71 @@ type Spec struct {
 type Source interface {
 	Bandits(ctx context.Context) ([]Spec, error)
 	// Counts returns each arm's counts (in the order of spec.Variants) per segment,
-	// "" holding the users who belong to none of the experiment's segments.
-	Counts(ctx context.Context, spec Spec) (map[string][]Counts, error)
+	// "" holding the users who belong to none of the experiment's segments. When
+	// spec discounts (Discounts), the counts come per day of first exposure, in any
+	// order; otherwise as one Period whose Day does not matter.
+	Counts(ctx context.Context, spec Spec) (map[string][]Period, error)
 	// DeclareWinner makes the experiment serve variant to everyone from now on.
 	DeclareWinner(ctx context.Context, experiment, variant string, pBest float64) error
+}
+
+// Period is the counts of the users first exposed on one day (UTC), per arm.
+type Period struct {
+	Day  time.Time
+	Arms []Counts
+}
+
+// Discounts tells whether the spec weighs users by when they were first exposed.
+func (s Spec) Discounts() bool {
+	return s.WindowDays > 0 || s.Decay > 0 && s.Decay < 1
+}
+
+// combine turns a segment's periods into the counts Weights sees: everything alike,
+// or discounted with the spec's window and decay by day before today.
+func combine(periods []Period, s Spec, now time.Time) ([]Counts, error) {
+	if !s.Discounts() {
+		out := make([]Counts, len(s.Variants))
+		for _, p := range periods {
+			for i, c := range p.Arms {
+				out[i].Exposures += c.Exposures
+				out[i].Conversions += c.Conversions
+				out[i].Sum += c.Sum
+				out[i].SumSq += c.SumSq
+			}
+		}
+		return out, nil
+	}
+	today := now.UTC().Truncate(24 * time.Hour)
+	days := s.WindowDays
+	for _, p := range periods {
+		if age := int(today.Sub(p.Day.UTC().Truncate(24*time.Hour)) / (24 * time.Hour)); s.WindowDays == 0 && age+1 > days {
+			days = age + 1 // no window: from the oldest day on
+		}
+	}
+	// Oldest first, one period per day, empty days included, so that decay^k is
+	// the weight of the users of k days ago.
+	byDay := make([][]Counts, max(days, 1))
+	for k := range byDay {
+		byDay[k] = make([]Counts, len(s.Variants))
+	}
+	for _, p := range periods {
+		age := int(today.Sub(p.Day.UTC().Truncate(24*time.Hour)) / (24 * time.Hour))
+		if age < 0 || age >= len(byDay) {
+			continue // outside the window (or exposed "tomorrow" by a skewed clock)
+		}
+		k := len(byDay) - 1 - age
+		for i, c := range p.Arms {
+			byDay[k][i].Exposures += c.Exposures
+			byDay[k][i].Conversions += c.Conversions
+			byDay[k][i].Sum += c.Sum
+			byDay[k][i].SumSq += c.SumSq
+		}
+	}
+	decay := s.Decay
+	if decay == 0 {
+		decay = 1
+	}
+	return Discounted(byDay, 0, decay)
 }
 
 // Publication is the new weights of one experiment's bandit in one segment, with the
@@ -112,7 +183,7 @@ func (u *Updater) RunOnce(ctx context.Context, now time.Time) error {
 		if now.Sub(u.last[s.Experiment]) < every {
 			continue
 		}
-		if err := u.update(ctx, s); err != nil {
+		if err := u.update(ctx, s, now); err != nil {
 			u.Log.Warn("bandit update failed", "experiment", s.Experiment, "err", err)
 			if first == nil {
 				first = err
@@ -128,10 +199,16 @@ func (u *Updater) RunOnce(ctx context.Context, now time.Time) error {
 // its own users with the global posterior (shrunk to SegmentESS observations) as
 // prior, so a young segment starts from what is known overall rather than from
 // nothing; the prior replaces burn-in there.
-func (u *Updater) update(ctx context.Context, s Spec) error {
-	bySegment, err := u.Source.Counts(ctx, s)
+func (u *Updater) update(ctx context.Context, s Spec, now time.Time) error {
+	periods, err := u.Source.Counts(ctx, s)
 	if err != nil {
 		return err
+	}
+	bySegment := make(map[string][]Counts, len(periods))
+	for seg, ps := range periods {
+		if bySegment[seg], err = combine(ps, s, now); err != nil {
+			return err
+		}
 	}
 	pooled := make([]Counts, len(s.Variants))
 	for _, arms := range bySegment {

@@ -145,6 +145,12 @@ type BanditConfig struct {
 	// Winner, once set (by the updater under AutoStop, or by hand), is served to every
 	// eligible user and the weights stop changing.
 	Winner string `json:"winner,omitempty"`
+	// Window, for content whose appeal drifts, makes the updater count only users
+	// first exposed within this sliding window (a duration in whole days, such as
+	// "168h"); Decay (0 < Decay ≤ 1) weighs the users of each earlier day by a
+	// further factor. Both default to counting everyone alike.
+	Window string  `json:"window,omitempty"`
+	Decay  float64 `json:"decay,omitempty"`
 	// Sticky keeps each user on the arm they first got, even as the weights change,
 	// through the sticky-bucket document /v1/decide returns and clients send back.
 	Sticky bool `json:"sticky,omitempty"`
@@ -351,6 +357,14 @@ func (e *Experiment) Validate(refs Refs) error {
 			}
 		}
 		checkSegments(v, "bandit.per_segment", b.PerSegment, refs)
+		if b.Window != "" {
+			if d, err := time.ParseDuration(b.Window); err != nil || d < 24*time.Hour || d%(24*time.Hour) != 0 {
+				v.add("bandit.window", "must be a whole number of days of at least one, such as \"168h\"")
+			}
+		}
+		if b.Decay != 0 && !(b.Decay > 0 && b.Decay <= 1) {
+			v.add("bandit.decay", "must be in (0, 1]")
+		}
 		if b.WinnerThreshold != 0 && !(b.WinnerThreshold > 0.5 && b.WinnerThreshold < 1) {
 			v.add("bandit.winner_threshold", "must be between 0.5 and 1")
 		}
@@ -484,6 +498,15 @@ func (e *Experiment) GoalWindow() time.Duration {
 
 // DefaultUpdateEvery is how often a bandit's weights are recomputed by default.
 const DefaultUpdateEvery = 10 * time.Second
+
+// WindowDays is the sliding window in days, 0 for none.
+func (b *BanditConfig) WindowDays() int {
+	d, err := time.ParseDuration(b.Window)
+	if err != nil {
+		return 0
+	}
+	return int(d / (24 * time.Hour))
+}
 
 // UpdateInterval is how often the bandit's weights are recomputed.
 func (b *BanditConfig) UpdateInterval() time.Duration {

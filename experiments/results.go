@@ -7,6 +7,8 @@ import (
 	"math"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/liftlab/lift/experiments/stats"
 )
 
@@ -36,6 +38,7 @@ type MetricQuery struct {
 type ArmAggregate struct {
 	Variant     string
 	Group       string // day (YYYY-MM-DD) or segment, for breakdowns; "" overall
+	Day         string // day of first exposure (YYYY-MM-DD) in BySegmentDay breakdowns
 	Users       float64
 	Conversions float64
 	Sum, SumSq  float64
@@ -67,6 +70,9 @@ const (
 	Overall   Breakdown = ""
 	BySegment Breakdown = "segment"
 	ByDay     Breakdown = "day"
+	// BySegmentDay splits by segment (Group) and by day of first exposure (Day),
+	// which discounted bandits need.
+	BySegmentDay Breakdown = "segment_day"
 )
 
 // maxUsersNeeded caps power estimates for effects too small to ever detect.
@@ -177,19 +183,40 @@ func (s *ResultsService) Results(ctx context.Context, key string) (Results, erro
 		}
 		specs = append(specs, spec{m.Key, role, m.Event, m.Kind, m.Window, m.Where})
 	}
+	// Every metric's aggregates at once: the store answers each from its own
+	// pre-aggregated data, and the slowest decides how long the page waits.
+	queries := make([]MetricQuery, len(specs))
 	for i, sp := range specs {
 		where, err := ParseWhere(sp.where)
 		if err != nil {
 			return Results{}, fmt.Errorf("experiments: results of %q: metric %s: %w", key, sp.key, err)
 		}
 		// The goal is also broken down by day.
-		q := MetricQuery{Experiment: e.Key, Event: sp.event, Kind: sp.kind, Where: where, Window: window(sp.window), Daily: i == 0}
-		data, err := s.Events.MetricAggregates(ctx, q, Overall)
-		if err != nil {
-			return Results{}, err
-		}
+		queries[i] = MetricQuery{Experiment: e.Key, Event: sp.event, Kind: sp.kind, Where: where, Window: window(sp.window), Daily: i == 0}
+	}
+	fetched := make([]MetricData, len(specs))
+	var daily, bySegment MetricData
+	g, gctx := errgroup.WithContext(ctx)
+	for i := range queries {
+		g.Go(func() error {
+			var err error
+			if fetched[i], err = s.Events.MetricAggregates(gctx, queries[i], Overall); err != nil || i > 0 {
+				return err
+			}
+			if daily, err = s.Events.MetricAggregates(gctx, queries[i], ByDay); err != nil {
+				return err
+			}
+			bySegment, err = s.Events.MetricAggregates(gctx, queries[i], BySegment)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return Results{}, err
+	}
+	for i, sp := range specs {
+		data := fetched[i]
 		arms := byVariant(e.Variants, data.Arms, "")
-		mr := MetricResult{Key: sp.key, Role: sp.role, Event: sp.event, Kind: sp.kind, Window: q.Window.String()}
+		mr := MetricResult{Key: sp.key, Role: sp.role, Event: sp.event, Kind: sp.kind, Window: queries[i].Window.String()}
 		mr.Variants, mr.CUPED, mr.Theta = analyseCUPED(sp.kind, arms, opts, cuped)
 		res.Metrics = append(res.Metrics, mr)
 		if i == 0 {
@@ -204,17 +231,8 @@ func (s *ResultsService) Results(ctx context.Context, key string) (Results, erro
 				p := stats.SRM(users, weights)
 				res.SRMPValue, res.SRM = &p, p < stats.SRMThreshold
 			}
-			for _, by := range []Breakdown{ByDay, BySegment} {
-				groups, err := s.breakdown(ctx, e, q, by, opts)
-				if err != nil {
-					return Results{}, err
-				}
-				if by == ByDay {
-					res.Daily = groups
-				} else {
-					res.Segments = groups
-				}
-			}
+			res.Daily = breakdown(e, daily, opts)
+			res.Segments = breakdown(e, bySegment, opts)
 		}
 	}
 	adjustAll(res.Metrics, correction)
@@ -229,11 +247,9 @@ func (s *ResultsService) now() time.Time {
 	return time.Now()
 }
 
-func (s *ResultsService) breakdown(ctx context.Context, e Experiment, q MetricQuery, by Breakdown, opts stats.Options) ([]GroupResult, error) {
-	data, err := s.Events.MetricAggregates(ctx, q, by)
-	if err != nil {
-		return nil, err
-	}
+// breakdown analyses the goal within each group of data, in the order the groups
+// come.
+func breakdown(e Experiment, data MetricData, opts stats.Options) []GroupResult {
 	var order []string
 	seen := map[string]bool{}
 	for _, a := range data.Arms {
@@ -246,7 +262,7 @@ func (s *ResultsService) breakdown(ctx context.Context, e Experiment, q MetricQu
 	for _, g := range order {
 		out = append(out, GroupResult{Group: g, Variants: analyse(e.Goal.Kind, byVariant(e.Variants, data.Arms, g), opts)})
 	}
-	return out, nil
+	return out
 }
 
 // byVariant orders aggregates like the experiment's variants; variants without data

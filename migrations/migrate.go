@@ -169,6 +169,15 @@ func ClickHouse(ctx context.Context, addr, database string, opts ...Option) erro
 		return fmt.Errorf("migrations: invalid clickhouse database name %q", database)
 	}
 
+	fsys, err := FS("clickhouse")
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	return clickhouseUp(ctx, addr, database, fsys, o)
+}
+
+// clickhouseUp applies the migrations of fsys.
+func clickhouseUp(ctx context.Context, addr, database string, fsys fs.FS, o options) error {
 	admin := OpenClickHouse(addr, "default")
 	_, err := admin.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS `"+database+"`")
 	admin.Close()
@@ -178,10 +187,6 @@ func ClickHouse(ctx context.Context, addr, database string, opts ...Option) erro
 
 	db := OpenClickHouse(addr, database)
 	defer db.Close()
-	fsys, err := FS("clickhouse")
-	if err != nil {
-		return fmt.Errorf("migrations: %w", err)
-	}
 	store, err := goosedb.NewStoreFromQuerier(VersionTable, clickhouseQuerier{})
 	if err != nil {
 		return fmt.Errorf("migrations: clickhouse store: %w", err)

@@ -39,7 +39,7 @@ func (b banditSource) Bandits(ctx context.Context) ([]bandit.Spec, error) {
 			e.Bandit != nil && e.Bandit.Winner != "" {
 			continue
 		}
-		s := bandit.Spec{Experiment: e.Key, Event: e.Goal.Event, Window: e.GoalWindow(), Goal: bandit.Conversion}
+		s := bandit.Spec{Experiment: e.Key, Event: e.Goal.Event, Where: e.Goal.Where, Window: e.GoalWindow(), Goal: bandit.Conversion}
 		if e.Goal.Kind == "value" {
 			s.Goal = bandit.Value
 		}
@@ -49,35 +49,59 @@ func (b banditSource) Bandits(ctx context.Context) ([]bandit.Spec, error) {
 		s.WinnerThreshold = e.Bandit.Threshold()
 		if c := e.Bandit; c != nil {
 			s.Segments, s.MinWeight, s.UpdateEvery, s.AutoStop = c.PerSegment, c.MinWeight, c.UpdateInterval(), c.AutoStop
+			s.WindowDays, s.Decay = c.WindowDays(), c.Decay
 		}
 		specs = append(specs, s)
 	}
 	return specs, nil
 }
 
-func (b banditSource) Counts(ctx context.Context, s bandit.Spec) (map[string][]bandit.Counts, error) {
+func (b banditSource) Counts(ctx context.Context, s bandit.Spec) (map[string][]bandit.Period, error) {
 	kind := "conversion"
 	if s.Goal == bandit.Value {
 		kind = "value"
 	}
-	data, err := b.events.MetricAggregates(ctx, experiments.MetricQuery{
-		Experiment: s.Experiment, Event: s.Event, Kind: kind, Window: s.Window, KeepMultiVariant: true,
-	}, experiments.BySegment)
+	where, err := experiments.ParseWhere(s.Where)
 	if err != nil {
 		return nil, err
 	}
-	counts := map[string][]bandit.Counts{}
+	by := experiments.BySegment
+	if s.Discounts() {
+		by = experiments.BySegmentDay
+	}
+	data, err := b.events.MetricAggregates(ctx, experiments.MetricQuery{
+		Experiment: s.Experiment, Event: s.Event, Kind: kind, Where: where, Window: s.Window, KeepMultiVariant: true,
+	}, by)
+	if err != nil {
+		return nil, err
+	}
+	type key struct{ segment, day string }
+	periods := map[key]*bandit.Period{}
+	var order []key
 	for _, a := range data.Arms {
 		i := indexOf(s.Variants, a.Variant)
 		if i < 0 {
 			continue // a variant since removed
 		}
-		if counts[a.Group] == nil {
-			counts[a.Group] = make([]bandit.Counts, len(s.Variants))
+		k := key{a.Group, a.Day}
+		p := periods[k]
+		if p == nil {
+			p = &bandit.Period{Arms: make([]bandit.Counts, len(s.Variants))}
+			if a.Day != "" {
+				if p.Day, err = time.Parse(time.DateOnly, a.Day); err != nil {
+					return nil, err
+				}
+			}
+			periods[k] = p
+			order = append(order, k)
 		}
-		counts[a.Group][i] = bandit.Counts{Exposures: a.Users, Conversions: a.Conversions, Sum: a.Sum, SumSq: a.SumSq}
+		p.Arms[i] = bandit.Counts{Exposures: a.Users, Conversions: a.Conversions, Sum: a.Sum, SumSq: a.SumSq}
 	}
-	return counts, nil
+	out := map[string][]bandit.Period{}
+	for _, k := range order {
+		out[k.segment] = append(out[k.segment], *periods[k])
+	}
+	return out, nil
 }
 
 func indexOf(keys []string, key string) int {
@@ -143,8 +167,12 @@ func (r banditReporter) BanditReport(ctx context.Context, key string) (bandit.Re
 	}
 	ipw := map[string][]experiments.ArmAggregate{}
 	if e.Goal != nil {
+		where, err := experiments.ParseWhere(e.Goal.Where)
+		if err != nil {
+			return bandit.Report{}, err
+		}
 		data, err := r.events.MetricAggregates(ctx, experiments.MetricQuery{Experiment: key, Event: e.Goal.Event,
-			Kind: e.Goal.Kind, Window: e.GoalWindow(), KeepMultiVariant: true}, experiments.BySegment)
+			Kind: e.Goal.Kind, Where: where, Window: e.GoalWindow(), KeepMultiVariant: true}, experiments.BySegment)
 		if err != nil {
 			return bandit.Report{}, err
 		}

@@ -42,7 +42,7 @@ func newMetric(q experiments.MetricQuery, by experiments.Breakdown) (metric, err
 		return metric{}, fmt.Errorf("chstore: metric %s of %q: unknown kind %q", q.Event, q.Experiment, q.Kind)
 	}
 	where := whereSQL(q.Where)
-	q.Daily = q.Daily || by == experiments.ByDay
+	q.Daily = q.Daily || by == experiments.ByDay || by == experiments.BySegmentDay
 	key := fmt.Sprintf("v%d/%s/%s/%d", sqlVersion, q.Kind, q.Event, int64(q.Window/time.Second))
 	if q.Daily {
 		key += "/daily"

@@ -145,6 +145,8 @@ func (w *world) truth(t *testing.T, q experiments.MetricQuery, by experiments.Br
 			a.Group = fts.UTC().Format(time.DateOnly)
 		case experiments.BySegment:
 			a.Group = u.first.segment
+		case experiments.BySegmentDay:
+			a.Group, a.Day = u.first.segment, fts.UTC().Format(time.DateOnly)
 		}
 		if len(u.variants) > 1 {
 			data.MultiVariantUsers++
@@ -159,7 +161,7 @@ func (w *world) truth(t *testing.T, q experiments.MetricQuery, by experiments.Br
 
 func addArm(arms []experiments.ArmAggregate, a experiments.ArmAggregate) []experiments.ArmAggregate {
 	for i := range arms {
-		if b := &arms[i]; b.Variant == a.Variant && b.Group == a.Group {
+		if b := &arms[i]; b.Variant == a.Variant && b.Group == a.Group && b.Day == a.Day {
 			b.Users += a.Users
 			b.Conversions += a.Conversions
 			b.Sum += a.Sum
@@ -177,7 +179,7 @@ func addArm(arms []experiments.ArmAggregate, a experiments.ArmAggregate) []exper
 
 func sameData(got, want experiments.MetricData) string {
 	order := func(a, b experiments.ArmAggregate) int {
-		return cmp.Or(cmp.Compare(a.Variant, b.Variant), cmp.Compare(a.Group, b.Group))
+		return cmp.Or(cmp.Compare(a.Variant, b.Variant), cmp.Compare(a.Group, b.Group), cmp.Compare(a.Day, b.Day))
 	}
 	slices.SortFunc(got.Arms, order)
 	slices.SortFunc(want.Arms, order)
@@ -187,7 +189,7 @@ func sameData(got, want experiments.MetricData) string {
 	near := func(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
 	for i, g := range got.Arms {
 		w := want.Arms[i]
-		if g.Variant != w.Variant || g.Group != w.Group || g.Users != w.Users || g.Conversions != w.Conversions ||
+		if g.Variant != w.Variant || g.Group != w.Group || g.Day != w.Day || g.Users != w.Users || g.Conversions != w.Conversions ||
 			!near(g.Sum, w.Sum) || !near(g.SumSq, w.SumSq) || !near(g.PreSum, w.PreSum) || !near(g.PreSumSq, w.PreSumSq) ||
 			!near(g.PreCross, w.PreCross) || !near(g.IPWNum, w.IPWNum) || !near(g.IPWDen, w.IPWDen) {
 			return fmt.Sprintf("arm %d:\n got %+v\nwant %+v", i, g, w)
@@ -291,7 +293,7 @@ func TestBucketsMatchGroundTruth(t *testing.T) {
 		for _, q := range queries {
 			for _, keep := range []bool{false, true} {
 				q.KeepMultiVariant = keep
-				for _, by := range []experiments.Breakdown{experiments.Overall, experiments.ByDay, experiments.BySegment} {
+				for _, by := range []experiments.Breakdown{experiments.Overall, experiments.ByDay, experiments.BySegment, experiments.BySegmentDay} {
 					got, err := store.MetricAggregates(ctx, q, by)
 					if err != nil {
 						t.Fatalf("%s: %v", step, err)

@@ -46,7 +46,7 @@ func (s *Store) Close() error { return s.conn.Close() }
 // first computes again the parts of the metric whose data changed since they were
 // stored, so the answer covers every row stored before the call.
 func (s *Store) MetricAggregates(ctx context.Context, q experiments.MetricQuery, by experiments.Breakdown) (experiments.MetricData, error) {
-	if by != experiments.Overall && by != experiments.ByDay && by != experiments.BySegment {
+	if by != experiments.Overall && by != experiments.ByDay && by != experiments.BySegment && by != experiments.BySegmentDay {
 		return experiments.MetricData{}, fmt.Errorf("chstore: unknown breakdown %q", by)
 	}
 	m, err := newMetric(q, by)
@@ -70,6 +70,8 @@ func (s *Store) MetricAggregates(ctx context.Context, q experiments.MetricQuery,
 			a.Group = root.day[i].UTC().Format(time.DateOnly)
 		case experiments.BySegment:
 			a.Group = root.segment[i]
+		case experiments.BySegmentDay:
+			a.Group, a.Day = root.segment[i], root.day[i].UTC().Format(time.DateOnly)
 		}
 		if root.multi[i] == 1 {
 			data.MultiVariantUsers += a.Users
@@ -80,7 +82,7 @@ func (s *Store) MetricAggregates(ctx context.Context, q experiments.MetricQuery,
 		data.Arms = merge(data.Arms, a)
 	}
 	slices.SortFunc(data.Arms, func(a, b experiments.ArmAggregate) int {
-		return cmp.Or(cmp.Compare(a.Group, b.Group), cmp.Compare(a.Variant, b.Variant))
+		return cmp.Or(cmp.Compare(a.Group, b.Group), cmp.Compare(a.Day, b.Day), cmp.Compare(a.Variant, b.Variant))
 	})
 	return data, nil
 }
@@ -97,10 +99,10 @@ func (s *Store) LatestEvent(ctx context.Context) (time.Time, error) {
 	return t, nil
 }
 
-// merge adds a to the aggregate of the same variant and group, or appends it.
+// merge adds a to the aggregate of the same variant, group and day, or appends it.
 func merge(arms []experiments.ArmAggregate, a experiments.ArmAggregate) []experiments.ArmAggregate {
 	for i := range arms {
-		if arms[i].Variant == a.Variant && arms[i].Group == a.Group {
+		if arms[i].Variant == a.Variant && arms[i].Group == a.Group && arms[i].Day == a.Day {
 			b := &arms[i]
 			b.Users += a.Users
 			b.Conversions += a.Conversions
