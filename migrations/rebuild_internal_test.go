@@ -12,8 +12,8 @@ import (
 	"time"
 )
 
-// TestClickHouseBucketRebuild migrates a database to version 3, stores rows, then
-// applies the rest: 00004 rebuilds exposures and events sorted by bucket, and the
+// TestClickHouseBucketRebuild migrates a database to version 20, stores rows, then
+// applies the rest: 00021 rebuilds exposures and events sorted by bucket, and the
 // rows, the aggregate views and the new bucket counts must all be there afterwards.
 func TestClickHouseBucketRebuild(t *testing.T) {
 	if testing.Short() {
@@ -42,21 +42,21 @@ func TestClickHouseBucketRebuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	upTo3 := fstest.MapFS{}
+	before := fstest.MapFS{}
 	entries, err := fs.ReadDir(all, ".")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		if e.Name() < "00004" {
+		if e.Name() < "00021" {
 			data, err := fs.ReadFile(all, e.Name())
 			if err != nil {
 				t.Fatal(err)
 			}
-			upTo3[e.Name()] = &fstest.MapFile{Data: data}
+			before[e.Name()] = &fstest.MapFile{Data: data}
 		}
 	}
-	if err := clickhouseUp(ctx, addr, name, upTo3, newOptions(nil)); err != nil {
+	if err := clickhouseUp(ctx, addr, name, before, newOptions(nil)); err != nil {
 		t.Fatal(err)
 	}
 	db := OpenClickHouse(addr, name)
@@ -65,8 +65,8 @@ func TestClickHouseBucketRebuild(t *testing.T) {
 		`INSERT INTO exposures (event_id, ts, user_id, experiment, variant, segment, assignment_probability)
 		 SELECT generateUUIDv4(), toDateTime('2026-11-01 00:00:00') + number, concat('u', toString(number % 100)), 'e', 'a', '', 1
 		 FROM system.numbers LIMIT 300`,
-		`INSERT INTO events (event_id, type, user_id, ts, received_at, value, properties)
-		 SELECT generateUUIDv4(), 'purchase', concat('u', toString(number)), toDateTime('2026-11-01 00:00:00'), now(), 1, '{}'
+		`INSERT INTO events (event_id, type, user_id, ts, received_at, value, properties, personalization)
+		 SELECT generateUUIDv4(), 'purchase', concat('u', toString(number)), toDateTime('2026-11-01 00:00:00'), now(), 1, '{}', number % 2
 		 FROM system.numbers LIMIT 50`,
 	} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
@@ -87,6 +87,7 @@ func TestClickHouseBucketRebuild(t *testing.T) {
 	}{
 		{"SELECT count() FROM exposures", 301},
 		{"SELECT count() FROM events", 50},
+		{"SELECT countIf(personalization = 0) FROM events", 25},
 		{"SELECT countIf(bucket = toUInt16(cityHash64(user_id) % 65536)) FROM exposures", 301},
 		{"SELECT uniqExact(user_id) FROM first_exposures", 101},
 		{"SELECT toUInt64(sum(rows)) FROM bucket_rows WHERE source = 'exposures' AND key = 'e'", 301},

@@ -9,10 +9,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/liftlab/lift/experiments"
 )
 
-// The tree of metric_nodes (migration 00004). Users fall into leaf buckets by
+// The tree of metric_nodes (migration 00021). Users fall into leaf buckets by
 // cityHash64(user_id) % 65536, the exposures' and events' materialized column bucket;
 // everything about a user's metric depends on their own rows only, so a leaf's
 // aggregates change only when rows of its users arrive or are deleted. Node n of
@@ -173,7 +175,7 @@ type stamp struct {
 }
 
 // empty tells a node whose buckets never received a row: it is not stored, and
-// needs no computing. (Migration 00004 fed every row stored before it through the
+// needs no computing. (Migration 00021 fed every row stored before it through the
 // counting views, so a bucket without counts has no rows.)
 func (st stamp) empty() bool { return st.exposureRows == 0 && st.eventRows == 0 }
 
@@ -396,25 +398,33 @@ func (s *Store) computeLeaves(ctx context.Context, m metric, chunk []uint16, wan
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	out := make(map[uint16]*node, len(chunk))
 	for _, b := range chunk {
 		out[b] = &node{stamp: want[b]}
 	}
+	return out, readCombinations(rows, out)
+}
+
+// readCombinations adds rows of (node, multi, variant, day, segment, users,
+// conversions and the seven sums) to the nodes they name, and closes rows.
+func readCombinations(rows driver.Rows, nodes map[uint16]*node) error {
+	defer rows.Close()
 	for rows.Next() {
-		var b uint16
+		var id uint16
 		var multi uint8
 		var variant, segment string
 		var day time.Time
 		var users, conversions uint64
 		var sum, sumSq, preSum, preSumSq, preCross, ipwNum, ipwDen float64
-		if err := rows.Scan(&b, &multi, &variant, &day, &segment, &users, &conversions,
+		if err := rows.Scan(&id, &multi, &variant, &day, &segment, &users, &conversions,
 			&sum, &sumSq, &preSum, &preSumSq, &preCross, &ipwNum, &ipwDen); err != nil {
-			return nil, err
+			return err
 		}
-		out[b].add(multi, variant, day, segment, users, conversions, sum, sumSq, preSum, preSumSq, preCross, ipwNum, ipwDen)
+		if n := nodes[id]; n != nil {
+			n.add(multi, variant, day, segment, users, conversions, sum, sumSq, preSum, preSumSq, preCross, ipwNum, ipwDen)
+		}
 	}
-	return out, rows.Err()
+	return rows.Err()
 }
 
 // bucketFilter selects the rows of the given (ascending) leaves: a range when they
@@ -472,23 +482,7 @@ func (s *Store) computeParents(ctx context.Context, m metric, level int, chunk [
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var p uint16
-		var multi uint8
-		var variant, segment string
-		var day time.Time
-		var users, conversions uint64
-		var sum, sumSq, preSum, preSumSq, preCross, ipwNum, ipwDen float64
-		if err := rows.Scan(&p, &multi, &variant, &day, &segment, &users, &conversions,
-			&sum, &sumSq, &preSum, &preSumSq, &preCross, &ipwNum, &ipwDen); err != nil {
-			return nil, err
-		}
-		if n := out[p]; n != nil {
-			n.add(multi, variant, day, segment, users, conversions, sum, sumSq, preSum, preSumSq, preCross, ipwNum, ipwDen)
-		}
-	}
-	return out, rows.Err()
+	return out, readCombinations(rows, out)
 }
 
 // store writes one row per node of chunk, empty for nodes without users, so that

@@ -159,6 +159,7 @@ func (w *world) truth(t *testing.T, q experiments.MetricQuery, by experiments.Br
 	return data
 }
 
+// addArm is the ground truth's own sum, kept apart from the store's on purpose.
 func addArm(arms []experiments.ArmAggregate, a experiments.ArmAggregate) []experiments.ArmAggregate {
 	for i := range arms {
 		if b := &arms[i]; b.Variant == a.Variant && b.Group == a.Group && b.Day == a.Day {

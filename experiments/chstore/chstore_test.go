@@ -42,31 +42,15 @@ func insertFor(t *testing.T, addr, db, experiment string, exps []exposure, evs [
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	ctx := context.Background()
-	b, err := conn.PrepareBatch(ctx, "INSERT INTO exposures (event_id, ts, user_id, experiment, variant, segment, assignment_probability)")
-	if err != nil {
-		t.Fatal(err)
+	xs := make([]xrow, len(exps))
+	for i, x := range exps {
+		xs[i] = xrow{uuid.New(), x.at, x.user, experiment, x.variant, x.segment, 0.5}
 	}
-	for _, x := range exps {
-		if err := b.Append(uuid.New(), x.at, x.user, experiment, x.variant, x.segment, 0.5); err != nil {
-			t.Fatal(err)
-		}
+	es := make([]erow, len(evs))
+	for i, e := range evs {
+		es[i] = erow{e.id, e.typ, e.user, e.at, e.value, "{}"}
 	}
-	if err := b.Send(); err != nil {
-		t.Fatal(err)
-	}
-	b, err = conn.PrepareBatch(ctx, "INSERT INTO events (event_id, type, user_id, ts, received_at, value, properties)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range evs {
-		if err := b.Append(e.id, e.typ, e.user, e.at, e.at, e.value, "{}"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := b.Send(); err != nil {
-		t.Fatal(err)
-	}
+	(&world{}).insert(t, conn, xs, es)
 }
 
 // setup creates the experiment in a fresh Postgres database and returns the results

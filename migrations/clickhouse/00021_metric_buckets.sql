@@ -42,6 +42,7 @@ CREATE TABLE IF NOT EXISTS events_v4 (
     received_at DateTime,
     value       Float64,
     properties  String,
+    personalization UInt8 DEFAULT 1,
     bucket      UInt16 MATERIALIZED toUInt16(cityHash64(user_id) % 65536)
 ) ENGINE = ReplacingMergeTree(received_at)
 PARTITION BY toYYYYMM(ts)
@@ -72,7 +73,9 @@ SELECT 'events' AS source, type AS key, toUInt16(cityHash64(user_id) % 65536) AS
 FROM events
 GROUP BY key, bucket;
 
--- The views of 00002_aggregates.sql, on the rebuilt tables.
+-- The views of 00002_aggregates.sql, on the rebuilt tables. (00020 added
+-- personalization to events; the rebuilt table keeps it. A migration adding columns
+-- to events or exposures after this one needs nothing special.)
 CREATE MATERIALIZED VIEW IF NOT EXISTS first_exposures_mv TO first_exposures AS
 SELECT experiment, user_id,
        minState(ts) AS first_ts,
@@ -99,8 +102,8 @@ GROUP BY day, type;
 INSERT INTO exposures (event_id, ts, user_id, experiment, variant, segment, assignment_probability)
 SELECT event_id, ts, user_id, experiment, variant, segment, assignment_probability FROM exposures_v1;
 
-INSERT INTO events (event_id, type, user_id, ts, received_at, value, properties)
-SELECT event_id, type, user_id, ts, received_at, value, properties FROM events_v1;
+INSERT INTO events (event_id, type, user_id, ts, received_at, value, properties, personalization)
+SELECT event_id, type, user_id, ts, received_at, value, properties, personalization FROM events_v1;
 
 DROP TABLE IF EXISTS exposures_v1;
 DROP TABLE IF EXISTS events_v1;
@@ -166,7 +169,8 @@ CREATE TABLE IF NOT EXISTS events_v1 (
     ts          DateTime,
     received_at DateTime,
     value       Float64,
-    properties  String
+    properties  String,
+    personalization UInt8 DEFAULT 1
 ) ENGINE = ReplacingMergeTree(received_at)
 PARTITION BY toYYYYMM(ts)
 ORDER BY (type, user_id, event_id);
@@ -198,8 +202,8 @@ GROUP BY day, type;
 INSERT INTO exposures (event_id, ts, user_id, experiment, variant, segment, assignment_probability)
 SELECT event_id, ts, user_id, experiment, variant, segment, assignment_probability FROM exposures_v4;
 
-INSERT INTO events (event_id, type, user_id, ts, received_at, value, properties)
-SELECT event_id, type, user_id, ts, received_at, value, properties FROM events_v4;
+INSERT INTO events (event_id, type, user_id, ts, received_at, value, properties, personalization)
+SELECT event_id, type, user_id, ts, received_at, value, properties, personalization FROM events_v4;
 
 DROP TABLE IF EXISTS exposures_v4;
 DROP TABLE IF EXISTS events_v4;
