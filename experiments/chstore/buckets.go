@@ -14,7 +14,7 @@ import (
 	"github.com/liftlab/lift/experiments"
 )
 
-// The tree of metric_nodes (migration 00021). Users fall into leaf buckets by
+// The tree of metric_nodes (migration 00041). Users fall into leaf buckets by
 // cityHash64(user_id) % 65536, the exposures' and events' materialized column bucket;
 // everything about a user's metric depends on their own rows only, so a leaf's
 // aggregates change only when rows of its users arrive or are deleted. Node n of
@@ -175,7 +175,7 @@ type stamp struct {
 }
 
 // empty tells a node whose buckets never received a row: it is not stored, and
-// needs no computing. (Migration 00021 fed every row stored before it through the
+// needs no computing. (Migration 00041 fed every row stored before it through the
 // counting views, so a bucket without counts has no rows.)
 func (st stamp) empty() bool { return st.exposureRows == 0 && st.eventRows == 0 }
 

@@ -2,7 +2,7 @@
 // stores in ClickHouse. The SQL runs on ClickHouse 18.16 and current releases.
 //
 // Results are kept per bucket of users, with sums over buckets up to the whole
-// experiment (metric_nodes, migration 00021), and only the buckets that received rows
+// experiment (metric_nodes, migration 00041), and only the buckets that received rows
 // since they were computed, and the sums above them, are computed again; reading an
 // unchanged metric reads one row however large the experiment is. See buckets.go and
 // docs/analytics.md ("How results stay fast").
