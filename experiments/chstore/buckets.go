@@ -69,9 +69,10 @@ func newMetric(q experiments.MetricQuery, by experiments.Breakdown) (metric, err
 // and Σ 1/p over users, p being the probability logged with their first exposure,
 // which bandit reports need. One GROUP BY instead of a join keeps it fast; FINAL
 // drops redelivered duplicates of events (duplicate exposures change none of min and
-// max). The result is one row per bucket and combination of multi-variant flag,
-// variant, day (unless the query is not Daily: then every day is 1970-01-01, which
-// keeps the combinations few) and segment of first exposure.
+// max). Events older than the pre-period of the experiment's first day cannot count
+// and are skipped (eventsFrom). The result is one row per bucket and combination of
+// multi-variant flag, variant, day (unless the query is not Daily: then every day is
+// 1970-01-01, which keeps the combinations few) and segment of first exposure.
 // Notes for ClickHouse 18.16: lambdas there cannot see the row's other columns, so the
 // first-exposure time is passed in as an array (replicate); and every alias differs
 // from the column names, because 18.16 resolves a reused alias at an outer level to
@@ -102,8 +103,7 @@ FROM (
             UNION ALL
             SELECT user_id, '' AS variant, ts, '' AS segment, 0 AS is_exp, value AS val, toFloat64(0) AS p_assign
             FROM events FINAL
-            WHERE type = ? AND {buckets} AND {where}
-              AND ts >= (SELECT min(ts) FROM exposures WHERE experiment = ? AND {buckets}) - ?
+            WHERE type = ? AND {buckets} AND {where} AND ts >= toDateTime(?)
         )
         GROUP BY uid
         HAVING nexp > 0
@@ -150,6 +150,9 @@ WHERE experiment = ? AND metric = ?`
 
 // parentSQL sums the combinations of nodes of one level into their parents, and
 // parentStampsSQL their stamps (apart, since ARRAY JOIN drops nodes without users).
+// PREWHERE, because 18.16 applies WHERE after ARRAY JOIN, which then expands every
+// node of the level; the condition is on the sorting key, so applying it before FINAL
+// merges versions drops no version of a selected node.
 const parentSQL = `
 SELECT intDiv(node, 16) AS parent, m, v, d, s, sum(u) AS n, sum(c) AS conv, sum(vs) AS v_sum, sum(vq) AS v_sumsq,
        sum(ps) AS p_sum, sum(pq) AS p_sumsq, sum(pc) AS p_cross, sum(inum) AS i_num, sum(iden) AS i_den
@@ -157,7 +160,7 @@ FROM metric_nodes FINAL
 ARRAY JOIN multi AS m, variant AS v, day AS d, segment AS s, users AS u, conversions AS c,
            value_sum AS vs, value_sumsq AS vq, pre_sum AS ps, pre_sumsq AS pq, pre_cross AS pc,
            ipw_num AS inum, ipw_den AS iden
-WHERE experiment = ? AND metric = ? AND level = ? AND intDiv(node, 16) IN (%s)
+PREWHERE experiment = ? AND metric = ? AND level = ? AND intDiv(node, 16) IN (%s)
 GROUP BY parent, m, v, d, s`
 
 const parentStampsSQL = `
@@ -326,10 +329,16 @@ func (s *Store) refresh(ctx context.Context, m metric, gen, version uint64) erro
 			changed[uint16(b)] = true
 		}
 	}
+	var from uint32
+	if len(stale) > 0 {
+		if from, err = s.eventsFrom(ctx, m.q.Experiment); err != nil {
+			return err
+		}
+	}
 	for len(stale) > 0 {
 		chunk := stale[:min(len(stale), chunkLeaves)]
 		stale = stale[len(chunk):]
-		leaves, err := s.computeLeaves(ctx, m, chunk, want)
+		leaves, err := s.computeLeaves(ctx, m, chunk, want, from)
 		if err != nil {
 			return err
 		}
@@ -382,9 +391,33 @@ func anyChanged(changed map[uint16]bool, n int) bool {
 	return false
 }
 
-// computeLeaves runs computeSQL over the given leaves; their stamps are the counts
-// read before.
-func (s *Store) computeLeaves(ctx context.Context, m metric, chunk []uint16, want []stamp) (map[uint16]*node, error) {
+// firstDaySQL finds the experiment's first day in daily_exposures, which is small.
+// A day there is never later than the first exposure still stored: erasure leaves
+// the daily aggregates alone, and retention drops a month of them no sooner than the
+// same month of exposures (a partition goes when its newest row is old enough).
+// (No day, when there are no rows yet, is day 0, whose midnight is before 1970 east
+// of UTC: hence the if.)
+const firstDaySQL = `SELECT if(min(day) = toDate(0), 0, toUInt32(toDateTime(min(day)))) FROM daily_exposures WHERE experiment = ?`
+
+// eventsFrom returns the earliest time (Unix seconds) an event can count for
+// experiment: the pre-period before its first day. Filtering events by it in
+// computeSQL, rather than by a subquery on exposures, matters on 18.16, which
+// evaluates such a subquery anew at every stage of the query's analysis.
+func (s *Store) eventsFrom(ctx context.Context, experiment string) (uint32, error) {
+	var first uint32
+	if err := s.conn.QueryRow(ctx, firstDaySQL, experiment).Scan(&first); err != nil {
+		return 0, err
+	}
+	pre := uint32(experiments.PrePeriod / time.Second)
+	if first < pre {
+		return 0, nil
+	}
+	return first - pre, nil
+}
+
+// computeLeaves runs computeSQL over the given leaves, counting events from from
+// (Unix seconds); their stamps are the counts read before.
+func (s *Store) computeLeaves(ctx context.Context, m metric, chunk []uint16, want []stamp, from uint32) (map[uint16]*node, error) {
 	exprs := kindExprs[m.q.Kind]
 	day := "toDate(0)"
 	if m.q.Daily {
@@ -394,7 +427,7 @@ func (s *Store) computeLeaves(ctx context.Context, m metric, chunk []uint16, wan
 		"{buckets}", bucketFilter(chunk)).Replace(computeSQL)
 	window := uint32(m.q.Window / time.Second)
 	pre := uint32(experiments.PrePeriod / time.Second)
-	rows, err := s.conn.Query(ctx, sql, window, window, pre, m.q.Experiment, m.q.Event, m.q.Experiment, pre)
+	rows, err := s.conn.Query(ctx, sql, window, window, pre, m.q.Experiment, m.q.Event, from)
 	if err != nil {
 		return nil, err
 	}
