@@ -65,24 +65,7 @@ func (c *Consumer) defaults() {
 // when it returns are redelivered by the broker; storage dedups them.
 func (c *Consumer) Run(ctx context.Context) {
 	c.defaults()
-	delay := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		start := time.Now()
-		err := c.session(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if time.Since(start) > time.Minute {
-			delay = 100 * time.Millisecond
-		}
-		c.Metrics.ConsumerRestarts.Inc()
-		c.Log.Warn("ingest consumer stopped; reconnecting", "err", err, "backoff", delay)
-		select {
-		case <-ctx.Done():
-		case <-time.After(delay):
-		}
-		delay = backoff(delay)
-	}
+	keepUp(ctx, c.Log, "ingest consumer stopped", c.session, c.Metrics.ConsumerRestarts.Inc)
 }
 
 type session struct {

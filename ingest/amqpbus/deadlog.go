@@ -40,23 +40,7 @@ func (l *DeadLetterLog) Run(ctx context.Context) {
 	if l.BatchWait <= 0 {
 		l.BatchWait = time.Second
 	}
-	delay := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		start := time.Now()
-		err := l.session(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if time.Since(start) > time.Minute {
-			delay = 100 * time.Millisecond
-		}
-		l.Log.Warn("dead letter log stopped; reconnecting", "err", err, "backoff", delay)
-		select {
-		case <-ctx.Done():
-		case <-time.After(delay):
-		}
-		delay = backoff(delay)
-	}
+	keepUp(ctx, l.Log, "dead letter log stopped", l.session, nil)
 }
 
 func (l *DeadLetterLog) session(ctx context.Context) error {

@@ -60,19 +60,7 @@ func (p *Publisher) WaitConnected(ctx context.Context) error {
 
 // Run connects, declares the topology and reconnects with backoff until ctx ends.
 func (p *Publisher) Run(ctx context.Context) {
-	delay := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := p.session(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		p.log.Warn("amqp publisher disconnected; reconnecting", "err", err, "backoff", delay)
-		select {
-		case <-ctx.Done():
-		case <-time.After(delay):
-		}
-		delay = backoff(delay)
-	}
+	keepUp(ctx, p.log, "amqp publisher disconnected", p.session, nil)
 }
 
 func (p *Publisher) session(ctx context.Context) error {

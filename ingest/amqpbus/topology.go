@@ -4,7 +4,9 @@
 package amqpbus
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -86,6 +88,32 @@ func Dial(url string) (*amqp.Connection, error) {
 		Locale:    "en_US",
 		Dial:      amqp.DefaultDial(5 * time.Second),
 	})
+}
+
+// keepUp runs session until ctx ends, starting it again after each end with a
+// backoff that starts over once a session lasted a minute; restarted, when not nil,
+// is called before each new start, and what says in the log what stopped.
+func keepUp(ctx context.Context, log *slog.Logger, what string, session func(context.Context) error, restarted func()) {
+	delay := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		start := time.Now()
+		err := session(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(start) > time.Minute {
+			delay = 100 * time.Millisecond
+		}
+		if restarted != nil {
+			restarted()
+		}
+		log.Warn(what+"; reconnecting", "err", err, "backoff", delay)
+		select {
+		case <-ctx.Done():
+		case <-time.After(delay):
+		}
+		delay = backoff(delay)
+	}
 }
 
 // backoff doubles a retry delay up to a ceiling.
