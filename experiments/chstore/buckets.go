@@ -391,6 +391,9 @@ func anyChanged(changed map[uint16]bool, n int) bool {
 	return false
 }
 
+// preSeconds is CUPED's pre-exposure period in seconds, as the queries take it.
+const preSeconds = uint32(experiments.PrePeriod / time.Second)
+
 // firstDaySQL finds the experiment's first day in daily_exposures, which is small.
 // A day there is never later than the first exposure still stored: erasure leaves
 // the daily aggregates alone, and retention drops a month of them no sooner than the
@@ -408,11 +411,10 @@ func (s *Store) eventsFrom(ctx context.Context, experiment string) (uint32, erro
 	if err := s.conn.QueryRow(ctx, firstDaySQL, experiment).Scan(&first); err != nil {
 		return 0, err
 	}
-	pre := uint32(experiments.PrePeriod / time.Second)
-	if first < pre {
+	if first < preSeconds {
 		return 0, nil
 	}
-	return first - pre, nil
+	return first - preSeconds, nil
 }
 
 // computeLeaves runs computeSQL over the given leaves, counting events from from
@@ -426,8 +428,7 @@ func (s *Store) computeLeaves(ctx context.Context, m metric, chunk []uint16, wan
 	sql := strings.NewReplacer("{pre}", exprs[0], "{y}", exprs[1], "{day}", day, "{where}", m.where,
 		"{buckets}", bucketFilter(chunk)).Replace(computeSQL)
 	window := uint32(m.q.Window / time.Second)
-	pre := uint32(experiments.PrePeriod / time.Second)
-	rows, err := s.conn.Query(ctx, sql, window, window, pre, m.q.Experiment, m.q.Event, from)
+	rows, err := s.conn.Query(ctx, sql, window, window, preSeconds, m.q.Experiment, m.q.Event, from)
 	if err != nil {
 		return nil, err
 	}
