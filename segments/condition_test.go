@@ -335,6 +335,9 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 		if !c.Match(attrs, groups) {
 			t.Errorf("%s does not match %v", condition, attrs)
 		}
+		if raceEnabled && strings.Contains(condition, "$regex") {
+			continue // regexp's pooled matchers are dropped at random under -race
+		}
 		if n := testing.AllocsPerRun(100, func() { c.Match(attrs, groups) }); n != 0 {
 			t.Errorf("Match(%s) allocates %v times per run, want 0", condition, n)
 		}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package segments_test
+
+const raceEnabled = false
