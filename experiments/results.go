@@ -86,6 +86,13 @@ type EventStore interface {
 	LatestEvent(ctx context.Context) (time.Time, error)
 }
 
+// MetricRefresher is an EventStore that brings several metrics up to date at once,
+// sharing the work of metrics on the same event type; Results calls it before it
+// reads them.
+type MetricRefresher interface {
+	RefreshMetrics(ctx context.Context, qs []MetricQuery) error
+}
+
 // Results is the analysis of an experiment (GET /api/v1/experiments/{key}/results).
 type Results struct {
 	Experiment        string         `json:"experiment"`
@@ -183,8 +190,8 @@ func (s *ResultsService) Results(ctx context.Context, key string) (Results, erro
 		}
 		specs = append(specs, spec{m.Key, role, m.Event, m.Kind, m.Window, m.Where})
 	}
-	// Every metric's aggregates at once: the store answers each from its own
-	// pre-aggregated data, and the slowest decides how long the page waits.
+	// Every metric brought up to date together, where the store can, then read at
+	// once: the store answers each from its own pre-aggregated data.
 	queries := make([]MetricQuery, len(specs))
 	for i, sp := range specs {
 		where, err := ParseWhere(sp.where)
@@ -193,6 +200,11 @@ func (s *ResultsService) Results(ctx context.Context, key string) (Results, erro
 		}
 		// The goal is also broken down by day.
 		queries[i] = MetricQuery{Experiment: e.Key, Event: sp.event, Kind: sp.kind, Where: where, Window: window(sp.window), Daily: i == 0}
+	}
+	if r, ok := s.Events.(MetricRefresher); ok {
+		if err := r.RefreshMetrics(ctx, queries); err != nil {
+			return Results{}, fmt.Errorf("experiments: results of %q: %w", key, err)
+		}
 	}
 	fetched := make([]MetricData, len(specs))
 	var daily, bySegment MetricData

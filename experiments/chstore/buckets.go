@@ -1,36 +1,46 @@
 package chstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/liftlab/lift/experiments"
 )
 
-// The tree of metric_nodes (migration 00041). Users fall into leaf buckets by
-// cityHash64(user_id) % 65536, the exposures' and events' materialized column bucket;
-// everything about a user's metric depends on their own rows only, so a leaf's
-// aggregates change only when rows of its users arrive or are deleted. Node n of
-// level k sums nodes 16n … 16n+15 of level k−1; level 4 has one node, the metric.
+// metric_nodes (migrations 00041 and 00042) holds each metric per leaf bucket and
+// its root, the sum over every leaf. Users fall into leaves by cityHash64(user_id) %
+// 65536, the exposures' and events' materialized column bucket; everything about a
+// user's metric depends on their own rows only, so a leaf's aggregates change only
+// when rows of its users arrive or are deleted.
+//
+// A refresh computes the leaves whose row counts moved and updates the root by the
+// difference between their new and their stored aggregates: the root is never read
+// back from the 65,536 leaves unless something is out of order (see refresh).
 const (
 	leafBuckets = 65536
-	fanout      = 16
-	topLevel    = 4
+	leafLevel   = 0
+	rootLevel   = 1
 	// chunkLeaves bounds how many leaves one query computes, which bounds its memory
-	// when a whole experiment is computed for the first time.
+	// when a whole experiment is computed for the first time (Store.chunk).
 	chunkLeaves = 4096
+	// maxTogether is how many metrics one pass computes: their event conditions are
+	// bits of a UInt64.
+	maxTogether = 64
 )
 
 // sqlVersion is part of every metric's key in metric_nodes: bump it whenever
-// computeSQL changes what it returns, so that old aggregates are computed again.
-const sqlVersion = 1
+// leafSQL changes what it returns, so that old aggregates are computed again.
+const sqlVersion = 2
 
 // metric is a MetricQuery as metric_nodes knows it.
 type metric struct {
@@ -59,34 +69,32 @@ func newMetric(q experiments.MetricQuery, by experiments.Breakdown) (metric, err
 	return metric{q: q, key: key, where: where}, nil
 }
 
-// computeSQL computes a metric within some leaf buckets in one pass over the
-// experiment's exposures and the goal's events of those buckets, grouped by user:
-// the first exposure (the smallest (ts, variant, segment, probability), so that ties
-// are broken the same way every time), whether the user saw more than one variant
-// (min ≠ max), and the user's events kept in arrays, filtered to the attribution
-// window after the first exposure and to the pre-exposure period for CUPED's
-// covariate (the same metric before exposure); and the inverse-propensity sums Σ y/p
-// and Σ 1/p over users, p being the probability logged with their first exposure,
-// which bandit reports need. One GROUP BY instead of a join keeps it fast; FINAL
-// drops redelivered duplicates of events (duplicate exposures change none of min and
-// max). Events older than the pre-period of the experiment's first day cannot count
-// and are skipped (eventsFrom). The result is one row per bucket and combination of
-// multi-variant flag, variant, day (unless the query is not Daily: then every day is
-// 1970-01-01, which keeps the combinations few) and segment of first exposure.
-// Notes for ClickHouse 18.16: lambdas there cannot see the row's other columns, so the
-// first-exposure time is passed in as an array (replicate); and every alias differs
-// from the column names, because 18.16 resolves a reused alias at an outer level to
-// the inner expression.
-const computeSQL = `
-SELECT bkt, is_multi, arm, day1, seg, count() AS n, sum(conv) AS conversions,
-       sum(uv) AS v_sum, sum(uv * uv) AS v_sumsq, sum(pre) AS p_sum, sum(pre * pre) AS p_sumsq, sum(pre * y) AS p_cross,
-       sum(if(prob > 0, y / prob, 0)) AS i_num, sum(if(prob > 0, 1 / prob, 0)) AS i_den
+// leafSQL computes metrics of one experiment and event type within some leaf
+// buckets in one pass over the experiment's exposures and the events of those
+// buckets, grouped by user: the first exposure (the smallest (ts, variant, segment,
+// probability), so that ties are broken the same way every time), whether the user
+// saw more than one variant (min ≠ max), and the user's events kept in arrays with,
+// per event, a bit per metric whose property condition it meets. From those arrays
+// {outcomes} derives each metric's outcome within its attribution window after the
+// first exposure and CUPED's covariate (the same metric in the pre-exposure period),
+// and {sums} sums them with the inverse-propensity sums Σ y/p and Σ 1/p, p being the
+// probability logged with the first exposure, which bandit reports need. One GROUP
+// BY instead of a join keeps it fast; FINAL drops redelivered duplicates of events
+// (duplicate exposures change none of min and max). Events older than the
+// pre-period of the experiment's first day cannot count and are skipped
+// (eventsFrom). The result is one row per bucket and combination of multi-variant
+// flag, variant, day ({day}: 1970-01-01 unless a metric is Daily) and segment of
+// first exposure.
+// Notes for ClickHouse 18.16: lambdas there cannot see the row's other columns, so
+// the first-exposure time is passed in as an array (replicate); and every alias
+// differs from the column names, because 18.16 resolves a reused alias at an outer
+// level to the inner expression.
+const leafSQL = `
+SELECT bkt, is_multi, arm, day1, seg, count() AS n, sum(if(prob > 0, 1 / prob, 0)) AS i_den{sums}
 FROM (
     SELECT toUInt16(cityHash64(uid) % 65536) AS bkt, toUInt8(vmin != vmax) AS is_multi,
            tupleElement(fe, 2) AS arm, {day} AS day1, tupleElement(fe, 3) AS seg, tupleElement(fe, 4) AS prob,
-           arrayExists((t, f) -> t >= f AND t < f + ?, ets, replicate(fts, ets)) AS conv,
-           arraySum(arrayMap((t, x, f) -> if(t >= f AND t < f + ?, x, 0), ets, evals, replicate(fts, ets))) AS uv,
-           {pre} AS pre, {y} AS y
+           replicate(fts, ets) AS efts{outcomes}
     FROM (
         SELECT user_id AS uid,
                minIf((ts, variant, segment, p_assign), is_exp = 1) AS fe,
@@ -95,15 +103,16 @@ FROM (
                maxIf(variant, is_exp = 1) AS vmax,
                countIf(is_exp = 1) AS nexp,
                groupArrayIf(ts, is_exp = 0) AS ets,
-               groupArrayIf(val, is_exp = 0) AS evals
+               groupArrayIf(val, is_exp = 0) AS evals,
+               groupArrayIf(bits, is_exp = 0) AS ebits
         FROM (
-            SELECT user_id, variant, ts, segment, 1 AS is_exp, toFloat64(0) AS val, assignment_probability AS p_assign
+            SELECT user_id, variant, ts, segment, 1 AS is_exp, toFloat64(0) AS val, materialize(toUInt64(0)) AS bits, assignment_probability AS p_assign
             FROM exposures
             WHERE experiment = ? AND {buckets}
             UNION ALL
-            SELECT user_id, '' AS variant, ts, '' AS segment, 0 AS is_exp, value AS val, toFloat64(0) AS p_assign
+            SELECT user_id, '' AS variant, ts, '' AS segment, 0 AS is_exp, value AS val, materialize(toUInt64({bits})) AS bits, toFloat64(0) AS p_assign
             FROM events FINAL
-            WHERE type = ? AND {buckets} AND {where} AND ts >= toDateTime(?)
+            WHERE type = ? AND {buckets} AND ts >= toDateTime(?) AND ({any})
         )
         GROUP BY uid
         HAVING nexp > 0
@@ -111,11 +120,47 @@ FROM (
 )
 GROUP BY bkt, is_multi, arm, day1, seg`
 
-// The covariate and the outcome per user, by kind: for conversions whether the user
-// converted in the pre-period and in the window, for values the sums of values.
-var kindExprs = map[string][2]string{
-	"conversion": {"toFloat64(arrayExists((t, f) -> t >= f - ? AND t < f, ets, replicate(fts, ets)))", "toFloat64(conv)"},
-	"value":      {"arraySum(arrayMap((t, x, f) -> if(t >= f - ? AND t < f, x, 0), ets, evals, replicate(fts, ets)))", "uv"},
+// leafQuery is leafSQL for metrics ms (at most maxTogether, one event type) and the
+// leaves of chunk. Metric k's events are those with bit k set; its outcome y_k is
+// whether the user converted within the window (conversions) or the sum of values
+// there (values), its covariate x_k the same before exposure.
+func leafQuery(ms []metric, chunk []uint16) string {
+	var bits, anyWhere []string
+	var outcomes, sums strings.Builder
+	daily := false
+	for k, m := range ms {
+		mask := uint64(1) << k
+		bits = append(bits, fmt.Sprintf("if(%s, %d, 0)", m.where, mask))
+		anyWhere = append(anyWhere, m.where)
+		daily = daily || m.q.Daily
+		in := func(from, to string) string { // t within [f+from, f+to) and the event is the metric's
+			return fmt.Sprintf("bitAnd(g, %d) != 0 AND t >= f%s AND t < f%s", mask, from, to)
+		}
+		window := "+" + strconv.FormatInt(int64(m.q.Window/time.Second), 10)
+		pre := "-" + strconv.FormatUint(uint64(preSeconds), 10)
+		// As before sqlVersion 2: conversions count users with an event in the
+		// window, values sum those events' values (for either kind), y is the outcome.
+		fmt.Fprintf(&outcomes, `,
+           arrayExists((t, g, f) -> %[1]s, ets, ebits, efts) AS c%[2]d,
+           arraySum(arrayMap((t, v, g, f) -> if(%[1]s, v, 0), ets, evals, ebits, efts)) AS v%[2]d,`, in("", window), k)
+		if m.q.Kind == "conversion" {
+			fmt.Fprintf(&outcomes, `
+           toFloat64(c%[2]d) AS y%[2]d, toFloat64(arrayExists((t, g, f) -> %[1]s, ets, ebits, efts)) AS x%[2]d`, in(pre, ""), k)
+		} else {
+			fmt.Fprintf(&outcomes, `
+           v%[2]d AS y%[2]d, arraySum(arrayMap((t, v, g, f) -> if(%[1]s, v, 0), ets, evals, ebits, efts)) AS x%[2]d`, in(pre, ""), k)
+		}
+		fmt.Fprintf(&sums, `,
+       sum(c%[1]d) AS n%[1]d, sum(v%[1]d) AS s%[1]d, sum(v%[1]d * v%[1]d) AS q%[1]d, sum(x%[1]d) AS ps%[1]d,
+       sum(x%[1]d * x%[1]d) AS pq%[1]d, sum(x%[1]d * y%[1]d) AS pc%[1]d, sum(if(prob > 0, y%[1]d / prob, 0)) AS in%[1]d`, k)
+	}
+	day := "toDate(0)"
+	if daily {
+		day = "toDate(fts)"
+	}
+	return strings.NewReplacer("{sums}", sums.String(), "{outcomes}", outcomes.String(), "{day}", day,
+		"{bits}", strings.Join(bits, " + "), "{any}", strings.Join(anyWhere, " OR "),
+		"{buckets}", bucketFilter(chunk)).Replace(leafSQL)
 }
 
 // rowsSQL reads how many rows the experiment's exposures and the event type have
@@ -137,40 +182,45 @@ SELECT cityHash64(
     (SELECT arrayStringConcat(arraySort(groupArray(concat(table, '/', mutation_id))), ',')
      FROM system.mutations WHERE database = currentDatabase() AND table IN ('events', 'exposures') AND is_done = 1))`
 
-const nodeColumns = `exposure_rows, event_rows, generation,
-    multi, variant, day, segment, users, conversions, value_sum, value_sumsq, pre_sum, pre_sumsq, pre_cross, ipw_num, ipw_den`
+// The root's aggregates, one array entry per combination (leaves keep theirs in
+// packed, see pack.go), and the stamp and version of each leaf it sums, packed
+// (packStamps).
+const (
+	arrayColumns = `multi, variant, day, segment, users, conversions, value_sum, value_sumsq, pre_sum, pre_sumsq, pre_cross, ipw_num, ipw_den`
+	leafColumns  = `leaf_stamps`
+)
 
-const rootSQL = `SELECT ` + nodeColumns + ` FROM metric_nodes FINAL
-WHERE experiment = ? AND metric = ? AND level = 4 AND node = 0`
+// rootSQL reads a metric's root without its leaves' stamps, which is what reading
+// results needs.
+const rootSQL = `SELECT version, exposure_rows, event_rows, generation, ` + arrayColumns + ` FROM metric_nodes FINAL
+WHERE experiment = ? AND metric = ? AND level = 1 AND node = 0`
 
-const stampsSQL = `
-SELECT level, node, exposure_rows, event_rows, generation
+// rootVersionsSQL and rootsSQL read the roots of several metrics with their
+// leaves' stamps: first which version is the newest, then only that one, where
+// FINAL would read every version not merged yet, each with its 65,536 stamps.
+const rootVersionsSQL = `SELECT max(version) FROM metric_nodes
+WHERE experiment = ? AND metric IN ? AND level = 1 AND node = 0
+GROUP BY metric`
+
+const rootsSQL = `SELECT metric, version, exposure_rows, event_rows, generation, ` + arrayColumns + `, ` + leafColumns + `
+FROM metric_nodes
+PREWHERE experiment = ? AND metric IN ? AND level = 1 AND node = 0 AND version IN ?`
+
+// oldLeavesSQL reads the stored aggregates of some leaves, every version still
+// there: a root sums one version of each leaf, which may have been replaced since.
+const oldLeavesSQL = `
+SELECT metric, node, version, packed
+FROM metric_nodes
+PREWHERE experiment = ? AND metric IN ? AND level = 0 AND node IN (%s)`
+
+// allLeavesSQL reads every leaf of a metric, to sum its root again.
+const allLeavesSQL = `
+SELECT node, version, exposure_rows, event_rows, generation, packed
 FROM metric_nodes FINAL
-WHERE experiment = ? AND metric = ?`
+PREWHERE experiment = ? AND metric = ? AND level = 0`
 
-// parentSQL sums the combinations of nodes of one level into their parents, and
-// parentStampsSQL their stamps (apart, since ARRAY JOIN drops nodes without users).
-// PREWHERE, because 18.16 applies WHERE after ARRAY JOIN, which then expands every
-// node of the level; the condition is on the sorting key, so applying it before FINAL
-// merges versions drops no version of a selected node.
-const parentSQL = `
-SELECT intDiv(node, 16) AS parent, m, v, d, s, sum(u) AS n, sum(c) AS conv, sum(vs) AS v_sum, sum(vq) AS v_sumsq,
-       sum(ps) AS p_sum, sum(pq) AS p_sumsq, sum(pc) AS p_cross, sum(inum) AS i_num, sum(iden) AS i_den
-FROM metric_nodes FINAL
-ARRAY JOIN multi AS m, variant AS v, day AS d, segment AS s, users AS u, conversions AS c,
-           value_sum AS vs, value_sumsq AS vq, pre_sum AS ps, pre_sumsq AS pq, pre_cross AS pc,
-           ipw_num AS inum, ipw_den AS iden
-PREWHERE experiment = ? AND metric = ? AND level = ? AND intDiv(node, 16) IN (%s)
-GROUP BY parent, m, v, d, s`
-
-const parentStampsSQL = `
-SELECT intDiv(node, 16) AS parent, sum(exposure_rows) AS x_rows, sum(event_rows) AS e_rows,
-       min(generation) AS gen_min, max(generation) AS gen_max
-FROM metric_nodes FINAL
-WHERE experiment = ? AND metric = ? AND level = ? AND intDiv(node, 16) IN (%s)
-GROUP BY parent`
-
-const insertSQL = `INSERT INTO metric_nodes (experiment, metric, level, node, version, ` + nodeColumns + `)`
+const insertSQL = `INSERT INTO metric_nodes (experiment, metric, level, node, version, exposure_rows, event_rows, generation, packed, ` +
+	arrayColumns + `, ` + leafColumns + `)`
 
 // stamp is what a node's aggregates were computed from.
 type stamp struct {
@@ -182,9 +232,58 @@ type stamp struct {
 // counting views, so a bucket without counts has no rows.)
 func (st stamp) empty() bool { return st.exposureRows == 0 && st.eventRows == 0 }
 
-// node is one metric_nodes row: its stamp and, per combination, the sums.
+// combination is what the aggregates of a node are split by.
+type combination struct {
+	multi            uint8
+	variant, segment string
+	day              int64 // Unix seconds of the day's midnight, UTC
+}
+
+// entry is the aggregates of one combination.
+type entry struct {
+	combination
+	users, conversions                                     uint64
+	sum, sumSq, preSum, preSumSq, preCross, ipwNum, ipwDen float64
+}
+
+// node is one metric_nodes row: its stamp, which computation wrote it, the
+// aggregates per combination and, for a root, what it sums.
 type node struct {
 	stamp
+	version uint64
+	entries []entry
+	leaves  []leaf // a root's, per bucket
+}
+
+// leaf is what a root knows of one of its leaves: the counts it was computed from
+// and the version of the computation that stored it (0: no leaf). The leaves'
+// generation is the root's.
+type leaf struct {
+	exposureRows, eventRows, version uint64
+}
+
+// add adds e to the entry of its combination.
+func (n *node) add(e entry) {
+	for i := range n.entries {
+		if n.entries[i].combination == e.combination {
+			a := &n.entries[i]
+			a.users += e.users
+			a.conversions += e.conversions
+			a.sum += e.sum
+			a.sumSq += e.sumSq
+			a.preSum += e.preSum
+			a.preSumSq += e.preSumSq
+			a.preCross += e.preCross
+			a.ipwNum += e.ipwNum
+			a.ipwDen += e.ipwDen
+			return
+		}
+	}
+	n.entries = append(n.entries, e)
+}
+
+// columns holds the root's aggregates as metric_nodes stores them.
+type columns struct {
 	multi                                                  []uint8
 	variant, segment                                       []string
 	day                                                    []time.Time
@@ -192,26 +291,51 @@ type node struct {
 	sum, sumSq, preSum, preSumSq, preCross, ipwNum, ipwDen []float64
 }
 
-func (n *node) add(multi uint8, variant string, day time.Time, segment string, users, conversions uint64,
-	sum, sumSq, preSum, preSumSq, preCross, ipwNum, ipwDen float64) {
-	n.multi = append(n.multi, multi)
-	n.variant = append(n.variant, variant)
-	n.day = append(n.day, day)
-	n.segment = append(n.segment, segment)
-	n.users = append(n.users, users)
-	n.conversions = append(n.conversions, conversions)
-	n.sum = append(n.sum, sum)
-	n.sumSq = append(n.sumSq, sumSq)
-	n.preSum = append(n.preSum, preSum)
-	n.preSumSq = append(n.preSumSq, preSumSq)
-	n.preCross = append(n.preCross, preCross)
-	n.ipwNum = append(n.ipwNum, ipwNum)
-	n.ipwDen = append(n.ipwDen, ipwDen)
+func (c *columns) targets() []any {
+	return []any{&c.multi, &c.variant, &c.day, &c.segment, &c.users, &c.conversions,
+		&c.sum, &c.sumSq, &c.preSum, &c.preSumSq, &c.preCross, &c.ipwNum, &c.ipwDen}
 }
 
-func (n *node) scanTargets() []any {
-	return []any{&n.exposureRows, &n.eventRows, &n.generation, &n.multi, &n.variant, &n.day, &n.segment,
-		&n.users, &n.conversions, &n.sum, &n.sumSq, &n.preSum, &n.preSumSq, &n.preCross, &n.ipwNum, &n.ipwDen}
+func (c *columns) entries() []entry {
+	out := make([]entry, len(c.users))
+	for i := range out {
+		out[i] = entry{combination{c.multi[i], c.variant[i], c.segment[i], c.day[i].Unix()}, c.users[i], c.conversions[i],
+			c.sum[i], c.sumSq[i], c.preSum[i], c.preSumSq[i], c.preCross[i], c.ipwNum[i], c.ipwDen[i]}
+	}
+	return out
+}
+
+// values is the arguments of one insertSQL row: a leaf's aggregates packed, the
+// root's in arrays with its leaves' stamps.
+func (n *node) values(experiment, metric string, level uint8, id uint16, version uint64) []any {
+	c := columns{multi: []uint8{}, variant: []string{}, segment: []string{}, day: []time.Time{}, users: []uint64{},
+		conversions: []uint64{}, sum: []float64{}, sumSq: []float64{}, preSum: []float64{}, preSumSq: []float64{},
+		preCross: []float64{}, ipwNum: []float64{}, ipwDen: []float64{}}
+	packed := ""
+	stamps := ""
+	if level == leafLevel {
+		packed = pack(n.entries)
+	} else {
+		for _, e := range n.entries {
+			c.multi = append(c.multi, e.multi)
+			c.variant = append(c.variant, e.variant)
+			c.segment = append(c.segment, e.segment)
+			c.day = append(c.day, time.Unix(e.day, 0).UTC())
+			c.users = append(c.users, e.users)
+			c.conversions = append(c.conversions, e.conversions)
+			c.sum = append(c.sum, e.sum)
+			c.sumSq = append(c.sumSq, e.sumSq)
+			c.preSum = append(c.preSum, e.preSum)
+			c.preSumSq = append(c.preSumSq, e.preSumSq)
+			c.preCross = append(c.preCross, e.preCross)
+			c.ipwNum = append(c.ipwNum, e.ipwNum)
+			c.ipwDen = append(c.ipwDen, e.ipwDen)
+		}
+		stamps = packStamps(n.leaves)
+	}
+	return []any{experiment, metric, level, id, version, n.exposureRows, n.eventRows, n.generation, packed,
+		c.multi, c.variant, c.day, c.segment, c.users, c.conversions, c.sum, c.sumSq, c.preSum, c.preSumSq,
+		c.preCross, c.ipwNum, c.ipwDen, stamps}
 }
 
 // lock serialises refreshes of one metric within this process: the second caller
@@ -222,20 +346,73 @@ func (s *Store) lock(m metric) func() {
 	return mu.(*sync.Mutex).Unlock
 }
 
-// total returns the metric's root node, computing first every node whose rows
+// RefreshMetrics brings metrics up to date together: those of one experiment and
+// event type share one pass over its exposures and events, which is most of the
+// work. Reading them afterwards (MetricAggregates) finds them current unless rows
+// arrived in between.
+func (s *Store) RefreshMetrics(ctx context.Context, qs []experiments.MetricQuery) error {
+	groups := map[[2]string][]metric{}
+	for _, q := range qs {
+		m, err := newMetric(q, experiments.Overall)
+		if err != nil {
+			return err
+		}
+		k := [2]string{q.Experiment, q.Event}
+		if !slices.ContainsFunc(groups[k], func(o metric) bool { return o.key == m.key }) {
+			groups[k] = append(groups[k], m)
+		}
+	}
+	keys := make([][2]string, 0, len(groups))
+	for k := range groups {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b [2]string) int { return cmp.Or(cmp.Compare(a[0], b[0]), cmp.Compare(a[1], b[1])) })
+	for _, k := range keys {
+		// Locks are taken in key order, so that two refreshes never wait for each other.
+		ms := groups[k]
+		slices.SortFunc(ms, func(a, b metric) int { return cmp.Compare(a.key, b.key) })
+		for len(ms) > 0 {
+			n := min(len(ms), maxTogether)
+			if err := s.refreshLocked(ctx, ms[:n]); err != nil {
+				return fmt.Errorf("chstore: metrics of %s on %s: %w", k[0], k[1], err)
+			}
+			ms = ms[n:]
+		}
+	}
+	return nil
+}
+
+func (s *Store) refreshLocked(ctx context.Context, ms []metric) error {
+	for _, m := range ms {
+		defer s.lock(m)()
+	}
+	version := uint64(s.now().UnixNano())
+	gen, err := s.generation(ctx)
+	if err != nil {
+		return err
+	}
+	return s.refresh(ctx, ms, gen, version)
+}
+
+func (s *Store) generation(ctx context.Context) (uint64, error) {
+	var gen uint64
+	err := s.conn.QueryRow(ctx, generationSQL).Scan(&gen)
+	return gen, err
+}
+
+// total returns the metric's root node, computing first every leaf whose rows
 // changed since it was stored.
 //
 // Counts are read before the data they stamp, and a materialized view writes its
 // rows only after the rows it saw are in their table, so a node covers at least the
-// rows its stamp counts. A node is current when its stamp equals the counts summed
-// over its leaves now: counts only grow and a stored stamp is a past reading of
-// them, so equal sums mean every leaf below is current. Two processes refreshing at
-// once both store correct nodes, and the later reading of the counts wins.
+// rows its stamp counts. The root is current when its stamp equals the counts now:
+// counts only grow, and the root's stamp is the sum of its leaves' stamps, each a
+// past reading of its bucket's counts.
 func (s *Store) total(ctx context.Context, m metric) (*node, error) {
 	defer s.lock(m)()
 	version := uint64(s.now().UnixNano())
-	var gen uint64
-	if err := s.conn.QueryRow(ctx, generationSQL).Scan(&gen); err != nil {
+	gen, err := s.generation(ctx)
+	if err != nil {
 		return nil, err
 	}
 	var all stamp
@@ -250,7 +427,7 @@ func (s *Store) total(ctx context.Context, m metric) (*node, error) {
 	if err != nil || root != nil && root.stamp == all {
 		return root, err
 	}
-	if err := s.refresh(ctx, m, gen, version); err != nil {
+	if err := s.refresh(ctx, []metric{m}, gen, version); err != nil {
 		return nil, err
 	}
 	return s.root(ctx, m)
@@ -266,129 +443,371 @@ func (s *Store) root(ctx context.Context, m metric) (*node, error) {
 		return nil, rows.Err()
 	}
 	n := &node{}
-	if err := rows.Scan(n.scanTargets()...); err != nil {
+	var c columns
+	if err := rows.Scan(append([]any{&n.version, &n.exposureRows, &n.eventRows, &n.generation}, c.targets()...)...); err != nil {
 		return nil, err
 	}
+	n.entries = c.entries()
 	return n, rows.Err()
 }
 
-// refresh computes the leaves whose counts moved, then level by level the nodes
-// above them and any node whose stamp disagrees with the counts.
-func (s *Store) refresh(ctx context.Context, m metric, gen, version uint64) error {
-	want := make([]stamp, leafBuckets)
-	rows, err := s.conn.Query(ctx, fmt.Sprintf(rowsSQL, "bucket,", "GROUP BY bucket"), m.q.Experiment, m.q.Event)
-	if err != nil {
+// refresh brings metrics ms (of one experiment and event type) up to date: it
+// computes, in one pass for all of them, every leaf whose counts differ from those
+// its metric's root records, and updates each root by the difference between the
+// new aggregates of those leaves and the versions the root sums, storing the last
+// leaves and the roots in one insert, which ClickHouse makes visible at once.
+//
+// A root records which version of each leaf it sums, so it is always the sum of
+// those versions, whatever else was stored since (another process refreshing at
+// the same time, a refresh stopped between inserts): the difference is exact. A
+// metric without a root starts from the empty sum, which sums no leaf. When a
+// version a root sums is gone (a background merge replaced it by a newer one), the
+// root is summed again from every leaf instead.
+func (s *Store) refresh(ctx context.Context, ms []metric, gen, version uint64) error {
+	experiment, event := ms[0].q.Experiment, ms[0].q.Event
+	// The counts and the roots, read at once.
+	var want []stamp
+	var roots []*node
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		want, err = s.counts(gctx, experiment, event, gen)
+		return err
+	})
+	g.Go(func() (err error) {
+		roots, err = s.roots(gctx, ms)
+		return err
+	})
+	if err := g.Wait(); err != nil {
 		return err
 	}
-	for rows.Next() {
-		var b uint16
-		var x, e uint64
-		if err := rows.Scan(&b, &x, &e); err != nil {
-			rows.Close()
-			return err
-		}
-		want[b].exposureRows, want[b].eventRows = x, e
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for b := range want {
-		want[b].generation = gen
-	}
-	have := make([]map[uint16]stamp, topLevel+1)
-	for l := range have {
-		have[l] = map[uint16]stamp{}
-	}
-	rows, err = s.conn.Query(ctx, stampsSQL, m.q.Experiment, m.key)
-	if err != nil {
-		return err
-	}
-	for rows.Next() {
-		var level uint8
-		var n uint16
-		var st stamp
-		if err := rows.Scan(&level, &n, &st.exposureRows, &st.eventRows, &st.generation); err != nil {
-			rows.Close()
-			return err
-		}
-		if int(level) <= topLevel {
-			have[level][n] = st
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
+	all := stamp{generation: gen}
+	for _, st := range want {
+		all.exposureRows += st.exposureRows
+		all.eventRows += st.eventRows
 	}
 
+	// The metrics to bring up to date, and the leaves any of them lacks.
+	var todo []metric
+	var updated []*node // per metric of todo: its root, or nil to sum it again
+	isStale := make([]bool, leafBuckets)
+	for i, m := range ms {
+		r := roots[i]
+		if r != nil && r.stamp == all {
+			continue // current
+		}
+		if r == nil {
+			r = &node{leaves: make([]leaf, leafBuckets)} // the sum of no leaves
+		}
+		todo = append(todo, m)
+		updated = append(updated, r)
+		for b, l := range r.leaves {
+			if l.version != 0 && (r.generation != gen || l.exposureRows != want[b].exposureRows || l.eventRows != want[b].eventRows) ||
+				l.version == 0 && !want[b].empty() {
+				isStale[b] = true
+			}
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
 	var stale []uint16
-	changed := map[uint16]bool{}
-	for b := range want {
-		if st, ok := have[0][uint16(b)]; ok && st != want[b] || !ok && !want[b].empty() {
+	for b, yes := range isStale {
+		if yes {
 			stale = append(stale, uint16(b))
-			changed[uint16(b)] = true
 		}
 	}
 	var from uint32
 	if len(stale) > 0 {
-		if from, err = s.eventsFrom(ctx, m.q.Experiment); err != nil {
+		var err error
+		if from, err = s.eventsFrom(ctx, experiment); err != nil {
 			return err
 		}
 	}
-	for len(stale) > 0 {
-		chunk := stale[:min(len(stale), chunkLeaves)]
+	deltas := make([]delta, len(todo))
+	for i := range deltas {
+		deltas[i] = delta{}
+	}
+	for first := true; first || len(stale) > 0; first = false {
+		chunk := stale[:min(len(stale), s.chunk)]
 		stale = stale[len(chunk):]
-		leaves, err := s.computeLeaves(ctx, m, chunk, want, from)
+		// The versions the roots sum are read while the leaves are computed.
+		var computed, old []map[uint16]*node
+		g, gctx := errgroup.WithContext(ctx)
+		g.Go(func() (err error) {
+			computed, err = s.computeLeaves(gctx, todo, chunk, want, from)
+			return err
+		})
+		g.Go(func() (err error) {
+			old, err = s.oldLeaves(gctx, todo, chunk, updated)
+			return err
+		})
+		if err := g.Wait(); err != nil {
+			return err
+		}
+		for i, r := range updated {
+			if r == nil {
+				continue
+			}
+			if !deltas[i].addChunk(chunk, r.leaves, old[i], computed[i], version) {
+				updated[i] = nil // a version it sums is gone
+			}
+		}
+		last := len(stale) == 0
+		if last {
+			for i, r := range updated {
+				if r != nil {
+					r.stamp = all
+					r.entries = deltas[i].apply(r.entries)
+				}
+			}
+		}
+		write := updated
+		if !last {
+			write = nil
+		}
+		if err := s.store(ctx, todo, chunk, computed, write, version); err != nil {
+			return err
+		}
+	}
+	var lost []metric // metrics whose root could not be updated
+	for i, m := range todo {
+		if updated[i] == nil {
+			lost = append(lost, m)
+		}
+	}
+	return s.sumRoots(ctx, lost, version)
+}
+
+// counts reads the rows each bucket has received, the stamp its leaf must have.
+func (s *Store) counts(ctx context.Context, experiment, event string, gen uint64) ([]stamp, error) {
+	want := make([]stamp, leafBuckets)
+	for b := range want {
+		want[b].generation = gen
+	}
+	rows, err := s.conn.Query(ctx, fmt.Sprintf(rowsSQL, "bucket,", "GROUP BY bucket"), experiment, event)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var b uint16
+		var x, e uint64
+		if err := rows.Scan(&b, &x, &e); err != nil {
+			return nil, err
+		}
+		want[b].exposureRows, want[b].eventRows = x, e
+	}
+	return want, rows.Err()
+}
+
+// roots reads the roots of ms with their leaves' stamps, nil where there is none.
+func (s *Store) roots(ctx context.Context, ms []metric) ([]*node, error) {
+	index := map[string]int{}
+	var keys clickhouse.GroupSet // metric IN (…)
+	for i, m := range ms {
+		index[m.key] = i
+		keys.Value = append(keys.Value, m.key)
+	}
+	out := make([]*node, len(ms))
+	var versions clickhouse.GroupSet // version IN (…)
+	rows, err := s.conn.Query(ctx, rootVersionsSQL, ms[0].q.Experiment, keys)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var v uint64
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		versions.Value = append(versions.Value, v)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(versions.Value) == 0 {
+		return out, err
+	}
+	rows, err = s.conn.Query(ctx, rootsSQL, ms[0].q.Experiment, keys, versions)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key string
+		n := &node{}
+		var c columns
+		var stamps string
+		if err := rows.Scan(append(append([]any{&key, &n.version, &n.exposureRows, &n.eventRows, &n.generation}, c.targets()...),
+			&stamps)...); err != nil {
+			return nil, err
+		}
+		if n.leaves, err = unpackStamps(stamps); err != nil {
+			continue // unreadable: start again from the empty sum
+		}
+		n.entries = c.entries()
+		out[index[key]] = n
+	}
+	return out, rows.Err()
+}
+
+// oldLeaves reads the stored versions of the leaves of chunk, per metric of ms
+// whose root is being updated (roots[i] not nil), keeping those the root sums.
+func (s *Store) oldLeaves(ctx context.Context, ms []metric, chunk []uint16, roots []*node) ([]map[uint16]*node, error) {
+	index := map[string]int{}
+	var keys clickhouse.GroupSet // metric IN (…)
+	old := make([]map[uint16]*node, len(ms))
+	for i, m := range ms {
+		old[i] = map[uint16]*node{}
+		if roots[i] != nil && slices.ContainsFunc(chunk, func(b uint16) bool { return roots[i].leaves[b].version != 0 }) {
+			index[m.key] = i
+			keys.Value = append(keys.Value, m.key)
+		}
+	}
+	if len(keys.Value) == 0 {
+		return old, nil
+	}
+	rows, err := s.conn.Query(ctx, fmt.Sprintf(oldLeavesSQL, numbers(chunk)), ms[0].q.Experiment, keys)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key, packed string
+		var id uint16
+		var version uint64
+		if err := rows.Scan(&key, &id, &version, &packed); err != nil {
+			return nil, err
+		}
+		i := index[key]
+		if version != roots[i].leaves[id].version {
+			continue
+		}
+		entries, err := unpack(packed)
+		if err != nil {
+			return nil, err
+		}
+		old[i][id] = &node{version: version, entries: entries}
+	}
+	return old, rows.Err()
+}
+
+// delta is a signed sum of aggregates per combination.
+type delta map[combination]*signed
+
+type signed struct {
+	users, conversions                                     int64
+	sum, sumSq, preSum, preSumSq, preCross, ipwNum, ipwDen float64
+}
+
+// addChunk adds the difference between the leaves of chunk computed now and the
+// old versions a root sums, and records the new ones in the root's leaves; it
+// reports false if an old version is missing.
+func (d delta) addChunk(chunk []uint16, leaves []leaf, old, computed map[uint16]*node, version uint64) bool {
+	for _, b := range chunk {
+		if leaves[b].version != 0 {
+			o := old[b]
+			if o == nil {
+				return false
+			}
+			d.add(o, -1)
+		}
+		n := computed[b]
+		d.add(n, 1)
+		leaves[b] = leaf{n.exposureRows, n.eventRows, version}
+	}
+	return true
+}
+
+func (d delta) add(n *node, sign int64) {
+	f := float64(sign)
+	for _, e := range n.entries {
+		a := d[e.combination]
+		if a == nil {
+			a = &signed{}
+			d[e.combination] = a
+		}
+		a.users += sign * int64(e.users)
+		a.conversions += sign * int64(e.conversions)
+		a.sum += f * e.sum
+		a.sumSq += f * e.sumSq
+		a.preSum += f * e.preSum
+		a.preSumSq += f * e.preSumSq
+		a.preCross += f * e.preCross
+		a.ipwNum += f * e.ipwNum
+		a.ipwDen += f * e.ipwDen
+	}
+}
+
+// apply returns entries changed by d, in a stable order. A combination left
+// without users is dropped (all its sums are sums over no users).
+func (d delta) apply(entries []entry) []entry {
+	for i := range entries {
+		if a := d[entries[i].combination]; a != nil {
+			e := &entries[i]
+			e.users = uint64(int64(e.users) + a.users)
+			e.conversions = uint64(int64(e.conversions) + a.conversions)
+			e.sum += a.sum
+			e.sumSq += a.sumSq
+			e.preSum += a.preSum
+			e.preSumSq += a.preSumSq
+			e.preCross += a.preCross
+			e.ipwNum += a.ipwNum
+			e.ipwDen += a.ipwDen
+			delete(d, e.combination)
+		}
+	}
+	for c, a := range d {
+		entries = append(entries, entry{c, uint64(a.users), uint64(a.conversions),
+			a.sum, a.sumSq, a.preSum, a.preSumSq, a.preCross, a.ipwNum, a.ipwDen})
+	}
+	entries = slices.DeleteFunc(entries, func(e entry) bool { return e.users == 0 })
+	slices.SortFunc(entries, func(a, b entry) int {
+		return cmp.Or(cmp.Compare(a.multi, b.multi), cmp.Compare(a.variant, b.variant), cmp.Compare(a.day, b.day),
+			cmp.Compare(a.segment, b.segment))
+	})
+	return entries
+}
+
+// sumRoots sums the root of each metric of ms again from all its stored leaves.
+func (s *Store) sumRoots(ctx context.Context, ms []metric, version uint64) error {
+	for _, m := range ms {
+		rows, err := s.conn.Query(ctx, allLeavesSQL, m.q.Experiment, m.key)
 		if err != nil {
 			return err
 		}
-		if err := s.store(ctx, m, 0, chunk, leaves, version); err != nil {
+		root := &node{leaves: make([]leaf, leafBuckets)}
+		d := delta{}
+		genMin, genMax := ^uint64(0), uint64(0)
+		for rows.Next() {
+			var id uint16
+			var l node
+			var packed string
+			if err := rows.Scan(&id, &l.version, &l.exposureRows, &l.eventRows, &l.generation, &packed); err != nil {
+				rows.Close()
+				return err
+			}
+			if l.entries, err = unpack(packed); err != nil {
+				rows.Close()
+				return err
+			}
+			root.exposureRows += l.exposureRows
+			root.eventRows += l.eventRows
+			root.leaves[id] = leaf{l.exposureRows, l.eventRows, l.version}
+			genMin, genMax = min(genMin, l.generation), max(genMax, l.generation)
+			d.add(&l, 1)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if genMin == genMax {
+			root.generation = genMin // else leaves of different generations: not current
+		}
+		root.entries = d.apply(nil)
+		if err := s.store(ctx, []metric{m}, nil, nil, []*node{root}, version); err != nil {
 			return err
 		}
 	}
-	// Above the leaves, want is the sum of the level below.
-	for level := 1; level <= topLevel; level++ {
-		up := make([]stamp, len(want)/fanout)
-		for i, st := range want {
-			p := &up[i/fanout]
-			p.exposureRows += st.exposureRows
-			p.eventRows += st.eventRows
-			p.generation = gen
-		}
-		want = up
-		var dirty []uint16
-		next := map[uint16]bool{}
-		for n := range want {
-			st, ok := have[level][uint16(n)]
-			if ok && (st != want[n] || anyChanged(changed, n)) || !ok && !want[n].empty() {
-				dirty = append(dirty, uint16(n))
-				next[uint16(n)] = true
-			}
-		}
-		changed = next
-		for len(dirty) > 0 {
-			chunk := dirty[:min(len(dirty), chunkLeaves)]
-			dirty = dirty[len(chunk):]
-			parents, err := s.computeParents(ctx, m, level, chunk, gen)
-			if err != nil {
-				return err
-			}
-			if err := s.store(ctx, m, level, chunk, parents, version); err != nil {
-				return err
-			}
-		}
-	}
 	return nil
-}
-
-// anyChanged tells whether a child of node n was computed again.
-func anyChanged(changed map[uint16]bool, n int) bool {
-	for c := n * fanout; c < (n+1)*fanout; c++ {
-		if changed[uint16(c)] {
-			return true
-		}
-	}
-	return false
 }
 
 // preSeconds is CUPED's pre-exposure period in seconds, as the queries take it.
@@ -404,7 +823,7 @@ const firstDaySQL = `SELECT if(min(day) = toDate(0), 0, toUInt32(toDateTime(min(
 
 // eventsFrom returns the earliest time (Unix seconds) an event can count for
 // experiment: the pre-period before its first day. Filtering events by it in
-// computeSQL, rather than by a subquery on exposures, matters on 18.16, which
+// leafSQL, rather than by a subquery on exposures, matters on 18.16, which
 // evaluates such a subquery anew at every stage of the query's analysis.
 func (s *Store) eventsFrom(ctx context.Context, experiment string) (uint32, error) {
 	var first uint32
@@ -417,48 +836,57 @@ func (s *Store) eventsFrom(ctx context.Context, experiment string) (uint32, erro
 	return first - preSeconds, nil
 }
 
-// computeLeaves runs computeSQL over the given leaves, counting events from from
-// (Unix seconds); their stamps are the counts read before.
-func (s *Store) computeLeaves(ctx context.Context, m metric, chunk []uint16, want []stamp, from uint32) (map[uint16]*node, error) {
-	exprs := kindExprs[m.q.Kind]
-	day := "toDate(0)"
-	if m.q.Daily {
-		day = "toDate(fts)"
+// computeLeaves runs leafSQL over the given leaves for every metric of ms, counting
+// events from from (Unix seconds): per metric, the leaves by bucket, whose stamps
+// are the counts read before. A metric that is not Daily has its days merged.
+func (s *Store) computeLeaves(ctx context.Context, ms []metric, chunk []uint16, want []stamp, from uint32) ([]map[uint16]*node, error) {
+	out := make([]map[uint16]*node, len(ms))
+	for i := range ms {
+		out[i] = make(map[uint16]*node, len(chunk))
+		for _, b := range chunk {
+			out[i][b] = &node{stamp: want[b]}
+		}
 	}
-	sql := strings.NewReplacer("{pre}", exprs[0], "{y}", exprs[1], "{day}", day, "{where}", m.where,
-		"{buckets}", bucketFilter(chunk)).Replace(computeSQL)
-	window := uint32(m.q.Window / time.Second)
-	rows, err := s.conn.Query(ctx, sql, window, window, preSeconds, m.q.Experiment, m.q.Event, from)
+	if len(chunk) == 0 {
+		return out, nil
+	}
+	rows, err := s.conn.Query(ctx, leafQuery(ms, chunk), ms[0].q.Experiment, ms[0].q.Event, from)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[uint16]*node, len(chunk))
-	for _, b := range chunk {
-		out[b] = &node{stamp: want[b]}
-	}
-	return out, readCombinations(rows, out)
-}
-
-// readCombinations adds rows of (node, multi, variant, day, segment, users,
-// conversions and the seven sums) to the nodes they name, and closes rows.
-func readCombinations(rows driver.Rows, nodes map[uint16]*node) error {
 	defer rows.Close()
-	for rows.Next() {
-		var id uint16
-		var multi uint8
-		var variant, segment string
-		var day time.Time
-		var users, conversions uint64
-		var sum, sumSq, preSum, preSumSq, preCross, ipwNum, ipwDen float64
-		if err := rows.Scan(&id, &multi, &variant, &day, &segment, &users, &conversions,
-			&sum, &sumSq, &preSum, &preSumSq, &preCross, &ipwNum, &ipwDen); err != nil {
-			return err
-		}
-		if n := nodes[id]; n != nil {
-			n.add(multi, variant, day, segment, users, conversions, sum, sumSq, preSum, preSumSq, preCross, ipwNum, ipwDen)
+	sums := make([][6]float64, len(ms))
+	convs := make([]uint64, len(ms))
+	var id uint16
+	var c combination
+	var day time.Time
+	var users uint64
+	var ipwDen float64
+	targets := []any{&id, &c.multi, &c.variant, &day, &c.segment, &users, &ipwDen}
+	for i := range ms {
+		targets = append(targets, &convs[i])
+		for j := range sums[i] {
+			targets = append(targets, &sums[i][j])
 		}
 	}
-	return rows.Err()
+	for rows.Next() {
+		if err := rows.Scan(targets...); err != nil {
+			return nil, err
+		}
+		for i, m := range ms {
+			n := out[i][id]
+			if n == nil {
+				continue
+			}
+			e := entry{c, users, convs[i], sums[i][0], sums[i][1], sums[i][2], sums[i][3], sums[i][4], sums[i][5], ipwDen}
+			e.day = day.Unix()
+			if !m.q.Daily {
+				e.day = 0
+			}
+			n.add(e)
+		}
+	}
+	return out, rows.Err()
 }
 
 // bucketFilter selects the rows of the given (ascending) leaves: a range when they
@@ -482,68 +910,31 @@ func numbers(ns []uint16) string {
 	return b.String()
 }
 
-// computeParents sums the children (level − 1) of the given nodes of level.
-func (s *Store) computeParents(ctx context.Context, m metric, level int, chunk []uint16, gen uint64) (map[uint16]*node, error) {
-	list := numbers(chunk)
-	out := make(map[uint16]*node, len(chunk))
-	for _, n := range chunk {
-		out[n] = &node{}
+// store writes, in one insert, the leaves of chunk for every metric of ms (one row
+// each, empty for leaves without users, so that they too are known to be computed)
+// and the roots of ms that are not nil.
+func (s *Store) store(ctx context.Context, ms []metric, chunk []uint16, leaves []map[uint16]*node, roots []*node, version uint64) error {
+	if len(chunk) == 0 && !slices.ContainsFunc(roots, func(r *node) bool { return r != nil }) {
+		return nil
 	}
-	rows, err := s.conn.Query(ctx, fmt.Sprintf(parentStampsSQL, list), m.q.Experiment, m.key, uint8(level-1))
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		var p uint16
-		var st stamp
-		var genMax uint64
-		if err := rows.Scan(&p, &st.exposureRows, &st.eventRows, &st.generation, &genMax); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		if st.generation != genMax || st.generation != gen {
-			st.generation = 0 // children of different generations: not current
-		}
-		if n := out[p]; n != nil {
-			n.stamp = st
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	rows, err = s.conn.Query(ctx, fmt.Sprintf(parentSQL, list), m.q.Experiment, m.key, uint8(level-1))
-	if err != nil {
-		return nil, err
-	}
-	return out, readCombinations(rows, out)
-}
-
-// store writes one row per node of chunk, empty for nodes without users, so that
-// they too are known to be computed.
-func (s *Store) store(ctx context.Context, m metric, level int, chunk []uint16, nodes map[uint16]*node, version uint64) error {
 	batch, err := s.conn.PrepareBatch(ctx, insertSQL)
 	if err != nil {
 		return err
 	}
 	defer batch.Abort()
-	for _, id := range chunk {
-		n := nodes[id]
-		if err := batch.Append(m.q.Experiment, m.key, uint8(level), id, version,
-			n.exposureRows, n.eventRows, n.generation,
-			nonNil(n.multi), nonNil(n.variant), nonNil(n.day), nonNil(n.segment), nonNil(n.users), nonNil(n.conversions),
-			nonNil(n.sum), nonNil(n.sumSq), nonNil(n.preSum), nonNil(n.preSumSq), nonNil(n.preCross),
-			nonNil(n.ipwNum), nonNil(n.ipwDen)); err != nil {
-			return err
+	for i, m := range ms {
+		for _, id := range chunk {
+			if err := batch.Append(leaves[i][id].values(m.q.Experiment, m.key, leafLevel, id, version)...); err != nil {
+				return err
+			}
+		}
+	}
+	for i, r := range roots {
+		if r != nil {
+			if err := batch.Append(r.values(ms[i].q.Experiment, ms[i].key, rootLevel, 0, version)...); err != nil {
+				return err
+			}
 		}
 	}
 	return batch.Send()
-}
-
-// nonNil gives the driver an empty array rather than a nil slice.
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
 }

@@ -227,6 +227,7 @@ func TestBucketsMatchGroundTruth(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer store.Close()
+	chstore.SetChunk(store, 1000) // the first batch is computed in chunks
 	ctx := context.Background()
 
 	rng := rand.New(rand.NewPCG(4, 5))
@@ -360,12 +361,31 @@ func TestBucketsMatchGroundTruth(t *testing.T) {
 	}
 	before = lastVersion()
 	w.insert(t, conn, xs, es)
+	// Metrics refreshed together (one pass per event type) are read as computed.
+	if err := store.RefreshMetrics(ctx, queries); err != nil {
+		t.Fatal(err)
+	}
 	check("second batch with late exposures and redeliveries")
 	second := computedSince(before)
 
-	// The whole second batch delivered again changes nothing.
+	// The whole second batch delivered again changes nothing, however many
+	// processes refresh at once.
 	w.insert(t, conn, xs, es)
-	check("second batch redelivered")
+	other, err := chstore.Open(addr, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	errs := make(chan error, 2)
+	for _, s := range []*chstore.Store{store, other} {
+		go func() { errs <- s.RefreshMetrics(ctx, queries) }()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("second batch redelivered, refreshed by two stores at once")
 
 	// One purchase touches one bucket of each purchase metric.
 	before = lastVersion()
@@ -375,6 +395,20 @@ func TestBucketsMatchGroundTruth(t *testing.T) {
 		t.Errorf("one purchase recomputed %d buckets of the purchase metrics, want %d", n, purchaseTrees)
 	}
 	t.Logf("the second batch recomputed %d of %d buckets", second, all)
+
+	// A root sums known versions of its leaves; when one is gone (here replaced by
+	// a copy under a newer version, and merged away), the root is summed again.
+	const nodeColumns = `experiment, metric, level, node, exposure_rows, event_rows, generation, packed, multi, variant, day,
+		segment, users, conversions, value_sum, value_sumsq, pre_sum, pre_sumsq, pre_cross, ipw_num, ipw_den, leaf_stamps`
+	if err := conn.Exec(ctx, `INSERT INTO metric_nodes (version, `+nodeColumns+`) SELECT version + 1, `+nodeColumns+`
+		FROM metric_nodes FINAL WHERE level = 0 AND node = cityHash64('u8') % 65536`); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Exec(ctx, "OPTIMIZE TABLE metric_nodes FINAL"); err != nil {
+		t.Fatal(err)
+	}
+	w.insert(t, conn, nil, []erow{event("purchase", "u8", start.Add(2*time.Hour))})
+	check("a leaf version gone")
 
 	// Erasure deletes rows without inserting any.
 	erased := map[string]bool{"u1": true, "u2": true, "u3": true, "u3001": true}

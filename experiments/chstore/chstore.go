@@ -1,11 +1,11 @@
 // Package chstore computes experiment results from the events and exposures lift
 // stores in ClickHouse. The SQL runs on ClickHouse 18.16 and current releases.
 //
-// Results are kept per bucket of users, with sums over buckets up to the whole
-// experiment (metric_nodes, migration 00041), and only the buckets that received rows
-// since they were computed, and the sums above them, are computed again; reading an
-// unchanged metric reads one row however large the experiment is. See buckets.go and
-// docs/analytics.md ("How results stay fast").
+// Results are kept per bucket of users, with their sum over every bucket
+// (metric_nodes, migrations 00041 and 00042), and only the buckets that received rows
+// since they were computed are computed again, the sum updated by the difference;
+// reading an unchanged metric reads one row however large the experiment is. See
+// buckets.go and docs/analytics.md ("How results stay fast").
 package chstore
 
 import (
@@ -28,6 +28,7 @@ type Store struct {
 	// locks holds a *sync.Mutex per experiment and metric (see lock).
 	locks sync.Map
 	now   func() time.Time
+	chunk int // leaves computed per query (chunkLeaves; tests make it small)
 }
 
 // Open connects lazily to the database at addr (native protocol).
@@ -36,7 +37,7 @@ func Open(addr, database string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chstore: %w", err)
 	}
-	return &Store{conn: conn, now: time.Now}, nil
+	return &Store{conn: conn, now: time.Now, chunk: chunkLeaves}, nil
 }
 
 // Close closes the connections.
@@ -61,19 +62,20 @@ func (s *Store) MetricAggregates(ctx context.Context, q experiments.MetricQuery,
 	if root == nil {
 		return data, nil
 	}
-	for i := range root.users {
-		a := experiments.ArmAggregate{Variant: root.variant[i], Users: float64(root.users[i]), Conversions: float64(root.conversions[i]),
-			Sum: root.sum[i], SumSq: root.sumSq[i], PreSum: root.preSum[i], PreSumSq: root.preSumSq[i], PreCross: root.preCross[i],
-			IPWNum: root.ipwNum[i], IPWDen: root.ipwDen[i]}
+	for _, e := range root.entries {
+		a := experiments.ArmAggregate{Variant: e.variant, Users: float64(e.users), Conversions: float64(e.conversions),
+			Sum: e.sum, SumSq: e.sumSq, PreSum: e.preSum, PreSumSq: e.preSumSq, PreCross: e.preCross,
+			IPWNum: e.ipwNum, IPWDen: e.ipwDen}
+		day := time.Unix(e.day, 0).UTC().Format(time.DateOnly)
 		switch by {
 		case experiments.ByDay:
-			a.Group = root.day[i].UTC().Format(time.DateOnly)
+			a.Group = day
 		case experiments.BySegment:
-			a.Group = root.segment[i]
+			a.Group = e.segment
 		case experiments.BySegmentDay:
-			a.Group, a.Day = root.segment[i], root.day[i].UTC().Format(time.DateOnly)
+			a.Group, a.Day = e.segment, day
 		}
-		if root.multi[i] == 1 {
+		if e.multi == 1 {
 			data.MultiVariantUsers += a.Users
 			if !q.KeepMultiVariant {
 				continue
