@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -86,11 +87,11 @@ type EventStore interface {
 	LatestEvent(ctx context.Context) (time.Time, error)
 }
 
-// MetricRefresher is an EventStore that brings several metrics up to date at once,
-// sharing the work of metrics on the same event type; Results calls it before it
-// reads them.
-type MetricRefresher interface {
-	RefreshMetrics(ctx context.Context, qs []MetricQuery) error
+// MetricsReader is an EventStore that answers several queries at once, sharing the
+// work of metrics on the same event type; Results uses it where the store has it.
+type MetricsReader interface {
+	// MetricsAggregates returns the aggregates of each qs[i] by bys[i].
+	MetricsAggregates(ctx context.Context, qs []MetricQuery, bys []Breakdown) ([]MetricData, error)
 }
 
 // Results is the analysis of an experiment (GET /api/v1/experiments/{key}/results).
@@ -201,28 +202,8 @@ func (s *ResultsService) Results(ctx context.Context, key string) (Results, erro
 		// The goal is also broken down by day.
 		queries[i] = MetricQuery{Experiment: e.Key, Event: sp.event, Kind: sp.kind, Where: where, Window: window(sp.window), Daily: i == 0}
 	}
-	if r, ok := s.Events.(MetricRefresher); ok {
-		if err := r.RefreshMetrics(ctx, queries); err != nil {
-			return Results{}, fmt.Errorf("experiments: results of %q: %w", key, err)
-		}
-	}
-	fetched := make([]MetricData, len(specs))
-	var daily, bySegment MetricData
-	g, gctx := errgroup.WithContext(ctx)
-	for i := range queries {
-		g.Go(func() error {
-			var err error
-			if fetched[i], err = s.Events.MetricAggregates(gctx, queries[i], Overall); err != nil || i > 0 {
-				return err
-			}
-			if daily, err = s.Events.MetricAggregates(gctx, queries[i], ByDay); err != nil {
-				return err
-			}
-			bySegment, err = s.Events.MetricAggregates(gctx, queries[i], BySegment)
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
+	fetched, daily, bySegment, err := s.aggregates(ctx, queries)
+	if err != nil {
 		return Results{}, err
 	}
 	for i, sp := range specs {
@@ -250,6 +231,38 @@ func (s *ResultsService) Results(ctx context.Context, key string) (Results, erro
 	adjustAll(res.Metrics, correction)
 	res.Recommendation = recommend(&res, opts)
 	return res, nil
+}
+
+// aggregates fetches every metric overall, and the first (the goal) by day and by
+// segment.
+func (s *ResultsService) aggregates(ctx context.Context, queries []MetricQuery) (fetched []MetricData, daily, bySegment MetricData, err error) {
+	if r, ok := s.Events.(MetricsReader); ok {
+		qs := append(slices.Clone(queries), queries[0], queries[0])
+		bys := make([]Breakdown, len(qs))
+		bys[len(qs)-2], bys[len(qs)-1] = ByDay, BySegment
+		all, err := r.MetricsAggregates(ctx, qs, bys)
+		if err != nil {
+			return nil, daily, bySegment, err
+		}
+		return all[:len(queries)], all[len(queries)], all[len(queries)+1], nil
+	}
+	fetched = make([]MetricData, len(queries))
+	g, gctx := errgroup.WithContext(ctx)
+	for i := range queries {
+		g.Go(func() error {
+			var err error
+			if fetched[i], err = s.Events.MetricAggregates(gctx, queries[i], Overall); err != nil || i > 0 {
+				return err
+			}
+			if daily, err = s.Events.MetricAggregates(gctx, queries[i], ByDay); err != nil {
+				return err
+			}
+			bySegment, err = s.Events.MetricAggregates(gctx, queries[i], BySegment)
+			return err
+		})
+	}
+	err = g.Wait()
+	return fetched, daily, bySegment, err
 }
 
 func (s *ResultsService) now() time.Time {

@@ -78,9 +78,9 @@ func BenchmarkMetric10M(b *testing.B) {
 }
 
 // BenchmarkResults10M is the whole results API call on the same experiment: a goal,
-// a revenue metric and a guardrail with a property condition, each overall and the
-// goal by day and by segment, with the statistics, after the traffic of
-// BenchmarkMetric10M's "traffic" case arrived.
+// a revenue metric and a guardrail with a property condition (all on purchases, so
+// computed in one pass), each overall and the goal by day and by segment, with the
+// statistics, after the traffic of BenchmarkMetric10M's "traffic" case arrived.
 func BenchmarkResults10M(b *testing.B) {
 	addr, db := benchdata.ClickHouse(b)
 	store, err := chstore.Open(addr, db)
@@ -104,9 +104,15 @@ func BenchmarkResults10M(b *testing.B) {
 		b.Fatal(err)
 	}
 	rs := &experiments.ResultsService{Store: pgstore.New(pool), Events: store}
-	if _, err := rs.Results(ctx, "big"); err != nil { // the first computation
+	// The call before the timed ones computes the three metrics for the first time
+	// in the first run (initial-ms; later runs find them computed, then it measures
+	// what arrived since).
+	initial := time.Now()
+	if _, err := rs.Results(ctx, "big"); err != nil {
 		b.Fatal(err)
 	}
+	initialMs := float64(time.Since(initial).Milliseconds())
+	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		if err := benchdata.AddTraffic(ctx, raw); err != nil {
@@ -122,4 +128,5 @@ func BenchmarkResults10M(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/results")
+	b.ReportMetric(initialMs, "initial-ms")
 }

@@ -346,18 +346,12 @@ func (s *Store) lock(m metric) func() {
 	return mu.(*sync.Mutex).Unlock
 }
 
-// RefreshMetrics brings metrics up to date together: those of one experiment and
-// event type share one pass over its exposures and events, which is most of the
-// work. Reading them afterwards (MetricAggregates) finds them current unless rows
-// arrived in between.
-func (s *Store) RefreshMetrics(ctx context.Context, qs []experiments.MetricQuery) error {
+// refreshAll brings metrics up to date, those of one experiment and event type
+// together.
+func (s *Store) refreshAll(ctx context.Context, ms []metric) error {
 	groups := map[[2]string][]metric{}
-	for _, q := range qs {
-		m, err := newMetric(q, experiments.Overall)
-		if err != nil {
-			return err
-		}
-		k := [2]string{q.Experiment, q.Event}
+	for _, m := range ms {
+		k := [2]string{m.q.Experiment, m.q.Event}
 		if !slices.ContainsFunc(groups[k], func(o metric) bool { return o.key == m.key }) {
 			groups[k] = append(groups[k], m)
 		}

@@ -361,10 +361,31 @@ func TestBucketsMatchGroundTruth(t *testing.T) {
 	}
 	before = lastVersion()
 	w.insert(t, conn, xs, es)
-	// Metrics refreshed together (one pass per event type) are read as computed.
-	if err := store.RefreshMetrics(ctx, queries); err != nil {
-		t.Fatal(err)
+	// Every query and breakdown at once (one pass per event type).
+	together := func(s *chstore.Store) ([]experiments.MetricQuery, []experiments.Breakdown, []experiments.MetricData, error) {
+		var qs []experiments.MetricQuery
+		var bys []experiments.Breakdown
+		for _, q := range queries {
+			for _, by := range []experiments.Breakdown{experiments.Overall, experiments.ByDay, experiments.BySegment, experiments.BySegmentDay} {
+				qs, bys = append(qs, q), append(bys, by)
+			}
+		}
+		data, err := s.MetricsAggregates(ctx, qs, bys)
+		return qs, bys, data, err
 	}
+	checkTogether := func(step string, qs []experiments.MetricQuery, bys []experiments.Breakdown, data []experiments.MetricData, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		for i, q := range qs {
+			if diff := sameData(data[i], w.truth(t, q, bys[i])); diff != "" {
+				t.Fatalf("%s: %s %s (where %v) by %q, together: %s", step, q.Kind, q.Event, q.Where != nil, bys[i], diff)
+			}
+		}
+	}
+	qs, bys, data, err := together(store)
+	checkTogether("second batch, all metrics together", qs, bys, data, err)
 	check("second batch with late exposures and redeliveries")
 	second := computedSince(before)
 
@@ -376,14 +397,22 @@ func TestBucketsMatchGroundTruth(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	errs := make(chan error, 2)
+	type answer struct {
+		qs   []experiments.MetricQuery
+		bys  []experiments.Breakdown
+		data []experiments.MetricData
+		err  error
+	}
+	answers := make(chan answer, 2)
 	for _, s := range []*chstore.Store{store, other} {
-		go func() { errs <- s.RefreshMetrics(ctx, queries) }()
+		go func() {
+			qs, bys, data, err := together(s)
+			answers <- answer{qs, bys, data, err}
+		}()
 	}
 	for range 2 {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
+		a := <-answers
+		checkTogether("second batch redelivered, two stores at once", a.qs, a.bys, a.data, a.err)
 	}
 	check("second batch redelivered, refreshed by two stores at once")
 

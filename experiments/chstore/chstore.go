@@ -47,10 +47,7 @@ func (s *Store) Close() error { return s.conn.Close() }
 // first computes again the parts of the metric whose data changed since they were
 // stored, so the answer covers every row stored before the call.
 func (s *Store) MetricAggregates(ctx context.Context, q experiments.MetricQuery, by experiments.Breakdown) (experiments.MetricData, error) {
-	if by != experiments.Overall && by != experiments.ByDay && by != experiments.BySegment && by != experiments.BySegmentDay {
-		return experiments.MetricData{}, fmt.Errorf("chstore: unknown breakdown %q", by)
-	}
-	m, err := newMetric(q, by)
+	m, err := newBreakdown(q, by)
 	if err != nil {
 		return experiments.MetricData{}, err
 	}
@@ -58,9 +55,56 @@ func (s *Store) MetricAggregates(ctx context.Context, q experiments.MetricQuery,
 	if err != nil {
 		return experiments.MetricData{}, fmt.Errorf("chstore: metric %s of %q: %w", q.Event, q.Experiment, err)
 	}
+	return aggregates(root, q, by), nil
+}
+
+// MetricsAggregates returns the aggregates of each qs[i] broken down by bys[i],
+// bringing them up to date together first: the metrics of one experiment and event
+// type share one pass over its exposures and events, which is most of the work.
+// The answers cover every row stored before the call.
+func (s *Store) MetricsAggregates(ctx context.Context, qs []experiments.MetricQuery, bys []experiments.Breakdown) ([]experiments.MetricData, error) {
+	if len(qs) != len(bys) {
+		return nil, fmt.Errorf("chstore: %d queries and %d breakdowns", len(qs), len(bys))
+	}
+	ms := make([]metric, len(qs))
+	for i, q := range qs {
+		var err error
+		if ms[i], err = newBreakdown(q, bys[i]); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.refreshAll(ctx, ms); err != nil {
+		return nil, err
+	}
+	roots := map[string]*node{} // by experiment and metric key
+	out := make([]experiments.MetricData, len(qs))
+	for i, m := range ms {
+		k := m.q.Experiment + "\x00" + m.key
+		root, ok := roots[k]
+		if !ok {
+			var err error
+			if root, err = s.root(ctx, m); err != nil {
+				return nil, fmt.Errorf("chstore: metric %s of %q: %w", m.q.Event, m.q.Experiment, err)
+			}
+			roots[k] = root
+		}
+		out[i] = aggregates(root, qs[i], bys[i])
+	}
+	return out, nil
+}
+
+func newBreakdown(q experiments.MetricQuery, by experiments.Breakdown) (metric, error) {
+	if by != experiments.Overall && by != experiments.ByDay && by != experiments.BySegment && by != experiments.BySegmentDay {
+		return metric{}, fmt.Errorf("chstore: unknown breakdown %q", by)
+	}
+	return newMetric(q, by)
+}
+
+// aggregates is a root's aggregates as q and by ask for them (none for no root).
+func aggregates(root *node, q experiments.MetricQuery, by experiments.Breakdown) experiments.MetricData {
 	var data experiments.MetricData
 	if root == nil {
-		return data, nil
+		return data
 	}
 	for _, e := range root.entries {
 		a := experiments.ArmAggregate{Variant: e.variant, Users: float64(e.users), Conversions: float64(e.conversions),
@@ -86,7 +130,7 @@ func (s *Store) MetricAggregates(ctx context.Context, q experiments.MetricQuery,
 	slices.SortFunc(data.Arms, func(a, b experiments.ArmAggregate) int {
 		return cmp.Or(cmp.Compare(a.Group, b.Group), cmp.Compare(a.Day, b.Day), cmp.Compare(a.Variant, b.Variant))
 	})
-	return data, nil
+	return data
 }
 
 // LatestEvent is the receive time of the newest stored event.
