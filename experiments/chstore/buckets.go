@@ -198,7 +198,7 @@ WHERE experiment = ? AND metric = ? AND level = 1 AND node = 0`
 // rootVersionsSQL and rootsSQL read the roots of several metrics with their
 // leaves' stamps: first which version is the newest, then only that one, where
 // FINAL would read every version not merged yet, each with its 65,536 stamps.
-const rootVersionsSQL = `SELECT max(version) FROM metric_nodes
+const rootVersionsSQL = `SELECT metric, max(version) FROM metric_nodes
 WHERE experiment = ? AND metric IN ? AND level = 1 AND node = 0
 GROUP BY metric`
 
@@ -262,20 +262,27 @@ type leaf struct {
 	exposureRows, eventRows, version uint64
 }
 
+// addScaled adds sign × e's aggregates to a (sign 1 or −1). The counts wrap
+// around in uint64 while differences are added, and come out right once all are,
+// since a true count is never negative.
+func (a *entry) addScaled(e entry, sign int64) {
+	f := float64(sign)
+	a.users += uint64(sign) * e.users
+	a.conversions += uint64(sign) * e.conversions
+	a.sum += f * e.sum
+	a.sumSq += f * e.sumSq
+	a.preSum += f * e.preSum
+	a.preSumSq += f * e.preSumSq
+	a.preCross += f * e.preCross
+	a.ipwNum += f * e.ipwNum
+	a.ipwDen += f * e.ipwDen
+}
+
 // add adds e to the entry of its combination.
 func (n *node) add(e entry) {
 	for i := range n.entries {
 		if n.entries[i].combination == e.combination {
-			a := &n.entries[i]
-			a.users += e.users
-			a.conversions += e.conversions
-			a.sum += e.sum
-			a.sumSq += e.sumSq
-			a.preSum += e.preSum
-			a.preSumSq += e.preSumSq
-			a.preCross += e.preCross
-			a.ipwNum += e.ipwNum
-			a.ipwDen += e.ipwDen
+			n.entries[i].addScaled(e, 1)
 			return
 		}
 	}
@@ -521,9 +528,10 @@ func (s *Store) refresh(ctx context.Context, ms []metric, gen, version uint64) e
 	for i := range deltas {
 		deltas[i] = delta{}
 	}
-	for first := true; first || len(stale) > 0; first = false {
+	for {
 		chunk := stale[:min(len(stale), s.chunk)]
 		stale = stale[len(chunk):]
+		last := len(stale) == 0
 		// The versions the roots sum are read while the leaves are computed.
 		var computed, old []map[uint16]*node
 		g, gctx := errgroup.WithContext(ctx)
@@ -546,7 +554,6 @@ func (s *Store) refresh(ctx context.Context, ms []metric, gen, version uint64) e
 				updated[i] = nil // a version it sums is gone
 			}
 		}
-		last := len(stale) == 0
 		if last {
 			for i, r := range updated {
 				if r != nil {
@@ -561,6 +568,9 @@ func (s *Store) refresh(ctx context.Context, ms []metric, gen, version uint64) e
 		}
 		if err := s.store(ctx, todo, chunk, computed, write, version); err != nil {
 			return err
+		}
+		if last {
+			break
 		}
 	}
 	var lost []metric // metrics whose root could not be updated
@@ -603,17 +613,20 @@ func (s *Store) roots(ctx context.Context, ms []metric) ([]*node, error) {
 		keys.Value = append(keys.Value, m.key)
 	}
 	out := make([]*node, len(ms))
+	newest := map[string]uint64{}
 	var versions clickhouse.GroupSet // version IN (…)
 	rows, err := s.conn.Query(ctx, rootVersionsSQL, ms[0].q.Experiment, keys)
 	if err != nil {
 		return nil, err
 	}
 	for rows.Next() {
+		var key string
 		var v uint64
-		if err := rows.Scan(&v); err != nil {
+		if err := rows.Scan(&key, &v); err != nil {
 			rows.Close()
 			return nil, err
 		}
+		newest[key] = v
 		versions.Value = append(versions.Value, v)
 	}
 	rows.Close()
@@ -633,6 +646,9 @@ func (s *Store) roots(ctx context.Context, ms []metric) ([]*node, error) {
 		if err := rows.Scan(append(append([]any{&key, &n.version, &n.exposureRows, &n.eventRows, &n.generation}, c.targets()...),
 			&stamps)...); err != nil {
 			return nil, err
+		}
+		if n.version != newest[key] {
+			continue // an older root of this metric with another's newest version
 		}
 		if n.leaves, err = unpackStamps(stamps); err != nil {
 			continue // unreadable: start again from the empty sum
@@ -684,13 +700,8 @@ func (s *Store) oldLeaves(ctx context.Context, ms []metric, chunk []uint16, root
 	return old, rows.Err()
 }
 
-// delta is a signed sum of aggregates per combination.
-type delta map[combination]*signed
-
-type signed struct {
-	users, conversions                                     int64
-	sum, sumSq, preSum, preSumSq, preCross, ipwNum, ipwDen float64
-}
+// delta is a signed sum of aggregates per combination (see addScaled).
+type delta map[combination]*entry
 
 // addChunk adds the difference between the leaves of chunk computed now and the
 // old versions a root sums, and records the new ones in the root's leaves; it
@@ -712,22 +723,13 @@ func (d delta) addChunk(chunk []uint16, leaves []leaf, old, computed map[uint16]
 }
 
 func (d delta) add(n *node, sign int64) {
-	f := float64(sign)
 	for _, e := range n.entries {
 		a := d[e.combination]
 		if a == nil {
-			a = &signed{}
+			a = &entry{combination: e.combination}
 			d[e.combination] = a
 		}
-		a.users += sign * int64(e.users)
-		a.conversions += sign * int64(e.conversions)
-		a.sum += f * e.sum
-		a.sumSq += f * e.sumSq
-		a.preSum += f * e.preSum
-		a.preSumSq += f * e.preSumSq
-		a.preCross += f * e.preCross
-		a.ipwNum += f * e.ipwNum
-		a.ipwDen += f * e.ipwDen
+		a.addScaled(e, sign)
 	}
 }
 
@@ -736,22 +738,12 @@ func (d delta) add(n *node, sign int64) {
 func (d delta) apply(entries []entry) []entry {
 	for i := range entries {
 		if a := d[entries[i].combination]; a != nil {
-			e := &entries[i]
-			e.users = uint64(int64(e.users) + a.users)
-			e.conversions = uint64(int64(e.conversions) + a.conversions)
-			e.sum += a.sum
-			e.sumSq += a.sumSq
-			e.preSum += a.preSum
-			e.preSumSq += a.preSumSq
-			e.preCross += a.preCross
-			e.ipwNum += a.ipwNum
-			e.ipwDen += a.ipwDen
-			delete(d, e.combination)
+			entries[i].addScaled(*a, 1)
+			delete(d, entries[i].combination)
 		}
 	}
-	for c, a := range d {
-		entries = append(entries, entry{c, uint64(a.users), uint64(a.conversions),
-			a.sum, a.sumSq, a.preSum, a.preSumSq, a.preCross, a.ipwNum, a.ipwDen})
+	for _, a := range d {
+		entries = append(entries, *a)
 	}
 	entries = slices.DeleteFunc(entries, func(e entry) bool { return e.users == 0 })
 	slices.SortFunc(entries, func(a, b entry) int {
