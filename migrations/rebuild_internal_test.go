@@ -92,6 +92,16 @@ func TestClickHouseBucketRebuild(t *testing.T) {
 		{"SELECT uniqExact(user_id) FROM first_exposures", 101},
 		{"SELECT toUInt64(sum(rows)) FROM bucket_rows WHERE source = 'exposures' AND key = 'e'", 301},
 		{"SELECT toUInt64(sum(rows)) FROM bucket_rows WHERE source = 'events' AND key = 'purchase'", 50},
+		{"SELECT toUInt64(sum(rows_0 + rows_1 + rows_2 + rows_3)) FROM bucket_rows WHERE source = 'exposures' AND key = 'e'", 301},
+		{"SELECT toUInt64(sum(rows_0 + rows_1 + rows_2 + rows_3)) FROM bucket_rows WHERE source = 'events' AND key = 'purchase'", 50},
+		// Every leaf counts the exposures of its users (the formula of 00043).
+		{`SELECT toUInt64(countIf(r != c)) FROM (
+		    SELECT toUInt32(bucket * 4 + k) AS leaf, [r0, r1, r2, r3][k + 1] AS r
+		    FROM (SELECT bucket, sum(rows_0) AS r0, sum(rows_1) AS r1, sum(rows_2) AS r2, sum(rows_3) AS r3
+		          FROM bucket_rows WHERE source = 'exposures' GROUP BY bucket)
+		    ARRAY JOIN [0, 1, 2, 3] AS k)
+		  ANY FULL OUTER JOIN (SELECT toUInt32(cityHash64(user_id) % 65536 * 4 + intDiv(cityHash64(user_id), 65536) % 4) AS leaf, count() AS c
+		  FROM exposures GROUP BY leaf) USING leaf`, 0},
 		{"SELECT count() FROM system.tables WHERE database = currentDatabase() AND name LIKE '%\\_v_'", 0},
 	} {
 		var got uint64

@@ -19,7 +19,7 @@ import (
 // experiment with 10,000,000 exposure rows of 5,000,000 users and 1,000,000
 // purchases (internal/benchdata), the size the results page must handle within a
 // second:
-//   - first: a metric never computed before, so every bucket is computed (each
+//   - first: a metric never computed before, so every leaf is computed (each
 //     iteration uses a new attribution window);
 //   - unchanged: computed before, no rows since;
 //   - traffic: after 1,000 exposures and 100 purchases arrived (about ten seconds

@@ -213,7 +213,7 @@ func mustWhere(t *testing.T, s string) *experiments.Where {
 // redelivered duplicates of earlier batches, an erasure (ALTER TABLE … DELETE) and a
 // dropped partition, and after each step checks every metric and breakdown the
 // store computes incrementally against the same metric computed in Go from
-// everything inserted. It also checks that only the buckets that received rows are
+// everything inserted. It also checks that only the leaves that received rows are
 // computed again.
 func TestBucketsMatchGroundTruth(t *testing.T) {
 	addr, db := testenv.ClickHouse(t)
@@ -307,7 +307,7 @@ func TestBucketsMatchGroundTruth(t *testing.T) {
 			}
 		}
 	}
-	// computedSince counts the leaves (buckets) stored after the computation of version v
+	// computedSince counts the leaves stored after the computation of version v
 	// (background merges may drop the rows they replace, never newer ones).
 	lastVersion := func() uint64 {
 		t.Helper()
@@ -325,19 +325,19 @@ func TestBucketsMatchGroundTruth(t *testing.T) {
 		}
 		return n
 	}
-	all := uint64(trees) * 65536
+	all := uint64(trees) * 65536 * 4 // leaves
 
 	xs, es := users(0, 3000)
 	w.insert(t, conn, xs, es)
 	check("first batch")
-	// Buckets without rows of the experiment or the event type need no computing.
+	// Leaves without rows of the experiment or the event type need no computing.
 	if n := computedSince(0); n == 0 || n >= all {
-		t.Fatalf("the first computation stored %d buckets of %d", n, all)
+		t.Fatalf("the first computation stored %d leaves of %d", n, all)
 	}
 	before := lastVersion()
 	check("no new rows")
 	if n := computedSince(before); n != 0 {
-		t.Fatalf("computing again without new rows stored %d buckets", n)
+		t.Fatalf("computing again without new rows stored %d leaves", n)
 	}
 
 	// Second batch: new users, earlier exposures of existing users (in their own
@@ -416,21 +416,21 @@ func TestBucketsMatchGroundTruth(t *testing.T) {
 	}
 	check("second batch redelivered, refreshed by two stores at once")
 
-	// One purchase touches one bucket of each purchase metric.
+	// One purchase touches one leaf of each purchase metric.
 	before = lastVersion()
 	w.insert(t, conn, nil, []erow{event("purchase", "u7", start.Add(time.Hour))})
 	check("one purchase")
 	if n := computedSince(before); n != purchaseTrees {
-		t.Errorf("one purchase recomputed %d buckets of the purchase metrics, want %d", n, purchaseTrees)
+		t.Errorf("one purchase recomputed %d leaves of the purchase metrics, want %d", n, purchaseTrees)
 	}
-	t.Logf("the second batch recomputed %d of %d buckets", second, all)
+	t.Logf("the second batch recomputed %d of %d leaves", second, all)
 
 	// A root sums known versions of its leaves; when one is gone (here replaced by
 	// a copy under a newer version, and merged away), the root is summed again.
 	const nodeColumns = `experiment, metric, level, node, exposure_rows, event_rows, generation, packed, multi, variant, day,
 		segment, users, conversions, value_sum, value_sumsq, pre_sum, pre_sumsq, pre_cross, ipw_num, ipw_den, leaf_stamps`
 	if err := conn.Exec(ctx, `INSERT INTO metric_nodes (version, `+nodeColumns+`) SELECT version + 1, `+nodeColumns+`
-		FROM metric_nodes FINAL WHERE level = 0 AND node = cityHash64('u8') % 65536`); err != nil {
+		FROM metric_nodes FINAL WHERE level = 0 AND node = cityHash64('u8') % 65536 * 4 + intDiv(cityHash64('u8'), 65536) % 4`); err != nil {
 		t.Fatal(err)
 	}
 	if err := conn.Exec(ctx, "OPTIMIZE TABLE metric_nodes FINAL"); err != nil {

@@ -2,7 +2,7 @@
 // stores in ClickHouse. The SQL runs on ClickHouse 18.16 and current releases.
 //
 // Results are kept per bucket of users, with their sum over every bucket
-// (metric_nodes, migrations 00041 and 00042), and only the buckets that received rows
+// (metric_nodes, migrations 00041 to 00043), and only the buckets that received rows
 // since they were computed are computed again, the sum updated by the difference;
 // reading an unchanged metric reads one row however large the experiment is. See
 // buckets.go and docs/analytics.md ("How results stay fast").
@@ -73,22 +73,13 @@ func (s *Store) MetricsAggregates(ctx context.Context, qs []experiments.MetricQu
 			return nil, err
 		}
 	}
-	if err := s.refreshAll(ctx, ms); err != nil {
+	roots, err := s.refreshAll(ctx, ms)
+	if err != nil {
 		return nil, err
 	}
-	roots := map[string]*node{} // by experiment and metric key
 	out := make([]experiments.MetricData, len(qs))
 	for i, m := range ms {
-		k := m.q.Experiment + "\x00" + m.key
-		root, ok := roots[k]
-		if !ok {
-			var err error
-			if root, err = s.root(ctx, m); err != nil {
-				return nil, fmt.Errorf("chstore: metric %s of %q: %w", m.q.Event, m.q.Experiment, err)
-			}
-			roots[k] = root
-		}
-		out[i] = aggregates(root, qs[i], bys[i])
+		out[i] = aggregates(roots[m.rootKey()], qs[i], bys[i])
 	}
 	return out, nil
 }

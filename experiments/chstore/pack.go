@@ -4,106 +4,232 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"slices"
 )
 
 // A leaf's aggregates are stored packed in one String column (metric_nodes.packed)
 // rather than in the thirteen arrays the root uses: a refresh reads about a
 // thousand leaves scattered over the table, and ClickHouse's cost for that grows
 // with the number of columns read (measured on 18.16: 0.35 s for the arrays of
-// 3,300 leaves, 0.05 s for one column). Per entry: multi (one byte), variant and
-// segment (length-prefixed), day, users and conversions (varints), then the seven
-// sums as IEEE 754 bits.
+// 3,300 leaves, 0.05 s for one column) and with their size, since reading rows
+// scattered over a column decompresses nearly all of it. Hence a compact format:
+// the number of entries, the distinct variant and segment names (length-prefixed),
+// then per entry multi (one byte), the indexes of its variant and segment, its day
+// (days since 1970), users and conversions (varints), and the seven sums, each as a
+// varint when it is a whole number (conversions, and the inverse-propensity sums
+// of simple weights) or as IEEE 754 bits, one byte saying which.
+
+// exactInt is the largest whole number below which every float64 is exact.
+const exactInt = 1 << 53
 
 func pack(entries []entry) string {
-	b := make([]byte, 0, len(entries)*80)
+	var names []string
+	index := map[string]uint64{}
+	name := func(s string) uint64 {
+		i, ok := index[s]
+		if !ok {
+			i = uint64(len(names))
+			index[s] = i
+			names = append(names, s)
+		}
+		return i
+	}
+	body := make([]byte, 0, len(entries)*24)
 	for _, e := range entries {
-		b = append(b, e.multi)
-		b = binary.AppendUvarint(b, uint64(len(e.variant)))
-		b = append(b, e.variant...)
-		b = binary.AppendUvarint(b, uint64(len(e.segment)))
-		b = append(b, e.segment...)
-		b = binary.AppendVarint(b, e.day)
-		b = binary.AppendUvarint(b, e.users)
-		b = binary.AppendUvarint(b, e.conversions)
-		for _, f := range [...]float64{e.sum, e.sumSq, e.preSum, e.preSumSq, e.preCross, e.ipwNum, e.ipwDen} {
-			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
+		body = append(body, e.multi)
+		body = binary.AppendUvarint(body, name(e.variant))
+		body = binary.AppendUvarint(body, name(e.segment))
+		body = binary.AppendVarint(body, e.day/secondsPerDay)
+		body = binary.AppendUvarint(body, e.users)
+		body = binary.AppendUvarint(body, e.conversions)
+		sums := e.sums()
+		var whole byte
+		for i, f := range sums {
+			if f >= 0 && f < exactInt && f == math.Trunc(f) {
+				whole |= 1 << i
+			}
+		}
+		body = append(body, whole)
+		for i, f := range sums {
+			if whole&(1<<i) != 0 {
+				body = binary.AppendUvarint(body, uint64(f))
+			} else {
+				body = binary.LittleEndian.AppendUint64(body, math.Float64bits(f))
+			}
 		}
 	}
-	return string(b)
+	b := binary.AppendUvarint(nil, uint64(len(entries)))
+	b = binary.AppendUvarint(b, uint64(len(names)))
+	for _, s := range names {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return string(append(b, body...))
+}
+
+// secondsPerDay converts an entry's day, the Unix time of a midnight, to days.
+const secondsPerDay = 86400
+
+// sums returns the seven sums of e in the order pack writes them.
+func (e *entry) sums() [7]float64 {
+	return [...]float64{e.sum, e.sumSq, e.preSum, e.preSumSq, e.preCross, e.ipwNum, e.ipwDen}
 }
 
 var errPacked = errors.New("chstore: malformed packed aggregates")
 
+// reader decodes what pack and packStamps write; the first error sticks.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) uvarint() uint64 {
+	v, k := binary.Uvarint(r.b)
+	if k <= 0 {
+		r.err, r.b = errPacked, nil
+		return 0
+	}
+	r.b = r.b[k:]
+	return v
+}
+
+func (r *reader) varint() int64 {
+	v, k := binary.Varint(r.b)
+	if k <= 0 {
+		r.err, r.b = errPacked, nil
+		return 0
+	}
+	r.b = r.b[k:]
+	return v
+}
+
+func (r *reader) bytes(n uint64) []byte {
+	if uint64(len(r.b)) < n {
+		r.err, r.b = errPacked, nil
+		return nil
+	}
+	v := r.b[:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) byte() byte {
+	if v := r.bytes(1); v != nil {
+		return v[0]
+	}
+	return 0
+}
+
+func (r *reader) uint64() uint64 {
+	if v := r.bytes(8); v != nil {
+		return binary.LittleEndian.Uint64(v)
+	}
+	return 0
+}
+
+// count reads a number of items of at least size bytes each that follow, which
+// cannot be more than the bytes left.
+func (r *reader) count(size int) int {
+	n := r.uvarint()
+	if n > uint64(len(r.b)/size) {
+		r.err, r.b = errPacked, nil
+		return 0
+	}
+	return int(n)
+}
+
+// done reports the first error, or one if bytes are left over.
+func (r *reader) done() error {
+	if r.err == nil && len(r.b) != 0 {
+		return errPacked
+	}
+	return r.err
+}
+
 func unpack(s string) ([]entry, error) {
-	b := []byte(s)
-	var out []entry
-	str := func() (string, bool) {
-		n, k := binary.Uvarint(b)
-		if k <= 0 || uint64(len(b)-k) < n {
-			return "", false
+	r := &reader{b: []byte(s)}
+	n := r.uvarint()
+	names := make([]string, r.count(1))
+	for i := range names {
+		names[i] = string(r.bytes(r.uvarint()))
+	}
+	name := func() string {
+		i := r.uvarint()
+		if i >= uint64(len(names)) {
+			r.err, r.b = errPacked, nil
+			return ""
 		}
-		v := string(b[k : k+int(n)])
-		b = b[k+int(n):]
-		return v, true
+		return names[i]
 	}
-	uvarint := func() (uint64, bool) {
-		v, k := binary.Uvarint(b)
-		b = b[max(k, 0):]
-		return v, k > 0
-	}
-	for len(b) > 0 {
+	out := make([]entry, 0, min(n, uint64(len(r.b))))
+	for range n {
+		if r.err != nil {
+			break
+		}
 		var e entry
-		e.multi, b = b[0], b[1:]
-		var ok1, ok2, ok3, ok4 bool
-		e.variant, ok1 = str()
-		e.segment, ok2 = str()
-		day, k := binary.Varint(b)
-		if !ok1 || !ok2 || k <= 0 {
-			return nil, errPacked
-		}
-		e.day, b = day, b[k:]
-		e.users, ok3 = uvarint()
-		e.conversions, ok4 = uvarint()
-		if !ok3 || !ok4 || len(b) < 7*8 {
-			return nil, errPacked
-		}
-		for _, f := range [...]*float64{&e.sum, &e.sumSq, &e.preSum, &e.preSumSq, &e.preCross, &e.ipwNum, &e.ipwDen} {
-			*f, b = math.Float64frombits(binary.LittleEndian.Uint64(b)), b[8:]
+		e.multi = r.byte()
+		e.variant = name()
+		e.segment = name()
+		e.day = r.varint() * secondsPerDay
+		e.users = r.uvarint()
+		e.conversions = r.uvarint()
+		whole := r.byte()
+		for i, f := range [...]*float64{&e.sum, &e.sumSq, &e.preSum, &e.preSumSq, &e.preCross, &e.ipwNum, &e.ipwDen} {
+			if whole&(1<<i) != 0 {
+				*f = float64(r.uvarint())
+			} else {
+				*f = math.Float64frombits(r.uint64())
+			}
 		}
 		out = append(out, e)
+	}
+	if err := r.done(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
-// packStamps packs what a root knows of each of its leaves (leafBuckets of them):
-// the two counts as varints, the version as eight bytes.
+// packStamps packs what a root knows of each of its leaves (leafCount of them):
+// the distinct versions (eight bytes each), then per leaf its two counts and the
+// index of its version, as varints. A refresh writes one version, so a root holds
+// as many as the refreshes whose leaves are still current.
 func packStamps(leaves []leaf) string {
-	b := make([]byte, 0, len(leaves)*12)
+	versions := make([]uint64, 0, 16)
 	for _, l := range leaves {
+		versions = append(versions, l.version)
+	}
+	slices.Sort(versions)
+	versions = slices.Compact(versions)
+	b := binary.AppendUvarint(make([]byte, 0, len(leaves)*5+len(versions)*8), uint64(len(versions)))
+	for _, v := range versions {
+		b = binary.LittleEndian.AppendUint64(b, v)
+	}
+	for _, l := range leaves {
+		i, _ := slices.BinarySearch(versions, l.version)
 		b = binary.AppendUvarint(b, l.exposureRows)
 		b = binary.AppendUvarint(b, l.eventRows)
-		b = binary.LittleEndian.AppendUint64(b, l.version)
+		b = binary.AppendUvarint(b, uint64(i))
 	}
 	return string(b)
 }
 
 func unpackStamps(s string) ([]leaf, error) {
-	b := []byte(s)
-	out := make([]leaf, leafBuckets)
-	for i := range out {
-		x, k := binary.Uvarint(b)
-		if k <= 0 {
-			return nil, errPacked
-		}
-		e, k2 := binary.Uvarint(b[k:])
-		if k2 <= 0 || len(b) < k+k2+8 {
-			return nil, errPacked
-		}
-		out[i] = leaf{x, e, binary.LittleEndian.Uint64(b[k+k2:])}
-		b = b[k+k2+8:]
+	r := &reader{b: []byte(s)}
+	versions := make([]uint64, r.count(8))
+	for i := range versions {
+		versions[i] = r.uint64()
 	}
-	if len(b) != 0 {
-		return nil, errPacked
+	out := make([]leaf, leafCount)
+	for i := range out {
+		out[i].exposureRows, out[i].eventRows = r.uvarint(), r.uvarint()
+		if v := r.uvarint(); v < uint64(len(versions)) {
+			out[i].version = versions[v]
+		} else if r.err == nil {
+			r.err, r.b = errPacked, nil
+		}
+	}
+	if err := r.done(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -1,5 +1,6 @@
 // Command composecheck validates docker-compose.yml the way `docker compose config`
-// does (compose-spec schema, interpolation, merge keys, depends_on targets), for
+// does (compose-spec schema, interpolation, merge keys, depends_on targets), and that
+// the files it bind-mounts exist, for
 // machines that have the Docker client but no compose plugin. `make lint` runs it.
 //
 // It is its own module so that compose-go stays out of lift's dependencies.
@@ -44,6 +45,13 @@ func check(path string) error {
 	for name, svc := range project.Services {
 		if svc.Image == "" && svc.Build == nil {
 			return fmt.Errorf("service %s: neither image nor build", name)
+		}
+		for _, v := range svc.Volumes {
+			if v.Type == "bind" {
+				if _, err := os.Stat(v.Source); err != nil {
+					return fmt.Errorf("service %s: bind mount: %w", name, err) // docker would create a directory
+				}
+			}
 		}
 	}
 	fmt.Printf("composecheck: %s: %d services valid\n", path, len(project.Services))
