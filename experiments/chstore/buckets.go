@@ -560,7 +560,7 @@ func (s *Store) refresh(ctx context.Context, ms []metric, gen, version uint64) (
 	}
 	for {
 		chunk := stale[:min(len(stale), s.chunk)]
-		if len(chunk) > 0 && int(chunk[len(chunk)-1]-chunk[0])+1 != len(chunk) {
+		if !contiguous(chunk) {
 			chunk = chunk[:min(len(chunk), scatteredLeaves)]
 		}
 		stale = stale[len(chunk):]
@@ -827,8 +827,6 @@ func (s *Store) sumRoot(ctx context.Context, m metric, version uint64) (*node, e
 		if id >= leafCount {
 			return nil, fmt.Errorf("leaf %d out of range", id)
 		}
-		root.exposureRows += l.exposureRows
-		root.eventRows += l.eventRows
 		root.leaves[id] = leaf{l.exposureRows, l.eventRows, l.version}
 		genMin, genMax = min(genMin, l.generation), max(genMax, l.generation)
 		d.add(&l, 1)
@@ -836,8 +834,9 @@ func (s *Store) sumRoot(ctx context.Context, m metric, version uint64) (*node, e
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	root.stamp = root.sumStamps(0) // generation 0: not current
 	if genMin == genMax {
-		root.generation = genMin // else leaves of different generations: not current
+		root.generation = genMin // unless all leaves are of one generation
 	}
 	root.entries = d.apply(nil)
 	return root, s.store(ctx, []metric{m}, nil, nil, []*node{root}, version)
@@ -945,7 +944,7 @@ func cached(ctx context.Context) context.Context {
 func leafFilter(chunk []uint32) string {
 	first, last := chunk[0], chunk[len(chunk)-1]
 	leaf := leafOf("user_id")
-	if int(last-first)+1 == len(chunk) {
+	if contiguous(chunk) {
 		buckets := fmt.Sprintf("bucket BETWEEN %d AND %d", first/leavesPerBucket, last/leavesPerBucket)
 		if first%leavesPerBucket == 0 && last%leavesPerBucket == leavesPerBucket-1 {
 			return buckets
@@ -959,6 +958,11 @@ func leafFilter(chunk []uint32) string {
 		}
 	}
 	return fmt.Sprintf("bucket IN (%s) AND %s IN (%s)", numbers(bs), leaf, numbers(chunk))
+}
+
+// contiguous tells whether ascending leaves are a range (or none).
+func contiguous(chunk []uint32) bool {
+	return len(chunk) == 0 || int(chunk[len(chunk)-1]-chunk[0])+1 == len(chunk)
 }
 
 func numbers(ns []uint32) string {

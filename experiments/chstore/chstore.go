@@ -1,9 +1,10 @@
 // Package chstore computes experiment results from the events and exposures lift
 // stores in ClickHouse. The SQL runs on ClickHouse 18.16 and current releases.
 //
-// Results are kept per bucket of users, with their sum over every bucket
-// (metric_nodes, migrations 00041 to 00043), and only the buckets that received rows
-// since they were computed are computed again, the sum updated by the difference;
+// Results are kept per leaf of users (a quarter of a bucket), with their sum over
+// every leaf (metric_nodes, migrations 00041 to 00043), and only the leaves that
+// received rows since they were computed are computed again, the sum updated by the
+// difference;
 // reading an unchanged metric reads one row however large the experiment is. See
 // buckets.go and docs/analytics.md ("How results stay fast").
 package chstore

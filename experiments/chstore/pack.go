@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
-	"slices"
 )
 
 // A leaf's aggregates are stored packed in one String column (metric_nodes.packed)
@@ -45,16 +44,16 @@ func pack(entries []entry) string {
 		sums := e.sums()
 		var whole byte
 		for i, f := range sums {
-			if f >= 0 && f < exactInt && f == math.Trunc(f) {
+			if *f >= 0 && *f < exactInt && *f == math.Trunc(*f) {
 				whole |= 1 << i
 			}
 		}
 		body = append(body, whole)
 		for i, f := range sums {
 			if whole&(1<<i) != 0 {
-				body = binary.AppendUvarint(body, uint64(f))
+				body = binary.AppendUvarint(body, uint64(*f))
 			} else {
-				body = binary.LittleEndian.AppendUint64(body, math.Float64bits(f))
+				body = binary.LittleEndian.AppendUint64(body, math.Float64bits(*f))
 			}
 		}
 	}
@@ -71,8 +70,8 @@ func pack(entries []entry) string {
 const secondsPerDay = 86400
 
 // sums returns the seven sums of e in the order pack writes them.
-func (e *entry) sums() [7]float64 {
-	return [...]float64{e.sum, e.sumSq, e.preSum, e.preSumSq, e.preCross, e.ipwNum, e.ipwDen}
+func (e *entry) sums() [7]*float64 {
+	return [...]*float64{&e.sum, &e.sumSq, &e.preSum, &e.preSumSq, &e.preCross, &e.ipwNum, &e.ipwDen}
 }
 
 var errPacked = errors.New("chstore: malformed packed aggregates")
@@ -83,29 +82,45 @@ type reader struct {
 	err error
 }
 
-func (r *reader) uvarint() uint64 {
-	v, k := binary.Uvarint(r.b)
+// fail records that the input is malformed and stops reading it.
+func (r *reader) fail() { r.err, r.b = errPacked, nil }
+
+// skip drops the k bytes a varint took, or fails for binary's k ≤ 0.
+func (r *reader) skip(k int) {
 	if k <= 0 {
-		r.err, r.b = errPacked, nil
-		return 0
+		r.fail()
+		return
 	}
 	r.b = r.b[k:]
+}
+
+func (r *reader) uvarint() uint64 {
+	v, k := binary.Uvarint(r.b)
+	r.skip(k)
 	return v
 }
 
 func (r *reader) varint() int64 {
 	v, k := binary.Varint(r.b)
-	if k <= 0 {
-		r.err, r.b = errPacked, nil
-		return 0
-	}
-	r.b = r.b[k:]
+	r.skip(k)
 	return v
+}
+
+// pick reads an index into items and returns that item (the zero value, failing,
+// past their end).
+func pick[T any](r *reader, items []T) T {
+	var item T
+	if i := r.uvarint(); i < uint64(len(items)) {
+		item = items[i]
+	} else {
+		r.fail()
+	}
+	return item
 }
 
 func (r *reader) bytes(n uint64) []byte {
 	if uint64(len(r.b)) < n {
-		r.err, r.b = errPacked, nil
+		r.fail()
 		return nil
 	}
 	v := r.b[:n]
@@ -132,7 +147,7 @@ func (r *reader) uint64() uint64 {
 func (r *reader) count(size int) int {
 	n := r.uvarint()
 	if n > uint64(len(r.b)/size) {
-		r.err, r.b = errPacked, nil
+		r.fail()
 		return 0
 	}
 	return int(n)
@@ -153,14 +168,6 @@ func unpack(s string) ([]entry, error) {
 	for i := range names {
 		names[i] = string(r.bytes(r.uvarint()))
 	}
-	name := func() string {
-		i := r.uvarint()
-		if i >= uint64(len(names)) {
-			r.err, r.b = errPacked, nil
-			return ""
-		}
-		return names[i]
-	}
 	out := make([]entry, 0, min(n, uint64(len(r.b))))
 	for range n {
 		if r.err != nil {
@@ -168,13 +175,13 @@ func unpack(s string) ([]entry, error) {
 		}
 		var e entry
 		e.multi = r.byte()
-		e.variant = name()
-		e.segment = name()
+		e.variant = pick(r, names)
+		e.segment = pick(r, names)
 		e.day = r.varint() * secondsPerDay
 		e.users = r.uvarint()
 		e.conversions = r.uvarint()
 		whole := r.byte()
-		for i, f := range [...]*float64{&e.sum, &e.sumSq, &e.preSum, &e.preSumSq, &e.preCross, &e.ipwNum, &e.ipwDen} {
+		for i, f := range e.sums() {
 			if whole&(1<<i) != 0 {
 				*f = float64(r.uvarint())
 			} else {
@@ -192,25 +199,32 @@ func unpack(s string) ([]entry, error) {
 // packStamps packs what a root knows of each of its leaves (leafCount of them):
 // the distinct versions (eight bytes each), then per leaf its two counts and the
 // index of its version, as varints. A refresh writes one version, so a root holds
-// as many as the refreshes whose leaves are still current.
+// as many as the refreshes whose leaves are still current. (This runs for every
+// root a refresh stores: one map lookup per leaf, none for a run of one version.)
 func packStamps(leaves []leaf) string {
-	versions := make([]uint64, 0, 16)
-	for _, l := range leaves {
-		versions = append(versions, l.version)
+	index := map[uint64]uint64{}
+	var versions []uint64
+	body := make([]byte, 0, len(leaves)*4)
+	var last, i uint64 // the previous leaf's version and its index
+	for n, l := range leaves {
+		if n == 0 || l.version != last {
+			var ok bool
+			if i, ok = index[l.version]; !ok {
+				i = uint64(len(versions))
+				index[l.version] = i
+				versions = append(versions, l.version)
+			}
+			last = l.version
+		}
+		body = binary.AppendUvarint(body, l.exposureRows)
+		body = binary.AppendUvarint(body, l.eventRows)
+		body = binary.AppendUvarint(body, i)
 	}
-	slices.Sort(versions)
-	versions = slices.Compact(versions)
-	b := binary.AppendUvarint(make([]byte, 0, len(leaves)*5+len(versions)*8), uint64(len(versions)))
+	b := binary.AppendUvarint(make([]byte, 0, len(body)+len(versions)*8+binary.MaxVarintLen64), uint64(len(versions)))
 	for _, v := range versions {
 		b = binary.LittleEndian.AppendUint64(b, v)
 	}
-	for _, l := range leaves {
-		i, _ := slices.BinarySearch(versions, l.version)
-		b = binary.AppendUvarint(b, l.exposureRows)
-		b = binary.AppendUvarint(b, l.eventRows)
-		b = binary.AppendUvarint(b, uint64(i))
-	}
-	return string(b)
+	return string(append(b, body...))
 }
 
 func unpackStamps(s string) ([]leaf, error) {
@@ -222,11 +236,7 @@ func unpackStamps(s string) ([]leaf, error) {
 	out := make([]leaf, leafCount)
 	for i := range out {
 		out[i].exposureRows, out[i].eventRows = r.uvarint(), r.uvarint()
-		if v := r.uvarint(); v < uint64(len(versions)) {
-			out[i].version = versions[v]
-		} else if r.err == nil {
-			r.err, r.b = errPacked, nil
-		}
+		out[i].version = pick(r, versions)
 	}
 	if err := r.done(); err != nil {
 		return nil, err

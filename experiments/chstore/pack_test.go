@@ -3,6 +3,7 @@ package chstore
 import (
 	"math"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -19,7 +20,8 @@ func TestPackRoundTrip(t *testing.T) {
 		t.Fatalf("empty: %v, %v", got, err)
 	}
 	packed := pack(entries)
-	for _, bad := range []string{packed + "x", packed[:len(packed)-1] + "\xff"} {
+	// The last: one entry naming a variant where no name is stored.
+	for _, bad := range []string{packed + "x", packed[:len(packed)-1] + "\xff", "\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00"} {
 		if _, err := unpack(bad); err == nil {
 			t.Errorf("unpack of %q: no error", bad)
 		}
@@ -65,7 +67,7 @@ func TestPackStampsRoundTrip(t *testing.T) {
 	if len(s) > leafCount*4 {
 		t.Errorf("%d bytes of stamps for %d leaves of three versions, want at most 4 per leaf", len(s), leafCount)
 	}
-	for _, bad := range []string{"", s[:len(s)-1], s + "x", "\xff" + s[1:]} {
+	for _, bad := range []string{"", s[:len(s)-1], s + "x", "\xff" + s[1:], "\x00" + strings.Repeat("\x00", 3*leafCount)} {
 		if _, err := unpackStamps(bad); err == nil {
 			t.Errorf("unpackStamps of %d bytes (of %d): no error", len(bad), len(s))
 		}
