@@ -143,12 +143,7 @@ func TestCUPEDReducesWidth(t *testing.T) {
 				x := 10 + 2*r.NormFloat64()
 				// Y = 20 + effect + ρ·(x−10) + √(1−ρ²)·2·ε has sd 2 and corr(X, Y) = ρ.
 				y := 20 + effect + rho*(x-10) + math.Sqrt(1-rho*rho)*2*r.NormFloat64()
-				m.N++
-				m.SumY += y
-				m.SumY2 += y * y
-				m.SumX += x
-				m.SumX2 += x * x
-				m.SumXY += x * y
+				addUser(m, x, y)
 			}
 		}
 		adjusted, theta := stats.CUPED(vs[:])

@@ -168,3 +168,70 @@ func TestReferenceMeans(t *testing.T) {
 		})
 	}
 }
+
+// TestWorkedExamples checks CUPED and the confidence sequence against worked examples
+// computed in plain Python (testdata/make_worked_examples.py): CUPED from the users'
+// own (x, y) pairs, which the Go code receives only as sums, and the sequence's bounds
+// and p-value from the published formula; within 1e-9.
+func TestWorkedExamples(t *testing.T) {
+	data, err := os.ReadFile("testdata/worked_examples.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var w struct {
+		CUPED struct {
+			Users     [][][2]float64
+			Theta     float64
+			Estimates []struct{ Mean, Var float64 }
+		}
+		Sequences []struct {
+			Estimate, Variance, N, Alpha, Tuning float64
+			Low, High                            float64
+			PValue                               float64 `json:"p_value"`
+		}
+	}
+	if err := json.Unmarshal(data, &w); err != nil {
+		t.Fatal(err)
+	}
+	near := func(what string, got, want float64) {
+		t.Helper()
+		if math.Abs(got-want) > 1e-9 {
+			t.Errorf("%s: got %.12g, want %.12g ± 1e-9", what, got, want)
+		}
+	}
+	var vs []stats.CovMoments
+	for _, us := range w.CUPED.Users {
+		var m stats.CovMoments
+		for _, u := range us {
+			addUser(&m, u[0], u[1])
+		}
+		vs = append(vs, m)
+	}
+	est, theta := stats.CUPED(vs)
+	near("θ", theta, w.CUPED.Theta)
+	if len(est) != len(w.CUPED.Estimates) {
+		t.Fatalf("%d estimates, want %d", len(est), len(w.CUPED.Estimates))
+	}
+	for i, want := range w.CUPED.Estimates {
+		near(fmt.Sprintf("variant %d adjusted mean", i), est[i].Mean, want.Mean)
+		near(fmt.Sprintf("variant %d variance", i), est[i].Var, want.Var)
+	}
+	for _, s := range w.Sequences {
+		cs := stats.ConfidenceSequence(s.Estimate, s.Variance, s.N, s.Alpha, s.Tuning)
+		what := fmt.Sprintf("sequence (%v, %v, n=%v)", s.Estimate, s.Variance, s.N)
+		near(what+" low", cs.Low, s.Low)
+		near(what+" high", cs.High, s.High)
+		near(what+" p-value", stats.SequentialPValue(s.Estimate, s.Variance, s.N, s.Alpha, s.Tuning), s.PValue)
+	}
+}
+
+// addUser adds one user's pre-period metric x and outcome y to m, as ClickHouse's
+// sums would.
+func addUser(m *stats.CovMoments, x, y float64) {
+	m.N++
+	m.SumX += x
+	m.SumX2 += x * x
+	m.SumY += y
+	m.SumY2 += y * y
+	m.SumXY += x * y
+}
