@@ -29,12 +29,14 @@ func newWebhookStore(t *testing.T) (*pgstore.Store, *pgxpool.Pool) {
 	return pgstore.New(pool), pool
 }
 
-// runDispatcher runs d until the test ends.
-func runDispatcher(t *testing.T, d *webhooks.Dispatcher) {
-	ctx, stop := context.WithCancel(context.Background())
+// runDispatcher runs d until stop is called or the test ends.
+func runDispatcher(t *testing.T, d *webhooks.Dispatcher) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { d.Run(ctx); close(done) }()
-	t.Cleanup(func() { stop(); <-done })
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return stop
 }
 
 func lastErrors(t *testing.T, s *pgstore.Store, keys ...string) []string {
@@ -84,8 +86,9 @@ func TestWebhooksRefuseLoopbackByDefault(t *testing.T) {
 
 	byDefault := fastDispatcher(s, 1)
 	byDefault.Guard = nil
-	runDispatcher(t, byDefault)
+	stop := runDispatcher(t, byDefault)
 	waitUntil(t, func() bool { _, dead, _ := s.Outbox().Counts(ctx); return dead == 2 })
+	stop()
 	if n := recv.calls.Load(); n != 0 {
 		t.Fatalf("the receiver on 127.0.0.1 got %d requests", n)
 	}
