@@ -33,9 +33,9 @@ func classes(class string, prefixes ...string) []addressClass {
 	return out
 }
 
-// nonPublic lists the address ranges a delivery may not reach by default: every
-// special-purpose range of the IANA registries that is not globally reachable
-// unicast, by what it is.
+// nonPublic lists, by what they are, the address ranges a delivery may not reach
+// by default: those of the IANA special-purpose registries that are not public
+// unicast.
 var nonPublic = concat(
 	classes("unspecified", "0.0.0.0/8", "::/128"),
 	classes("loopback", "127.0.0.0/8", "::1/128"),
@@ -53,7 +53,7 @@ var nonPublic = concat(
 // metadata are cloud metadata services, which hand out credentials: never reachable,
 // whatever the allow-list says (most lie in ranges refused anyway; 168.63.129.16 is
 // Azure's, in public space).
-var metadata = concat(classes("cloud metadata",
+var metadata = classes("cloud metadata",
 	"169.254.169.254/32", // AWS, GCP, Azure, DigitalOcean, Oracle, OpenStack
 	"169.254.170.2/32",   // AWS ECS task credentials
 	"169.254.0.23/32",    // Tencent Cloud
@@ -61,7 +61,7 @@ var metadata = concat(classes("cloud metadata",
 	"192.0.0.192/32",     // Oracle Cloud (classic)
 	"168.63.129.16/32",   // Azure wire server
 	"fd00:ec2::254/128",  // AWS, IPv6
-))
+)
 
 var alwaysRefused = map[string]bool{"cloud metadata": true, "unspecified": true, "invalid": true}
 
