@@ -14,6 +14,7 @@ import (
 	"github.com/liftlab/lift/experiments"
 	"github.com/liftlab/lift/segments/pgstore"
 	"github.com/liftlab/lift/segments/webhooks"
+	"github.com/liftlab/lift/web/auth"
 )
 
 // WebhookManager configures segment webhooks and shows their dead letters.
@@ -113,7 +114,8 @@ func (s *server) deleteWebhook(c echo.Context) error {
 }
 
 // deadLetters serves GET /api/v1/webhooks/{key}/dead?limit=N (default 100): the
-// changes whose delivery was given up, oldest first.
+// changes whose delivery was given up, oldest first. Viewers see only that delivery
+// failed; editors, admins and server keys why (webhooks.ShownReason).
 func (s *server) deadLetters(c echo.Context) error {
 	limit := 100
 	if v := c.QueryParam("limit"); v != "" {
@@ -129,6 +131,11 @@ func (s *server) deadLetters(c echo.Context) error {
 	}
 	if dls == nil {
 		dls = []pgstore.DeadLetter{}
+	}
+	u, isUser := c.Get(userContext).(auth.User)
+	detailed := !isUser || u.Role.Allows(auth.Editor)
+	for i := range dls {
+		dls[i].LastError = webhooks.ShownReason(dls[i].LastError, detailed)
 	}
 	return c.JSON(http.StatusOK, map[string]any{"items": dls})
 }

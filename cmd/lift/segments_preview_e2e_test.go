@@ -67,6 +67,7 @@ func TestSegmentPreviewPublishAndWebhooks(t *testing.T) {
 	f := newFixture(t)
 	f.env["LIFT_SEGMENT_REBUILD_DELAY"] = "1s"
 	f.env["LIFT_INGEST_BATCH_WAIT"] = "100ms"
+	f.env["LIFT_WEBHOOK_ALLOW_NETS"] = "127.0.0.1/32" // the receiver is an httptest server
 	f.start(t)
 	pool, err := pgxpool.New(context.Background(), f.env["LIFT_POSTGRES_URL"])
 	if err != nil {

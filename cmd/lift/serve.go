@@ -76,6 +76,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	log := newLogger(cfg, stderr).With("role", *role)
 	log.Info("starting lift", "config", cfg)
+	// Webhook URLs are checked against it when saved and every delivery's
+	// connection when dialled.
+	webhookGuard := &webhooks.Guard{Allow: cfg.WebhookAllowNets}
 
 	pool, err := pgxpool.New(ctx, cfg.PostgresURL)
 	if err != nil {
@@ -224,7 +227,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		deps.Results = &experiments.ResultsService{Store: store, Events: events}
 		deps.Bandits = banditReporter{config: store, events: events, weights: banditstore.New(pool)}
 		deps.SegmentStats = segstore.New(pool)
-		deps.Webhooks = segstore.New(pool)
+		hooks := segstore.New(pool)
+		hooks.WebhookGuard = webhookGuard
+		deps.Webhooks = hooks
 	}
 	// Erasure and export reach ClickHouse on demand (lazy connection).
 	gdprEvents, err := gdprch.Open(cfg.ClickHouseAddr, cfg.ClickHouseDB)
@@ -287,7 +292,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		pipeline.Go(func() { retentionElector.Run(pipeCtx, retention.Run) })
 		// Webhook deliveries: every worker process drains the outbox (claims are
 		// leased, so they share it).
-		dispatcher := &webhooks.Dispatcher{Store: segstore.New(pool).Outbox(), Log: log, Metrics: webhooks.NewMetrics(reg)}
+		dispatcher := &webhooks.Dispatcher{Store: segstore.New(pool).Outbox(), Guard: webhookGuard, Log: log, Metrics: webhooks.NewMetrics(reg)}
 		pipeline.Go(func() { dispatcher.Run(pipeCtx) })
 	}
 	if *role == "all" || *role == "api" {

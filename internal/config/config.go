@@ -4,6 +4,7 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -50,6 +51,10 @@ type Config struct {
 	SegmentShards       int           // LIFT_SEGMENT_SHARDS: shards the segment engine's users are split into
 	SegmentRebuildDelay time.Duration // LIFT_SEGMENT_REBUILD_DELAY: wait before a rebuild reads ClickHouse
 	SegmentRebuild      bool          // LIFT_SEGMENT_REBUILD: rebuild segments without state from ClickHouse
+
+	// Outbound requests: segment webhooks reach public addresses, and besides them
+	// only these networks (LIFT_WEBHOOK_ALLOW_NETS: comma-separated CIDRs or IPs).
+	WebhookAllowNets []netip.Prefix
 }
 
 // Load reads the configuration through getenv and validates it.
@@ -143,6 +148,9 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.ErasurePoll, err = duration(getenv, "LIFT_ERASURE_POLL", time.Second); err != nil {
 		return c, err
 	}
+	if c.WebhookAllowNets, err = networks(getenv("LIFT_WEBHOOK_ALLOW_NETS")); err != nil {
+		return c, fmt.Errorf("LIFT_WEBHOOK_ALLOW_NETS: %w", err)
+	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return c, fmt.Errorf("LIFT_LOG_FORMAT: want json or text, got %q", c.LogFormat)
 	}
@@ -184,6 +192,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("segment_shards", c.SegmentShards),
 		slog.Duration("segment_rebuild_delay", c.SegmentRebuildDelay),
 		slog.Bool("segment_rebuild", c.SegmentRebuild),
+		slog.Any("webhook_allow_nets", c.WebhookAllowNets),
 	)
 }
 
@@ -213,6 +222,32 @@ func list(v string, def []string) []string {
 		}
 	}
 	return out
+}
+
+// networks parses a comma-separated list of networks (10.1.0.0/16) and single
+// addresses (192.168.5.7, taken as /32 or /128).
+func networks(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, item := range list(v, nil) {
+		p, err := netip.ParsePrefix(item)
+		if !strings.Contains(item, "/") {
+			var a netip.Addr
+			if a, err = netip.ParseAddr(item); err == nil && a.Zone() != "" {
+				return nil, fmt.Errorf("%q: want an address without a zone", item)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("%q is neither an IP address nor a network such as 10.1.0.0/16", item)
+		case p.Addr().Is4In6():
+			return nil, fmt.Errorf("%q: write an IPv4 network in IPv4 form (a.b.c.d/n)", item)
+		case p != p.Masked():
+			return nil, fmt.Errorf("%q has address bits beyond its prefix length: did you mean %s?", item, p.Masked())
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 func or(v, def string) string {

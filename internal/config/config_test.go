@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -24,6 +25,41 @@ func TestRatesAndAdminAddr(t *testing.T) {
 		_, err := config.Load(env(map[string]string{"LIFT_EVENTS_RATE": bad}))
 		if err == nil || !strings.Contains(err.Error(), "LIFT_EVENTS_RATE") {
 			t.Errorf("LIFT_EVENTS_RATE=%s: error %v, want one naming the variable", bad, err)
+		}
+	}
+}
+
+func TestWebhookAllowNets(t *testing.T) {
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == "LIFT_WEBHOOK_ALLOW_NETS" {
+				return v
+			}
+			return ""
+		}
+	}
+	for v, want := range map[string]string{
+		"":                            "[]",
+		"none":                        "[]",
+		"10.1.0.0/16, 192.168.5.7/32": "[10.1.0.0/16 192.168.5.7/32]",
+		"192.168.5.7,fd00:1::/32,::1": "[192.168.5.7/32 fd00:1::/32 ::1/128]",
+		"127.0.0.1/32":                "[127.0.0.1/32]",
+	} {
+		c, err := config.Load(env(v))
+		if err != nil {
+			t.Errorf("%q: %v", v, err)
+			continue
+		}
+		if got := fmt.Sprint(c.WebhookAllowNets); got != want {
+			t.Errorf("%q: %s, want %s", v, got, want)
+		}
+	}
+	for _, bad := range []string{"10.1.2.3/16", "10.1.0.0/33", "crm.internal", "10.1.0.0/16,x", "fe80::1%eth0", "::ffff:10.0.0.0/104"} {
+		_, err := config.Load(env(bad))
+		if err == nil || !strings.Contains(err.Error(), "LIFT_WEBHOOK_ALLOW_NETS") {
+			t.Errorf("%q: error %v, want one naming the variable", bad, err)
+		} else {
+			t.Logf("%q: %v", bad, err)
 		}
 	}
 }

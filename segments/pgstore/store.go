@@ -13,11 +13,15 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/liftlab/lift/segments"
+	"github.com/liftlab/lift/segments/webhooks"
 )
 
 // Store implements the engine's membership sink and checkpoint store.
 type Store struct {
 	pool *pgxpool.Pool
+	// WebhookGuard decides which IP addresses a webhook URL may name when it is
+	// saved (nil: public ones only); the dispatcher checks every connection again.
+	WebhookGuard *webhooks.Guard
 }
 
 // New returns a Store using pool.

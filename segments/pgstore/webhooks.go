@@ -21,7 +21,7 @@ import (
 // returns it with the secret only if generated. It returns a
 // *experiments.ValidationError or experiments.ErrConflict (key taken).
 func (s *Store) CreateWebhook(ctx context.Context, actor string, w webhooks.Webhook) (webhooks.Webhook, error) {
-	if err := w.Validate(); err != nil {
+	if err := w.Validate(s.WebhookGuard); err != nil {
 		return webhooks.Webhook{}, err
 	}
 	generated := w.Secret == ""
@@ -55,7 +55,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, actor, key string, w webhooks
 	if w.Key != key {
 		return webhooks.Webhook{}, &experiments.ValidationError{Fields: []experiments.FieldError{{Field: "key", Message: fmt.Sprintf("must match the key in the URL (%q)", key)}}}
 	}
-	if err := w.Validate(); err != nil {
+	if err := w.Validate(s.WebhookGuard); err != nil {
 		return webhooks.Webhook{}, err
 	}
 	w.Segments = nonNil(w.Segments)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -73,8 +74,12 @@ func (r *receiver) distinct() int {
 	return len(r.got)
 }
 
+// allowLoopback lets webhooks reach the test receivers, httptest servers on
+// 127.0.0.1, which lift refuses by default.
+var allowLoopback = &webhooks.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
+
 func fastDispatcher(s *pgstore.Store, attempts int) *webhooks.Dispatcher {
-	return &webhooks.Dispatcher{Store: s.Outbox(), MaxAttempts: attempts, Poll: 20 * time.Millisecond,
+	return &webhooks.Dispatcher{Store: s.Outbox(), Guard: allowLoopback, MaxAttempts: attempts, Poll: 20 * time.Millisecond,
 		Backoff: webhooks.ExponentialBackoff(20*time.Millisecond, 200*time.Millisecond),
 		Batch:   50, Lease: 5 * time.Second, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 }
@@ -91,6 +96,7 @@ func TestWebhooksRetryUntilDelivered(t *testing.T) {
 	}
 	t.Cleanup(pool.Close)
 	s := pgstore.New(pool)
+	s.WebhookGuard = allowLoopback
 	ctx := context.Background()
 	const secret = "a-secret-of-more-than-16"
 	recv, srv := newReceiver(t, secret)
@@ -167,6 +173,7 @@ func TestWebhooksDeadLetter(t *testing.T) {
 	}
 	t.Cleanup(pool.Close)
 	s := pgstore.New(pool)
+	s.WebhookGuard = allowLoopback
 	ctx := context.Background()
 	created, err := s.CreateWebhook(ctx, "test", webhooks.Webhook{Key: "cdp", URL: "http://127.0.0.1:1/unused"})
 	if err != nil {

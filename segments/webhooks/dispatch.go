@@ -53,8 +53,12 @@ type Store interface {
 // Dispatcher delivers the outbox. Zero fields take the defaults.
 type Dispatcher struct {
 	Store Store
-	// Client sends the requests (default: 10 s timeout).
-	Client *http.Client
+	// Guard decides which addresses deliveries may connect to; nil: public
+	// addresses only. Redirects are never followed and no proxy is used (see
+	// Guard.Client).
+	Guard *Guard
+	// Timeout bounds each request (default 10 s).
+	Timeout time.Duration
 	// MaxAttempts is how many failed attempts dead-letter a change (default 8).
 	MaxAttempts int
 	// Backoff is the delay before retry n (1-based) (default: 1 s doubling to at
@@ -64,12 +68,13 @@ type Dispatcher struct {
 	Poll time.Duration
 	// Batch is the most changes per request (default 100).
 	Batch int
-	// Lease is how long a claim is held (default 1 minute, longer than Client's
-	// timeout).
+	// Lease is how long a claim is held (default 1 minute, longer than Timeout).
 	Lease time.Duration
 	Log   *slog.Logger
 	// Metrics, if not nil, counts deliveries; see NewMetrics.
 	Metrics *Metrics
+
+	client *http.Client
 }
 
 // Metrics are the dispatcher's Prometheus metrics.
@@ -105,9 +110,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 func (d *Dispatcher) defaults() {
-	if d.Client == nil {
-		d.Client = &http.Client{Timeout: 10 * time.Second}
+	if d.Timeout == 0 {
+		d.Timeout = 10 * time.Second
 	}
+	d.client = d.Guard.Client(d.Timeout)
 	if d.MaxAttempts == 0 {
 		d.MaxAttempts = 8
 	}
@@ -230,7 +236,8 @@ func (d *Dispatcher) failed(ctx context.Context, key string, batch []Delivery, c
 			dead++
 		}
 	}
-	if err := d.Store.Failed(context.WithoutCancel(ctx), fails, cause.Error()); err != nil {
+	// The log gets the whole error; the outbox, which the API shows, only the reason.
+	if err := d.Store.Failed(context.WithoutCancel(ctx), fails, Reason(cause)); err != nil {
 		d.Log.Warn("recording a failed webhook delivery", "webhook", key, "err", err)
 		return
 	}
@@ -249,7 +256,7 @@ func (d *Dispatcher) count(outcome string, n int) {
 	}
 }
 
-// send POSTs one batch; any answer but 2xx is a failure.
+// send POSTs one batch; any answer but 2xx is a failure, a redirect included.
 func (d *Dispatcher) send(ctx context.Context, ep Endpoint, batch []Delivery) error {
 	p := Payload{Webhook: ep.Key, Changes: make([]Change, len(batch))}
 	for i, b := range batch {
@@ -268,7 +275,7 @@ func (d *Dispatcher) send(ctx context.Context, ep Endpoint, batch []Delivery) er
 	req.Header.Set(WebhookHeader, ep.Key)
 	req.Header.Set(SignatureHeader, Sign(ep.Secret, time.Now(), body))
 	start := time.Now()
-	resp, err := d.Client.Do(req)
+	resp, err := d.client.Do(req)
 	if d.Metrics != nil {
 		d.Metrics.requestSeconds.Observe(time.Since(start).Seconds())
 	}
@@ -278,7 +285,20 @@ func (d *Dispatcher) send(ctx context.Context, ep Endpoint, batch []Delivery) er
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("%s answered %s", ep.URL, resp.Status)
+		return &statusError{code: resp.StatusCode, location: resp.Header.Get("Location")}
 	}
 	return nil
+}
+
+// statusError is a receiver's answer other than 2xx.
+type statusError struct {
+	code     int
+	location string
+}
+
+func (e *statusError) Error() string {
+	if e.code >= 300 && e.code <= 399 {
+		return fmt.Sprintf("HTTP %d: redirect to %q not followed", e.code, e.location)
+	}
+	return fmt.Sprintf("HTTP %d", e.code)
 }

@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -46,8 +47,9 @@ func (w *Webhook) IsEnabled() bool { return w.Enabled == nil || *w.Enabled }
 const MinSecretLength = 16
 
 // Validate checks the document; it returns a *experiments.ValidationError listing
-// every problem by field.
-func (w *Webhook) Validate() error {
+// every problem by field. A URL whose host is an IP address g refuses is refused
+// here already; host names are checked when a delivery connects.
+func (w *Webhook) Validate(g *Guard) error {
 	v := &experiments.ValidationError{}
 	add := func(field, msg string) {
 		v.Fields = append(v.Fields, experiments.FieldError{Field: field, Message: msg})
@@ -55,8 +57,8 @@ func (w *Webhook) Validate() error {
 	if fe := experiments.CheckKey("key", w.Key); fe != nil {
 		v.Fields = append(v.Fields, *fe)
 	}
-	if u, err := url.Parse(w.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		add("url", "must be an absolute http:// or https:// URL")
+	if msg := checkURL(w.URL, g); msg != "" {
+		add("url", msg)
 	}
 	for i, s := range w.Segments {
 		if fe := experiments.CheckKey(fmt.Sprintf("segments[%d]", i), s); fe != nil {
@@ -70,6 +72,35 @@ func (w *Webhook) Validate() error {
 		return v
 	}
 	return nil
+}
+
+// checkURL returns what is wrong with a webhook URL, or "".
+func checkURL(raw string, g *Guard) string {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		return "must be an absolute http:// or https:// URL"
+	case u.User != nil:
+		// Viewers can read webhook URLs; the secret signs deliveries instead.
+		return "must not contain a user name or password (the signature authenticates deliveries)"
+	case u.Hostname() == "":
+		return "must name a host"
+	}
+	host := u.Hostname()
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		// No top-level domain is numeric: this is an IPv4 address in a legacy form
+		// (127.1, 2130706433, 0x7f.0.0.1) that some resolvers accept.
+		last := host[strings.LastIndex(host, ".")+1:]
+		if _, err := strconv.ParseUint(last, 0, 64); err == nil {
+			return fmt.Sprintf("has host %q: write an IPv4 address as four decimal numbers (a.b.c.d)", host)
+		}
+		return ""
+	}
+	if g.Check(addr) != nil {
+		return fmt.Sprintf("may not point at %s (%s): webhooks reach public addresses, and private networks only if the operator allows them (LIFT_WEBHOOK_ALLOW_NETS)", addr, Classify(addr))
+	}
+	return ""
 }
 
 // NewSecret returns a random secret (32 bytes, hex).

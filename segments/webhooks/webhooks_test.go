@@ -2,6 +2,7 @@ package webhooks_test
 
 import (
 	"errors"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -42,19 +43,37 @@ func TestSignatureVerifies(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
+	lan := &webhooks.Guard{Allow: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("169.254.0.0/16")}}
 	for name, c := range map[string]struct {
 		w      webhooks.Webhook
 		fields []string
+		guard  *webhooks.Guard
 	}{
-		"ok":          {webhooks.Webhook{Key: "crm", URL: "https://crm.example/hook"}, nil},
-		"bad key":     {webhooks.Webhook{Key: "CRM!", URL: "https://crm.example/hook"}, []string{"key"}},
-		"relative":    {webhooks.Webhook{Key: "crm", URL: "/hook"}, []string{"url"}},
-		"ftp":         {webhooks.Webhook{Key: "crm", URL: "ftp://crm.example/hook"}, []string{"url"}},
-		"short":       {webhooks.Webhook{Key: "crm", URL: "http://x", Secret: "short"}, []string{"secret"}},
-		"bad segment": {webhooks.Webhook{Key: "crm", URL: "http://x", Segments: []string{"ok", "Not OK"}}, []string{"segments[1]"}},
+		"ok":          {w: webhooks.Webhook{Key: "crm", URL: "https://crm.example/hook"}},
+		"bad key":     {w: webhooks.Webhook{Key: "CRM!", URL: "https://crm.example/hook"}, fields: []string{"key"}},
+		"relative":    {w: webhooks.Webhook{Key: "crm", URL: "/hook"}, fields: []string{"url"}},
+		"ftp":         {w: webhooks.Webhook{Key: "crm", URL: "ftp://crm.example/hook"}, fields: []string{"url"}},
+		"short":       {w: webhooks.Webhook{Key: "crm", URL: "http://x", Secret: "short"}, fields: []string{"secret"}},
+		"bad segment": {w: webhooks.Webhook{Key: "crm", URL: "http://x", Segments: []string{"ok", "Not OK"}}, fields: []string{"segments[1]"}},
+		// Where a webhook may point (finding 7 of issue 17): names are checked when a
+		// delivery connects, literal addresses already here.
+		"userinfo":          {w: webhooks.Webhook{Key: "crm", URL: "https://user:pw@crm.example/hook"}, fields: []string{"url"}},
+		"no host":           {w: webhooks.Webhook{Key: "crm", URL: "http://:8080/hook"}, fields: []string{"url"}},
+		"loopback":          {w: webhooks.Webhook{Key: "crm", URL: "http://127.0.0.1:8080/hook"}, fields: []string{"url"}},
+		"loopback v6":       {w: webhooks.Webhook{Key: "crm", URL: "http://[::1]/hook"}, fields: []string{"url"}},
+		"mapped loopback":   {w: webhooks.Webhook{Key: "crm", URL: "http://[::ffff:127.0.0.1]/hook"}, fields: []string{"url"}},
+		"private":           {w: webhooks.Webhook{Key: "crm", URL: "http://10.1.2.3/hook"}, fields: []string{"url"}},
+		"allowed private":   {w: webhooks.Webhook{Key: "crm", URL: "http://10.1.2.3/hook"}, guard: lan},
+		"metadata":          {w: webhooks.Webhook{Key: "crm", URL: "http://169.254.169.254/latest/meta-data/"}, fields: []string{"url"}, guard: lan},
+		"legacy dotted":     {w: webhooks.Webhook{Key: "crm", URL: "http://127.1/hook"}, fields: []string{"url"}},
+		"legacy integer":    {w: webhooks.Webhook{Key: "crm", URL: "http://2130706433/hook"}, fields: []string{"url"}},
+		"legacy hex":        {w: webhooks.Webhook{Key: "crm", URL: "http://0x7f.0.0.1/hook"}, fields: []string{"url"}},
+		"name (dial time)":  {w: webhooks.Webhook{Key: "crm", URL: "http://localhost:8080/hook"}},
+		"public address":    {w: webhooks.Webhook{Key: "crm", URL: "https://93.184.215.14/hook"}},
+		"public address v6": {w: webhooks.Webhook{Key: "crm", URL: "https://[2606:4700::6810:84e5]/hook"}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			err := c.w.Validate()
+			err := c.w.Validate(c.guard)
 			var got []string
 			if err != nil {
 				var ve *experiments.ValidationError
