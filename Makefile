@@ -1,8 +1,9 @@
 # make run         start the services, migrate, seed the demo, create the admin, serve
 #                  with the demo shop (/demo) and simulated visitors in the background
-# make test        the whole suite against real services (what CI runs)
+# make test        the whole suite against real services (CI runs it after make lint)
 # make test-short  unit tests only, no services
-# make lint        go vet, staticcheck, templ drift, compose file check (docker compose config or scripts/composecheck)
+# make lint        gofmt, go mod tidy, go vet, staticcheck, templ drift, compose file check
+#                  (docker compose config or scripts/composecheck); CI runs it before make test
 # make bench       every benchmark; rewrites docs/benchmarks.md
 # make chaos       the reliability suite at full size (docs/ops/chaos.md)
 # make fuzz        every fuzz target for FUZZTIME each
@@ -68,6 +69,21 @@ test-short:
 	$(GO) test -short -count=1 ./...
 
 lint:
+	# gofmt must have nothing to change (the generated *_templ.go files included).
+	unformatted=$$(gofmt -l .)
+	if [[ -n "$$unformatted" ]]; then
+		echo "$$unformatted"
+		echo "lint: gofmt would change the files above: run gofmt -w on them" >&2
+		exit 1
+	fi
+	# Every module's go.mod and go.sum must be what go mod tidy makes of them; -diff
+	# prints the change.
+	for mod in $$(find . -name go.mod -not -path './.git/*'); do
+		if ! (cd "$$(dirname "$$mod")" && $(GO) mod tidy -diff); then
+			echo "lint: $$mod or its go.sum is not tidy: run go mod tidy there and commit the result" >&2
+			exit 1
+		fi
+	done
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 	# templ generate must leave the committed *_templ.go files as they are.

@@ -63,7 +63,7 @@ func CheckKey(field, key string) *FieldError {
 // exactly in binary floating point.
 const weightTolerance = 1e-6
 
-// Experiment is the experiment document of DESIGN.md.
+// Experiment is the experiment document (docs/api.md, "Documents").
 type Experiment struct {
 	Key         string          `json:"key"`
 	Name        string          `json:"name,omitempty"`
@@ -167,7 +167,7 @@ func (b *BanditConfig) Threshold() float64 {
 	return DefaultWinnerThreshold
 }
 
-// Flag is the feature-flag document of DESIGN.md.
+// Flag is the feature-flag document (docs/api.md, "Documents").
 type Flag struct {
 	Key         string          `json:"key"`
 	Name        string          `json:"name,omitempty"`

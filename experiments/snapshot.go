@@ -319,7 +319,7 @@ func variantKeys(vs []Variant) []string {
 }
 
 // variantValue is the value served for a variant: its own value, or its key as a JSON
-// string when it has none (the OFREP mapping in DESIGN.md).
+// string when it has none (docs/api.md, the OFREP mapping).
 func variantValue(v Variant) json.RawMessage {
 	if len(v.Value) > 0 {
 		return v.Value

@@ -159,7 +159,7 @@ var chIdentifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // database must be a plain identifier ([A-Za-z_][A-Za-z0-9_]*).
 //
 // The version table is written with INSERT … SELECT because clickhouse-go's Exec of
-// INSERT … VALUES hangs on ClickHouse 18.16 (see DESIGN.md, "Storage for analysts").
+// INSERT … VALUES hangs on ClickHouse 18.16 (see docs/storage.md).
 // ClickHouse has no locks: concurrent callers may both apply a migration, which the
 // migrations tolerate by being written with IF [NOT] EXISTS.
 // It returns an error if the server cannot be reached or a migration fails.

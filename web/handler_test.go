@@ -178,7 +178,7 @@ func sortedKeysOf(m map[string]any) []string {
 	return keys
 }
 
-// contractReasons are the decision reasons of POST /v1/decide (DESIGN.md, HTTP contract).
+// contractReasons are the decision reasons of POST /v1/decide (docs/api.md, "Decisions").
 var contractReasons = []string{"split", "bandit", "targeting_match", "default", "disabled", "not_eligible"}
 
 // wantDecision describes one expected decision; variants lists the acceptable variants

@@ -3,7 +3,6 @@ package web_test
 import (
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,8 +13,9 @@ import (
 )
 
 // OFREP conformance: lift's answers on /ofrep/v1/* validated against the schemas that
-// open-feature/protocol's service/openapi.yaml (shared/conformance/ofrep) gives for the
-// path, method and status of each response.
+// open-feature/protocol's service/openapi.yaml (version 0.3.0, vendored with its licence
+// and source in internal/conformance/ofrep) gives for the path, method and status of
+// each response.
 
 const (
 	ofrepOne  = "/ofrep/v1/evaluate/flags/{key}"
@@ -25,7 +25,7 @@ const (
 // loadOFREPSpec parses the document as published, without errata.
 func loadOFREPSpec(t *testing.T) *openapi.Doc {
 	t.Helper()
-	doc, err := openapi.Load(filepath.Join(conformance.Dir(t), "ofrep", "openapi.yaml"))
+	doc, err := openapi.Parse(conformance.Read(t, conformance.OFREPSpec))
 	if err != nil {
 		t.Fatal(err)
 	}

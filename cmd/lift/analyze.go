@@ -9,7 +9,7 @@ import (
 	"github.com/liftlab/lift/experiments/stats"
 )
 
-// analyze runs the statistics engine on one JSON document from stdin (DESIGN.md,
+// analyze runs the statistics engine on one JSON document from stdin (docs/api.md,
 // `lift analyze`) and prints the analysis as JSON.
 func analyze(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("analyze", flag.ContinueOnError)

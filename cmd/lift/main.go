@@ -1,5 +1,5 @@
 // Command lift is the one binary of lift: the server in its roles and the
-// administration commands. See DESIGN.md, "Command line".
+// administration commands. See docs/api.md, "Command line".
 package main
 
 import (

@@ -1,5 +1,5 @@
 // Package stats is lift's statistics engine: frequentist and Bayesian comparisons of
-// variants from per-variant aggregates (DESIGN.md, "Statistics"). It is pure: results
+// variants from per-variant aggregates (docs/statistics.md). It is pure: results
 // pages, `lift analyze` and the bandit reports feed it numbers, never rows.
 package stats
 

@@ -12,7 +12,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
-// Topology names (DESIGN.md, "Storage for analysts").
+// Topology names (docs/storage.md, "RabbitMQ topology").
 const (
 	Exchange      = "lift.events" // topic; routing key = event type
 	IngestQueue   = "lift.ingest"

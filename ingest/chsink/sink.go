@@ -1,6 +1,6 @@
 // Package chsink stores events in ClickHouse: events in lift.events and $exposure
 // events in lift.exposures, through the native protocol's batch API with an explicit
-// column list (the only insert path that works on ClickHouse 18.16, see DESIGN.md).
+// column list (the only insert path that works on ClickHouse 18.16, see docs/storage.md).
 package chsink
 
 import (

@@ -1,4 +1,4 @@
--- Raw event storage for analysts (DESIGN.md "Storage for analysts").
+-- Raw event storage for analysts (docs/analytics.md, docs/storage.md).
 -- Runs on ClickHouse 18.16 and current releases: no DateTime64, Map, JSON, TTL or
 -- LowCardinality. ReplacingMergeTree collapses redelivered events with the same
 -- event_id; read with FINAL for exact counts.

@@ -1,5 +1,5 @@
 -- Configuration store: every document the dashboard and the management API edit.
--- Documents are kept whole as jsonb (the JSON contract in DESIGN.md is the source of
+-- Documents are kept whole as jsonb (the JSON contract in docs/api.md is the source of
 -- truth); columns beside them exist only for lookups and constraints.
 
 -- +goose Up

@@ -1,7 +1,7 @@
 // Package chsink records behavioural segment membership changes in ClickHouse
 // (table segment_changes, docs/analytics.md) for analysts, through the native
 // protocol's batch API with an explicit column list (the only insert path that works
-// on ClickHouse 18.16, see DESIGN.md).
+// on ClickHouse 18.16, see docs/storage.md).
 package chsink
 
 import (

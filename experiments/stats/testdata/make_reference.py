@@ -3,7 +3,7 @@
 
 Run with Debian's python3 and python3-scipy:  /usr/bin/python3 make_reference.py > reference.json
 The Go tests read reference.json; this script documents how every number was made.
-Methods (DESIGN.md, "Statistics"): delta-method relative lift with normal CI and
+Methods (docs/statistics.md): delta-method relative lift with normal CI and
 two-sided p-value; chance to beat control by Evan Miller's closed-form sum over Beta
 posteriors Beta(1+x, 1+n-x) (a different method from the Go engine's quadrature); SRM by
 scipy.stats.chisquare against the weights.
