@@ -4,6 +4,7 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -50,6 +51,12 @@ type Config struct {
 	SegmentShards       int           // LIFT_SEGMENT_SHARDS: shards the segment engine's users are split into
 	SegmentRebuildDelay time.Duration // LIFT_SEGMENT_REBUILD_DELAY: wait before a rebuild reads ClickHouse
 	SegmentRebuild      bool          // LIFT_SEGMENT_REBUILD: rebuild segments without state from ClickHouse
+
+	// HTTP trust boundary (docs/security.md). TrustedProxies are the peers whose
+	// X-Forwarded-For and X-Forwarded-Proto lift believes (LIFT_TRUSTED_PROXIES, a
+	// comma-separated list of CIDRs or addresses); none by default: the client address
+	// is the peer's, and a request is HTTPS only over TLS.
+	TrustedProxies []*net.IPNet
 }
 
 // Load reads the configuration through getenv and validates it.
@@ -143,6 +150,9 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.ErasurePoll, err = duration(getenv, "LIFT_ERASURE_POLL", time.Second); err != nil {
 		return c, err
 	}
+	if c.TrustedProxies, err = proxies(getenv("LIFT_TRUSTED_PROXIES")); err != nil {
+		return c, err
+	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return c, fmt.Errorf("LIFT_LOG_FORMAT: want json or text, got %q", c.LogFormat)
 	}
@@ -184,6 +194,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("segment_shards", c.SegmentShards),
 		slog.Duration("segment_rebuild_delay", c.SegmentRebuildDelay),
 		slog.Bool("segment_rebuild", c.SegmentRebuild),
+		slog.Any("trusted_proxies", cidrs(c.TrustedProxies)),
 	)
 }
 
@@ -211,6 +222,39 @@ func list(v string, def []string) []string {
 		if item = strings.TrimSpace(item); item != "" {
 			out = append(out, item)
 		}
+	}
+	return out
+}
+
+// proxies reads LIFT_TRUSTED_PROXIES: CIDRs, or single addresses (a /32 or /128).
+func proxies(v string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, item := range list(v, nil) {
+		if !strings.Contains(item, "/") {
+			ip := net.ParseIP(item)
+			if ip == nil {
+				return nil, fmt.Errorf("LIFT_TRUSTED_PROXIES: %q is neither an IP address nor a CIDR such as 10.0.0.0/8", item)
+			}
+			bits := 8 * len(ip.To16())
+			if ip4 := ip.To4(); ip4 != nil {
+				ip, bits = ip4, 32
+			}
+			out = append(out, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+			continue
+		}
+		_, n, err := net.ParseCIDR(item)
+		if err != nil {
+			return nil, fmt.Errorf("LIFT_TRUSTED_PROXIES: %q is neither an IP address nor a CIDR such as 10.0.0.0/8", item)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func cidrs(nets []*net.IPNet) []string {
+	out := make([]string, len(nets))
+	for i, n := range nets {
+		out[i] = n.String()
 	}
 	return out
 }
