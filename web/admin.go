@@ -9,7 +9,8 @@ import (
 )
 
 // Admin is the handler of the admin address (LIFT_ADMIN_ADDR, off by default): Go's
-// profiler under /debug/pprof/ and the metrics again under /metrics. It has no
+// profiler under /debug/pprof/ and the metrics under /metrics (which the public
+// address then no longer serves, see Deps.AdminMetrics). It has no
 // authentication, so it belongs on loopback or a private network, never on the
 // public listener.
 func Admin(reg *prometheus.Registry) http.Handler {
@@ -20,5 +21,8 @@ func Admin(reg *prometheus.Registry) http.Handler {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		forbidFraming(w.Header()) // pprof's index is an HTML page
+		mux.ServeHTTP(w, r)
+	})
 }

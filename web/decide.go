@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -32,6 +34,7 @@ type DecideRequest struct {
 // per-request allocations for the result list and the response body.
 type decideBuffers struct {
 	decisions []experiments.Keyed
+	logged    []string // experiments whose exposure this request logged
 	out       []byte
 }
 
@@ -40,7 +43,14 @@ var decidePool = sync.Pool{New: func() any { return &decideBuffers{} }}
 // maxUserIDLen bounds ids so they fit the storage columns and hashing stays cheap.
 const maxUserIDLen = 256
 
-// ParseDecideRequest decodes and checks a decide body. Errors name the field.
+// MaxDecideKeys bounds the keys one decide request may name, so that one request
+// cannot make lift decide (and log exposures) thousands of times. It is far above
+// what one page asks for; a client that wants everything sends no keys.
+const MaxDecideKeys = 1000
+
+// ParseDecideRequest decodes and checks a decide body. Errors name the field. Keys
+// come back without repeats (the first of each kept, in order); more than
+// MaxDecideKeys of them, repeats included, are refused.
 func ParseDecideRequest(body []byte) (DecideRequest, error) {
 	var r DecideRequest
 	if err := json.Unmarshal(body, &r); err != nil {
@@ -51,8 +61,33 @@ func ParseDecideRequest(body []byte) (DecideRequest, error) {
 		return r, badRequest("user_id", "is required")
 	case len(r.UserID) > maxUserIDLen:
 		return r, badRequest("user_id", "must be at most 256 bytes")
+	case len(r.Keys) > MaxDecideKeys:
+		return r, badRequest("keys", "must name at most "+strconv.Itoa(MaxDecideKeys)+" keys, got "+strconv.Itoa(len(r.Keys))+"; send no keys to get every experiment and flag")
 	}
+	r.Keys = uniqueKeys(r.Keys)
 	return r, nil
+}
+
+// uniqueKeys drops repeated keys in place, keeping the first of each. Short lists,
+// the usual case, are checked pairwise so that deciding needs no map.
+func uniqueKeys(keys []string) []string {
+	out := keys[:0]
+	if len(keys) <= 16 {
+		for _, k := range keys {
+			if !slices.Contains(out, k) {
+				out = append(out, k)
+			}
+		}
+		return out
+	}
+	seen := make(map[string]struct{}, len(keys))
+	for _, k := range keys {
+		if _, dup := seen[k]; !dup {
+			seen[k] = struct{}{}
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // decodeRequestError names the field of a type mismatch; anything else is malformed JSON.
@@ -110,7 +145,7 @@ func (s *server) decide(c echo.Context) error {
 	sticky := snap.Stick(req.Sticky, buf.decisions)
 	track := req.Track == nil || *req.Track
 	if s.Exposures != nil && track && consent.Analytics {
-		s.logExposures(userID, buf.decisions)
+		buf.logged = s.logExposures(userID, buf.decisions, buf.logged[:0])
 	}
 	buf.out = appendDecideResponse(buf.out[:0], req.UserID, buf.decisions, sticky, !track)
 	s.metrics.observeDecide(buf.decisions, time.Since(start))

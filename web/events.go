@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -61,15 +62,20 @@ func (s *server) collect(c echo.Context) error {
 	return c.JSON(http.StatusAccepted, collectResponse{Accepted: accepted, Rejected: rejected})
 }
 
-// logExposures logs one exposure per experiment the user was assigned to.
-func (s *server) logExposures(userID string, decisions []experiments.Keyed) {
+// logExposures logs one exposure per experiment the user was assigned to, once even
+// when several decisions name it (the experiment and a flag that runs it); it returns
+// logged, to which it appended the experiments, for the caller to reuse.
+func (s *server) logExposures(userID string, decisions []experiments.Keyed, logged []string) []string {
 	for _, d := range decisions {
-		if d.Assigned {
-			s.Exposures.Log(userID, ingest.Exposure{
-				Experiment: d.ExperimentKey, Variant: d.Variant, Segment: d.Segment, AssignmentProbability: d.Probability,
-			})
+		if !d.Assigned || slices.Contains(logged, d.ExperimentKey) {
+			continue
 		}
+		logged = append(logged, d.ExperimentKey)
+		s.Exposures.Log(userID, ingest.Exposure{
+			Experiment: d.ExperimentKey, Variant: d.Variant, Segment: d.Segment, AssignmentProbability: d.Probability,
+		})
 	}
+	return logged
 }
 
 // EventTypeManager is the management API's view of the custom event types.

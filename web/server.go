@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
@@ -53,8 +54,10 @@ type Deps struct {
 	KeyStore  auth.KeyStore
 	// Ready reports the health of each dependency by name (nil error = healthy).
 	Ready func(ctx context.Context) map[string]error
-	// Registry receives the server's metrics; /metrics serves it.
+	// Registry receives the server's metrics; /metrics serves it, unless AdminMetrics
+	// says the admin listener (Admin, LIFT_ADMIN_ADDR) does, and only it.
 	Registry     *prometheus.Registry
+	AdminMetrics bool
 	MaxBodyBytes int64
 	// Sessions, when set, lets signed-in dashboard users call /api/v1 with their cookie.
 	Sessions *session.Manager
@@ -96,6 +99,10 @@ type Deps struct {
 	// Retention, when set, serves GET /api/v1/retention and PUT
 	// /api/v1/retention/{table} (admins).
 	Retention RetentionManager
+
+	// TrustedProxies are the peers whose X-Forwarded-For and X-Forwarded-Proto are
+	// believed (LIFT_TRUSTED_PROXIES); from anyone else those headers are ignored.
+	TrustedProxies []netip.Prefix
 }
 
 // New builds the HTTP handler.
@@ -103,15 +110,22 @@ func New(d Deps) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(d.Log)
+	trustProxies(e, d.TrustedProxies)
 	m := newMetrics(d.Registry)
 	s := &server{Deps: d, metrics: m}
 	e.Use(requestID(), s.observe(), middleware.Recover())
 	e.Use(middleware.BodyLimit(strconv.FormatInt(d.MaxBodyBytes, 10) + "B"))
-	e.Use(browserCORS())
+	e.Use(browserCORS(), noFraming)
 
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", s.readyz)
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{})))
+	if d.AdminMetrics {
+		// A plain 404: without this route the client group's catch-all would ask
+		// for an API key.
+		e.GET("/metrics", func(echo.Context) error { return echo.ErrNotFound })
+	} else {
+		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{})))
+	}
 
 	e.GET("/static/lift.js", sdkScript())
 	if d.Demo != nil {

@@ -19,8 +19,9 @@ import (
 
 // liftProc is an in-process `lift serve`.
 type liftProc struct {
-	url  string
-	stop func()
+	url   string
+	admin string // the admin listener's URL, when LIFT_ADMIN_ADDR is set
+	stop  func()
 }
 
 func envFunc(env map[string]string) func(string) string {
@@ -56,9 +57,19 @@ func startLift(t *testing.T, env map[string]string) *liftProc {
 	if !ok {
 		t.Fatalf("unexpected first line %q", lines.Text())
 	}
+	var admin string
+	if env["LIFT_ADMIN_ADDR"] != "" {
+		if !lines.Scan() {
+			cancel()
+			t.Fatalf("lift serve exited before its admin listener: %v", <-done)
+		}
+		if admin, ok = strings.CutPrefix(lines.Text(), "lift admin on "); !ok {
+			t.Fatalf("unexpected second line %q", lines.Text())
+		}
+	}
 	go func() { _, _ = io.Copy(io.Discard, pr) }()
 	stopped := false
-	p := &liftProc{url: addr, stop: func() {
+	p := &liftProc{url: addr, admin: admin, stop: func() {
 		if stopped {
 			return
 		}
@@ -508,6 +519,53 @@ func TestPostgresOutage(t *testing.T) {
 		c.do("GET", "/readyz", "", &ready)
 		return ready.Status == "ok"
 	})
+}
+
+// Finding 8a of issue 17: with LIFT_ADMIN_ADDR set, /metrics is served on the admin
+// address only; the public address answers 404.
+func TestMetricsOnAdminAddr(t *testing.T) {
+	f := newFixture(t)
+	f.env["LIFT_ADMIN_ADDR"] = "127.0.0.1:0"
+	p := f.start(t)
+	f.client.want(200, "POST", "/v1/decide", `{"user_id":"u1"}`, nil)
+	for name, c := range map[string]client{"no key": {t: t, base: p.url}, "client key": f.client, "server key": f.server} {
+		if resp := c.do("GET", "/metrics", "", nil); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("public /metrics with %s: status %d, want 404", name, resp.StatusCode)
+		}
+	}
+	resp := client{t: t, base: p.admin}.do("GET", "/metrics", "", nil)
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "lift_decide_duration_seconds_count 1") {
+		t.Errorf("admin /metrics: status %d, want 200 with the decide latency", resp.StatusCode)
+	}
+}
+
+// LIFT_TRUSTED_PROXIES reaches the server: from a listed proxy, X-Forwarded-Proto
+// https makes the session cookie Secure (web/dashboard's tests cover the rest).
+func TestTrustedProxiesSetting(t *testing.T) {
+	f := newFixture(t)
+	const pw = "proxied password 1"
+	runCLI(t, f.env, pw+"\n", "users", "create", "--email", "ann@example.com", "--role", "viewer")
+	f.env["LIFT_TRUSTED_PROXIES"] = "127.0.0.1"
+	p := f.start(t)
+	req, _ := http.NewRequest(http.MethodPost, p.url+"/login", strings.NewReader(url.Values{"email": {"ann@example.com"}, "password": {pw}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Sec-Fetch-Site", "same-origin") // instead of the CSRF token, as browsers do
+	req.Header.Set("X-Forwarded-Proto", "https")
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var session *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "lift_session" {
+			session = c
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || session == nil || !session.Secure {
+		t.Errorf("login through a trusted proxy over https: status %d, session cookie %v; want 303 and Secure", resp.StatusCode, session)
+	}
 }
 
 func TestHealthAndMetrics(t *testing.T) {

@@ -54,7 +54,7 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 
 // serve runs the server until ctx is cancelled, then drains in-flight requests.
 // The api role serves decisions, OFREP and the management API; every role serves
-// /healthz, /readyz and /metrics. The api role also runs the event collector and
+// /healthz, /readyz and /metrics (on LIFT_ADMIN_ADDR instead when that is set). The api role also runs the event collector and
 // the exposure log (publishing to RabbitMQ); the ingest role runs the consumers that
 // move events into ClickHouse; all runs both. The worker role gets its work from the
 // bandit and segment components as those are added.
@@ -205,11 +205,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			}
 			return errs
 		},
-		Registry:     reg,
-		MaxBodyBytes: cfg.MaxBodyBytes,
-		DecideRate:   float64(cfg.DecideRate),
-		APIRate:      float64(cfg.APIRate),
-		Privacy:      privacy,
+		Registry: reg,
+		// With an admin address, the metrics are served there only: they describe
+		// traffic, keys' rates and internals that the public need not see.
+		AdminMetrics:   cfg.AdminAddr != "",
+		TrustedProxies: cfg.TrustedProxies,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		DecideRate:     float64(cfg.DecideRate),
+		APIRate:        float64(cfg.APIRate),
+		Privacy:        privacy,
 	}
 	if publisher != nil {
 		deps.Events, deps.EventMetrics, deps.Exposures = publisher, ingestMetrics, exposures

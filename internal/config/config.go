@@ -55,6 +55,12 @@ type Config struct {
 	// Outbound requests: segment webhooks reach public addresses, and besides them
 	// only these networks (LIFT_WEBHOOK_ALLOW_NETS: comma-separated CIDRs or IPs).
 	WebhookAllowNets []netip.Prefix
+
+	// HTTP trust boundary (docs/security.md). TrustedProxies are the peers whose
+	// X-Forwarded-For and X-Forwarded-Proto lift believes (LIFT_TRUSTED_PROXIES, a
+	// comma-separated list of CIDRs or addresses); none by default: the client address
+	// is the peer's, and a request is HTTPS only over TLS.
+	TrustedProxies []netip.Prefix
 }
 
 // Load reads the configuration through getenv and validates it.
@@ -151,6 +157,9 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.WebhookAllowNets, err = networks(getenv("LIFT_WEBHOOK_ALLOW_NETS")); err != nil {
 		return c, fmt.Errorf("LIFT_WEBHOOK_ALLOW_NETS: %w", err)
 	}
+	if c.TrustedProxies, err = networks(getenv("LIFT_TRUSTED_PROXIES")); err != nil {
+		return c, fmt.Errorf("LIFT_TRUSTED_PROXIES: %w", err)
+	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return c, fmt.Errorf("LIFT_LOG_FORMAT: want json or text, got %q", c.LogFormat)
 	}
@@ -193,6 +202,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("segment_rebuild_delay", c.SegmentRebuildDelay),
 		slog.Bool("segment_rebuild", c.SegmentRebuild),
 		slog.Any("webhook_allow_nets", c.WebhookAllowNets),
+		slog.Any("trusted_proxies", c.TrustedProxies),
 	)
 }
 

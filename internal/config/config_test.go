@@ -63,3 +63,35 @@ func TestWebhookAllowNets(t *testing.T) {
 		}
 	}
 }
+
+func TestTrustedProxies(t *testing.T) {
+	env := func(v string) func(string) string {
+		return func(k string) string {
+			if k == "LIFT_TRUSTED_PROXIES" {
+				return v
+			}
+			return ""
+		}
+	}
+	for v, want := range map[string]string{
+		"":                               "[]",
+		"none":                           "[]",
+		"10.0.0.0/8":                     "[10.0.0.0/8]",
+		" 10.0.0.0/8 , 192.168.1.7,::1 ": "[10.0.0.0/8 192.168.1.7/32 ::1/128]",
+		"2001:db8::/32,203.0.113.10":     "[2001:db8::/32 203.0.113.10/32]",
+	} {
+		c, err := config.Load(env(v))
+		if err != nil {
+			t.Errorf("LIFT_TRUSTED_PROXIES=%q: %v", v, err)
+			continue
+		}
+		if got := fmt.Sprint(c.TrustedProxies); got != want {
+			t.Errorf("LIFT_TRUSTED_PROXIES=%q: %s, want %s", v, got, want)
+		}
+	}
+	for _, bad := range []string{"10.0.0.0/33", "10.1.2.3/8", "proxy.local", "10.0.0", "10.0.0.0/8,x"} {
+		if _, err := config.Load(env(bad)); err == nil || !strings.Contains(err.Error(), "LIFT_TRUSTED_PROXIES") {
+			t.Errorf("LIFT_TRUSTED_PROXIES=%q: error %v, want one naming the variable", bad, err)
+		}
+	}
+}

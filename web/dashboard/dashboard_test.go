@@ -60,11 +60,17 @@ func TestLogin(t *testing.T) {
 	if p := b.get("/flags"); p.status != 200 || !strings.Contains(p.body, "ann@example.com") {
 		t.Fatalf("after login: %d", p.status)
 	}
-	// An open redirect through next is refused.
-	b2 := h.browser()
-	b2.get("/login")
-	if p := b2.post("/login", url.Values{"email": {"ann@example.com"}, "password": {password}, "next": {"//evil.example"}}); p.location != "/experiments" {
-		t.Errorf("next=//evil.example redirected to %q", p.location)
+	// An open redirect through next is refused, at sign-in and when already signed in
+	// (TestSafeNext has the full table of forms).
+	for _, next := range []string{"//evil.example", "/\t/evil.example/x", "/\\evil.example"} {
+		b2 := h.browser()
+		b2.get("/login")
+		if p := b2.post("/login", url.Values{"email": {"ann@example.com"}, "password": {password}, "next": {next}}); p.location != "/experiments" {
+			t.Errorf("next=%q redirected to %q", next, p.location)
+		}
+		if p := b2.get("/login?next=" + url.QueryEscape(next)); p.location != "/experiments" {
+			t.Errorf("signed in, GET /login?next=%q redirected to %q", next, p.location)
+		}
 	}
 	if p := b.post("/logout", url.Values{}); p.status != http.StatusSeeOther {
 		t.Fatalf("logout: %d", p.status)

@@ -28,11 +28,12 @@ import (
 
 // harness is the whole HTTP handler (API and dashboard) on a fresh database.
 type harness struct {
-	t     testing.TB
-	url   string
-	svc   *experiments.Service
-	users *authstore.Store
-	pool  *pgxpool.Pool
+	t       testing.TB
+	url     string
+	handler http.Handler
+	svc     *experiments.Service
+	users   *authstore.Store
+	pool    *pgxpool.Pool
 }
 
 const password = "correct horse battery"
@@ -59,6 +60,13 @@ func newHarnessWith(t testing.TB, results func(experiments.Store) dashboard.Resu
 // dashboard dependencies from the harness's configuration store and database.
 func newHarnessDeps(t testing.TB, configure func(experiments.Store, *pgxpool.Pool, *dashboard.Deps)) *harness {
 	t.Helper()
+	return newHarnessWeb(t, configure, nil)
+}
+
+// newHarnessWeb is newHarnessDeps with the server's own settings changed by web (nil:
+// none changed).
+func newHarnessWeb(t testing.TB, configure func(experiments.Store, *pgxpool.Pool, *dashboard.Deps), webDeps func(*web.Deps)) *harness {
+	t.Helper()
 	pool, err := pgxpool.New(context.Background(), testenv.Postgres(t))
 	if err != nil {
 		t.Fatal(err)
@@ -69,16 +77,22 @@ func newHarnessDeps(t testing.TB, configure func(experiments.Store, *pgxpool.Poo
 	sessions := session.New(ks, ks, 0)
 	log := slog.New(slog.DiscardHandler)
 	deps := dashboard.Deps{Log: log, Config: svc, Keys: ks, Users: ks, Sessions: sessions}
-	configure(store, pool, &deps)
-	h := web.New(web.Deps{
+	if configure != nil {
+		configure(store, pool, &deps)
+	}
+	wd := web.Deps{
 		Log: log, Snapshots: experiments.NewLive(store), Keys: auth.NewKeyRing(ks), Manager: svc, KeyStore: ks,
 		Ready:    func(context.Context) map[string]error { return nil },
 		Registry: prometheus.NewRegistry(), MaxBodyBytes: 1 << 20, Sessions: sessions,
 		Dashboard: dashboard.New(deps),
-	})
+	}
+	if webDeps != nil {
+		webDeps(&wd)
+	}
+	h := web.New(wd)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &harness{t: t, url: srv.URL, svc: svc, users: ks, pool: pool}
+	return &harness{t: t, url: srv.URL, handler: h, svc: svc, users: ks, pool: pool}
 }
 
 func (h *harness) user(email string, role auth.Role) {

@@ -3,6 +3,7 @@ package dashboard
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -17,11 +18,24 @@ type loginForm struct {
 	Error string
 }
 
-// safeNext keeps the post-login redirect on this site: only local absolute paths, so
-// a crafted link cannot bounce a fresh session to another host.
+// safeNext keeps the post-login redirect on this site: next must be a path of this
+// origin ("/flags?status=draft"), anything else sends the user to the experiments.
+// Browsers are lenient where a parser is strict: they drop tabs and newlines anywhere
+// in a URL, trim leading spaces and control characters, and read a backslash as a
+// slash, so "/\t/evil.example" and "/\\evil.example" both mean //evil.example to
+// them. Such characters are refused outright, before the parsed URL is checked for a
+// scheme or host and for a path of the form //host.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
-		return "/experiments"
+	const home = "/experiments"
+	if !strings.HasPrefix(next, "/") || strings.ContainsFunc(next, func(r rune) bool {
+		return r <= ' ' || r == 0x7f || r == '\\'
+	}) {
+		return home
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		strings.HasPrefix(u.Path, "//") || strings.HasPrefix(u.EscapedPath(), "//") {
+		return home
 	}
 	return next
 }

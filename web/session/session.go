@@ -34,8 +34,8 @@ const (
 // ErrBadCredentials means the e-mail or password is wrong; which one is not said.
 var ErrBadCredentials = errors.New("wrong e-mail or password")
 
-// ErrThrottled means too many login attempts came from this address or for this
-// account recently.
+// ErrThrottled means too many login attempts came from this address, or from this
+// address for this account, recently.
 var ErrThrottled = errors.New("too many login attempts; wait a minute and try again")
 
 // Users finds accounts by e-mail.
@@ -45,30 +45,43 @@ type Users interface {
 
 // Manager creates, finds and ends sessions.
 type Manager struct {
-	store    auth.SessionStore
-	users    Users
-	ttl      time.Duration
-	throttle *Throttle
-	now      func() time.Time
+	store     auth.SessionStore
+	users     Users
+	ttl       time.Duration
+	byAddress *Throttle // attempts from one client address, any account
+	byAccount *Throttle // attempts from one client address at one account
+	now       func() time.Time
 }
+
+// Login attempts allowed per minute: from one address at one account, and from one
+// address in all (several people behind one office NAT may sign in at once).
+const (
+	accountAttempts = 10
+	addressAttempts = 30
+)
 
 // New returns a Manager; sessions last ttl (DefaultTTL if zero).
 func New(store auth.SessionStore, users Users, ttl time.Duration) *Manager {
 	if ttl == 0 {
 		ttl = DefaultTTL
 	}
-	return &Manager{store: store, users: users, ttl: ttl, throttle: NewThrottle(10, time.Minute), now: time.Now}
+	return &Manager{store: store, users: users, ttl: ttl, now: time.Now,
+		byAddress: NewThrottle(addressAttempts, time.Minute), byAccount: NewThrottle(accountAttempts, time.Minute)}
 }
 
-// Login checks the credentials and starts a session, setting its cookie. It returns
-// ErrThrottled, ErrBadCredentials or a store error.
+// Login checks the credentials and starts a session, setting its cookie, and replaces
+// the CSRF token. It returns ErrThrottled, ErrBadCredentials or a store error.
+//
+// The client address is c.RealIP(): the peer's, or what a trusted proxy forwarded
+// (web.New sets which proxies Echo trusts).
 func (m *Manager) Login(c echo.Context, email, password string) (auth.User, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
-	// Both the address and the account are limited: one stops a single client trying
-	// many accounts, the other many clients trying one account. The address is the
-	// peer's own: X-Forwarded-For is whatever the client says, so it would let anyone
-	// pick a fresh bucket per attempt.
-	if !m.throttle.Allow("ip:"+echo.ExtractIPDirect()(c.Request())) || !m.throttle.Allow("email:"+email) {
+	// Attempts are limited per address, which stops one client trying many accounts,
+	// and per account and address, which stops it guessing one password quickly.
+	// Never per account alone: anyone could then lock an admin out by failing to
+	// sign in as them.
+	addr := c.RealIP()
+	if !m.byAddress.Allow(addr) || !m.byAccount.Allow(addr+" "+email) {
 		return auth.User{}, ErrThrottled
 	}
 	ctx := c.Request().Context()
@@ -93,6 +106,7 @@ func (m *Manager) Login(c echo.Context, email, password string) (auth.User, erro
 		return auth.User{}, err
 	}
 	c.SetCookie(m.cookie(c, secret, expires))
+	rotateCSRF(c)
 	return u, nil
 }
 
@@ -105,14 +119,15 @@ func (m *Manager) cookie(c echo.Context, value string, expires time.Time) *http.
 		Path:     "/",
 		Expires:  expires,
 		HttpOnly: true,
-		// Secure only when the request came over TLS (directly or through a proxy
-		// that says so): `make run` serves plain HTTP on localhost.
+		// Secure only when the request came over TLS, directly or through a trusted
+		// proxy that says so (X-Forwarded-Proto): `make run` serves plain HTTP on
+		// localhost. web.New makes c.Scheme ignore the header from anyone else.
 		Secure:   c.Scheme() == "https",
 		SameSite: http.SameSiteLaxMode,
 	}
 }
 
-// Logout ends the request's session and clears its cookie.
+// Logout ends the request's session, clears its cookie and replaces the CSRF token.
 func (m *Manager) Logout(c echo.Context) error {
 	if ck, err := c.Cookie(CookieName); err == nil && ck.Value != "" {
 		if err := m.store.DeleteSession(c.Request().Context(), auth.HashKey(ck.Value)); err != nil {
@@ -122,6 +137,7 @@ func (m *Manager) Logout(c echo.Context) error {
 	ck := m.cookie(c, "", time.Unix(0, 0))
 	ck.MaxAge = -1
 	c.SetCookie(ck)
+	rotateCSRF(c)
 	return nil
 }
 
@@ -159,12 +175,43 @@ func CSRF(onError middleware.CSRFErrorHandler) echo.MiddlewareFunc {
 	return middleware.CSRFWithConfig(middleware.CSRFConfig{
 		TokenLookup:    "form:" + CSRFField + ",header:" + echo.HeaderXCSRFToken,
 		ContextKey:     csrfContext,
-		CookieName:     "lift_csrf",
+		CookieName:     csrfCookie,
 		CookiePath:     "/",
+		CookieMaxAge:   int(csrfTTL / time.Second),
 		CookieHTTPOnly: true,
 		CookieSameSite: http.SameSiteLaxMode,
 		ErrorHandler:   onError,
 	})
+}
+
+const (
+	csrfCookie = "lift_csrf"
+	csrfTTL    = 24 * time.Hour
+)
+
+// rotateCSRF gives the browser a new CSRF token in place of the one the middleware
+// read or issued for this request, so a token someone learned or planted before a
+// sign-in (or left behind at a sign-out) is worth nothing after it. The forms of this
+// response get the new token.
+func rotateCSRF(c echo.Context) {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	token := base64.RawURLEncoding.EncodeToString(b)
+	// One Set-Cookie per name: drop the one the middleware added for the old token.
+	h := c.Response().Header()
+	var kept []string
+	for _, v := range h.Values("Set-Cookie") {
+		if !strings.HasPrefix(v, csrfCookie+"=") {
+			kept = append(kept, v)
+		}
+	}
+	h.Del("Set-Cookie")
+	for _, v := range kept {
+		h.Add("Set-Cookie", v)
+	}
+	c.SetCookie(&http.Cookie{Name: csrfCookie, Value: token, Path: "/", Expires: time.Now().Add(csrfTTL),
+		HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	c.Set(csrfContext, token)
 }
 
 // CSRFToken is the token to embed in the forms of the current response.

@@ -7,8 +7,8 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Throttle limits attempts per key (an address or an account) with a token bucket:
-// burst attempts at once, then burst per period.
+// Throttle limits attempts per key (an address, or an address and an account) with a
+// token bucket: burst attempts at once, then burst per period.
 type Throttle struct {
 	mu     sync.Mutex
 	burst  int
