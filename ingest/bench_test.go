@@ -9,23 +9,29 @@ import (
 	"github.com/liftlab/lift/ingest"
 )
 
-func benchBody() []byte {
+// benchBody is 100 events as lift publishes them, with received_at, or as a client
+// sends them, without.
+func benchBody(received bool) []byte {
 	now := time.Now().UTC().Format(time.RFC3339Nano)
 	parts := make([]string, 100)
 	for i := range parts {
-		parts[i] = fmt.Sprintf(`{"event_id":%q,"type":"page_view","user_id":"user-%d","timestamp":%q,"received_at":%q,"properties":{"path":"/products/%d","ref":"bench"}}`,
-			ingest.NewID(), i, now, now, i)
+		rec := ""
+		if received {
+			rec = fmt.Sprintf(`"received_at":%q,`, now)
+		}
+		parts[i] = fmt.Sprintf(`{"event_id":%q,"type":"page_view","user_id":"user-%d","timestamp":%q,%s"properties":{"path":"/products/%d","ref":"bench"}}`,
+			ingest.NewID(), i, now, rec, i)
 	}
 	return []byte("[" + strings.Join(parts, ",") + "]")
 }
 
 // BenchmarkParseMessage: a consumer parsing one message of 100 events.
 func BenchmarkParseMessage(b *testing.B) {
-	body := benchBody()
+	body := benchBody(true)
 	now := time.Now()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		if _, inv := ingest.ParseMessage(body, now, nil); len(inv) > 0 {
+		if _, inv := ingest.ParseMessage(body, now, time.Time{}, nil); len(inv) > 0 {
 			b.Fatal(inv)
 		}
 	}
@@ -33,7 +39,7 @@ func BenchmarkParseMessage(b *testing.B) {
 
 // BenchmarkParseRequest: the collector parsing one request of 100 events.
 func BenchmarkParseRequest(b *testing.B) {
-	body := []byte(`{"events":` + string(benchBody()) + `}`)
+	body := []byte(`{"events":` + string(benchBody(false)) + `}`)
 	d := ingest.Defaults{ReceivedAt: time.Now(), NewID: ingest.NewID}
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {

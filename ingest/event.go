@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -36,15 +37,32 @@ var builtinTypes = map[string]bool{
 	TypeRemoveFromCart: true, TypePurchase: true, TypeExposure: true, TypeIdentify: true,
 }
 
-// Limits that keep one event within what the storage columns and the consumers'
-// memory budget expect.
+// Limits that keep one event within what the storage columns, the statistics and the
+// consumers' memory budget expect (documented in docs/sdk.md).
 const (
 	MaxUserIDLen     = 256
 	MaxPropertiesLen = 32 << 10
 	// MaxAge and MaxSkew bound event time against receive time: older events would
 	// land in partitions analysts consider closed, and far-future ones are clock bugs.
+	// MaxSkew also bounds a received_at against the clock of the server reading it.
 	MaxAge  = 7 * 24 * time.Hour
 	MaxSkew = 5 * time.Minute
+	// MaxBacklog is how long before a consumer's clock a received_at may be: how long
+	// a message may wait in the broker (a consumer down for a month) and still be
+	// stored; older ones are dead-lettered with the reason.
+	MaxBacklog = 30 * 24 * time.Hour
+	// MaxValue bounds |value|. Every value up to it keeps cent precision (10^14 cents
+	// is below 2^53, where float64 stops counting integers exactly), and the sums of
+	// squares the statistics keep stay finite for any number of events (a billion of
+	// them sum to 10^33, float64 overflows at 1.8·10^308).
+	MaxValue = 1e12
+)
+
+// MinTime and MaxTime are the times storage holds: ClickHouse's DateTime is seconds
+// since the epoch in a UInt32, and a time outside would wrap into another year.
+var (
+	MinTime = time.Unix(0, 0).UTC()
+	MaxTime = time.Unix(math.MaxUint32, 0).UTC() // 2106-02-07T06:28:15Z
 )
 
 // Event is one accepted event, as published to RabbitMQ and stored in ClickHouse.
@@ -116,12 +134,21 @@ func (w *wireEvent) fields() *fields {
 	return f
 }
 
-// Defaults supplies what an event may omit.
+// Defaults supplies what an event may omit, and says whose clock to believe.
 type Defaults struct {
-	// ReceivedAt is the receive time: the default timestamp and the reference for
-	// the age and skew limits (unless the event carries its own received_at, which
-	// a consumer honours so that a backlog is not rejected for having waited).
+	// ReceivedAt is the receive time by the server's clock: the default timestamp
+	// and the reference for the age and skew limits.
 	ReceivedAt time.Time
+	// Now is the server's clock, which bounds a received_at; zero: ReceivedAt.
+	Now time.Time
+	// TrustReceivedAt lets an event carry its own received_at (within MaxBacklog
+	// before and MaxSkew after Now), which then replaces ReceivedAt. Only a
+	// consumer behind the broker sets it: what reaches lift.events was published by
+	// the collector, which stamps its own clock, or by a backend holding broker
+	// credentials, and a backlog must not be rejected for having waited. The
+	// collector leaves it false, and an event that sends received_at is rejected:
+	// a client choosing its receive time would choose what the limits measure.
+	TrustReceivedAt bool
 	// NewID makes the event_id of an event without one.
 	NewID func() uuid.UUID
 	// Types holds the custom event types; nil allows the built-in ones only.
@@ -140,7 +167,12 @@ func ParseEvent(raw []byte, d Defaults) (Event, error) {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && typeErr.Field != "" {
 			v := &ValidationError{}
-			v.add(typeErr.Field, "must be a JSON %s of the right type", typeErr.Value)
+			if typeErr.Field == "value" && strings.HasPrefix(typeErr.Value, "number") {
+				// A number float64 cannot hold, such as 1e309.
+				v.add("value", "must be a finite number between -1e12 and 1e12")
+			} else {
+				v.add(typeErr.Field, "must be a JSON %s of the right type", truncate(typeErr.Value))
+			}
 			return Event{}, v
 		}
 		return Event{}, ErrMalformed
@@ -157,12 +189,66 @@ func parseTime(b []byte) (time.Time, error) {
 	return t, err
 }
 
+// checkTimes returns an event's receive time and timestamp, recording in v why either
+// is refused: every accepted time lies within what storage holds, the receive time
+// within MaxBacklog before and MaxSkew after the server's (and only a trusted input
+// may move it), and the timestamp within MaxAge before and MaxSkew after the receive
+// time. FuzzCheckTimes holds it to that.
+func checkTimes(w *fields, d Defaults, v *ValidationError) (received, ts time.Time) {
+	received = d.ReceivedAt.UTC()
+	now := received
+	if !d.Now.IsZero() {
+		now = d.Now.UTC()
+	}
+	if w.has&fReceivedAt != 0 {
+		t, err := parseTime(w.receivedAt)
+		switch {
+		case !d.TrustReceivedAt:
+			v.add("received_at", "is set by lift when it receives the event; leave it out")
+		case err != nil:
+			v.add("received_at", "must be an RFC 3339 time")
+		case t.Before(now.Add(-MaxBacklog)):
+			v.add("received_at", "is more than 30 days before the server's clock")
+		case t.After(now.Add(MaxSkew)):
+			v.add("received_at", "is more than 5 minutes after the server's clock")
+		default:
+			received = t.UTC()
+		}
+	}
+	if !inStorage(received) {
+		// Only a server clock outside 1970–2106 gets here; storing would wrap.
+		v.add("received_at", "must be between %s and %s", MinTime.Format(time.RFC3339), MaxTime.Format(time.RFC3339))
+	}
+	ts = received
+	if w.has&fTimestamp != 0 {
+		t, err := parseTime(w.timestamp)
+		switch {
+		case err != nil:
+			v.add("timestamp", "must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
+		case t.Before(received.Add(-MaxAge)):
+			v.add("timestamp", "is more than 7 days before the receive time")
+		case t.After(received.Add(MaxSkew)):
+			v.add("timestamp", "is more than 5 minutes after the receive time")
+		case !inStorage(t):
+			v.add("timestamp", "must be between %s and %s", MinTime.Format(time.RFC3339), MaxTime.Format(time.RFC3339))
+		default:
+			ts = t.UTC()
+		}
+	}
+	return received, ts
+}
+
+// inStorage reports whether ClickHouse's DateTime holds t.
+func inStorage(t time.Time) bool {
+	return !t.Before(MinTime) && !t.After(MaxTime)
+}
+
 // validate applies the rules to a decoded event.
 func validate(w *fields, d Defaults) (Event, error) {
 	if w == nil { // a JSON null in a batch
 		return Event{}, &ValidationError{Fields: []FieldError{{Field: "(event)", Message: "must be a JSON object"}}}
 	}
-	e := Event{Type: w.typ, UserID: w.userID, ReceivedAt: d.ReceivedAt.UTC(), Consent: w.consent}
+	e := Event{Type: w.typ, UserID: w.userID, Consent: w.consent}
 	// Kept on the stack for the usual valid event; copied out only on failure.
 	var ve ValidationError
 	v := &ve
@@ -197,33 +283,12 @@ func validate(w *fields, d Defaults) (Event, error) {
 		v.add("user_id", "must be at most %d bytes", MaxUserIDLen)
 	}
 
-	if w.has&fReceivedAt != 0 {
-		t, err := parseTime(w.receivedAt)
-		if err != nil {
-			v.add("received_at", "must be an RFC 3339 time")
-		} else {
-			e.ReceivedAt = t.UTC()
-		}
-	}
-	e.Timestamp = e.ReceivedAt
-	if w.has&fTimestamp != 0 {
-		t, err := parseTime(w.timestamp)
-		switch {
-		case err != nil:
-			v.add("timestamp", "must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
-		case t.Before(e.ReceivedAt.Add(-MaxAge)):
-			v.add("timestamp", "is more than 7 days before the receive time")
-		case t.After(e.ReceivedAt.Add(MaxSkew)):
-			v.add("timestamp", "is more than 5 minutes in the future")
-		default:
-			e.Timestamp = t.UTC()
-		}
-	}
+	e.ReceivedAt, e.Timestamp = checkTimes(w, d, v)
 
 	if w.has&fValue != 0 {
 		e.Value = w.value
-		if math.IsNaN(e.Value) || math.IsInf(e.Value, 0) {
-			v.add("value", "must be a finite number")
+		if !(math.Abs(e.Value) <= MaxValue) { // also NaN
+			v.add("value", "must be a finite number between -1e12 and 1e12")
 		}
 	}
 	if e.Type == TypePurchase {
@@ -372,12 +437,19 @@ var messageNamespace = uuid.MustParse("6f1c1e0a-3b0e-4c55-9a57-5c1f4f6d2b71")
 // ParseMessage parses an AMQP message body: one event object or an array of them, as
 // any backend may publish to lift.events. An event without event_id gets one derived
 // from the body and its position, so a redelivered message yields the same ids and
-// storage dedups it. received is the time to assume when an event carries no
-// received_at (the message timestamp, or now); types holds the custom event types
-// (nil: built-in types only). A body that is not JSON comes back as one Invalid.
-func ParseMessage(body []byte, received time.Time, types Types) ([]Event, []Invalid) {
+// storage dedups it. Messages come from behind the broker, so an event's received_at
+// is honoured, within MaxBacklog before and MaxSkew after now, the consumer's clock.
+// An event without one was received when the message was published (published, its
+// timestamp property) if that lies within the same bounds, else now. types holds the
+// custom event types (nil: built-in types only). A body that is not JSON comes back
+// as one Invalid.
+func ParseMessage(body []byte, now, published time.Time, types Types) ([]Event, []Invalid) {
 	var index int
-	d := messageDefaults(body, &index, received, types)
+	d := messageDefaults(body, &index, now, types)
+	if !published.Before(now.Add(-MaxBacklog)) && !published.After(now.Add(MaxSkew)) {
+		d.ReceivedAt = published
+	}
+	d.Now = now
 	if all, spans, ok := scanMessage(body); ok {
 		events := make([]Event, 0, len(all))
 		var invalid []Invalid
@@ -421,7 +493,7 @@ func ParseMessage(body []byte, received time.Time, types Types) ([]Event, []Inva
 // messageDefaults derives the id of an event from the message and the event's index,
 // which the caller sets in *i before validating each event.
 func messageDefaults(body []byte, i *int, received time.Time, types Types) Defaults {
-	return Defaults{ReceivedAt: received, Types: types, NewID: func() uuid.UUID {
+	return Defaults{ReceivedAt: received, TrustReceivedAt: true, Types: types, NewID: func() uuid.UUID {
 		seed := binary.BigEndian.AppendUint32(bytes.Clone(body), uint32(*i))
 		return uuid.NewSHA1(messageNamespace, seed)
 	}}

@@ -44,7 +44,17 @@ func TestParseEvent(t *testing.T) {
 					t.Error(diff)
 				}
 			}},
-		{"consumer honours received_at", `{"type":"click","user_id":"u","timestamp":"2026-01-01T00:00:00Z","received_at":"2026-01-01T00:00:01Z"}`, nil, nil},
+		// The collector never believes a client's receive time (TestParseMessageTimes
+		// has the consumer's side).
+		{"collector refuses received_at", `{"type":"click","user_id":"u","timestamp":"2026-03-10T11:00:00Z","received_at":"2026-03-10T11:00:01Z"}`, []string{"received_at"}, nil},
+		{"received_at in 2105 moves no limit", `{"type":"click","user_id":"u","timestamp":"2105-01-01T00:00:00Z","received_at":"2105-01-01T00:00:01Z"}`,
+			[]string{"received_at", "timestamp"}, nil},
+		{"timestamp past storage", `{"type":"click","user_id":"u","timestamp":"2106-02-07T06:28:16Z"}`, []string{"timestamp"}, nil},
+		{"largest value", `{"type":"purchase","user_id":"u","value":1e12}`, nil, nil},
+		{"value too large", `{"type":"purchase","user_id":"u","value":3e15}`, []string{"value"}, nil},
+		{"value too small", `{"type":"click","user_id":"u","value":-1.5e12}`, []string{"value"}, nil},
+		{"value beyond float64", `{"type":"purchase","user_id":"u","value":1e309}`, []string{"value"}, nil},
+		{"value not a number", `{"type":"purchase","user_id":"u","value":"NaN"}`, []string{"value"}, nil},
 		{"not an object", `[1]`, []string{"(event)"}, nil},
 		{"missing type and user", `{}`, []string{"type", "user_id"}, nil},
 		{"unknown type", `{"type":"signup","user_id":"u"}`, []string{"type"}, nil},
@@ -98,10 +108,71 @@ func TestParseRequest(t *testing.T) {
 	}
 }
 
+// The collector names the field and the range of a value out of range, also for a
+// number float64 cannot hold, which the fast path leaves to encoding/json.
+func TestParseRequestValueRange(t *testing.T) {
+	body := `{"events":[{"type":"purchase","user_id":"u","value":1e309},{"type":"purchase","user_id":"u","value":3e15},{"type":"purchase","user_id":"u","value":-1e400}]}`
+	events, rejected, err := ingest.ParseRequest([]byte(body), defs)
+	if err != nil || len(events) != 0 || len(rejected) != 3 {
+		t.Fatalf("got %v %+v %v, want three rejections", events, rejected, err)
+	}
+	for _, r := range rejected {
+		if r.Reason != "value" || r.Error != "value: must be a finite number between -1e12 and 1e12" {
+			t.Errorf("rejection %+v, want value's range", r)
+		}
+	}
+}
+
+// A consumer behind the broker believes received_at, as far as its own clock allows:
+// a backlog is judged by when it was received, not by when it was consumed; a receive
+// time beyond MaxSkew ahead of the clock or MaxBacklog behind it is refused. The
+// message's timestamp stands in for a missing received_at within the same bounds.
+func TestParseMessageTimes(t *testing.T) {
+	at := func(d time.Duration) string { return now.Add(d).Format(time.RFC3339Nano) }
+	tests := []struct {
+		name         string
+		event        string
+		published    time.Time
+		wantReceived time.Time // zero: invalid
+		wantReason   string
+	}{
+		{"backlog of a day", `{"type":"click","user_id":"u","timestamp":"` + at(-25*time.Hour) + `","received_at":"` + at(-24*time.Hour) + `"}`,
+			time.Time{}, now.Add(-24 * time.Hour), ""},
+		{"received_at within the skew", `{"type":"click","user_id":"u","received_at":"` + at(4*time.Minute) + `"}`,
+			time.Time{}, now.Add(4 * time.Minute), ""},
+		{"received_at in 2105", `{"type":"click","user_id":"u","timestamp":"2105-01-01T00:00:00Z","received_at":"2105-01-01T00:00:00Z"}`,
+			time.Time{}, time.Time{}, "received_at: is more than 5 minutes after the server's clock"},
+		{"received_at past the backlog", `{"type":"click","user_id":"u","received_at":"` + at(-31*24*time.Hour) + `"}`,
+			time.Time{}, time.Time{}, "received_at: is more than 30 days before the server's clock"},
+		{"published time stands in", `{"type":"click","user_id":"u"}`, now.Add(-time.Hour), now.Add(-time.Hour), ""},
+		{"published time from the future ignored", `{"type":"click","user_id":"u"}`, time.Date(2105, 1, 1, 0, 0, 0, 0, time.UTC), now, ""},
+		{"published time in 1970 ignored", `{"type":"click","user_id":"u"}`, time.Unix(1, 0), now, ""},
+		{"timestamp against the received_at", `{"type":"click","user_id":"u","timestamp":"` + at(-2*time.Hour) + `","received_at":"` + at(-2*time.Hour-6*time.Minute) + `"}`,
+			time.Time{}, time.Time{}, "timestamp: is more than 5 minutes after the receive time"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			events, invalid := ingest.ParseMessage([]byte(tt.event), now, tt.published, nil)
+			if tt.wantReceived.IsZero() {
+				if len(events) != 0 || len(invalid) != 1 || !strings.HasPrefix(invalid[0].Reason, tt.wantReason) {
+					t.Fatalf("got %+v, invalid %+v; want invalid: %s", events, invalid, tt.wantReason)
+				}
+				return
+			}
+			if len(events) != 1 {
+				t.Fatalf("invalid: %+v", invalid)
+			}
+			if !events[0].ReceivedAt.Equal(tt.wantReceived) {
+				t.Errorf("received_at %v, want %v", events[0].ReceivedAt, tt.wantReceived)
+			}
+		})
+	}
+}
+
 func TestParseMessage(t *testing.T) {
 	body := []byte(`[{"type":"click","user_id":"u"},{"type":"nope","user_id":"u"},{"type":"click","user_id":"v"}]`)
-	e1, inv := ingest.ParseMessage(body, now, nil)
-	e2, _ := ingest.ParseMessage(body, now.Add(time.Minute), nil)
+	e1, inv := ingest.ParseMessage(body, now, time.Time{}, nil)
+	e2, _ := ingest.ParseMessage(body, now.Add(time.Minute), time.Time{}, nil)
 	if len(e1) != 2 || len(inv) != 1 || !strings.Contains(inv[0].Reason, "type") || string(inv[0].Raw) != `{"type":"nope","user_id":"u"}` {
 		t.Fatalf("got %v, %v", e1, inv)
 	}
@@ -109,7 +180,7 @@ func TestParseMessage(t *testing.T) {
 	if e1[0].ID != e2[0].ID || e1[0].ID == e1[1].ID {
 		t.Errorf("derived ids not stable and distinct: %v %v %v", e1[0].ID, e2[0].ID, e1[1].ID)
 	}
-	if _, inv := ingest.ParseMessage([]byte(`{"type":`), now, nil); len(inv) != 1 {
+	if _, inv := ingest.ParseMessage([]byte(`{"type":`), now, time.Time{}, nil); len(inv) != 1 {
 		t.Errorf("malformed body: got %v", inv)
 	}
 }
@@ -151,7 +222,7 @@ func FuzzParseEvent(f *testing.F) {
 		if err != nil {
 			t.Fatalf("accepted event does not encode: %v", err)
 		}
-		again, invalid := ingest.ParseMessage(body, e.ReceivedAt.Add(time.Hour), nil)
+		again, invalid := ingest.ParseMessage(body, e.ReceivedAt.Add(time.Hour), time.Time{}, nil)
 		if len(invalid) != 0 || len(again) != 1 {
 			t.Fatalf("round trip failed: %v %v", again, invalid)
 		}
@@ -205,6 +276,84 @@ func FuzzParseRequest(f *testing.F) {
 			if events[i].ID != wantEvents[i].ID || string(events[i].Properties) != string(wantEvents[i].Properties) {
 				t.Fatalf("event %d differs: %+v vs %+v", i, events[i], wantEvents[i])
 			}
+		}
+	})
+}
+
+// FuzzCheckTimes: the collector's and the consumer's time handling over any
+// timestamp, received_at and server clock never panics; what it accepts lies within
+// what storage holds, within MaxAge before and MaxSkew after the receive time, which
+// itself is the server's clock unless a trusted input moved it by at most MaxBacklog
+// back or MaxSkew forward; and a valid RFC 3339 timestamp within those bounds is
+// accepted as that instant.
+func FuzzCheckTimes(f *testing.F) {
+	for _, c := range []struct {
+		ts, received string
+		now          int64
+		trusted      bool
+	}{
+		{"2026-03-10T12:00:00Z", "", now.Unix(), false},
+		{"2105-01-01T00:00:00Z", "2105-01-01T00:00:00Z", now.Unix(), false},
+		{"2105-01-01T00:00:00Z", "2105-01-01T00:00:00Z", now.Unix(), true},
+		{"2106-02-07T06:28:15Z", "", time.Date(2106, 2, 7, 6, 28, 0, 0, time.UTC).Unix(), false},
+		{"2106-02-07T06:30:15+01:00", "", time.Date(2106, 2, 7, 6, 28, 0, 0, time.UTC).Unix(), true},
+		{"1969-12-31T23:59:59.999Z", "1970-01-01T00:00:00Z", 3600, true},
+		{"9999-12-31T23:59:59Z", "", 253402300799, false},
+		{"0000-01-01T00:00:00Z", "", -62167219200, false},
+		{"2026-03-10T12:00:00,5Z", "yesterday", now.Unix(), true},
+	} {
+		f.Add(c.ts, c.received, c.now, c.trusted)
+	}
+	f.Fuzz(func(t *testing.T, ts, received string, nowUnix int64, trusted bool) {
+		clock := time.Unix(nowUnix, 0).UTC()
+		raw, _ := json.Marshal(map[string]string{"type": "click", "user_id": "u", "timestamp": ts})
+		if received != "" {
+			raw, _ = json.Marshal(map[string]string{"type": "click", "user_id": "u", "timestamp": ts, "received_at": received})
+		}
+		d := ingest.Defaults{ReceivedAt: clock, TrustReceivedAt: trusted, NewID: defs.NewID}
+		var e ingest.Event
+		var err error
+		if trusted {
+			events, invalid := ingest.ParseMessage(raw, clock, time.Time{}, nil)
+			if len(events) == 1 {
+				e = events[0]
+			} else {
+				err = errors.New(invalid[0].Reason)
+			}
+		} else {
+			events, rejected, perr := ingest.ParseRequest([]byte(`{"events":[`+string(raw)+`]}`), d)
+			switch {
+			case perr != nil:
+				t.Fatalf("%s: %v", raw, perr)
+			case len(events) == 1:
+				e = events[0]
+			default:
+				err = errors.New(rejected[0].Error)
+			}
+		}
+		inStorage := func(x time.Time) bool { return !x.Before(ingest.MinTime) && !x.After(ingest.MaxTime) }
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("empty error")
+			}
+			parsed, perr := time.Parse(time.RFC3339Nano, ts)
+			if received == "" && perr == nil && inStorage(clock) && inStorage(parsed) &&
+				!parsed.Before(clock.Add(-ingest.MaxAge)) && !parsed.After(clock.Add(ingest.MaxSkew)) {
+				t.Fatalf("refused %s at %v: %v", raw, clock, err)
+			}
+			return
+		}
+		switch {
+		case received != "" && !trusted:
+			t.Fatalf("the collector took a received_at: %s", raw)
+		case !inStorage(e.Timestamp) || !inStorage(e.ReceivedAt):
+			t.Fatalf("%s at %v: accepted times %v, %v outside storage", raw, clock, e.Timestamp, e.ReceivedAt)
+		case e.Timestamp.Before(e.ReceivedAt.Add(-ingest.MaxAge)) || e.Timestamp.After(e.ReceivedAt.Add(ingest.MaxSkew)):
+			t.Fatalf("%s: timestamp %v too far from received_at %v", raw, e.Timestamp, e.ReceivedAt)
+		case e.ReceivedAt.Before(clock.Add(-ingest.MaxBacklog)) || e.ReceivedAt.After(clock.Add(ingest.MaxSkew)):
+			t.Fatalf("%s: received_at %v too far from the clock %v", raw, e.ReceivedAt, clock)
+		case received == "" && !e.ReceivedAt.Equal(clock):
+			t.Fatalf("%s: received_at %v, want the clock %v", raw, e.ReceivedAt, clock)
 		}
 	})
 }

@@ -186,7 +186,7 @@ func TestPrivacyProtects(t *testing.T) {
 // collector (raw ids) and again at a consumer (already protected): compare with
 // BenchmarkParseRequest's time per request.
 func BenchmarkPrivacy(b *testing.B) {
-	body := []byte(`{"events":` + string(benchBody()) + `}`)
+	body := []byte(`{"events":` + string(benchBody(false)) + `}`)
 	events, _, err := ingest.ParseRequest(body, ingest.Defaults{ReceivedAt: time.Now(), NewID: ingest.NewID})
 	if err != nil {
 		b.Fatal(err)

@@ -118,14 +118,22 @@ type Restored struct {
 	// Dropped are keys of the checkpoint the engine no longer has: their stored
 	// memberships are stale.
 	Dropped []string
+	// Future are the users whose state had reached beyond the clock plus the skew
+	// (a checkpoint written before the engine bounded event time, when a client's
+	// received_at in 2105 counted): their state is dropped and each of their
+	// memberships exits at the clock. Clamped says the watermark or the newest
+	// receive time was beyond it too and was set back to the clock.
+	Future  []string
+	Clamped bool
 }
 
 // Restore replaces the engine's state with a checkpoint. State moves between
 // definitions by content, not key: each of the engine's segments takes the state of
 // the checkpoint's segment with the same rule and TTL, if any, and Restored lists the
-// segments left without state. It returns ErrCorruptCheckpoint for malformed input
-// (including checkpoints of an older format), leaving the engine empty. Resume the
-// input after Offset().
+// segments left without state. Times beyond the engine's clock plus Options.Skew are
+// repaired (see Restored.Future); the exits that emits go to OnChange. It
+// returns ErrCorruptCheckpoint for malformed input (including checkpoints of an
+// older format), leaving the engine empty. Resume the input after Offset().
 func (e *Engine) Restore(r io.Reader) (Restored, error) {
 	res, err := e.restore(bufio.NewReaderSize(r, 1<<16))
 	if err != nil {
@@ -140,7 +148,32 @@ func (e *Engine) Restore(r io.Reader) (Restored, error) {
 		}
 		return Restored{}, err
 	}
+	e.repair(&res)
 	return res, nil
+}
+
+// repair undoes what events from beyond the clock left in a restored state: a
+// watermark there would make every user's events late until the clock caught up
+// (for 2105, forever), and a user's clock there would keep that user's memberships.
+func (e *Engine) repair(res *Restored) {
+	limit, now := e.limit(), e.now().UnixMilli()
+	if e.maxTime > limit || e.received > limit || e.tickMark > limit-e.lateness {
+		e.maxTime, e.received = min(e.maxTime, now), min(e.received, now)
+		e.tickMark = min(e.tickMark, now-e.lateness)
+		res.Clamped = true
+	}
+	for id, u := range e.users {
+		if u.now <= limit {
+			continue
+		}
+		for _, m := range u.members {
+			if m.member {
+				e.emit(&e.segs[m.seg], Change{Kind: Exit, UserID: id, Segment: e.segs[m.seg].key, At: msTime(now)})
+			}
+		}
+		e.Forget(id)
+		res.Future = append(res.Future, id)
+	}
 }
 
 // savedSegment is a segment of a checkpoint and where its state goes in this engine.

@@ -46,6 +46,14 @@ type Options struct {
 	// OnChange receives every membership change, synchronously, on the goroutine
 	// that called Process, Tick or Restore.
 	OnChange func(Change)
+	// Now is the engine's clock (default time.Now) and Skew how far ahead of it an
+	// event may have been received (or, without a receive time, have happened) and
+	// still count (default 5 minutes, what the collector allows a client's clock).
+	// Later events are dropped and counted in Stats.Future, so that no event can move
+	// the watermark past Now plus Skew and make everyone else's events late; Restore
+	// repairs a checkpoint that holds such times (see Restored.Future).
+	Now  func() time.Time
+	Skew time.Duration
 }
 
 // Engine evaluates behavioural segments over a stream of events, keyed by user, in
@@ -60,8 +68,9 @@ type Engine struct {
 	users    map[string]*user
 	timers   timerHeap
 	onChange func(Change)
+	now      func() time.Time
 
-	lateness, idleAfter int64 // ms
+	lateness, idleAfter, skew int64 // ms
 
 	offset   int64
 	maxTime  int64 // newest event time accepted, ms
@@ -72,6 +81,7 @@ type Engine struct {
 	lastActive int64
 
 	processed, late, duplicates uint64
+	future                      uint64 // not checkpointed: a metric of this process
 }
 
 type segment struct {
@@ -101,6 +111,7 @@ type Stats struct {
 	Timers     int    // heap entries, live and stale
 	Processed  uint64 // events applied
 	Late       uint64 // events older than the watermark, ignored
+	Future     uint64 // events from beyond the clock plus Skew, ignored (since this engine started)
 	Duplicates uint64 // events at an offset already applied, ignored
 	Offset     int64  // last applied offset, -1 if none
 	Watermark  time.Time
@@ -116,12 +127,17 @@ func NewEngine(defs []Definition, opts Options) (*Engine, error) {
 		byType:    map[string][]slotRef{},
 		users:     map[string]*user{},
 		onChange:  opts.OnChange,
+		now:       opts.Now,
 		lateness:  cmpOr(opts.Lateness, time.Minute).Milliseconds(),
 		idleAfter: cmpOr(opts.IdleAfter, time.Minute).Milliseconds(),
+		skew:      cmpOr(opts.Skew, 5*time.Minute).Milliseconds(),
 		offset:    -1,
 		maxTime:   math.MinInt64,
 		tickMark:  math.MinInt64,
 		received:  math.MinInt64,
+	}
+	if e.now == nil {
+		e.now = time.Now
 	}
 	seen := map[string]bool{}
 	for i, d := range defs {
@@ -179,6 +195,10 @@ func (e *Engine) watermark() int64 {
 	return max(e.maxTime-e.lateness, e.tickMark)
 }
 
+// limit is the latest receive (or event) time the engine believes: its clock plus
+// the skew allowed, ms.
+func (e *Engine) limit() int64 { return e.now().UnixMilli() + e.skew }
+
 // Offset is the offset of the last applied event, -1 if none: resume the input after it.
 func (e *Engine) Offset() int64 { return e.offset }
 
@@ -200,7 +220,7 @@ func (e *Engine) SetOffset(offset int64) { e.offset = offset }
 // Stats returns counters and sizes; it walks every user, so call it seconds apart.
 func (e *Engine) Stats() Stats {
 	s := Stats{Users: len(e.users), Timers: len(e.timers), Processed: e.processed,
-		Late: e.late, Duplicates: e.duplicates, Offset: e.offset, Watermark: e.Watermark()}
+		Late: e.late, Future: e.future, Duplicates: e.duplicates, Offset: e.offset, Watermark: e.Watermark()}
 	for _, u := range e.users {
 		s.Entries += len(u.entries)
 	}
@@ -210,7 +230,8 @@ func (e *Engine) Stats() Stats {
 // Process applies one event: it advances the watermark, fires the timers it passes
 // (window ends, TTLs, evictions of every user), and re-evaluates the event's user at
 // once, so an Enter reaches OnChange before Process returns. Events older than the
-// watermark and offsets already applied are ignored and counted.
+// watermark or from beyond the clock (see Options.Skew), and offsets already
+// applied, are ignored and counted.
 func (e *Engine) Process(ev Event) {
 	if ev.Offset <= e.offset {
 		e.duplicates++
@@ -219,6 +240,16 @@ func (e *Engine) Process(ev Event) {
 	e.offset = ev.Offset
 	e.busy = true
 	t := ev.Time.UnixMilli()
+	// What would move the watermark and a rebuild's cut: the receive time, else the
+	// event time.
+	ahead := t
+	if !ev.ReceivedAt.IsZero() {
+		ahead = ev.ReceivedAt.UnixMilli()
+	}
+	if ahead > e.limit() {
+		e.future++
+		return
+	}
 	recv := int64(math.MaxInt64) // no receive time: counts for every segment
 	if ev.ReceivedAt.IsZero() {
 		e.maxTime = max(e.maxTime, t)

@@ -2,12 +2,14 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/ingest"
 	"github.com/liftlab/lift/web/auth"
 )
 
@@ -15,7 +17,16 @@ import (
 type errorBody struct {
 	Error  string                   `json:"error"`
 	Fields []experiments.FieldError `json:"fields,omitempty"`
+	// Accepted and Rejected answer a batch of events that were all invalid, in the
+	// shape of the 202 that would have listed them.
+	Accepted *int               `json:"accepted,omitempty"`
+	Rejected []ingest.Rejection `json:"rejected,omitempty"`
 }
+
+// rejectedError is a POST /v1/events whose every event was invalid: a 400 listing them.
+type rejectedError []ingest.Rejection
+
+func (e rejectedError) Error() string { return fmt.Sprintf("all %d events rejected", len(e)) }
 
 // requestError is a malformed request envelope (as opposed to an invalid document,
 // which answers 422): a 400 that names the offending field.
@@ -34,8 +45,12 @@ func statusOf(err error) (int, errorBody) {
 		valErr   *experiments.ValidationError
 		reqErr   requestError
 		conflict *experiments.ConflictError
+		rejected rejectedError
 	)
 	switch {
+	case errors.As(err, &rejected):
+		none := 0
+		return http.StatusBadRequest, errorBody{Error: "every event was rejected", Accepted: &none, Rejected: rejected}
 	case errors.As(err, &reqErr):
 		return http.StatusBadRequest, errorBody{Error: reqErr.Error(), Fields: reqErr.err.Fields}
 	case errors.As(err, &httpErr):

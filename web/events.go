@@ -31,9 +31,11 @@ type collectResponse struct {
 }
 
 // collect is POST /v1/events: it validates each event, publishes the valid ones and
-// answers 202 once the broker confirmed all of them. If the broker cannot confirm,
-// nothing is reported as accepted (503): the client retries the whole request, and
-// events carrying their own event_id are then stored once.
+// answers 202 once the broker confirmed all of them, or 400 with the same rejected
+// list when every event was invalid. If the broker cannot confirm, nothing is
+// reported as accepted (503): the client retries the whole request, and events
+// carrying their own event_id are then stored once. The receive time is always the
+// server's clock: a client's received_at is refused (ingest.Defaults).
 func (s *server) collect(c echo.Context) error {
 	body, err := readBody(c)
 	if err != nil {
@@ -45,6 +47,9 @@ func (s *server) collect(c echo.Context) error {
 	}
 	for _, r := range rejected {
 		s.EventMetrics.Rejected.WithLabelValues(r.Reason).Inc()
+	}
+	if len(events) == 0 && len(rejected) > 0 {
+		return rejectedError(rejected)
 	}
 	accepted := len(events)
 	// Pseudonymised, scrubbed, and without the events consented to nothing (counted).

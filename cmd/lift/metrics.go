@@ -36,10 +36,12 @@ type workerMetrics struct {
 	segmentEntries *prometheus.GaugeVec
 	segmentBytes   *prometheus.GaugeVec
 	segmentOwned   *prometheus.GaugeVec
+	segmentFuture  *prometheus.CounterVec
 
 	mu             sync.Mutex
 	banditLeading  bool
 	banditLastGood time.Time
+	futureSeen     map[int]uint64 // per shard: Stats.Future last observed
 }
 
 func newWorkerMetrics(reg prometheus.Registerer) *workerMetrics {
@@ -77,6 +79,11 @@ func newWorkerMetrics(reg prometheus.Registerer) *workerMetrics {
 			Name: "lift_segment_shard_owned",
 			Help: "1 for each segment engine shard this process runs (an advisory lock each).",
 		}, []string{"shard"}),
+		segmentFuture: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lift_segment_future_events_total",
+			Help: "Segment engine, per shard this process runs: events ignored because they were received more than the allowed skew (5 minutes) ahead of the engine's clock.",
+		}, []string{"shard"}),
+		futureSeen: map[int]uint64{},
 	}
 	age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "lift_bandit_update_age_seconds",
@@ -85,7 +92,7 @@ func newWorkerMetrics(reg prometheus.Registerer) *workerMetrics {
 	for _, name := range []string{"lift.bandit-updater", "lift.segment-engine"} {
 		m.leader.WithLabelValues(name).Set(0)
 	}
-	reg.MustRegister(m.leader, m.banditDuration, m.banditErrors, age, m.segmentLag, m.segmentUsers, m.segmentEntries, m.segmentBytes, m.segmentOwned)
+	reg.MustRegister(m.leader, m.banditDuration, m.banditErrors, age, m.segmentLag, m.segmentUsers, m.segmentEntries, m.segmentBytes, m.segmentOwned, m.segmentFuture)
 	return m
 }
 
@@ -132,6 +139,14 @@ func (m *workerMetrics) segmentEngine(shard int, s segments.Stats, checkpointByt
 	m.segmentUsers.WithLabelValues(l).Set(float64(s.Users))
 	m.segmentEntries.WithLabelValues(l).Set(float64(s.Entries))
 	m.segmentBytes.WithLabelValues(l).Set(float64(checkpointBytes))
+	m.mu.Lock()
+	prev := m.futureSeen[shard]
+	m.futureSeen[shard] = s.Future
+	m.mu.Unlock()
+	if s.Future < prev {
+		prev = 0 // a new engine counts from zero
+	}
+	m.segmentFuture.WithLabelValues(l).Add(float64(s.Future - prev))
 }
 
 // segmentShard records that this process took a shard, or gave it up: the shard's
@@ -145,4 +160,7 @@ func (m *workerMetrics) segmentShard(shard int, owned bool) {
 	for _, g := range []*prometheus.GaugeVec{m.segmentOwned, m.segmentLag, m.segmentUsers, m.segmentEntries, m.segmentBytes} {
 		g.DeleteLabelValues(l)
 	}
+	m.mu.Lock()
+	delete(m.futureSeen, shard)
+	m.mu.Unlock()
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/ingest"
 	"github.com/liftlab/lift/internal/chconn"
 )
 
@@ -125,10 +126,12 @@ func aggregates(root *node, q experiments.MetricQuery, by experiments.Breakdown)
 	return data
 }
 
-// LatestEvent is the receive time of the newest stored event.
+// LatestEvent is the receive time of the newest stored event, leaving out rows
+// received beyond the clock plus ingest.MaxSkew (stored before the collector stopped
+// believing a client's received_at), which would stand as the newest for decades.
 func (s *Store) LatestEvent(ctx context.Context) (time.Time, error) {
 	var t time.Time
-	if err := s.conn.QueryRow(ctx, "SELECT max(received_at) FROM events").Scan(&t); err != nil {
+	if err := s.conn.QueryRow(ctx, "SELECT max(received_at) FROM events WHERE received_at <= ?", time.Now().Add(ingest.MaxSkew)).Scan(&t); err != nil {
 		return time.Time{}, fmt.Errorf("chstore: latest event: %w", err)
 	}
 	if t.Unix() <= 0 {

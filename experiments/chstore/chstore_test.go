@@ -239,3 +239,24 @@ func TestResultsCUPED(t *testing.T) {
 		t.Errorf("CUPED interval %.4f is not much narrower than %.4f", adjusted, unadjusted)
 	}
 }
+
+// data_freshness was the newest received_at stored; a row dated 2105 (stored before
+// the collector stopped believing a client's received_at) made every experiment's
+// data "fresh" for 80 years. It is the newest receive time up to the clock plus the
+// allowed skew.
+func TestDataFreshnessLeavesOutTheFuture(t *testing.T) {
+	rs, addr, db := setup(t, `{"key":"hero","status":"running",
+		"variants":[{"key":"control","weight":0.5},{"key":"bold","weight":0.5}],
+		"goal":{"event":"purchase","kind":"conversion","window":"24h"}}`)
+	recent := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
+	future := time.Date(2105, 6, 1, 0, 0, 0, 0, time.UTC)
+	insert(t, addr, db, []exposure{{"u1", "control", "", recent}},
+		[]event{{uuid.New(), "purchase", "u1", recent, 5}, {uuid.New(), "purchase", "mallory", future, 5}})
+	res, err := rs.Results(context.Background(), "hero")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.DataFreshness == nil || !res.DataFreshness.Equal(recent) {
+		t.Errorf("data_freshness %v, want %v", res.DataFreshness, recent)
+	}
+}

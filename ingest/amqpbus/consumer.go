@@ -79,7 +79,7 @@ type batch struct {
 	invalid []deadLetter
 	last    uint64    // delivery tag of the newest delivery in the batch
 	held    int       // deliveries in the batch
-	oldest  time.Time // when the collector received the batch's first delivery
+	oldest  time.Time // when the batch's first delivery was published, as far as known
 }
 
 type deadLetter struct {
@@ -238,18 +238,20 @@ func (p *pipeline) stop() {
 }
 
 func (s *session) add(b *batch, d amqp.Delivery) {
-	received := d.Timestamp
-	if received.IsZero() {
-		received = time.Now()
-	}
-	events, invalid := ingest.ParseMessage(d.Body, received, s.Types)
+	received := time.Now()
+	events, invalid := ingest.ParseMessage(d.Body, received, d.Timestamp, s.Types)
 	b.events = append(b.events, s.Privacy.Consumed(events, ingest.ForAnalytics)...)
 	for _, inv := range invalid {
 		b.invalid = append(b.invalid, deadLetter{routingKey: d.RoutingKey, Invalid: inv})
 	}
 	b.last = d.DeliveryTag
 	if b.held == 0 {
+		// The publisher's stamp, bounded by the consumer's clock as ParseMessage
+		// bounds it: a backend's clock ahead must not make the lag negative.
 		b.oldest = received
+		if t := d.Timestamp; !t.IsZero() && t.Before(received) && t.After(received.Add(-ingest.MaxBacklog)) {
+			b.oldest = t
+		}
 	}
 	b.held++
 }

@@ -48,9 +48,13 @@ func feedLimit(f ingest.FeedFilter) int {
 
 // RecentEvents returns the newest events received in the last day (exposures are in
 // RecentExposures), newest first, narrowed by type and user id. Rows not yet
-// collapsed by the ReplacingMergeTree are shown once.
+// collapsed by the ReplacingMergeTree are shown once. Rows received beyond the clock
+// plus ingest.MaxSkew (stored before the collector stopped believing a client's
+// received_at) are left out: sorted first, they would take the page over.
 func (s *Sink) RecentEvents(ctx context.Context, f ingest.FeedFilter) ([]ingest.Event, error) {
-	where, args := []string{"received_at >= ?", "ts >= ?"}, []any{time.Now().Add(-feedSpan), time.Now().Add(-feedSpan - ingest.MaxAge)}
+	now := time.Now()
+	where := []string{"received_at >= ?", "received_at <= ?", "ts >= ?"}
+	args := []any{now.Add(-feedSpan), now.Add(ingest.MaxSkew), now.Add(-feedSpan - ingest.MaxAge)}
 	if f.Type != "" {
 		where, args = append(where, "type = ?"), append(args, f.Type)
 	}
@@ -74,9 +78,10 @@ func (s *Sink) RecentEvents(ctx context.Context, f ingest.FeedFilter) ([]ingest.
 }
 
 // RecentExposures returns the newest exposures of the last day, newest first,
-// narrowed by experiment and user id.
+// narrowed by experiment and user id, none from beyond the clock plus ingest.MaxSkew.
 func (s *Sink) RecentExposures(ctx context.Context, f ingest.FeedFilter) ([]ingest.Event, error) {
-	where, args := []string{"ts >= ?"}, []any{time.Now().Add(-feedSpan)}
+	now := time.Now()
+	where, args := []string{"ts >= ?", "ts <= ?"}, []any{now.Add(-feedSpan), now.Add(ingest.MaxSkew)}
 	if f.Experiment != "" {
 		where, args = append(where, "experiment = ?"), append(args, f.Experiment)
 	}

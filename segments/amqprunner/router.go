@@ -189,7 +189,7 @@ func (r *Router) session(ctx context.Context) error {
 				continue // streams deliver from the start of a chunk
 			}
 			// The ingest consumer dead-letters invalid events; here they are skipped.
-			events, _ := ingest.ParseMessage(d.Body, time.Now(), anyType{})
+			events, _ := ingest.ParseMessage(d.Body, time.Now(), d.Timestamp, anyType{})
 			// Indexes count every valid event, consented or not, so that they do
 			// not depend on consent.
 			for i, e := range events {

@@ -22,6 +22,7 @@ import (
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
+	"github.com/liftlab/lift/ingest"
 	"github.com/liftlab/lift/ingest/amqpbus"
 	"github.com/liftlab/lift/segments"
 )
@@ -156,7 +157,8 @@ func (r *Runner) session(ctx context.Context) error {
 		return fmt.Errorf("segment definitions: %w", err)
 	}
 	s := &session{Runner: r, fingerprint: fingerprint, offset: -1}
-	if s.engine, err = segments.NewEngine(defs, segments.Options{Lateness: r.Lateness,
+	// The engine believes receive times up to the collector's allowance ahead.
+	if s.engine, err = segments.NewEngine(defs, segments.Options{Lateness: r.Lateness, Skew: ingest.MaxSkew,
 		OnChange: func(c segments.Change) { s.pending = append(s.pending, c) }}); err != nil {
 		return err
 	}
@@ -176,6 +178,10 @@ func (r *Runner) session(ctx context.Context) error {
 		} else {
 			restored, s.offset, start = res, cp.StreamOffset, cp.StreamOffset+1
 			r.Log.Info("segment engine resumed from its checkpoint", "stream_offset", cp.StreamOffset, "users", s.engine.Stats().Users)
+			if res.Clamped || len(res.Future) > 0 {
+				r.Log.Warn("segment checkpoint held times beyond the clock; watermark set back, those users' state dropped",
+					"users", len(res.Future), "watermark", s.engine.Watermark())
+			}
 		}
 	} else if ok {
 		r.Log.Info("segment shard count changed; rebuilding from stored events", "from", cp.Shards, "to", r.Shards)
@@ -327,7 +333,8 @@ func (s *session) deliver(d amqp.Delivery) error {
 		s.engine.Process(batch[i].event())
 	}
 	if n := len(batch); n > 0 {
-		s.lag = time.Since(time.UnixMilli(batch[n-1].R))
+		// A receive time ahead of this clock (another server's) is no negative lag.
+		s.lag = max(time.Since(time.UnixMilli(batch[n-1].R)), 0)
 	}
 	s.offset = offset
 	return nil
@@ -462,7 +469,7 @@ func (r *Runner) loadHistory(ctx context.Context, defs []segments.Definition, cu
 			return nil
 		case <-time.After(wait):
 		}
-		h, err := segments.NewEngine(defs, segments.Options{Lateness: r.Lateness})
+		h, err := segments.NewEngine(defs, segments.Options{Lateness: r.Lateness, Skew: ingest.MaxSkew})
 		if err != nil {
 			return nil // the definitions were accepted by the session's engine
 		}

@@ -288,14 +288,24 @@ func (c *Client) sendOnce(ctx context.Context, body []byte) error {
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		return httpError(resp)
-	}
 	var out struct {
 		Rejected []Rejection `json:"rejected"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return fmt.Errorf("lift client: decode events answer: %w", err)
+	switch resp.StatusCode {
+	case http.StatusAccepted:
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+			return fmt.Errorf("lift client: decode events answer: %w", err)
+		}
+	case http.StatusBadRequest:
+		// Every event invalid: the 400 lists them as a 202 would. A 400 without
+		// the list (malformed JSON) is an HTTPError.
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if json.Unmarshal(data, &out) != nil || len(out.Rejected) == 0 {
+			resp.Body = io.NopCloser(bytes.NewReader(data))
+			return httpError(resp)
+		}
+	default:
+		return httpError(resp)
 	}
 	if len(out.Rejected) > 0 {
 		return &RejectedError{Rejected: out.Rejected}

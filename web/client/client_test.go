@@ -147,6 +147,32 @@ func TestTrackRetriesAndRejections(t *testing.T) {
 	}
 }
 
+// When lift refused every event it answers 400 with the same list a 202 carries:
+// that is a RejectedError too (a Batcher drops the batch rather than resend it for
+// ever), while a 400 without the list stays an HTTPError.
+func TestTrackAllRejected(t *testing.T) {
+	answer := `{"error":"every event was rejected","accepted":0,"rejected":[{"index":0,"error":"value: must be a finite number between -1e12 and 1e12"}]}`
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = io.WriteString(w, answer)
+	}))
+	defer srv.Close()
+	c := newClient(t, srv.URL, client.Config{})
+	err := c.Track(context.Background(), client.Event{Type: "purchase", UserID: "u", Value: 3e15})
+	var rej *client.RejectedError
+	if !errors.As(err, &rej) || len(rej.Rejected) != 1 || calls.Load() != 1 {
+		t.Errorf("Track: %v after %d calls, want one RejectedError", err, calls.Load())
+	}
+	answer = `{"error":"malformed JSON body"}`
+	var he *client.HTTPError
+	if err := c.Track(context.Background(), client.Event{Type: "click", UserID: "u"}); !errors.As(err, &he) || he.Status != 400 || he.Message != "malformed JSON body" {
+		t.Errorf("Track: %v, want HTTP 400 malformed JSON body", err)
+	}
+}
+
 func TestBatcher(t *testing.T) {
 	var mu sync.Mutex
 	got := map[string]int{}

@@ -253,7 +253,8 @@ export class Lift {
 			// and keepalive lets it finish if the page closes meanwhile.
 			const res = await this.#post("/v1/events", this.#eventsBody(batch), {}, true);
 			if (res.status === 202 || res.status === 400) {
-				const out = res.status === 202 ? await res.json() : { rejected: [] };
+				// A 400 lists the rejections too when every event was invalid.
+				const out = await res.json().catch(() => ({}));
 				for (const r of out.rejected || []) console.warn("lift: event rejected:", r.error, batch[r.index]);
 				this.#dropFromQueue(new Set(batch.map((e) => e.event_id)));
 			}

@@ -64,8 +64,8 @@ func batchBody(user string, n int, typ string) (request []byte, events []byte) {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		fmt.Fprintf(&b, `{"event_id":%q,"type":%q,"user_id":"%s-%d","timestamp":%q,"received_at":%q,"properties":{"path":"/products/%d","ref":"bench"}}`,
-			ingest.NewID().String(), typ, user, i, now, now, i)
+		fmt.Fprintf(&b, `{"event_id":%q,"type":%q,"user_id":"%s-%d","timestamp":%q,"properties":{"path":"/products/%d","ref":"bench"}}`,
+			ingest.NewID().String(), typ, user, i, now, i)
 	}
 	events = append(append([]byte{'['}, b.Bytes()...), ']')
 	request = append(append([]byte(`{"events":`), events...), '}')
