@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -96,6 +97,13 @@ type Deps struct {
 	// Retention, when set, serves GET /api/v1/retention and PUT
 	// /api/v1/retention/{table} (admins).
 	Retention RetentionManager
+	// StreamHeartbeat is how often an idle GrowthBook stream (/sub) gets a comment
+	// (0: DefaultStreamHeartbeat); StreamsPerKey bounds the streams one client key may
+	// hold open (0: DefaultStreamsPerKey). StreamsDone, when closed, ends every
+	// stream: close it when the server shuts down, which waits for open requests.
+	StreamHeartbeat time.Duration
+	StreamsPerKey   int
+	StreamsDone     <-chan struct{}
 }
 
 // New builds the HTTP handler.
@@ -104,7 +112,7 @@ func New(d Deps) *echo.Echo {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(d.Log)
 	m := newMetrics(d.Registry)
-	s := &server{Deps: d, metrics: m}
+	s := &server{Deps: d, metrics: m, gb: &growthbook{streams: map[int64]int{}}}
 	e.Use(requestID(), s.observe(), middleware.Recover())
 	e.Use(middleware.BodyLimit(strconv.FormatInt(d.MaxBodyBytes, 10) + "B"))
 	e.Use(browserCORS())
@@ -123,6 +131,11 @@ func New(d Deps) *echo.Echo {
 	client.POST("/v1/decide", s.decide, decide...)
 	client.POST("/ofrep/v1/evaluate/flags/:key", s.ofrepOne, decide...)
 	client.POST("/ofrep/v1/evaluate/flags", s.ofrepBulk, decide...)
+	// GrowthBook's SDKs (growthbook.go) carry the client key in the path.
+	e.GET("/api/features/:key", s.gbFeatures, s.urlKey)
+	e.GET("/sub/:key", s.gbStream, s.urlKey)
+	e.POST("/api/eval/:key", s.gbRemoteEval, append([]echo.MiddlewareFunc{s.urlKey}, decide...)...)
+	e.GET("/openapi.json", openAPIHandler())
 	if d.Events != nil {
 		// The browser SDK's beacons carry the client key in the body (bodyKey).
 		e.POST("/v1/events", s.collect, append([]echo.MiddlewareFunc{s.bodyKey, requireClient}, s.rateLimit("events", d.EventsRate)...)...)
@@ -189,4 +202,5 @@ func New(d Deps) *echo.Echo {
 type server struct {
 	Deps
 	metrics *metrics
+	gb      *growthbook
 }
