@@ -38,9 +38,9 @@ func browserCORS() echo.MiddlewareFunc {
 			}
 			return true
 		},
-		AllowOrigins:  []string{"*"},
-		AllowMethods:  []string{http.MethodGet, http.MethodPost},
-		AllowHeaders:  []string{"Authorization", "X-API-Key", "Content-Type", "If-None-Match"},
+		AllowOrigins: []string{"*"},
+		AllowMethods: []string{http.MethodGet, http.MethodPost},
+		AllowHeaders: []string{"Authorization", "X-API-Key", "Content-Type", "If-None-Match"},
 		// X-SSE-Support tells GrowthBook's browser SDK that it may stream.
 		ExposeHeaders: []string{"ETag", "Date", "Retry-After", "X-SSE-Support"},
 		MaxAge:        600,
