@@ -407,4 +407,3 @@ func TestGrowthBookRemoteEval(t *testing.T) {
 		return count("SELECT count() FROM exposures WHERE user_id = ? AND experiment = 'intent-exp'", member) >= 1
 	})
 }
-
