@@ -96,17 +96,17 @@ func benchHandler(b *testing.B) (http.Handler, *experiments.Live, *benchLoader) 
 }
 
 // BenchmarkGrowthBookFeatures: GET /api/features through the whole handler (key check,
-// CORS, metrics), parallel, with the payload built once per snapshot version; the
-// revalidation case answers If-None-Match with 304.
+// CORS, metrics), parallel, with the payload built (and gzipped) once per snapshot
+// version; the revalidation case answers If-None-Match with 304.
 func BenchmarkGrowthBookFeatures(b *testing.B) {
 	h, _, _ := benchHandler(b)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/api/features/"+gbClientKey, nil))
 	etag := rec.Header().Get("ETag")
 	for _, tt := range []struct {
-		name, ifNoneMatch string
-		status            int
-	}{{"full", "", 200}, {"revalidate", etag, 304}} {
+		name, ifNoneMatch, acceptEncoding string
+		status                            int
+	}{{"identity", "", "", 200}, {"gzip", "", "gzip", 200}, {"revalidate", etag, "", 304}} {
 		b.Run(tt.name, func(b *testing.B) {
 			start := time.Now()
 			b.RunParallel(func(pb *testing.PB) {
@@ -114,6 +114,9 @@ func BenchmarkGrowthBookFeatures(b *testing.B) {
 					req := httptest.NewRequest("GET", "/api/features/"+gbClientKey, nil)
 					if tt.ifNoneMatch != "" {
 						req.Header.Set("If-None-Match", tt.ifNoneMatch)
+					}
+					if tt.acceptEncoding != "" {
+						req.Header.Set("Accept-Encoding", tt.acceptEncoding)
 					}
 					rec := httptest.NewRecorder()
 					h.ServeHTTP(rec, req)

@@ -2,8 +2,10 @@ package web_test
 
 import (
 	"bufio"
+	"compress/gzip"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -195,6 +197,24 @@ func TestGrowthBookFeatures(t *testing.T) {
 	if rec := f.do(t, "GET", "/api/features/"+gbClientKey, "", "If-None-Match", etag); rec.Code != 304 {
 		t.Fatalf("If-None-Match %s: %d", etag, rec.Code)
 	}
+	// Compressed for clients that accept it (every SDK does), as its own representation.
+	gz := f.do(t, "GET", "/api/features/"+gbClientKey, "", "Accept-Encoding", "br, gzip;q=0.8")
+	zr, err := gzip.NewReader(gz.Body)
+	if err != nil {
+		t.Fatalf("%v %v", err, gz.Header())
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil || string(plain) != rec.Body.String() || gz.Header().Get("Content-Encoding") != "gzip" ||
+		gz.Header().Get("ETag") == etag || !strings.Contains(strings.Join(gz.Header().Values("Vary"), ","), "Accept-Encoding") {
+		t.Fatalf("gzip: %v, %d of %d bytes, headers %v", err, len(plain), rec.Body.Len(), gz.Header())
+	}
+	if rec := f.do(t, "GET", "/api/features/"+gbClientKey, "", "If-None-Match", gz.Header().Get("ETag"), "Accept-Encoding", "gzip"); rec.Code != 304 {
+		t.Fatalf("If-None-Match of the gzipped payload: %d", rec.Code)
+	}
+	if rec := f.do(t, "GET", "/api/features/"+gbClientKey, "", "Accept-Encoding", "gzip;q=0"); rec.Header().Get("Content-Encoding") != "" {
+		t.Fatal("gzip sent though refused")
+	}
+
 	// A browser on another origin may read the body and the streaming header.
 	rec = f.do(t, "GET", "/api/features/"+gbClientKey, "", "Origin", "https://other.example")
 	if rec.Header().Get("Access-Control-Allow-Origin") != "*" || !strings.Contains(rec.Header().Get("Access-Control-Expose-Headers"), "X-SSE-Support") {

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -137,7 +138,17 @@ func checkOpenAPI(t *testing.T, req *http.Request, rec *httptest.ResponseRecorde
 	if _, err := doc.Operation(req.Method, req.URL.Path); err != nil {
 		return
 	}
-	if err := doc.CheckResponse(req.Method, req.URL.Path, rec.Code, rec.Header().Get("Content-Type"), rec.Body.Bytes()); err != nil {
+	body := rec.Body.Bytes()
+	if rec.Header().Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body, err = io.ReadAll(zr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := doc.CheckResponse(req.Method, req.URL.Path, rec.Code, rec.Header().Get("Content-Type"), body); err != nil {
 		t.Errorf("%v\nbody: %s", err, rec.Body.Bytes())
 	}
 }
