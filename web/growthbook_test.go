@@ -334,7 +334,7 @@ func TestGrowthBookStream(t *testing.T) {
 	if err := f.live.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	name, data, comments := readEvent(t, lines, time.Second)
+	name, data, _ = readEvent(t, lines, time.Second)
 	p := decodePayload(t, []byte(data))
 	if name != "features" || !p.DateUpdated.After(first.DateUpdated) || !strings.Contains(data, `"weights":[0.6,0.3,0.1]`) {
 		t.Fatalf("after the change (%v): %q %s", time.Since(start), name, data)
@@ -350,9 +350,9 @@ func TestGrowthBookStream(t *testing.T) {
 	if err := f.live.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	_, _, comments = readEvent(t, lines, time.Second)
-	if comments < 2 {
-		t.Fatalf("%d heartbeats in 200 ms", comments)
+	_, data, comments := readEvent(t, lines, time.Second)
+	if comments < 2 || strings.Contains(data, `"weights":[0.6,0.3,0.1]`) {
+		t.Fatalf("%d heartbeats in 200 ms; the next event is not the last change's: %.200s", comments, data)
 	}
 
 	// Two streams per key here: the third is refused until one closes.

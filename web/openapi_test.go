@@ -88,3 +88,15 @@ func openAPI(t *testing.T) *openapi.Doc {
 }
 
 var parsedOpenAPI = sync.OnceValues(func() (*openapi.Doc, error) { return openapi.Parse(web.OpenAPI()) })
+
+// TestOpenAPIServed: /openapi.json serves the document, parseable, to any origin.
+func TestOpenAPIServed(t *testing.T) {
+	h := newTestHandler(t, handlerOpts{})
+	rec := request{method: "GET", path: "/openapi.json", auth: "none", header: map[string]string{"Origin": "https://docs.example"}}.do(t, h)
+	if rec.Code != 200 || rec.Body.String() != string(web.OpenAPI()) || rec.Header().Get("Access-Control-Allow-Origin") != "*" {
+		t.Fatalf("%d %v", rec.Code, rec.Header())
+	}
+	if doc, err := openapi.Parse(rec.Body.Bytes()); err != nil || doc.Root["openapi"] != "3.1.0" {
+		t.Fatalf("%v %v", err, doc)
+	}
+}

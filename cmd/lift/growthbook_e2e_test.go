@@ -60,6 +60,18 @@ func gbSetup(t *testing.T) (*fixture, *liftProc, []string) {
 			}
 		}
 	}
+	// The updater publishes reco's first weights as soon as it leads; its next round is
+	// an hour away (update_every), so the weights published after it stay.
+	pool, err := pgxpool.New(context.Background(), f.env["LIFT_POSTGRES_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	eventually(t, 30*time.Second, func() bool {
+		var n int
+		err := pool.QueryRow(context.Background(), `SELECT count(*) FROM bandit_weights WHERE experiment = 'reco'`).Scan(&n)
+		return err == nil && n > 0
+	})
 	publishWeights(t, f.env, [3]float64{0.2, 0.3, 0.5})
 	eventually(t, 5*time.Second, func() bool {
 		var pl struct{ Features map[string]json.RawMessage }
@@ -214,6 +226,9 @@ func TestGrowthBookSDKsEvaluateAsDecide(t *testing.T) {
 	if err := json.Unmarshal(out, &js); err != nil {
 		t.Fatalf("%v: %.300s", err, out)
 	}
+	if now := payloadETag(f); now != etag {
+		t.Fatalf("the configuration changed during the comparison (ETag %s → %s)", etag, now)
+	}
 	compareValues(t, "JS SDK", js.Values, want)
 	if len(js.Failed) > 0 || js.Exposures == 0 {
 		t.Fatalf("JS tracking callback: %d exposures sent, failures %v", js.Exposures, js.Failed)
@@ -340,7 +355,6 @@ func TestGrowthBookStreaming(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond) // the stream connects after the first load
-	start = time.Now()
 	f.server.want(200, "PUT", "/api/v1/flags/free-shipping", `{"type":"boolean","default":false}`, nil)
 	waited := eventually(t, time.Second, func() bool { return gb.EvalFeature(ctx, "free-shipping").Value == false })
 	t.Logf("Go SDK saw the flag change %v after the API answered", waited)
