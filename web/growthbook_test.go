@@ -491,3 +491,20 @@ func TestDecideReturnsSegments(t *testing.T) {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
 	}
 }
+
+// Access logs name the route of GrowthBook's endpoints, never the key in the path.
+func TestGrowthBookKeysStayOutOfLogs(t *testing.T) {
+	var out syncBuffer
+	f := newGBFixture(t, 0)
+	f.handler = web.New(web.Deps{Log: slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Snapshots: f.live, Keys: gbKeys{}, Registry: prometheus.NewRegistry(), MaxBodyBytes: 1 << 20})
+	f.do(t, "GET", "/api/features/"+gbClientKey, "")
+	f.do(t, "GET", "/api/features/"+gbServerKey, "")
+	f.do(t, "POST", "/api/eval/"+gbServerKey, `{"attributes":{"id":"u1"}}`)
+	out.mu.Lock()
+	logged := out.buf.String()
+	out.mu.Unlock()
+	if !strings.Contains(logged, `"route":"/api/features/:key"`) || strings.Contains(logged, gbServerKey) || strings.Contains(logged, gbClientKey) {
+		t.Fatalf("access log:\n%s", logged)
+	}
+}
