@@ -62,7 +62,7 @@ run: services build
 	bin/lift serve
 
 test: services
-	scripts/tools chromium promtool # browser tests, docs/ops alert rules; installs only when missing
+	scripts/tools chromium promtool growthbook-js # browser tests, docs/ops alert rules, GrowthBook's JS SDK; installs only when missing
 	$(GO) test -race -count=1 -timeout 60m ./...
 
 test-short:

@@ -3,6 +3,7 @@ package experiments
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -19,12 +20,17 @@ type Live struct {
 	current atomic.Pointer[Snapshot]
 	// Members, if set before the first Reload, answers behavioural segments.
 	Members Members
+
+	// changed is closed, and replaced, when a snapshot of another version is stored:
+	// a broadcast to every waiting stream (web's server-sent events).
+	mu      sync.Mutex
+	changed chan struct{}
 }
 
 // NewLive returns a Live that loads from loader; it serves an empty snapshot until
 // the first successful Reload.
 func NewLive(loader ConfigLoader) *Live {
-	l := &Live{loader: loader}
+	l := &Live{loader: loader, changed: make(chan struct{})}
 	l.current.Store(NewSnapshot(&Config{}, time.Time{}))
 	return l
 }
@@ -41,6 +47,21 @@ func (l *Live) Reload(ctx context.Context) error {
 		return fmt.Errorf("experiments: reload snapshot: %w", err)
 	}
 	cfg.Members = l.Members
-	l.current.Store(NewSnapshot(cfg, start))
+	next := NewSnapshot(cfg, start)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	prev := l.current.Swap(next)
+	if prev.Version != next.Version {
+		close(l.changed)
+		l.changed = make(chan struct{})
+	}
 	return nil
+}
+
+// Changed returns a channel that is closed when a snapshot whose Version differs
+// from the current one's is stored; call it again for the change after that.
+func (l *Live) Changed() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.changed
 }

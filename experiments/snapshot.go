@@ -63,6 +63,8 @@ type Snapshot struct {
 	// impersonal marks the view Impersonal returns; impersonalView is that view.
 	impersonal     bool
 	impersonalView *Snapshot
+	// docs are the documents the snapshot was compiled from (view.go).
+	docs snapshotDocs
 }
 
 // entry is one experiment or one flag.
@@ -144,6 +146,7 @@ func NewSnapshot(cfg *Config, loadedAt time.Time) *Snapshot {
 	}
 	sum := sha256.New()
 	enc := json.NewEncoder(sum)
+	s.docs = newSnapshotDocs(cfg)
 	for _, g := range cfg.SavedGroups {
 		s.groups[g.Key] = g.Values
 		_ = enc.Encode(g)
@@ -157,6 +160,7 @@ func NewSnapshot(cfg *Config, loadedAt time.Time) *Snapshot {
 		if !seg.IsPublished() {
 			continue
 		}
+		s.docs.segments[seg.Key] = seg
 		if seg.Kind == "behavioral" {
 			segs[seg.Key] = &segmentRef{behavioral: seg.Key}
 			continue
@@ -167,6 +171,7 @@ func NewSnapshot(cfg *Config, loadedAt time.Time) *Snapshot {
 		}
 		segs[seg.Key] = &segmentRef{cond: c}
 	}
+	s.docs.refs = segs
 	s.members = cfg.Members
 	bw := map[string]map[string]BanditWeights{}
 	for _, w := range cfg.BanditWeights {
@@ -182,6 +187,7 @@ func NewSnapshot(cfg *Config, loadedAt time.Time) *Snapshot {
 		e := cfg.Experiments[i]
 		_ = enc.Encode(e)
 		e.Normalize()
+		s.docs.experiments[e.Key] = e
 		c := compileExperiment(&e, segs, bw)
 		exps[e.Key] = c
 		expEntries = append(expEntries, entry{key: e.Key, exp: c})
@@ -194,6 +200,7 @@ func NewSnapshot(cfg *Config, loadedAt time.Time) *Snapshot {
 		if _, clash := exps[f.Key]; clash {
 			continue // keys are unique across experiments and flags; the experiment wins
 		}
+		s.docs.flags[f.Key] = f
 		flagEntries = append(flagEntries, entry{key: f.Key, flag: compileFlag(&f, exps, segs)})
 	}
 	byKey := func(a, b entry) int { return strings.Compare(a.key, b.key) }

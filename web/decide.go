@@ -28,6 +28,9 @@ type DecideRequest struct {
 	Sticky map[string]string `json:"sticky"`
 	// Consent is what the user agreed to (docs/privacy.md); nil: the server's default.
 	Consent *ingest.Consent `json:"consent"`
+	// Segments asks for the keys of the segments the user is in, which GrowthBook SDKs
+	// evaluating locally take as the attribute lift_segments (docs/sdk.md).
+	Segments bool `json:"segments"`
 }
 
 // decideBuffers are reused across requests to keep the decision path free of
@@ -147,7 +150,11 @@ func (s *server) decide(c echo.Context) error {
 	if s.Exposures != nil && track && consent.Analytics {
 		buf.logged = s.logExposures(userID, buf.decisions, buf.logged[:0])
 	}
-	buf.out = appendDecideResponse(buf.out[:0], req.UserID, buf.decisions, sticky, !track)
+	var segments []string
+	if req.Segments {
+		segments = snap.MemberSegments(userID, req.Attributes)
+	}
+	buf.out = appendDecideResponse(buf.out[:0], req.UserID, buf.decisions, sticky, !track, segments)
 	s.metrics.observeDecide(buf.decisions, time.Since(start))
 	return c.JSONBlob(http.StatusOK, buf.out)
 }

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -124,7 +125,32 @@ func (r request) do(t *testing.T, h http.Handler) *httptest.ResponseRecorder {
 	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
+	checkOpenAPI(t, req, rec)
 	return rec
+}
+
+// checkOpenAPI validates an answer against web/openapi.json (openapi_test.go) when the
+// document has the operation; requests to undocumented paths are left to the tests
+// that make them.
+func checkOpenAPI(t *testing.T, req *http.Request, rec *httptest.ResponseRecorder) {
+	t.Helper()
+	doc := openAPI(t)
+	if _, err := doc.Operation(req.Method, req.URL.Path); err != nil {
+		return
+	}
+	body := rec.Body.Bytes()
+	if rec.Header().Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body, err = io.ReadAll(zr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := doc.CheckResponse(req.Method, req.URL.Path, rec.Code, rec.Header().Get("Content-Type"), body); err != nil {
+		t.Errorf("%v\nbody: %s", err, rec.Body.Bytes())
+	}
 }
 
 // wantMediaType fails unless the response declares the media type (parameters such as

@@ -46,6 +46,9 @@ func (s *server) observe() echo.MiddlewareFunc {
 				if strings.HasPrefix(route, "/api/v1/users/") {
 					path = route // the path names a user (erasure, export): logs must not (docs/privacy.md)
 				}
+				if keyInPath[route] {
+					path = route // GrowthBook's SDKs send the key in the path: logs keep no keys
+				}
 				s.Log.LogAttrs(ctx, slog.LevelDebug, "request", slog.String("method", c.Request().Method),
 					slog.String("route", route), slog.String("path", path), slog.Int("status", status),
 					slog.Duration("took", took), slog.Int64("bytes", c.Response().Size))
@@ -54,3 +57,6 @@ func (s *server) observe() echo.MiddlewareFunc {
 		}
 	}
 }
+
+// keyInPath are the routes whose path carries an API key (growthbook.go).
+var keyInPath = map[string]bool{"/api/features/:key": true, "/sub/:key": true, "/api/eval/:key": true}

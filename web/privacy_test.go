@@ -98,7 +98,8 @@ func TestEraseAndExportRoutes(t *testing.T) {
 type fakeRetention struct{ web.RetentionManager }
 
 // Client keys ship in browsers: every route of the management API refuses them,
-// including routes added later (the test walks the router).
+// including routes added later (the test walks the router). GrowthBook's SDK protocol
+// (/api/features, /api/eval, /sub) takes client keys in the path: growthbook_test.go.
 func TestClientKeysOnlyDecideAndSend(t *testing.T) {
 	live := experiments.NewLive(evLoader{&experiments.Config{}})
 	if err := live.Reload(context.Background()); err != nil {
@@ -120,7 +121,7 @@ func TestClientKeysOnlyDecideAndSend(t *testing.T) {
 			}
 		}
 		switch {
-		case strings.HasPrefix(r.Path, "/api/"):
+		case strings.HasPrefix(r.Path, "/api/v1/"):
 			api = append(api, r.Method+" "+r.Path)
 			for key, want := range map[string]int{evClientKey: http.StatusForbidden, "": http.StatusUnauthorized} {
 				req := httptest.NewRequest(r.Method, path, strings.NewReader("{}"))
@@ -135,7 +136,8 @@ func TestClientKeysOnlyDecideAndSend(t *testing.T) {
 			}
 		case r.Method != http.MethodOptions && r.Method != "echo_route_not_found" && !strings.HasPrefix(r.Path, "/v1/") &&
 			!strings.HasPrefix(r.Path, "/ofrep/") && r.Path != "/healthz" && r.Path != "/readyz" && r.Path != "/metrics" &&
-			!strings.HasPrefix(r.Path, "/static/"):
+			!strings.HasPrefix(r.Path, "/static/") && !strings.HasPrefix(r.Path, "/api/features/") &&
+			!strings.HasPrefix(r.Path, "/api/eval/") && !strings.HasPrefix(r.Path, "/sub/") && r.Path != "/openapi.json":
 			client = append(client, r.Method+" "+r.Path)
 		}
 	}

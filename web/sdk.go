@@ -21,7 +21,7 @@ import (
 // with navigator.sendBeacon, which cannot set headers.
 
 // browserPaths are the endpoints a page on another origin calls.
-var browserPaths = []string{"/v1/", "/ofrep/", "/static/lift.js"}
+var browserPaths = []string{"/v1/", "/ofrep/", "/static/lift.js", "/api/features/", "/api/eval/", "/sub/", "/openapi.json"}
 
 // browserCORS lets pages on any origin call the client endpoints. Client keys are
 // public by design (they ship in pages) and the endpoints use no cookies, so no
@@ -38,10 +38,11 @@ func browserCORS() echo.MiddlewareFunc {
 			}
 			return true
 		},
-		AllowOrigins:  []string{"*"},
-		AllowMethods:  []string{http.MethodGet, http.MethodPost},
-		AllowHeaders:  []string{"Authorization", "X-API-Key", "Content-Type", "If-None-Match"},
-		ExposeHeaders: []string{"ETag", "Date", "Retry-After"},
+		AllowOrigins: []string{"*"},
+		AllowMethods: []string{http.MethodGet, http.MethodPost},
+		AllowHeaders: []string{"Authorization", "X-API-Key", "Content-Type", "If-None-Match"},
+		// X-SSE-Support tells GrowthBook's browser SDK that it may stream.
+		ExposeHeaders: []string{"ETag", "Date", "Retry-After", "X-SSE-Support"},
 		MaxAge:        600,
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -103,6 +104,14 @@ type Deps struct {
 	// TrustedProxies are the peers whose X-Forwarded-For and X-Forwarded-Proto are
 	// believed (LIFT_TRUSTED_PROXIES); from anyone else those headers are ignored.
 	TrustedProxies []netip.Prefix
+
+	// StreamHeartbeat is how often an idle GrowthBook stream (/sub) gets a comment
+	// (0: DefaultStreamHeartbeat); StreamsPerKey bounds the streams one client key may
+	// hold open (0: DefaultStreamsPerKey). StreamsDone, when closed, ends every
+	// stream: close it when the server shuts down, which waits for open requests.
+	StreamHeartbeat time.Duration
+	StreamsPerKey   int
+	StreamsDone     <-chan struct{}
 }
 
 // New builds the HTTP handler.
@@ -112,7 +121,7 @@ func New(d Deps) *echo.Echo {
 	e.HTTPErrorHandler = errorHandler(d.Log)
 	trustProxies(e, d.TrustedProxies)
 	m := newMetrics(d.Registry)
-	s := &server{Deps: d, metrics: m}
+	s := &server{Deps: d, metrics: m, gb: &growthbook{streams: map[int64]int{}}}
 	e.Use(requestID(), s.observe(), middleware.Recover())
 	e.Use(middleware.BodyLimit(strconv.FormatInt(d.MaxBodyBytes, 10) + "B"))
 	e.Use(browserCORS(), noFraming)
@@ -137,6 +146,11 @@ func New(d Deps) *echo.Echo {
 	client.POST("/v1/decide", s.decide, decide...)
 	client.POST("/ofrep/v1/evaluate/flags/:key", s.ofrepOne, decide...)
 	client.POST("/ofrep/v1/evaluate/flags", s.ofrepBulk, decide...)
+	// GrowthBook's SDKs (growthbook.go) carry the client key in the path.
+	e.GET("/api/features/:key", s.gbFeatures, s.urlKey)
+	e.GET("/sub/:key", s.gbStream, s.urlKey)
+	e.POST("/api/eval/:key", s.gbRemoteEval, append([]echo.MiddlewareFunc{s.urlKey}, decide...)...)
+	e.GET("/openapi.json", openAPIHandler())
 	if d.Events != nil {
 		// The browser SDK's beacons carry the client key in the body (bodyKey).
 		e.POST("/v1/events", s.collect, append([]echo.MiddlewareFunc{s.bodyKey, requireClient}, s.rateLimit("events", d.EventsRate)...)...)
@@ -203,4 +217,5 @@ func New(d Deps) *echo.Echo {
 type server struct {
 	Deps
 	metrics *metrics
+	gb      *growthbook
 }

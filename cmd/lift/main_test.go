@@ -11,10 +11,13 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/liftlab/lift/internal/openapi"
 	"github.com/liftlab/lift/internal/testenv"
+	"github.com/liftlab/lift/web"
 )
 
 // liftProc is an in-process `lift serve`.
@@ -119,6 +122,7 @@ func (c client) do(method, path, body string, out any, headers ...string) *http.
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
+	checkOpenAPI(c.t, method, req.URL.Path, resp, data)
 	if out != nil && len(data) > 0 {
 		if err := json.Unmarshal(data, out); err != nil {
 			c.t.Fatalf("%s %s: decode %q: %v", method, path, data, err)
@@ -127,6 +131,24 @@ func (c client) do(method, path, body string, out any, headers ...string) *http.
 	resp.Body = io.NopCloser(bytes.NewReader(data))
 	return resp
 }
+
+// checkOpenAPI validates an answer against lift's OpenAPI document (web/openapi.json)
+// when it documents the operation; the dashboard's pages are not in it.
+func checkOpenAPI(t *testing.T, method, path string, resp *http.Response, body []byte) {
+	t.Helper()
+	doc, err := liftOpenAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := doc.Operation(method, path); err != nil {
+		return
+	}
+	if err := doc.CheckResponse(method, path, resp.StatusCode, resp.Header.Get("Content-Type"), body); err != nil {
+		t.Errorf("%v\nbody: %.500s", err, body)
+	}
+}
+
+var liftOpenAPI = sync.OnceValues(func() (*openapi.Doc, error) { return openapi.Parse(web.OpenAPI()) })
 
 func (c client) want(status int, method, path, body string, out any, headers ...string) {
 	c.t.Helper()

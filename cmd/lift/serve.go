@@ -192,6 +192,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer func() { stopPipe(); pipeline.Wait() }()
 
+	streamsDone := make(chan struct{})
 	deps := web.Deps{
 		Log:       log,
 		Snapshots: live,
@@ -214,6 +215,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		DecideRate:     float64(cfg.DecideRate),
 		APIRate:        float64(cfg.APIRate),
 		Privacy:        privacy,
+		// GrowthBook streams end when the server shuts down (see srv below).
+		StreamHeartbeat: cfg.StreamHeartbeat,
+		StreamsPerKey:   cfg.StreamsPerKey,
+		StreamsDone:     streamsDone,
 	}
 	if publisher != nil {
 		deps.Events, deps.EventMetrics, deps.Exposures = publisher, ingestMetrics, exposures
@@ -326,6 +331,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	// Shutdown waits for requests in flight, which open event streams never finish.
+	srv.RegisterOnShutdown(func() { close(streamsDone) })
 	// Tests and scripts read this line to learn the address (the port may be 0).
 	fmt.Fprintf(stdout, "lift listening on http://%s\n", ln.Addr())
 	log.Info("listening", "addr", ln.Addr().String())

@@ -35,6 +35,9 @@ type Config struct {
 	DecideRate      int           // LIFT_DECIDE_RATE: /v1/decide and OFREP requests/s per key; 0 = no limit
 	APIRate         int           // LIFT_API_RATE: /api/v1 requests/s per key or user; 0 = no limit
 
+	StreamHeartbeat time.Duration // LIFT_STREAM_HEARTBEAT: comment sent on idle GrowthBook streams (/sub)
+	StreamsPerKey   int           // LIFT_STREAMS_PER_KEY: open GrowthBook streams one client key may hold
+
 	// Privacy (docs/privacy.md).
 	PseudonymizeKey string        // LIFT_PSEUDONYMIZE_KEY: HMAC key for user ids; empty: ids kept
 	ScrubPatterns   []string      // LIFT_SCRUB_PATTERNS: value patterns removed from properties
@@ -115,6 +118,7 @@ func Load(getenv func(string) string) (Config, error) {
 		{"LIFT_INGEST_CONSUMERS", &c.IngestConsumers, 2},
 		{"LIFT_EXPOSURE_BUFFER", &c.ExposureBuffer, 65_536},
 		{"LIFT_SEGMENT_SHARDS", &c.SegmentShards, 4},
+		{"LIFT_STREAMS_PER_KEY", &c.StreamsPerKey, 10_000},
 	} {
 		if *n.dst, err = positive(getenv, n.name, n.def); err != nil {
 			return c, err
@@ -154,6 +158,9 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.ErasurePoll, err = duration(getenv, "LIFT_ERASURE_POLL", time.Second); err != nil {
 		return c, err
 	}
+	if c.StreamHeartbeat, err = duration(getenv, "LIFT_STREAM_HEARTBEAT", 25*time.Second); err != nil {
+		return c, err
+	}
 	if c.WebhookAllowNets, err = networks(getenv("LIFT_WEBHOOK_ALLOW_NETS")); err != nil {
 		return c, fmt.Errorf("LIFT_WEBHOOK_ALLOW_NETS: %w", err)
 	}
@@ -190,6 +197,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("events_rate", c.EventsRate),
 		slog.Int("decide_rate", c.DecideRate),
 		slog.Int("api_rate", c.APIRate),
+		slog.Duration("stream_heartbeat", c.StreamHeartbeat),
+		slog.Int("streams_per_key", c.StreamsPerKey),
 		slog.Bool("pseudonymize", c.PseudonymizeKey != ""), // never the key itself
 		slog.Any("scrub_patterns", c.ScrubPatterns),
 		slog.Any("scrub_properties", c.ScrubProperties),
