@@ -64,13 +64,16 @@ func ParseConditionJSON(data []byte) (*Condition, error) {
 // give a condition that matches everything. The input is copied, so the caller may
 // reuse it.
 //
-// GrowthBook silently evaluates a malformed condition to false; ParseCondition instead
-// returns a *ConditionError naming the offending path for: an unknown operator, an
-// operand of the wrong type ($in that is not an array of scalars, $regex that does not
-// compile as a Go regular expression, $size that is neither a number nor an operator
-// object, ...), and an object that mixes operators with field names. In a condition
-// object, keys other than $and, $or, $nor and $not are attribute paths even when they
-// start with "$", as in GrowthBook (its "$groups" idiom).
+// GrowthBook evaluates a malformed condition to false, and one with an operator it does
+// not know to "unknown", which fails even under $not. ParseCondition instead returns a
+// *ConditionError naming the offending path for: an unknown operator, an operand of the
+// wrong type ($in that is not an array of scalars, $gt that is an array, $regex that
+// does not compile as a Go regular expression, $size that is neither a number nor an
+// operator object, ...), and an object that mixes operators with field names. Operands
+// of the right shape that can never match, such as {"$gt": true}, are accepted, as
+// GrowthBook evaluates them (so their $not matches). In a condition object, keys other
+// than $and, $or, $nor and $not are attribute paths even when they start with "$", as
+// in GrowthBook (its "$groups" idiom).
 func ParseCondition(raw any) (*Condition, error) {
 	switch r := raw.(type) {
 	case json.RawMessage:
@@ -296,11 +299,13 @@ func compileNode(m map[string]any, path string) (node, error) {
 
 type valueKind uint8
 
+// A value written without an operator matches only an attribute of its own type:
+// "5" does not match 5, true does not match 1 (GrowthBook's SDKs since spec 0.10).
 const (
-	valueString  valueKind = iota // loose equality with value+""
-	valueNumber                   // loose equality with value*1
-	valueBool                     // truthiness
-	valueNull                     // value is null or missing
+	valueString  valueKind = iota // the attribute is this string
+	valueNumber                   // the attribute is this number
+	valueBool                     // the attribute is this boolean
+	valueNull                     // the attribute is null or missing
 	valueLiteral                  // JSON equality with an array or object
 	valueOps                      // operator object: every operator must hold
 )
@@ -336,6 +341,11 @@ func compileValue(v any, path string, fold bool) (valueCond, error) {
 	m := v.(map[string]any)
 	switch operatorCount(m) {
 	case 0:
+		if len(m) == 0 {
+			// An empty object has no operators to fail: it matches everything, as in
+			// GrowthBook, where every key of {} is an operator.
+			return valueCond{kind: valueOps}, nil
+		}
 		return valueCond{kind: valueLiteral, lit: m}, nil
 	case len(m):
 	default:
@@ -396,6 +406,7 @@ const (
 	opVgte
 	opVlt
 	opVlte
+	opNever
 )
 
 var opCodes = map[string]opCode{
@@ -409,6 +420,18 @@ var opCodes = map[string]opCode{
 	"$regex": opRegex, "$regexi": opRegex,
 	"$type": opType,
 	"$veq":  opVeq, "$vne": opVne, "$vgt": opVgt, "$vgte": opVgte, "$vlt": opVlt, "$vlte": opVlte,
+	// Logical operators belong on a condition, not on a value, where GrowthBook
+	// evaluates them to false (so {"name": {"$not": {"$or": [...]}}} matches).
+	"$and": opNever, "$or": opNever, "$nor": opNever,
+}
+
+// hasLogical reports whether m has $and, $or or $nor, which make an $elemMatch operand
+// a condition on each element's fields rather than operators on the element itself.
+func hasLogical(m map[string]any) bool {
+	_, and := m["$and"]
+	_, or := m["$or"]
+	_, nor := m["$nor"]
+	return and || or || nor
 }
 
 var typeNames = map[string]bool{
@@ -437,18 +460,20 @@ func compileOp(name string, arg any, path string) (op, error) {
 	o := op{code: code}
 	switch code {
 	case opEq, opNe:
+		// An array or object is never === to anything, so $eq fails and $ne holds.
+		if s, ok := toScalar(arg); ok {
+			o.scalar = s
+		} else {
+			o.scalar = scalar{kind: scalarNever}
+		}
+	case opLt, opLte, opGt, opGte:
 		s, ok := toScalar(arg)
 		if !ok {
-			return op{}, condErrorf(path, "must be a string, number, boolean or null, not %s", jsonKind(arg))
-		}
-		o.scalar = s
-	case opLt, opLte, opGt, opGte:
-		switch arg.(type) {
-		case string, float64:
-		default:
 			return op{}, condErrorf(path, "must be a number or a string, not %s", jsonKind(arg))
 		}
-		o.scalar, _ = toScalar(arg)
+		// Only numbers and strings are ordered; other scalars are accepted and never
+		// match, as in GrowthBook.
+		o.scalar = s
 	case opExists:
 		b, ok := arg.(bool)
 		if !ok {
@@ -491,7 +516,7 @@ func compileOp(name string, arg any, path string) (op, error) {
 		if !ok {
 			return op{}, condErrorf(path, "must be a condition or operator object, not %s", jsonKind(arg))
 		}
-		if isOperatorObject(m) {
+		if isOperatorObject(m) && !hasLogical(m) {
 			sub, err := compileValue(m, path, false)
 			if err != nil {
 				return op{}, err
@@ -499,7 +524,9 @@ func compileOp(name string, arg any, path string) (op, error) {
 			o.sub = &sub
 			break
 		}
-		if n := operatorCount(m); n > 0 {
+		// A condition, including one of only $and, $or or $nor, tests each element's
+		// fields.
+		if n := operatorCount(m); n > 0 && n < len(m) {
 			return op{}, condErrorf(path, "mixes operators with field names")
 		}
 		elem, err := compileNode(m, path)
@@ -546,6 +573,7 @@ func compileOp(name string, arg any, path string) (op, error) {
 			return op{}, condErrorf(path, "must be a version string, not %s", jsonKind(arg))
 		}
 		o.str = string(appendPaddedVersion(nil, arg))
+		o.scalar, _ = toScalar(arg) // its kind: a version compares only with its own type
 	}
 	return o, nil
 }
@@ -557,10 +585,10 @@ const (
 	scalarBool
 	scalarNumber
 	scalarString
+	scalarNever // an array or object operand of $eq or $ne
 )
 
-// scalar is a JSON primitive operand. For strings num holds JavaScript's Number(str),
-// which relational operators need when the attribute is a number.
+// scalar is a JSON primitive operand.
 type scalar struct {
 	kind scalarKind
 	b    bool
@@ -577,7 +605,7 @@ func toScalar(v any) (scalar, bool) {
 	case float64:
 		return scalar{kind: scalarNumber, num: x}, true
 	case string:
-		return scalar{kind: scalarString, str: x, num: stringToNumber(x)}, true
+		return scalar{kind: scalarString, str: x}, true
 	}
 	return scalar{}, false
 }

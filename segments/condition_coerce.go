@@ -1,8 +1,10 @@
 package segments
 
-// GrowthBook's reference SDK is JavaScript and its conditions lean on JavaScript's
-// implicit conversions (value + "", value * 1, a < b across types). These helpers
-// reproduce those conversions for JSON values so lift answers like the SDKs do.
+// GrowthBook's reference SDK is JavaScript. Its conditions no longer convert between
+// types, but some JavaScript behaviour remains part of the language: how a number is
+// written when a version operator reads it (String(n)), how strings order (by UTF-16
+// code units), and the padded form versions compare in. These helpers reproduce them,
+// and Number(s) for json.Number attributes.
 
 import (
 	"math"
@@ -10,67 +12,6 @@ import (
 	"strings"
 	"unicode/utf8"
 )
-
-// jsString is String(v).
-func jsString(v any) string {
-	if s, ok := v.(string); ok {
-		return s
-	}
-	var buf [32]byte
-	return string(appendJSString(buf[:0], v))
-}
-
-// jsStringEquals is String(v) === s without building String(v) for scalars.
-func jsStringEquals(v any, s string) bool {
-	switch x := v.(type) {
-	case string:
-		return x == s
-	case nil:
-		return s == "null"
-	case bool:
-		if x {
-			return s == "true"
-		}
-		return s == "false"
-	}
-	var buf [32]byte
-	return string(appendJSString(buf[:0], v)) == s
-}
-
-// appendJSString appends String(v). Arrays join their elements with commas, writing
-// null elements as empty strings, and objects become "[object Object]".
-func appendJSString(dst []byte, v any) []byte {
-	switch x := v.(type) {
-	case string:
-		return append(dst, x...)
-	case nil:
-		return append(dst, "null"...)
-	case bool:
-		return strconv.AppendBool(dst, x)
-	case []any:
-		for i, e := range x {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			if e != nil {
-				dst = appendJSString(dst, e)
-			}
-		}
-		return dst
-	case []string:
-		for i, e := range x {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, e...)
-		}
-		return dst
-	}
-	if f, ok := goNumber(v); ok {
-		return appendJSNumber(dst, f)
-	}
-	return append(dst, "[object Object]"...)
-}
 
 // appendJSNumber appends Number.prototype.toString() of f: plain digits for magnitudes
 // in [1e-7, 1e21), exponent notation like "1e+21" outside.
@@ -153,30 +94,6 @@ func parseExponent(b []byte) int {
 		return -n
 	}
 	return n
-}
-
-// toNumber is Number(v) (what v * 1 does): null is 0, booleans 0 or 1, strings are
-// parsed, arrays go through their string form and objects are NaN.
-func toNumber(v any) float64 {
-	switch x := v.(type) {
-	case float64:
-		return x
-	case string:
-		return stringToNumber(x)
-	case nil:
-		return 0
-	case bool:
-		if x {
-			return 1
-		}
-		return 0
-	case []any, []string:
-		return stringToNumber(jsString(v))
-	}
-	if f, ok := goNumber(v); ok {
-		return f
-	}
-	return math.NaN()
 }
 
 // stringToNumber is Number(s): surrounding white space is ignored, "" is 0, 0x/0o/0b
@@ -287,22 +204,6 @@ func parseRadix(s string, base int) float64 {
 	return f
 }
 
-// truthy is JavaScript's Boolean(v).
-func truthy(v any) bool {
-	switch x := v.(type) {
-	case nil:
-		return false
-	case bool:
-		return x
-	case string:
-		return x != ""
-	}
-	if f, ok := goNumber(v); ok {
-		return f == f && f != 0
-	}
-	return true
-}
-
 // jsLower is String.prototype.toLowerCase, up to Go's simple case mapping.
 func jsLower(s string) string {
 	return strings.ToLower(s)
@@ -322,40 +223,6 @@ func appendASCIILower(dst []byte, s string) ([]byte, bool) {
 		dst = append(dst, c)
 	}
 	return dst, true
-}
-
-// jsCompare orders actual against a relational operand the way JavaScript's < does:
-// two strings compare as strings, anything else as numbers. ok is false when either
-// side is NaN, where every JavaScript comparison is false.
-func jsCompare(actual any, e *scalar) (int, bool) {
-	if e.kind == scalarString {
-		switch x := actual.(type) {
-		case string:
-			return compareUTF16(x, e.str), true
-		case []any, []string, map[string]any, map[string]string:
-			// Arrays and objects turn into strings first, and then compare as strings.
-			return compareUTF16(jsString(x), e.str), true
-		}
-	}
-	var a float64
-	switch x := actual.(type) {
-	case float64:
-		a = x
-	case map[string]any, map[string]string:
-		return 0, false
-	default:
-		a = toNumber(actual)
-	}
-	b := e.num
-	switch {
-	case a != a || b != b:
-		return 0, false
-	case a < b:
-		return -1, true
-	case a > b:
-		return 1, true
-	}
-	return 0, true
 }
 
 // compareUTF16 orders two UTF-8 strings as JavaScript orders them, by UTF-16 code

@@ -3,9 +3,12 @@ package segments
 import "encoding/json"
 
 // Match reports whether attrs satisfy the condition, with GrowthBook's evalCondition
-// semantics: dotted paths reach into nested objects (and arrays by index), a missing
-// attribute reads as null, $in and $nin intersect when the attribute is an array, and
-// mixed string/number comparisons coerce like JavaScript. groups resolves $inGroup and
+// semantics (spec 0.12): dotted paths reach into nested objects (and arrays by index),
+// a missing attribute reads as null, $in and $nin intersect when the attribute is an
+// array, and types are strict: a value or operator matches only an attribute of its
+// own type ("5" never equals 5, only two numbers or two strings are ordered, $regex
+// tests strings only, versions compare only with versions of the same type), and a
+// negation matches whatever its positive form does not. groups resolves $inGroup and
 // $notInGroup; it may be nil.
 //
 // attrs holds JSON-decoded values (string, float64, bool, nil, []any, map[string]any);
@@ -110,14 +113,17 @@ func lookup(obj any, path []pathPart) any {
 func (vc *valueCond) match(v any, groups SavedGroups) bool {
 	switch vc.kind {
 	case valueString:
-		if vc.fold {
-			return jsLower(jsString(v)) == vc.str
+		s, ok := v.(string)
+		if ok && vc.fold {
+			return jsLower(s) == vc.str
 		}
-		return jsStringEquals(v, vc.str)
+		return ok && s == vc.str
 	case valueNumber:
-		return toNumber(v) == vc.num
+		f, ok := goNumber(v)
+		return ok && f == vc.num
 	case valueBool:
-		return v != nil && truthy(v) == vc.b
+		b, ok := v.(bool)
+		return ok && b == vc.b
 	case valueNull:
 		return v == nil
 	case valueLiteral:
@@ -138,16 +144,16 @@ func (o *op) match(actual any, groups SavedGroups) bool {
 	case opNe:
 		return !o.scalar.strictEquals(actual)
 	case opLt:
-		c, ok := jsCompare(actual, &o.scalar)
+		c, ok := order(actual, &o.scalar)
 		return ok && c < 0
 	case opLte:
-		c, ok := jsCompare(actual, &o.scalar)
+		c, ok := order(actual, &o.scalar)
 		return ok && c <= 0
 	case opGt:
-		c, ok := jsCompare(actual, &o.scalar)
+		c, ok := order(actual, &o.scalar)
 		return ok && c > 0
 	case opGte:
-		c, ok := jsCompare(actual, &o.scalar)
+		c, ok := order(actual, &o.scalar)
 		return ok && c >= 0
 	case opExists:
 		return (actual != nil) == o.flag
@@ -175,12 +181,17 @@ func (o *op) match(actual any, groups SavedGroups) bool {
 	case opAll:
 		return o.allMatch(actual, groups)
 	case opRegex:
-		if s, ok := actual.(string); ok {
-			return o.re.MatchString(s)
-		}
-		return o.re.MatchString(jsString(actual))
+		s, ok := actual.(string)
+		return ok && o.re.MatchString(s)
 	case opType:
 		return typeName(actual) == o.str
+	case opNever:
+		return false
+	}
+	// Versions compare two strings or two numbers; any other attribute is no version,
+	// so only $vne holds.
+	if !sameKind(actual, o.scalar.kind) {
+		return o.code == opVne
 	}
 	var buf [64]byte
 	c := compareUTF16(appendPaddedVersion(buf[:0], actual), o.str)
@@ -247,8 +258,43 @@ func (o *op) allMatch(actual any, groups SavedGroups) bool {
 	return true
 }
 
+// order compares actual with a relational operand when both are numbers or both are
+// strings (strings by UTF-16 code units, as JavaScript does); ok is false for any other
+// pair and when a number is NaN, where every comparison fails.
+func order(actual any, e *scalar) (int, bool) {
+	switch e.kind {
+	case scalarString:
+		s, ok := actual.(string)
+		if !ok {
+			return 0, false
+		}
+		return compareUTF16(s, e.str), true
+	case scalarNumber:
+		a, ok := goNumber(actual)
+		switch {
+		case !ok || a != a || e.num != e.num:
+			return 0, false
+		case a < e.num:
+			return -1, true
+		case a > e.num:
+			return 1, true
+		}
+		return 0, true
+	}
+	return 0, false
+}
+
+// sameKind reports whether actual is a string or a number like a scalar of kind k.
+func sameKind(actual any, k scalarKind) bool {
+	if _, ok := actual.(string); ok {
+		return k == scalarString
+	}
+	_, ok := goNumber(actual)
+	return ok && k == scalarNumber
+}
+
 // strictEquals is JavaScript's ===. Arrays and objects compare by reference there, so
-// they never equal a scalar.
+// they never equal a scalar, and an array or object operand equals nothing.
 func (s *scalar) strictEquals(v any) bool {
 	switch x := v.(type) {
 	case string:

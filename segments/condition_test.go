@@ -36,7 +36,7 @@ func TestParseConditionErrors(t *testing.T) {
 		want      segments.ConditionError // Message is matched as a substring
 	}{
 		{"unknown operator", `{"country":{"$inn":["US"]}}`, segments.ConditionError{Path: "country.$inn", Message: `unknown operator "$inn"`}},
-		{"nested path", `{"$and":[{"a":1},{"age":{"$gt":true}}]}`, segments.ConditionError{Path: "$and[1].age.$gt", Message: "must be a number or a string"}},
+		{"nested path", `{"$and":[{"a":1},{"age":{"$gt":[1]}}]}`, segments.ConditionError{Path: "$and[1].age.$gt", Message: "must be a number or a string"}},
 		{"in not array", `{"c":{"$in":"US"}}`, segments.ConditionError{Path: "c.$in", Message: "must be an array"}},
 		{"in element object", `{"c":{"$in":["US",{"a":1}]}}`, segments.ConditionError{Path: "c.$in[1]", Message: "must be a string, number, boolean or null"}},
 		{"nin not array", `{"c":{"$nin":1}}`, segments.ConditionError{Path: "c.$nin", Message: "must be an array"}},
@@ -48,7 +48,6 @@ func TestParseConditionErrors(t *testing.T) {
 		{"size bad inner operator", `{"tags":{"$size":{"$gtt":3}}}`, segments.ConditionError{Path: "tags.$size.$gtt", Message: "unknown operator"}},
 		{"exists not bool", `{"a":{"$exists":1}}`, segments.ConditionError{Path: "a.$exists", Message: "must be true or false"}},
 		{"type unknown", `{"a":{"$type":"int"}}`, segments.ConditionError{Path: "a.$type", Message: "must be one of"}},
-		{"eq array", `{"a":{"$eq":[1]}}`, segments.ConditionError{Path: "a.$eq", Message: "must be a string, number, boolean or null"}},
 		{"all not array", `{"a":{"$all":"x"}}`, segments.ConditionError{Path: "a.$all", Message: "must be an array"}},
 		{"all element", `{"a":{"$all":["x",{"$foo":1}]}}`, segments.ConditionError{Path: "a.$all[1].$foo", Message: "unknown operator"}},
 		{"elemMatch not object", `{"a":{"$elemMatch":[1]}}`, segments.ConditionError{Path: "a.$elemMatch", Message: "must be a condition or operator object"}},
@@ -108,40 +107,44 @@ func jsonString(v any) string {
 	return string(b)
 }
 
-// TestMatch covers JavaScript behaviour the shared cases do not: implicit conversions,
-// UTF-16 string order and paths into arrays. Expectations were checked against node.
+// TestMatch covers behaviour the GrowthBook cases do not: types kept apart (spec 0.10
+// dropped JavaScript's implicit conversions, which these rows once checked), UTF-16
+// string order and paths into arrays.
 func TestMatch(t *testing.T) {
 	tests := []struct {
 		condition, attrs string
 		want             bool
 	}{
-		// value + "" and value * 1
-		{`{"x":"18"}`, `{"x":18}`, true},
-		{`{"x":18}`, `{"x":"18"}`, true},
-		{`{"x":18}`, `{"x":" 18 "}`, true},
-		{`{"x":"1e+21"}`, `{"x":1e21}`, true},
-		{`{"x":"0.000001"}`, `{"x":0.000001}`, true},
-		{`{"x":0}`, `{}`, true}, // null * 1 === 0
-		{`{"x":"null"}`, `{}`, true},
-		{`{"x":"a,b"}`, `{"x":["a","b"]}`, true},
-		{`{"x":5}`, `{"x":[5]}`, true},
-		// truthiness
-		{`{"x":true}`, `{"x":"yes"}`, true},
+		// no conversion between types: not value + "", not value * 1
+		{`{"x":"18"}`, `{"x":18}`, false},
+		{`{"x":18}`, `{"x":"18"}`, false},
+		{`{"x":18}`, `{"x":" 18 "}`, false},
+		{`{"x":"1e+21"}`, `{"x":1e21}`, false},
+		{`{"x":"0.000001"}`, `{"x":0.000001}`, false},
+		{`{"x":0}`, `{}`, false},
+		{`{"x":"null"}`, `{}`, false},
+		{`{"x":"a,b"}`, `{"x":["a","b"]}`, false},
+		{`{"x":5}`, `{"x":[5]}`, false},
+		{`{"x":18}`, `{"x":18}`, true},
+		// booleans match booleans, not truthiness
+		{`{"x":true}`, `{"x":"yes"}`, false},
 		{`{"x":true}`, `{"x":0}`, false},
-		{`{"x":true}`, `{"x":[]}`, true},
-		{`{"x":false}`, `{"x":""}`, true},
+		{`{"x":true}`, `{"x":[]}`, false},
+		{`{"x":false}`, `{"x":""}`, false},
 		{`{"x":false}`, `{"x":null}`, false},
-		// relational operators across types
-		{`{"n":{"$gt":"5"}}`, `{"n":10}`, true},
+		{`{"x":false}`, `{"x":false}`, true},
+		// relational operators order two numbers or two strings, nothing else
+		{`{"n":{"$gt":"5"}}`, `{"n":10}`, false},
 		{`{"n":{"$lt":"abc"}}`, `{"n":5}`, false},
 		{`{"s":{"$gt":5}}`, `{"s":"abc"}`, false},
 		{`{"s":{"$lt":"9"}}`, `{"s":"10"}`, true},
 		{`{"s":{"$lt":9}}`, `{"s":"10"}`, false},
-		{`{"x":{"$lt":"b"}}`, `{"x":["a"]}`, true},
-		{`{"x":{"$gt":4}}`, `{"x":[5]}`, true},
-		{`{"x":{"$lt":"z"}}`, `{"x":{}}`, true}, // "[object Object]" < "z"
-		{`{"x":{"$gt":0}}`, `{"x":true}`, true},
-		{`{"x":{"$gte":0,"$lte":0}}`, `{}`, true},
+		{`{"x":{"$lt":"b"}}`, `{"x":["a"]}`, false},
+		{`{"x":{"$gt":4}}`, `{"x":[5]}`, false},
+		{`{"x":{"$lt":"z"}}`, `{"x":{}}`, false},
+		{`{"x":{"$gt":0}}`, `{"x":true}`, false},
+		{`{"x":{"$gte":0,"$lte":0}}`, `{}`, false},
+		{`{"x":{"$not":{"$gt":true}}}`, `{"x":true}`, true},
 		// JavaScript orders strings by UTF-16 code units: U+1F600 is below U+FF01.
 		{`{"s":{"$gt":"！"}}`, `{"s":"😀"}`, false},
 		{`{"s":{"$lt":"！"}}`, `{"s":"😀"}`, true},
@@ -150,9 +153,12 @@ func TestMatch(t *testing.T) {
 		{`{"x":{"$eq":1}}`, `{"x":"1"}`, false},
 		{`{"x":{"$ne":null}}`, `{}`, false},
 		{`{"x":{"$eq":null}}`, `{}`, true},
-		// $regex tests String(value)
-		{`{"x":{"$regex":"^1"}}`, `{"x":123}`, true},
-		{`{"x":{"$regex":"ul"}}`, `{}`, true},
+		{`{"a":{"$eq":[1]}}`, `{"a":[1]}`, false}, // an array is === to nothing
+		{`{"a":{"$ne":[1]}}`, `{"a":[1]}`, true},
+		// $regex tests strings only
+		{`{"x":{"$regex":"^1"}}`, `{"x":123}`, false},
+		{`{"x":{"$regex":"ul"}}`, `{}`, false},
+		{`{"x":{"$regex":"^1"}}`, `{"x":"123"}`, true},
 		{`{"x":{"$regexi":"^ABC$"}}`, `{"x":"abc"}`, true},
 		// paths
 		{`{"tags.0":"a"}`, `{"tags":["a","b"]}`, true},
@@ -185,16 +191,18 @@ func TestMatch(t *testing.T) {
 		{`{"o":{"a":1,"b":[1,{"c":null}]}}`, `{"o":{"b":[1,{"c":null}],"a":1}}`, true},
 		{`{"o":[]}`, `{"o":[]}`, true},
 		{`{"o":{}}`, `{"o":{}}`, true},
-		{`{"o":{}}`, `{"o":[]}`, false},
+		{`{"o":{}}`, `{"o":[]}`, true}, // {} has no operators, so nothing can fail
 		// logic
 		{`{"$nor":[]}`, `{}`, false},
 		{`{"$or":[]}`, `{}`, true},
 		{`{"$and":[{}]}`, `{}`, true},
 		{`{"$not":{}}`, `{}`, false},
 		// versions
-		{`{"v":{"$vgt":"1.0.0"}}`, `{"v":2}`, true},
+		{`{"v":{"$vgt":"1.0.0"}}`, `{"v":2}`, false}, // a number is no version string
+		{`{"v":{"$vgt":1}}`, `{"v":2}`, true},
 		{`{"v":{"$veq":"0.0.0"}}`, `{}`, false},
-		{`{"v":{"$veq":"0"}}`, `{}`, true},
+		{`{"v":{"$veq":"0"}}`, `{}`, false},
+		{`{"v":{"$vne":"0"}}`, `{}`, true},
 		{`{"v":{"$vlt":"1.2.3"}}`, `{"v":"1.2.3-beta+build.1"}`, true},
 		{`{"v":{"$vgt":"v1.99999.0"}}`, `{"v":"1.100000.0"}`, false},
 	}
