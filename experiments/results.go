@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/liftlab/lift/experiments/stats"
+	"github.com/liftlab/lift/internal/finite"
 )
 
 // MetricQuery asks for one metric of one experiment, counted per user from their
@@ -331,6 +332,9 @@ func analyseCUPED(kind string, arms []ArmAggregate, opts stats.Options, enabled 
 		return plain, false, 0
 	}
 	ests, theta := stats.CUPED(cov)
+	if !finite.All(theta) {
+		return plain, false, 0 // the pre-period's sums overflow: no adjustment
+	}
 	keys := make([]string, len(arms))
 	users := make([]float64, len(arms))
 	for i, a := range arms {
@@ -362,6 +366,9 @@ func analyse(kind string, arms []ArmAggregate, opts stats.Options) []stats.Varia
 				out[i].Value = a.Conversions / a.Users
 			} else {
 				out[i].Value = a.Sum / a.Users
+			}
+			if kind != "conversion" && !finite.All(a.Sum, a.SumSq) {
+				out[i].Reason = stats.ReasonOverflow
 			}
 		}
 	}
@@ -428,8 +435,9 @@ func adjustAll(metrics []MetricResult, c stats.Correction) {
 //     trustworthy), when a guardrail is significantly harmed, or when every treatment
 //     is significantly worse on the goal;
 //   - ship the best significant winner on the goal when no guardrail is harmed for it;
-//   - otherwise keep running, with the users still needed for 80% power at the
-//     effect observed so far.
+//   - otherwise keep running: with the reason when a variant of the goal has no
+//     comparison (its stored values overflow), else with the users still needed for
+//     80% power at the effect observed so far.
 func recommend(r *Results, opts stats.Options) Recommendation {
 	alpha := 1 - opts.Level
 	if r.SRM {
@@ -466,6 +474,11 @@ func recommend(r *Results, opts stats.Options) Recommendation {
 	if allWorse {
 		return Recommendation{Decision: "stop", Reason: "every treatment is significantly worse than the control on the goal"}
 	}
+	for _, v := range goal.Variants {
+		if v.Reason != "" {
+			return Recommendation{Decision: "keep_running", Reason: fmt.Sprintf("the goal cannot be compared for %q: %s", v.Key, v.Reason)}
+		}
+	}
 	rec := Recommendation{Decision: "keep_running", Reason: "no significant difference on the goal yet"}
 	if need, ok := usersNeeded(goal.Variants, alpha); ok {
 		rec.UsersNeeded = &need
@@ -500,6 +513,9 @@ func usersNeeded(vs []stats.VariantResult, alpha float64) (float64, bool) {
 	total := 0.0
 	for _, v := range vs {
 		total += math.Max(0, best-v.Users)
+	}
+	if math.IsNaN(total) {
+		return 0, false
 	}
 	return math.Min(math.Ceil(total), maxUsersNeeded), true
 }

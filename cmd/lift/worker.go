@@ -12,6 +12,7 @@ import (
 	"github.com/liftlab/lift/bandit"
 	banditstore "github.com/liftlab/lift/bandit/pgstore"
 	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/internal/finite"
 	"github.com/liftlab/lift/segments"
 	"github.com/liftlab/lift/segments/amqprunner"
 )
@@ -235,10 +236,13 @@ func addIPW(s *bandit.SegmentReport, bySegment map[string][]experiments.ArmAggre
 			den[a.Variant] += a.IPWDen
 		}
 	}
+	// Stored values may sum past the floating-point range: such an estimate is left
+	// out (nil) rather than reported as ±Inf or NaN.
 	for i := range s.Arms {
 		if d := den[s.Arms[i].Variant]; d > 0 {
-			m := num[s.Arms[i].Variant] / d
-			s.Arms[i].IPWMean = &m
+			if m := num[s.Arms[i].Variant] / d; finite.All(m) {
+				s.Arms[i].IPWMean = &m
+			}
 		}
 	}
 	if len(s.Arms) == 0 || s.Arms[0].IPWMean == nil || *s.Arms[0].IPWMean == 0 {
@@ -246,8 +250,9 @@ func addIPW(s *bandit.SegmentReport, bySegment map[string][]experiments.ArmAggre
 	}
 	for i := range s.Arms[1:] {
 		if m := s.Arms[i+1].IPWMean; m != nil {
-			lift := *m / *s.Arms[0].IPWMean - 1
-			s.Arms[i+1].IPWLift = &lift
+			if lift := *m / *s.Arms[0].IPWMean - 1; finite.All(lift) {
+				s.Arms[i+1].IPWLift = &lift
+			}
 		}
 	}
 }

@@ -3,6 +3,8 @@ package stats
 import (
 	"fmt"
 	"math"
+
+	"github.com/liftlab/lift/internal/finite"
 )
 
 // Options tune an analysis. The zero value is not valid: start from DefaultOptions.
@@ -37,7 +39,9 @@ type BinomialInput struct {
 // VariantResult is the analysis of one variant on one metric. Value is the rate
 // (conversion metrics) or the mean per user (value metrics). Comparison fields are nil
 // for the control, and the relative ones also for a treatment whose lift is undefined
-// (control at 0).
+// (control at 0). They are also nil, with Reason saying why, when the aggregates are
+// not finite numbers (a sum of large values overflows to +Inf) or the comparison
+// would not be: an interval computed from them would look confident and mean nothing.
 type VariantResult struct {
 	Key                 string   `json:"key"`
 	Users               float64  `json:"users"`
@@ -51,6 +55,7 @@ type VariantResult struct {
 	ChanceToBeatControl *float64 `json:"chance_to_beat_control"`
 	AbsoluteLift        *float64 `json:"absolute_lift"`
 	ExpectedLoss        *float64 `json:"expected_loss"`
+	Reason              string   `json:"reason,omitempty"`
 	// Variance of the value's estimate, for power calculations.
 	Variance float64 `json:"-"`
 }
@@ -138,7 +143,7 @@ func AnalyzeMeans(keys []string, ms []Moments, o Options) ([]VariantResult, erro
 	ests := make([]Estimate, len(ms))
 	counts := make([]float64, len(ms))
 	for i, m := range ms {
-		if !(m.N > 0) {
+		if !(m.N > 0) || math.IsInf(m.N, 0) {
 			return nil, &InputError{fmt.Sprintf("variants[%d].users", i), "must be a positive number"}
 		}
 		ests[i], counts[i] = m.Estimate(), m.N
@@ -151,7 +156,16 @@ func AnalyzeMeans(keys []string, ms []Moments, o Options) ([]VariantResult, erro
 	return res, nil
 }
 
-// compare sets every treatment against the control (index 0).
+// Why a variant has no comparison although it has users (VariantResult.Reason).
+const (
+	ReasonOverflow        = "its values' sum or sum of squares overflows the floating-point range"
+	ReasonControlOverflow = "the control's values overflow the floating-point range"
+	ReasonOutOfRange      = "the comparison overflows the floating-point range"
+)
+
+// compare sets every treatment against the control (index 0). Estimates that are not
+// finite, or comparisons that would not be, get no comparison fields and a Reason;
+// the stored data behind them is not trusted to be in range.
 func compare(ests []Estimate, users []float64, chance func(treatment int) float64, o Options) []VariantResult {
 	out := make([]VariantResult, len(ests))
 	ce := ests[0]
@@ -159,13 +173,28 @@ func compare(ests []Estimate, users []float64, chance func(treatment int) float6
 	var pidx []int
 	for i, est := range ests {
 		vr := VariantResult{Users: users[i], Value: est.Mean, Variance: est.Var}
-		if i > 0 {
+		switch {
+		case !finite.All(est.Mean, est.Var):
+			vr.Reason = ReasonOverflow
+		case i == 0:
+		case !finite.All(ce.Mean, ce.Var):
+			vr.Reason = ReasonControlOverflow
+		default:
 			abs := est.Mean - ce.Mean
 			loss := ExpectedLoss(ce, est)
 			ch := chance(i)
+			r, variance, relative := RelativeLift(ce, est)
+			var p float64
+			var ci Interval
+			if relative {
+				p, ci = test(r, variance, users[0]+users[i], o)
+			}
+			if !finite.All(abs, loss, ch, r, variance, p, ci.Low, ci.High) {
+				vr.Reason = ReasonOutOfRange
+				break
+			}
 			vr.AbsoluteLift, vr.ExpectedLoss, vr.ChanceToBeatControl = &abs, &loss, &ch
-			if r, variance, ok := RelativeLift(ce, est); ok {
-				p, ci := test(r, variance, users[0]+users[i], o)
+			if relative {
 				vr.Lift, vr.CILow, vr.CIHigh, vr.PValue = &r, &ci.Low, &ci.High, &p
 				pvals = append(pvals, p)
 				pidx = append(pidx, i)

@@ -13,21 +13,38 @@ import (
 // (Gauss–Legendre) over the range that holds the control's posterior mass, which
 // agrees with the closed-form sum to 1e-6 — far inside the contract's ±0.002 — at any
 // sample size, where the closed-form sum needs as many terms as there are conversions.
+//
+// Counts past what float64 and gonum's Beta functions resolve (some 10^16 users or
+// more, which `lift analyze` may be given) give NaN, which the comparison reports as
+// out of range, instead of looping without end or panicking.
 func ChanceToBeatBeta(nc, xc, nt, xt float64) float64 {
-	ac, bc := 1+xc, 1+nc-xc
-	at, bt := 1+xt, 1+nt-xt
+	// 1 + (n − x): 1 + n − x loses the 1 past 2^53 users and makes a parameter 0.
+	ac, bc := 1+xc, 1+(nc-xc)
+	at, bt := 1+xt, 1+(nt-xt)
 	c := distuv.Beta{Alpha: ac, Beta: bc}
 	mean := ac / (ac + bc)
 	sd := math.Sqrt(ac * bc / ((ac + bc) * (ac + bc) * (ac + bc + 1)))
+	// A posterior narrower than float64 resolves around its mean has no integral to
+	// take: stepping out below would never move.
+	if !(sd > 0) || mean-sd == mean || mean+sd == mean || !(at > 0 && bt > 0) {
+		return math.NaN()
+	}
 	lo, hi := math.Max(0, mean-8*sd), math.Min(1, mean+8*sd)
 	// Eight standard deviations hold all the mass of a symmetric posterior, not of a
 	// skewed one (few conversions, or nearly everyone converting): step out until
-	// the tails left out are negligible.
-	const tail = 1e-12
-	for lo > 0 && c.CDF(lo) > tail {
+	// the tails left out are negligible. A few dozen steps reach any tail the Beta
+	// functions compute; more means they no longer do.
+	const tail, maxSteps = 1e-12, 64
+	for k := 0; lo > 0 && c.CDF(lo) > tail; k++ {
+		if k == maxSteps {
+			return math.NaN()
+		}
 		lo = math.Max(0, lo-2*sd)
 	}
-	for hi < 1 && c.Survival(hi) > tail {
+	for k := 0; hi < 1 && c.Survival(hi) > tail; k++ {
+		if k == maxSteps {
+			return math.NaN()
+		}
 		hi = math.Min(1, hi+2*sd)
 	}
 	integrand := func(u float64) float64 {

@@ -14,14 +14,15 @@ type CovMoments struct {
 // measured before exposure, so the adjustment removes noise without bias; the variance
 // of each estimate shrinks by the factor 1 − ρ² for a correlation ρ between X and Y.
 // It also returns θ. With no pre-period variance (θ undefined) the plain means come
-// back unchanged.
+// back unchanged. Products of sums are taken as Σa·(Σb/n), not Σa·Σb/n, which
+// overflows for sums past 1.3e154 (see Moments.SampleVar).
 func CUPED(vs []CovMoments) (est []Estimate, theta float64) {
 	var n, sx, cxy, cxx float64
 	for _, v := range vs {
 		n += v.N
 		sx += v.SumX
-		cxy += v.SumXY - v.SumX*v.SumY/v.N
-		cxx += v.SumX2 - v.SumX*v.SumX/v.N
+		cxy += v.SumXY - v.SumX*(v.SumY/v.N)
+		cxx += v.SumX2 - v.SumX*(v.SumX/v.N)
 	}
 	if cxx > 0 {
 		theta = cxy / cxx
@@ -30,9 +31,9 @@ func CUPED(vs []CovMoments) (est []Estimate, theta float64) {
 	est = make([]Estimate, len(vs))
 	for i, v := range vs {
 		d := v.N - 1
-		varY := (v.SumY2 - v.SumY*v.SumY/v.N) / d
-		varX := (v.SumX2 - v.SumX*v.SumX/v.N) / d
-		covXY := (v.SumXY - v.SumX*v.SumY/v.N) / d
+		varY := (v.SumY2 - v.SumY*(v.SumY/v.N)) / d
+		varX := (v.SumX2 - v.SumX*(v.SumX/v.N)) / d
+		covXY := (v.SumXY - v.SumX*(v.SumY/v.N)) / d
 		adjVar := math.Max(0, varY+theta*theta*varX-2*theta*covXY)
 		est[i] = Estimate{
 			Mean: v.SumY/v.N - theta*(v.SumX/v.N-meanX),

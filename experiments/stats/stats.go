@@ -28,12 +28,14 @@ type Moments struct {
 	N, Sum, SumSq float64
 }
 
-// SampleVar is the unbiased sample variance of the metric.
+// SampleVar is the unbiased sample variance of the metric. Sum·(Sum/N) rather than
+// Sum²/N: Sum² overflows for sums past 1.3e154, which a mean of 1e145 over 10^10
+// users reaches while the variance is finite; the overflow made the variance 0.
 func (m Moments) SampleVar() float64 {
 	if m.N < 2 {
 		return 0
 	}
-	return math.Max(0, (m.SumSq-m.Sum*m.Sum/m.N)/(m.N-1))
+	return math.Max(0, (m.SumSq-m.Sum*(m.Sum/m.N))/(m.N-1))
 }
 
 // Estimate returns the mean per user and its variance s²/n.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/liftlab/lift/bandit"
 	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/internal/finite"
 )
 
 // BanditReporter reports on a bandit experiment.
@@ -93,9 +94,14 @@ func newBanditView(r bandit.Report, kind string) *banditView {
 		}
 		lo, hi := math.Inf(1), math.Inf(-1)
 		for _, a := range s.Arms {
-			lo, hi = math.Min(lo, a.Posterior.Low), math.Max(hi, a.Posterior.High)
+			if finite.All(a.Posterior.Low, a.Posterior.High) {
+				lo, hi = math.Min(lo, a.Posterior.Low), math.Max(hi, a.Posterior.High)
+			}
 		}
-		if hi <= lo {
+		switch {
+		case math.IsInf(lo, 1): // no finite interval to draw
+			lo, hi = 0, 1
+		case hi <= lo:
 			lo, hi = lo-0.5, lo+0.5
 		}
 		pad := (hi - lo) / 10 // keeps the widest interval's caps off the edges

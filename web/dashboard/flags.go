@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -324,11 +325,11 @@ func flagFormAction(f *flagForm) templ.SafeURL {
 	return "/flags"
 }
 
-// rolloutValue keeps the slider's value an integer percentage.
+// rolloutValue keeps the slider's value an integer percentage in [0, 100].
 func rolloutValue(s string) string {
 	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-	if err != nil {
+	if err != nil || math.IsNaN(v) {
 		return "100"
 	}
-	return strconv.Itoa(int(v + 0.5))
+	return strconv.Itoa(int(math.Max(0, math.Min(100, v)) + 0.5))
 }

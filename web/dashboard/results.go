@@ -13,6 +13,7 @@ import (
 
 	"github.com/liftlab/lift/experiments"
 	"github.com/liftlab/lift/experiments/stats"
+	"github.com/liftlab/lift/internal/finite"
 )
 
 // ResultsReader computes an experiment's results (experiments.ResultsService).
@@ -331,6 +332,7 @@ type armRow struct {
 	Interval                       *interval
 	HasComparison                  bool
 	LiftTitle                      string
+	Note                           string // why there is no comparison, when stats says
 }
 
 type segmentArmRow struct {
@@ -415,6 +417,9 @@ func variantRows(kind string, vs []stats.VariantResult) []armRow {
 		} else {
 			row.Value = decimal(v.Value)
 		}
+		if v.Reason != "" {
+			row.Note = "No comparison: " + v.Reason
+		}
 		if i > 0 && v.Lift != nil {
 			row.HasComparison = true
 			row.Lift, row.Tone = signedPercent(*v.Lift), tone(v)
@@ -450,10 +455,10 @@ const (
 )
 
 func newInterval(lift, lo, hi, scale float64, tone string) *interval {
-	if scale <= 0 || math.IsNaN(scale) || math.IsInf(scale, 0) {
-		scale = 1
-	}
 	scale *= 1.1
+	if !(scale > 0) || math.IsInf(scale, 0) {
+		scale = 1.1
+	}
 	x := func(v float64) string {
 		v = math.Max(-scale, math.Min(scale, v))
 		return svgNum(intervalPad + (v+scale)/(2*scale)*(intervalWidth-2*intervalPad))
@@ -499,7 +504,7 @@ func cumulativeChart(kind string, variants []variantLegend, days []experiments.G
 	n := len(variants)
 	users, num := make([]float64, n), make([]float64, n)
 	values := make([][]float64, n) // NaN until a variant has users
-	top := 0.0
+	top := 0.0                     // the highest finite value: sums may overflow
 	for _, d := range days {
 		for i := range n {
 			if i < len(d.Variants) {
@@ -514,7 +519,9 @@ func cumulativeChart(kind string, variants []variantLegend, days []experiments.G
 			val := math.NaN()
 			if users[i] > 0 {
 				val = num[i] / users[i]
-				top = math.Max(top, val)
+				if finite.All(val) {
+					top = math.Max(top, val)
+				}
 			}
 			values[i] = append(values[i], val)
 		}
@@ -531,7 +538,8 @@ func cumulativeChart(kind string, variants []variantLegend, days []experiments.G
 			ymax, step = 0.1, 0.025
 		}
 	}
-	for ymax < top {
+	ymax = math.Min(ymax, math.MaxFloat64) // four steps of a top near the limit overflow
+	for k := 0; ymax < top && k < 4; k++ {
 		ymax += step
 	}
 	plotW, plotH := chartW-chartL-chartR, chartH-chartT-chartB
@@ -548,7 +556,12 @@ func cumulativeChart(kind string, variants []variantLegend, days []experiments.G
 	if kind == "conversion" {
 		tick = percent
 	}
-	for t := 0.0; t <= ymax+step/2; t += step {
+	// Counted, not accumulated: a step near the floating-point limit overflows.
+	for k := range 10 {
+		t := float64(k) * step
+		if t-ymax > step/2 {
+			break
+		}
 		c.YTicks = append(c.YTicks, chartTick{Pos: svgNum(y(t)), Label: tick(t)})
 	}
 	every := max(1, (len(days)+maxXTicks-1)/maxXTicks)
@@ -562,8 +575,8 @@ func cumulativeChart(kind string, variants []variantLegend, days []experiments.G
 		line := chartLine{Key: vl.Key, Color: strings.TrimPrefix(vl.Color, "c")}
 		var pts []string
 		for j, val := range values[i] {
-			if math.IsNaN(val) {
-				continue
+			if !finite.All(val) {
+				continue // no users yet, or an overflowing sum: nothing to draw
 			}
 			px, py := svgNum(x(j)), svgNum(y(val))
 			pts = append(pts, px+","+py)
@@ -606,38 +619,6 @@ func shortDay(day string) string {
 	return t.Format("Jan 2")
 }
 
-func svgNum(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
-
-// count formats a number of users or conversions with thousands separators.
-func count(x float64) string {
-	if x != math.Trunc(x) || math.Abs(x) >= 1e15 {
-		return decimal(x)
-	}
-	s := strconv.FormatInt(int64(math.Abs(x)), 10)
-	var b strings.Builder
-	if x < 0 {
-		b.WriteByte('-')
-	}
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-func decimal(x float64) string {
-	if math.Abs(x) >= 1000 {
-		return count(math.Round(x))
-	}
-	return strconv.FormatFloat(x, 'f', 2, 64)
-}
-
-func trimmedDecimal(x float64) string {
-	return strings.TrimRight(strings.TrimRight(strconv.FormatFloat(x, 'f', 2, 64), "0"), ".")
-}
-
 // window says how long after exposure a metric counts, in days when it is whole days.
 func window(s string) string {
 	d, err := time.ParseDuration(s)
@@ -657,30 +638,6 @@ func window(s string) string {
 		return plural(int(d/time.Second), "second")
 	}
 	return d.String()
-}
-
-func fixedPercent(x float64) string { return strconv.FormatFloat(100*x, 'f', 2, 64) + "%" }
-
-func oneDecimalPercent(x float64) string { return strconv.FormatFloat(100*x, 'f', 1, 64) + "%" }
-
-func signedPercent(x float64) string {
-	s := strconv.FormatFloat(100*x, 'f', 1, 64)
-	if s == "-0.0" || s == "0.0" {
-		return "0.0%"
-	}
-	if !strings.HasPrefix(s, "-") {
-		s = "+" + s
-	} else {
-		s = "−" + s[1:]
-	}
-	return s + "%"
-}
-
-func pValue(p float64) string {
-	if p < 0.001 {
-		return "< 0.001"
-	}
-	return strconv.FormatFloat(p, 'f', 3, 64)
 }
 
 func ago(d time.Duration) string {
