@@ -78,6 +78,9 @@ type Event struct {
 	Consent *Consent `json:"consent,omitempty"`
 	// Exposure is set for $exposure events, decoded from Properties.
 	Exposure *Exposure `json:"-"`
+	// Source is where the event entered lift, set by the collector or the consumer
+	// (never parsed from the event, so a client cannot claim another).
+	Source Source `json:"-"`
 }
 
 // Exposure is the payload of a $exposure event: which variant of which experiment a

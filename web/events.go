@@ -12,6 +12,7 @@ import (
 
 	"github.com/liftlab/lift/experiments"
 	"github.com/liftlab/lift/ingest"
+	"github.com/liftlab/lift/web/auth"
 )
 
 // EventPublisher is the collector's view of the broker: Publish returns nil only once
@@ -52,6 +53,10 @@ func (s *server) collect(c echo.Context) error {
 		return rejectedError(rejected)
 	}
 	accepted := len(events)
+	source := keySource(c)
+	for i := range events {
+		events[i].Source = source
+	}
 	// Pseudonymised, scrubbed, and without the events consented to nothing (counted).
 	events = s.Privacy.Collected(events)
 	if err := s.Events.Publish(c.Request().Context(), events); err != nil {
@@ -65,6 +70,15 @@ func (s *server) collect(c echo.Context) error {
 		rejected = []ingest.Rejection{}
 	}
 	return c.JSON(http.StatusAccepted, collectResponse{Accepted: accepted, Rejected: rejected})
+}
+
+// keySource is where the collector's events come from: a server key is trusted to
+// link identities, a client key (public) is not.
+func keySource(c echo.Context) ingest.Source {
+	if k, ok := c.Get(keyContext).(auth.Key); ok && k.Kind == auth.ServerKey {
+		return ingest.SourceServer
+	}
+	return ingest.SourceClient
 }
 
 // logExposures logs one exposure per experiment the user was assigned to, once even

@@ -154,6 +154,30 @@ func TestCollect(t *testing.T) {
 	}
 }
 
+// The collector records which kind of key sent each event, whatever the event says:
+// a client key's $identify cannot pass for a server key's.
+func TestCollectSource(t *testing.T) {
+	const identify = `{"type":"$identify","user_id":"mallory","source":"server","properties":{"anonymous_id":"victim"}}`
+	for _, tt := range []struct {
+		name, key, body string
+		want            ingest.Source
+	}{
+		{"client key", evClientKey, `{"events":[` + identify + `]}`, ingest.SourceClient},
+		{"client key in the body", "", `{"key":"` + evClientKey + `","source":"server","events":[` + identify + `]}`, ingest.SourceClient},
+		{"server key", evServerKey, `{"events":[` + identify + `]}`, ingest.SourceServer},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			pub := &evPublisher{}
+			if rec := post(newEventsHandler(t, pub, &evExposures{}), "/v1/events", tt.key, tt.body); rec.Code != http.StatusAccepted {
+				t.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+			if len(pub.events) != 1 || pub.events[0].Source != tt.want {
+				t.Errorf("published %+v, want source %q", pub.events, tt.want)
+			}
+		})
+	}
+}
+
 func TestCollectRateLimit(t *testing.T) {
 	h := newEventsHandlerRate(t, &evPublisher{}, &evExposures{}, 5) // bursts of 10
 	codes := map[int]int{}

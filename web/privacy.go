@@ -17,8 +17,8 @@ import (
 
 // GDPR is the management API's view of erasure and export (docs/privacy.md).
 type GDPR interface {
-	Request(ctx context.Context, actor, userID string) (gdpr.Job, error)
-	Export(ctx context.Context, userID string) (gdpr.Export, error)
+	Request(ctx context.Context, actor, userID string, include []string) (gdpr.Job, []gdpr.Link, error)
+	Export(ctx context.Context, actor, userID string, include []string) (gdpr.Export, error)
 	Job(ctx context.Context, id string) (gdpr.Job, error)
 	List(ctx context.Context, limit int) ([]gdpr.Job, error)
 }
@@ -26,6 +26,24 @@ type GDPR interface {
 type jobResponse struct {
 	gdpr.Job
 	URL string `json:"url"`
+}
+
+// erasureResponse answers an erasure request: the job, and the linked ids it does
+// not follow until an operator confirms them (include=).
+type erasureResponse struct {
+	jobResponse
+	UnconfirmedLinks []gdpr.Link `json:"unconfirmed_links"`
+}
+
+// includeParam is the linked ids the operator confirms: include=<id>, repeated.
+func includeParam(c echo.Context) ([]string, error) {
+	ids := c.QueryParams()["include"]
+	for _, id := range ids {
+		if id == "" {
+			return nil, badRequest("include", "must name a linked id; leave it out to confirm none")
+		}
+	}
+	return ids, nil
 }
 
 func jobURL(id string) string { return "/api/v1/erasures/" + url.PathEscape(id) }
@@ -44,28 +62,40 @@ func userParam(c echo.Context) (string, error) {
 	return id, nil
 }
 
-// eraseUser is DELETE /api/v1/users/{id}: 202 with the job, which GET on its url
-// shows; a second request while one is open for the user returns that one.
+// eraseUser is DELETE /api/v1/users/{id}[?include=<linked id>…]: 202 with the job,
+// which GET on its url shows, and the linked ids not followed; a second request
+// while one is open for the user returns that one.
 func (s *server) eraseUser(c echo.Context) error {
 	id, err := userParam(c)
 	if err != nil {
 		return err
 	}
-	j, err := s.GDPR.Request(c.Request().Context(), actor(c), id)
+	include, err := includeParam(c)
+	if err != nil {
+		return err
+	}
+	j, unconfirmed, err := s.GDPR.Request(c.Request().Context(), actor(c), id, include)
 	if err != nil {
 		return gdprError(err)
 	}
+	if unconfirmed == nil {
+		unconfirmed = []gdpr.Link{}
+	}
 	c.Response().Header().Set("Location", jobURL(j.ID))
-	return c.JSON(http.StatusAccepted, jobResponse{Job: j, URL: jobURL(j.ID)})
+	return c.JSON(http.StatusAccepted, erasureResponse{jobResponse{Job: j, URL: jobURL(j.ID)}, unconfirmed})
 }
 
-// exportUser is GET /api/v1/users/{id}/export.
+// exportUser is GET /api/v1/users/{id}/export[?include=<linked id>…].
 func (s *server) exportUser(c echo.Context) error {
 	id, err := userParam(c)
 	if err != nil {
 		return err
 	}
-	x, err := s.GDPR.Export(c.Request().Context(), id)
+	include, err := includeParam(c)
+	if err != nil {
+		return err
+	}
+	x, err := s.GDPR.Export(c.Request().Context(), actor(c), id, include)
 	if err != nil {
 		return gdprError(err)
 	}
@@ -104,9 +134,12 @@ func (s *server) erasureJobs(c echo.Context) error {
 // gdprError translates the gdpr domain's errors for the error handler.
 func gdprError(err error) error {
 	var v *gdpr.ValidationError
+	var conflict *gdpr.ConflictError
 	switch {
 	case errors.As(err, &v):
 		return badRequest(v.Field, v.Message)
+	case errors.As(err, &conflict):
+		return &experiments.ConflictError{Reason: conflict.Reason}
 	case errors.Is(err, gdpr.ErrNotFound):
 		return experiments.ErrNotFound
 	}

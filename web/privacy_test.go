@@ -17,17 +17,19 @@ import (
 	"github.com/liftlab/lift/web"
 )
 
-type fakeGDPR struct{ erased, exported []string }
+type fakeGDPR struct{ erased, exported, included []string }
 
-func (f *fakeGDPR) Request(_ context.Context, actor, userID string) (gdpr.Job, error) {
+func (f *fakeGDPR) Request(_ context.Context, actor, userID string, include []string) (gdpr.Job, []gdpr.Link, error) {
 	if len(userID) > gdpr.MaxUserIDLen {
-		return gdpr.Job{}, &gdpr.ValidationError{Field: "user_id", Message: "must be at most 256 bytes"}
+		return gdpr.Job{}, nil, &gdpr.ValidationError{Field: "user_id", Message: "must be at most 256 bytes"}
 	}
 	f.erased = append(f.erased, userID)
-	return gdpr.Job{ID: "job-1", Status: gdpr.StatusPending, RequestedBy: actor}, nil
+	f.included = append(f.included, include...)
+	return gdpr.Job{ID: "job-1", Status: gdpr.StatusPending, RequestedBy: actor}, []gdpr.Link{{ID: "anon", Sources: []string{"client"}}}, nil
 }
-func (f *fakeGDPR) Export(_ context.Context, userID string) (gdpr.Export, error) {
+func (f *fakeGDPR) Export(_ context.Context, _, userID string, include []string) (gdpr.Export, error) {
 	f.exported = append(f.exported, userID)
+	f.included = append(f.included, include...)
 	return gdpr.Export{UserID: userID}, nil
 }
 func (f *fakeGDPR) Job(_ context.Context, id string) (gdpr.Job, error) {
@@ -83,6 +85,26 @@ func TestEraseAndExportRoutes(t *testing.T) {
 	}
 	if rec := do(http.MethodDelete, "/api/v1/users/"+strings.Repeat("x", 300), evServerKey); rec.Code != 400 || !strings.Contains(rec.Body.String(), "user_id") {
 		t.Errorf("long id: %d %s", rec.Code, rec.Body)
+	}
+	// Linked ids the operator confirms: include, repeated; the answer lists those
+	// not followed.
+	g.included = nil
+	rec := do(http.MethodDelete, "/api/v1/users/alice?include=a%2Fb&include=lp_x", evServerKey)
+	var answer struct {
+		UnconfirmedLinks []gdpr.Link `json:"unconfirmed_links"`
+	}
+	if rec.Code != http.StatusAccepted || json.Unmarshal(rec.Body.Bytes(), &answer) != nil || len(answer.UnconfirmedLinks) != 1 ||
+		answer.UnconfirmedLinks[0].ID != "anon" {
+		t.Errorf("erase with include: %d %s", rec.Code, rec.Body)
+	}
+	if rec := do(http.MethodGet, "/api/v1/users/alice/export?include=anon", evServerKey); rec.Code != 200 {
+		t.Errorf("export with include: %d", rec.Code)
+	}
+	if strings.Join(g.included, "|") != "a/b|lp_x|anon" {
+		t.Errorf("included %q", g.included)
+	}
+	if rec := do(http.MethodGet, "/api/v1/users/alice/export?include=", evServerKey); rec.Code != 400 || !strings.Contains(rec.Body.String(), "include") {
+		t.Errorf("empty include: %d %s", rec.Code, rec.Body)
 	}
 	for _, path := range []string{"/api/v1/users/alice", "/api/v1/users/alice/export", "/api/v1/erasures"} {
 		method := http.MethodGet

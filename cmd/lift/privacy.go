@@ -76,32 +76,61 @@ func (s segmentEraser) Forgotten(ctx context.Context, jobID string, userIDs []st
 }
 
 // configEraser is the configuration's part: saved groups lose the ids through the
-// audited store; other documents naming them are reported for review.
-type configEraser struct{ store experiments.Store }
+// audited store, the audit entry naming each by its subject; other documents naming
+// them are reported for review.
+type configEraser struct{ store configStore }
 
-func (c configEraser) ForgetInSavedGroups(ctx context.Context, actor string, userIDs []string) ([]string, error) {
+// configStore is what configEraser needs of the configuration store.
+type configStore interface {
+	List(ctx context.Context, kind experiments.Kind) ([]json.RawMessage, error)
+	UpdateAudited(ctx context.Context, kind experiments.Kind, key, action, actor string,
+		change func(before json.RawMessage) (json.RawMessage, error), audited func(doc json.RawMessage) json.RawMessage) (json.RawMessage, error)
+}
+
+func (c configEraser) ForgetInSavedGroups(ctx context.Context, actor string, subjects map[string]string) ([]string, error) {
 	docs, err := c.store.List(ctx, experiments.KindSavedGroup)
 	if err != nil {
 		return nil, err
 	}
+	erased := func(v any) bool { s, ok := v.(string); _, found := subjects[s]; return ok && found }
 	var changed []string
 	for _, doc := range docs {
 		var g experiments.SavedGroup
 		if err := json.Unmarshal(doc, &g); err != nil {
 			return nil, err
 		}
-		if !slices.ContainsFunc(g.Values, func(v any) bool { s, ok := v.(string); return ok && slices.Contains(userIDs, s) }) {
+		if !slices.ContainsFunc(g.Values, erased) {
 			continue
 		}
-		_, err := c.store.Update(ctx, experiments.KindSavedGroup, g.Key, "erase-user", actor, func(before json.RawMessage) (json.RawMessage, error) {
+		// Values are rewritten in the group's own document: ids removed from it,
+		// replaced by their subjects in the audit log's copy of it.
+		values := func(doc json.RawMessage, edit func([]any) []any) (json.RawMessage, error) {
 			var m map[string]any
-			if err := json.Unmarshal(before, &m); err != nil {
+			if err := json.Unmarshal(doc, &m); err != nil {
 				return nil, err
 			}
-			values, _ := m["values"].([]any)
-			m["values"] = slices.DeleteFunc(values, func(v any) bool { s, ok := v.(string); return ok && slices.Contains(userIDs, s) })
+			vs, _ := m["values"].([]any)
+			m["values"] = edit(vs)
 			return json.Marshal(m)
-		})
+		}
+		remove := func(vs []any) []any { return slices.DeleteFunc(vs, erased) }
+		redact := func(vs []any) []any {
+			for i, v := range vs {
+				if erased(v) {
+					vs[i] = subjects[v.(string)]
+				}
+			}
+			return vs
+		}
+		_, err := c.store.UpdateAudited(ctx, experiments.KindSavedGroup, g.Key, "erase-user", actor,
+			func(before json.RawMessage) (json.RawMessage, error) { return values(before, remove) },
+			func(doc json.RawMessage) json.RawMessage {
+				out, err := values(doc, redact)
+				if err != nil {
+					return json.RawMessage(`{"values":"(not recorded)"}`) // never the ids
+				}
+				return out
+			})
 		if err != nil {
 			return nil, fmt.Errorf("saved group %q: %w", g.Key, err)
 		}
@@ -110,6 +139,8 @@ func (c configEraser) ForgetInSavedGroups(ctx context.Context, actor string, use
 	return changed, nil
 }
 
+// Mentions lists the documents naming any of the ids (the other kinds are checked
+// for review by hand).
 func (c configEraser) Mentions(ctx context.Context, userIDs []string) ([]string, error) {
 	var out []string
 	for _, kind := range []experiments.Kind{experiments.KindSavedGroup, experiments.KindExperiment, experiments.KindFlag, experiments.KindSegment} {

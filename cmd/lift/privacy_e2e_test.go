@@ -297,11 +297,12 @@ func scrape(t *testing.T, base string) string {
 }
 
 type jobResp struct {
-	ID     string
-	Status string
-	URL    string
-	Error  string
-	Steps  []struct {
+	ID      string
+	Subject string
+	Status  string
+	URL     string
+	Error   string
+	Steps   []struct {
 		Name   string
 		Done   bool
 		Detail string
@@ -333,8 +334,9 @@ func (pf *privacyFixture) userRows(t *testing.T, ids ...string) map[string]uint6
 }
 
 // seedTwoUsers sends events (with an $identify linking an anonymous visitor to
-// alice), decisions (exposures) and enough product views for the behavioural
-// segment, for alice and bob, and waits until all of it is stored.
+// alice, sent by the application's backend with a server key: a link export and
+// erasure follow), decisions (exposures) and enough product views for the
+// behavioural segment, for alice and bob, and waits until all of it is stored.
 func (pf *privacyFixture) seedTwoUsers(t *testing.T) {
 	t.Helper()
 	pf.server.want(201, "POST", "/api/v1/saved-groups", `{"key":"beta","values":["alice@example.com","bob@example.com"]}`, nil)
@@ -344,7 +346,7 @@ func (pf *privacyFixture) seedTwoUsers(t *testing.T) {
 			{"type":"purchase","user_id":%[1]q,"value":12.5}]}`, u), nil)
 		pf.client.want(200, "POST", "/v1/decide", fmt.Sprintf(`{"user_id":%q}`, u), nil)
 	}
-	pf.client.want(202, "POST", "/v1/events", `{"events":[{"type":"$identify","user_id":"alice@example.com","properties":{"anonymous_id":"anon-alice"}}]}`, nil)
+	pf.server.want(202, "POST", "/v1/events", `{"events":[{"type":"$identify","user_id":"alice@example.com","properties":{"anonymous_id":"anon-alice"}}]}`, nil)
 	alice, bob, anon := pf.pseud.Pseudonymize("alice@example.com"), pf.pseud.Pseudonymize("bob@example.com"), pf.pseud.Pseudonymize("anon-alice")
 	eventually(t, 30*time.Second, func() bool {
 		rows := pf.userRows(t, alice)
@@ -427,11 +429,32 @@ func TestExportEndToEnd(t *testing.T) {
 	}
 }
 
+// outboxUsers counts the webhook outbox's rows per user, "(dead)" after the user for
+// dead letters.
+func (pf *privacyFixture) outboxUsers(t *testing.T) map[string]int {
+	t.Helper()
+	rows, err := pf.pg.Query(context.Background(), "SELECT user_id || CASE WHEN dead_at IS NULL THEN '' ELSE ' (dead)' END FROM segment_webhook_outbox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var u string
+		if err := rows.Scan(&u); err != nil {
+			t.Fatal(err)
+		}
+		out[u]++
+	}
+	return out
+}
+
 // TestErasureEndToEnd: DELETE /api/v1/users/{id} removes every row of the user (and
 // of the anonymous visitor their $identify links) from every ClickHouse table on
-// 18.16, their memberships and segment engine state, their place in saved groups,
-// leaves the other user untouched, and completes after lift is restarted in the
-// middle of the job without starting its mutations again.
+// 18.16, their memberships and segment engine state, their segment changes waiting
+// in the webhook outbox and its dead letters, their place in saved groups, leaves
+// the other user untouched, writes no id into the audit log, and completes after
+// lift is restarted in the middle of the job without starting its mutations again.
 func TestErasureEndToEnd(t *testing.T) {
 	pf := newPrivacyFixture(t)
 	// Mutations are checked every 3 s: a window in which the job is certainly
@@ -439,9 +462,24 @@ func TestErasureEndToEnd(t *testing.T) {
 	pf.env["LIFT_ERASURE_POLL"] = "3s"
 	p := pf.start(t)
 	pf.configure(t)
+	// A webhook whose receiver never answers: every segment change stays in the
+	// outbox, retried.
+	pf.server.want(201, "POST", "/api/v1/webhooks", `{"key":"crm","url":"https://crm.example.invalid/hook"}`, nil)
 	pf.seedTwoUsers(t)
 	alice, bob, anon := pf.pseud.Pseudonymize("alice@example.com"), pf.pseud.Pseudonymize("bob@example.com"), pf.pseud.Pseudonymize("anon-alice")
 	bobBefore := pf.userRows(t, bob)
+	eventually(t, 15*time.Second, func() bool {
+		o := pf.outboxUsers(t)
+		return o[alice]+o[alice+" (dead)"] == 1 && o[anon]+o[anon+" (dead)"] == 1 && o[bob]+o[bob+" (dead)"] == 1
+	})
+	// alice's change was given up on: a dead letter.
+	if _, err := pf.pg.Exec(context.Background(), "UPDATE segment_webhook_outbox SET dead_at = now() WHERE user_id = $1", alice); err != nil {
+		t.Fatal(err)
+	}
+	var auditBefore int64
+	if err := pf.pg.QueryRow(context.Background(), "SELECT coalesce(max(id), 0) FROM audit_log").Scan(&auditBefore); err != nil {
+		t.Fatal(err)
+	}
 
 	var job jobResp
 	resp := pf.server.do("DELETE", "/api/v1/users/"+url.PathEscape("alice@example.com"), "", &job)
@@ -545,5 +583,30 @@ func TestErasureEndToEnd(t *testing.T) {
 		if strings.Contains(string(a.After), "alice") {
 			t.Errorf("audit entry names the user: %s", a.After)
 		}
+	}
+	// The outbox kept bob's change only.
+	if o := pf.outboxUsers(t); o[alice]+o[alice+" (dead)"]+o[anon]+o[anon+" (dead)"] != 0 || o[bob]+o[bob+" (dead)"] != 1 {
+		t.Errorf("webhook outbox after the erasure: %v", o)
+	}
+	// Nothing the erasure wrote to the audit log (its own entries, the saved
+	// group's change) names the user, as given or as stored: only keyed digests.
+	rows, err := pf.pg.Query(ctx, "SELECT entity, action, coalesce(before::text, ''), coalesce(after::text, '') FROM audit_log WHERE id > $1", auditBefore)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var entity, action, before, after string
+		if err := rows.Scan(&entity, &action, &before, &after); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range []string{"alice@example.com", "anon-alice", alice, anon} {
+			if strings.Contains(before+after, id) {
+				t.Errorf("audit entry %s %s names %s: before %s, after %s", entity, action, id, before, after)
+			}
+		}
+	}
+	if !strings.HasPrefix(job.Subject, "sub_") {
+		t.Errorf("job subject %q", job.Subject)
 	}
 }

@@ -247,11 +247,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer gdprEvents.Close()
 	gdprJobs := gdprpg.New(pool)
+	// Jobs and audit entries name users by a digest keyed with the installation's
+	// secret, shared by the api (requests, exports) and the erasure runner.
+	subjects := &gdpr.Subjects{Key: gdprJobs.SubjectKey}
 	retention := &gdpr.Retention{Partitions: gdprEvents, Policies: gdprJobs, DefaultMonths: cfg.RetentionMonths,
 		Every: cfg.RetentionEvery, Log: log}
 	if *role == "all" || *role == "api" {
 		deps.GDPR = &gdpr.Service{Jobs: gdprJobs, Events: gdprEvents, Memberships: segstore.New(pool),
-			Configuration: configEraser{store}, Pseudonymizer: privacy.Pseudonymizer}
+			Configuration: configEraser{store}, Subjects: subjects, Audit: gdprJobs, Pseudonymizer: privacy.Pseudonymizer}
 		deps.Retention = retention
 	}
 	if *role == "all" || *role == "worker" {
@@ -293,8 +296,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		// Erasure jobs: one runner at a time; a job resumes from its saved progress
 		// under whichever process leads next.
 		erasures := &gdpr.Runner{Jobs: gdprJobs, Events: gdprEvents, Memberships: segstore.New(pool),
-			Segments:      segmentEraser{store: segstore.New(pool), defs: segmentDefinitions(store), staleAfter: time.Minute},
-			Configuration: configEraser{store}, Log: log, Poll: cfg.ErasurePoll}
+			Segments: segmentEraser{store: segstore.New(pool), defs: segmentDefinitions(store), staleAfter: time.Minute},
+			Webhooks: segstore.New(pool), Configuration: configEraser{store}, Subjects: subjects, Log: log, Poll: cfg.ErasurePoll}
 		erasureElector := &leader.Elector{ConnString: cfg.PostgresURL, Name: "lift.erasure", Log: log, OnChange: wm.leading("lift.erasure")}
 		pipeline.Go(func() { erasureElector.Run(pipeCtx, erasures.Run) })
 		retentionElector := &leader.Elector{ConnString: cfg.PostgresURL, Name: "lift.retention", Log: log, OnChange: wm.leading("lift.retention")}

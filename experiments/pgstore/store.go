@@ -147,6 +147,18 @@ func (s *Store) Create(ctx context.Context, kind experiments.Kind, key string, d
 // audit entry. It returns experiments.ErrNotFound if the key does not exist.
 func (s *Store) Update(ctx context.Context, kind experiments.Kind, key, action, actor string,
 	change func(before json.RawMessage) (json.RawMessage, error)) (json.RawMessage, error) {
+	return s.UpdateAudited(ctx, kind, key, action, actor, change, nil)
+}
+
+// UpdateAudited is Update for a change whose documents the audit log must not keep
+// as they are: the audit entry records audited(before) and audited(after) instead
+// (an erasure removing a user's id from a saved group records a keyed digest of the
+// id, not the id). A nil audited records them as they are.
+func (s *Store) UpdateAudited(ctx context.Context, kind experiments.Kind, key, action, actor string,
+	change func(before json.RawMessage) (json.RawMessage, error), audited func(doc json.RawMessage) json.RawMessage) (json.RawMessage, error) {
+	if audited == nil {
+		audited = func(doc json.RawMessage) json.RawMessage { return doc }
+	}
 	t, err := tableFor(kind)
 	if err != nil {
 		return nil, err
@@ -168,7 +180,7 @@ func (s *Store) Update(ctx context.Context, kind experiments.Kind, key, action, 
 		if _, err := tx.Exec(ctx, "UPDATE "+t.name+" SET "+set+" WHERE key = $1", key, []byte(after)); err != nil {
 			return err
 		}
-		return audit(ctx, tx, actor, action, kind, key, before, after)
+		return audit(ctx, tx, actor, action, kind, key, audited(before), audited(after))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: %s %s %q: %w", action, kind, key, translate(err))

@@ -240,6 +240,10 @@ func (p *pipeline) stop() {
 func (s *session) add(b *batch, d amqp.Delivery) {
 	received := time.Now()
 	events, invalid := ingest.ParseMessage(d.Body, received, d.Timestamp, s.Types)
+	source := messageSource(d.Headers)
+	for i := range events {
+		events[i].Source = source
+	}
 	b.events = append(b.events, s.Privacy.Consumed(events, ingest.ForAnalytics)...)
 	for _, inv := range invalid {
 		b.invalid = append(b.invalid, deadLetter{routingKey: d.RoutingKey, Invalid: inv})
@@ -254,6 +258,20 @@ func (s *session) add(b *batch, d amqp.Delivery) {
 		}
 	}
 	b.held++
+}
+
+// messageSource is where a message's events come from: a backend when it carries no
+// SourceHeader; else the collector's client or server key, any other value counting
+// as a client's (not trusted).
+func messageSource(h amqp.Table) ingest.Source {
+	v, ok := h[SourceHeader]
+	if !ok {
+		return ingest.SourceAMQP
+	}
+	if s, _ := v.(string); ingest.Source(s) == ingest.SourceServer {
+		return ingest.SourceServer
+	}
+	return ingest.SourceClient
 }
 
 // store inserts the batch and dead-letters its invalid events. It returns an error

@@ -133,7 +133,7 @@ func (p *Publisher) Ready(context.Context) error {
 }
 
 // Publish sends the events as one message per event type (a JSON array routed by
-// the type), publishing every message before waiting for any confirm so a request
+// the type) and source (events with a Source carry it in SourceHeader), publishing every message before waiting for any confirm so a request
 // costs one round trip however many events it carries. It returns nil once the
 // broker confirmed every message, and otherwise an error wrapping
 // ingest.ErrUnavailable.
@@ -159,13 +159,19 @@ func (p *Publisher) Publish(ctx context.Context, events []ingest.Event) error {
 		confirm *amqp.DeferredConfirmation
 	}
 	var sent []pending
-	for typ, group := range groupByType(events) {
+	for key, group := range groupMessages(events) {
+		typ := key.typ
 		body, err := ingest.AppendMessage(make([]byte, 0, 256*len(group)), group)
 		if err != nil {
 			return fmt.Errorf("amqpbus: encode %s events: %w", typ, err)
 		}
 		id := uuid.NewString()
+		var headers amqp.Table
+		if key.source != "" {
+			headers = amqp.Table{SourceHeader: string(key.source)}
+		}
 		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, Exchange, typ, true, false, amqp.Publishing{
+			Headers:      headers,
 			ContentType:  "application/json",
 			DeliveryMode: amqp.Persistent,
 			MessageId:    id,
@@ -195,17 +201,25 @@ func (p *Publisher) Publish(ctx context.Context, events []ingest.Event) error {
 	return nil
 }
 
-func groupByType(events []ingest.Event) map[string][]ingest.Event {
+// messageKey is what the events of one message share: the type routes it, the
+// source travels in its SourceHeader.
+type messageKey struct {
+	typ    string
+	source ingest.Source
+}
+
+func groupMessages(events []ingest.Event) map[messageKey][]ingest.Event {
 	mixed := false
 	for i := range events {
-		mixed = mixed || events[i].Type != events[0].Type
+		mixed = mixed || events[i].Type != events[0].Type || events[i].Source != events[0].Source
 	}
 	if !mixed { // the usual request: no copy
-		return map[string][]ingest.Event{events[0].Type: events}
+		return map[messageKey][]ingest.Event{{events[0].Type, events[0].Source}: events}
 	}
-	groups := make(map[string][]ingest.Event, 2)
+	groups := make(map[messageKey][]ingest.Event, 2)
 	for _, e := range events {
-		groups[e.Type] = append(groups[e.Type], e)
+		k := messageKey{e.Type, e.Source}
+		groups[k] = append(groups[k], e)
 	}
 	return groups
 }

@@ -25,6 +25,10 @@ const (
 	// ReasonHeader carries why a consumer dead-lettered an event. Messages the broker
 	// dead-letters itself (delivery limit) carry the reason in x-death instead.
 	ReasonHeader = "x-lift-reason"
+	// SourceHeader carries the ingest.Source of the collector's messages ("client"
+	// or "server": the kind of key that sent them). A message without it was
+	// published by a backend (ingest.SourceAMQP). Clients cannot set AMQP headers.
+	SourceHeader = "x-lift-source"
 	// DeliveryLimit dead-letters a message delivered this many times without an ack:
 	// a poison message that crashes consumers. Outages do not count towards it,
 	// because consumers hold their deliveries and retry instead of requeueing.

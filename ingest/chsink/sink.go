@@ -91,6 +91,8 @@ func (s *Sink) insertEvents(ctx context.Context, rows []ingest.Event) error {
 		props    = make([][]byte, n)
 		// Segment rebuilds read only events consented to personalisation.
 		personalization = make([]uint8, n)
+		// Export and erasure trust identity links by source.
+		sources = make([]string, n)
 	)
 	for i, e := range rows {
 		ids[i], types[i], users[i], ts[i], received[i], values[i], props[i] =
@@ -101,9 +103,10 @@ func (s *Sink) insertEvents(ctx context.Context, rows []ingest.Event) error {
 		if e.Consent.Allows(ingest.ForPersonalization) {
 			personalization[i] = 1
 		}
+		sources[i] = string(ingest.ParseSource(string(e.Source))) // unset: unknown, not trusted
 	}
-	return s.send(ctx, "INSERT INTO events (event_id, type, user_id, ts, received_at, value, properties, personalization)",
-		ids, types, users, ts, received, values, props, personalization)
+	return s.send(ctx, "INSERT INTO events (event_id, type, user_id, ts, received_at, value, properties, personalization, source)",
+		ids, types, users, ts, received, values, props, personalization, sources)
 }
 
 var emptyObject = []byte("{}")

@@ -31,7 +31,8 @@ const (
 
 // Step names, in the order a job runs them.
 const (
-	// StepResolve adds the anonymous ids the user's $identify events link to.
+	// StepResolve adds the anonymous ids the user's $identify events link to, when
+	// a trusted source sent the link (Link.Trusted); other links are only counted.
 	StepResolve = "resolve"
 	// StepSegmentEngine makes every segment engine shard forget the user's state
 	// and save a checkpoint without it.
@@ -42,26 +43,34 @@ const (
 	// StepClickHouse deletes the user's rows from every ClickHouse table with a
 	// user_id column and checks that none is left.
 	StepClickHouse = "clickhouse"
+	// StepWebhooks deletes the user's segment changes still waiting in the webhook
+	// outbox, and its dead letters. It runs after the segment engine forgot the
+	// user, which is what writes them.
+	StepWebhooks = "webhook_outbox"
 	// StepConfiguration removes the user from saved groups and lists the other
 	// configuration documents that name them.
 	StepConfiguration = "configuration"
 )
 
 // Steps is the order of the steps.
-var Steps = []string{StepResolve, StepSegmentEngine, StepMemberships, StepClickHouse, StepConfiguration}
+var Steps = []string{StepResolve, StepSegmentEngine, StepMemberships, StepClickHouse, StepWebhooks, StepConfiguration}
 
 // Job is one erasure request and its progress.
 type Job struct {
 	ID string `json:"id"`
-	// Subject identifies the user without naming them: the pseudonym when
-	// pseudonymisation is on, else "sha256:" and the SHA-256 of the id as given.
-	Subject     string     `json:"subject"`
-	Status      Status     `json:"status"`
-	Steps       []Step     `json:"steps"`
-	RequestedBy string     `json:"requested_by"`
-	RequestedAt time.Time  `json:"requested_at"`
-	StartedAt   *time.Time `json:"started_at,omitempty"`
-	FinishedAt  *time.Time `json:"finished_at,omitempty"`
+	// Subject identifies the user without naming them (Subjects). Jobs from
+	// before lift had subjects keyed by a secret carry the pseudonym, or "sha256:"
+	// and the SHA-256 of the id.
+	Subject string `json:"subject"`
+	// ConfirmedLinks are the subjects of the linked ids the operator confirmed
+	// (Link): kept, like the audit log's record of the request, without the ids.
+	ConfirmedLinks []string   `json:"confirmed_links,omitempty"`
+	Status         Status     `json:"status"`
+	Steps          []Step     `json:"steps"`
+	RequestedBy    string     `json:"requested_by"`
+	RequestedAt    time.Time  `json:"requested_at"`
+	StartedAt      *time.Time `json:"started_at,omitempty"`
+	FinishedAt     *time.Time `json:"finished_at,omitempty"`
 	// Error is the last error a step met; the runner retries it.
 	Error string `json:"error,omitempty"`
 	// UserIDs are the ids to erase. They are stored only while the job runs and
@@ -113,8 +122,9 @@ type Jobs interface {
 	List(ctx context.Context, limit int) ([]Job, error)
 	// Open returns the jobs not done, oldest first, with their user ids.
 	Open(ctx context.Context) ([]Job, error)
-	// BySubject returns the jobs for one subject, newest first.
-	BySubject(ctx context.Context, subject string) ([]Job, error)
+	// BySubject returns the jobs for any of the subjects (one user's, in the forms
+	// lift has used), newest first.
+	BySubject(ctx context.Context, subjects ...string) ([]Job, error)
 	// Save stores a job's progress.
 	Save(ctx context.Context, j Job) error
 	// Finish marks the job done, forgets its user ids and records the completion
@@ -128,8 +138,9 @@ type Jobs interface {
 type Events interface {
 	// Tables lists the tables that have a user_id column and store rows.
 	Tables(ctx context.Context) ([]string, error)
-	// LinkedIDs returns the anonymous ids the users' $identify events link to.
-	LinkedIDs(ctx context.Context, userIDs []string) ([]string, error)
+	// LinkedIDs returns the anonymous ids the users' $identify events link to,
+	// with the sources of those events.
+	LinkedIDs(ctx context.Context, userIDs []string) ([]Link, error)
 	// StartDelete starts the mutation deleting the users' rows from table; marker
 	// goes into the mutation's command so that FindMutation finds it again.
 	StartDelete(ctx context.Context, table string, userIDs []string, marker string) error
@@ -163,12 +174,29 @@ type Memberships interface {
 	Memberships(ctx context.Context, userIDs []string) ([]map[string]any, error)
 }
 
+// Webhooks is the outbox of segment changes for webhooks (segments/webhooks).
+type Webhooks interface {
+	// ForgetDeliveries deletes the users' changes still to deliver and their dead
+	// letters, and returns how many of each.
+	ForgetDeliveries(ctx context.Context, userIDs []string) (pending, dead int, err error)
+}
+
 // Configuration is where configuration documents name users: saved groups hold ids,
 // conditions may compare with them.
 type Configuration interface {
-	// ForgetInSavedGroups removes the ids from every saved group (through the
-	// audited configuration store) and returns the groups changed.
-	ForgetInSavedGroups(ctx context.Context, actor string, userIDs []string) ([]string, error)
+	// ForgetInSavedGroups removes the ids (the keys of subjects) from every saved
+	// group, through the audited configuration store, and returns the groups
+	// changed. The audit entry of each change names a removed id by its subject,
+	// never as it was.
+	ForgetInSavedGroups(ctx context.Context, actor string, subjects map[string]string) ([]string, error)
 	// Mentions lists the documents that name any of the ids, as "kind/key".
 	Mentions(ctx context.Context, userIDs []string) ([]string, error)
+}
+
+// AuditLog records what erasure and export do besides the jobs' own entries.
+type AuditLog interface {
+	// RecordExport records that actor exported the data of subject, following the
+	// linked ids the operator confirmed (as subjects) and leaving unconfirmed
+	// linked ids out.
+	RecordExport(ctx context.Context, actor, subject string, confirmed []string, unconfirmed int) error
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 )
@@ -12,12 +13,16 @@ import (
 // one with an advisory lock); a job interrupted by a restart resumes from its saved
 // progress.
 type Runner struct {
-	Jobs          Jobs
-	Events        Events
-	Segments      SegmentEngine
-	Memberships   Memberships
+	Jobs        Jobs
+	Events      Events
+	Segments    SegmentEngine
+	Memberships Memberships
+	// Webhooks is the webhook outbox; nil: there is none.
+	Webhooks      Webhooks
 	Configuration Configuration
-	Log           *slog.Logger
+	// Subjects names erased ids in the audit entries of the configuration step.
+	Subjects *Subjects
+	Log      *slog.Logger
 	// Poll is how often open jobs are advanced, which is also how often started
 	// mutations are checked (default 1 s).
 	Poll time.Duration
@@ -138,12 +143,28 @@ func (r *Runner) advance(ctx context.Context, j Job) {
 func (r *Runner) run(ctx context.Context, j *Job, st *Step) (bool, error) {
 	switch st.Name {
 	case StepResolve:
-		linked, err := r.Events.LinkedIDs(ctx, j.UserIDs)
+		// The request resolved the links already; links trusted sources made
+		// since then join, the others are counted (their ids are not kept).
+		links, err := r.Events.LinkedIDs(ctx, j.UserIDs)
 		if err != nil {
 			return false, err
 		}
-		j.UserIDs = union(j.UserIDs, linked)
-		st.Detail = fmt.Sprintf("%d ids (as given, pseudonym, linked anonymous ids)", len(j.UserIDs))
+		notFollowed := 0
+		for _, l := range links {
+			switch {
+			case slices.Contains(j.UserIDs, l.ID):
+			case l.Trusted():
+				j.UserIDs = append(j.UserIDs, l.ID)
+			default:
+				notFollowed++
+			}
+		}
+		st.Detail = fmt.Sprintf("%d ids (as given, pseudonym, linked by server keys or backends, %d confirmed by the operator)",
+			len(j.UserIDs), len(j.ConfirmedLinks))
+		if notFollowed > 0 {
+			st.Detail += fmt.Sprintf("; %d linked ids not followed (linked with a client key, or before lift recorded sources): "+
+				"erase them on their own if they are the user's", notFollowed)
+		}
 		return true, nil
 	case StepSegmentEngine:
 		if st.Detail == "" {
@@ -162,8 +183,23 @@ func (r *Runner) run(ctx context.Context, j *Job, st *Step) (bool, error) {
 		return r.memberships(ctx, j, st)
 	case StepClickHouse:
 		return r.clickhouse(ctx, j, st)
+	case StepWebhooks:
+		if r.Webhooks == nil {
+			st.Detail = "no webhook outbox"
+			return true, nil
+		}
+		pending, dead, err := r.Webhooks.ForgetDeliveries(ctx, j.UserIDs)
+		if err != nil {
+			return false, err
+		}
+		st.Detail = fmt.Sprintf("%d undelivered segment changes and %d dead letters deleted", pending, dead)
+		return true, nil
 	case StepConfiguration:
-		changed, err := r.Configuration.ForgetInSavedGroups(ctx, "erasure:"+j.ID, j.UserIDs)
+		subjects, err := r.Subjects.All(ctx, j.UserIDs)
+		if err != nil {
+			return false, err
+		}
+		changed, err := r.Configuration.ForgetInSavedGroups(ctx, "erasure:"+j.ID, subjects)
 		if err != nil {
 			return false, err
 		}

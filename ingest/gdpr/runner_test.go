@@ -38,10 +38,10 @@ func (m *memJobs) Open(context.Context) ([]gdpr.Job, error) {
 	}
 	return out, nil
 }
-func (m *memJobs) BySubject(_ context.Context, subject string) ([]gdpr.Job, error) {
+func (m *memJobs) BySubject(_ context.Context, subjects ...string) ([]gdpr.Job, error) {
 	var out []gdpr.Job
 	for _, j := range m.jobs {
-		if j.Subject == subject {
+		if slices.Contains(subjects, j.Subject) {
 			out = append(out, j)
 		}
 	}
@@ -76,9 +76,11 @@ func (m *memEvents) Tables(context.Context) ([]string, error) {
 	slices.Sort(ts)
 	return ts, m.fail
 }
-func (m *memEvents) LinkedIDs(_ context.Context, ids []string) ([]string, error) {
+
+// LinkedIDs: a backend linked anon to alice; a client key linked forged to her.
+func (m *memEvents) LinkedIDs(_ context.Context, ids []string) ([]gdpr.Link, error) {
 	if slices.Contains(ids, "alice") {
-		return []string{"anon"}, nil
+		return []gdpr.Link{{ID: "anon", Sources: []string{"amqp"}}, {ID: "forged", Sources: []string{"client", "unknown"}}}, nil
 	}
 	return nil, nil
 }
@@ -132,13 +134,25 @@ func (m *memMembers) Memberships(context.Context, []string) ([]map[string]any, e
 	return nil, nil
 }
 
-type memConfig struct{}
+type memConfig struct{ subjects map[string]string }
 
-func (memConfig) ForgetInSavedGroups(context.Context, string, []string) ([]string, error) {
+func (m *memConfig) ForgetInSavedGroups(_ context.Context, _ string, subjects map[string]string) ([]string, error) {
+	m.subjects = subjects
 	return []string{"beta"}, nil
 }
-func (memConfig) Mentions(context.Context, []string) ([]string, error) {
+func (*memConfig) Mentions(context.Context, []string) ([]string, error) {
 	return []string{"flag/x"}, nil
+}
+
+type memWebhooks struct{ forgot []string }
+
+func (m *memWebhooks) ForgetDeliveries(_ context.Context, ids []string) (int, int, error) {
+	m.forgot = append(m.forgot, ids...)
+	return 2, 1, nil
+}
+
+func testSubjects() *gdpr.Subjects {
+	return &gdpr.Subjects{Key: func(context.Context) ([]byte, error) { return []byte("a secret of at least 32 bytes...."), nil }}
 }
 
 func TestRunner(t *testing.T) {
@@ -146,27 +160,32 @@ func TestRunner(t *testing.T) {
 	jobs := &memJobs{jobs: map[string]gdpr.Job{}}
 	events := &memEvents{
 		rows: map[string]map[string]int{
-			"events": {"alice": 2, "anon": 1, "bob": 3}, "exposures": {"alice": 1, "bob": 1},
+			"events": {"alice": 2, "anon": 1, "forged": 4, "bob": 3}, "exposures": {"alice": 1, "bob": 1},
 		},
 		mutations: map[string]bool{},
 		late:      map[string]string{"events": "alice"},
 	}
 	members := &memMembers{}
-	svc := &gdpr.Service{Jobs: jobs, Events: events, Memberships: members, Configuration: memConfig{}}
-	j, err := svc.Request(ctx, "key:test", "alice")
+	config := &memConfig{}
+	hooks := &memWebhooks{}
+	svc := &gdpr.Service{Jobs: jobs, Events: events, Memberships: members, Configuration: config, Subjects: testSubjects()}
+	j, unconfirmed, err := svc.Request(ctx, "key:test", "alice", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again, _ := svc.Request(ctx, "key:test", "alice"); again.ID != j.ID {
+	if want := []gdpr.Link{{ID: "forged", Sources: []string{"client", "unknown"}}}; !slices.EqualFunc(unconfirmed, want, linkEqual) {
+		t.Errorf("unconfirmed links %v, want %v", unconfirmed, want)
+	}
+	if again, _, _ := svc.Request(ctx, "key:test", "alice", nil); again.ID != j.ID {
 		t.Error("second request opened another job")
 	}
 	var ve *gdpr.ValidationError
-	if _, err := svc.Request(ctx, "key:test", ""); !errors.As(err, &ve) {
+	if _, _, err := svc.Request(ctx, "key:test", "", nil); !errors.As(err, &ve) {
 		t.Errorf("empty id: %v", err)
 	}
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	r := &gdpr.Runner{Jobs: jobs, Events: events, Segments: &memSegments{}, Memberships: members, Configuration: memConfig{},
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return now }}
+	r := &gdpr.Runner{Jobs: jobs, Events: events, Segments: &memSegments{}, Memberships: members, Webhooks: hooks,
+		Configuration: config, Subjects: testSubjects(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return now }}
 
 	var passes int
 	for passes = 1; passes < 50; passes++ {
@@ -184,9 +203,26 @@ func TestRunner(t *testing.T) {
 	if got.Status != gdpr.StatusDone || got.UserIDs != nil || got.FinishedAt == nil {
 		t.Fatalf("after %d passes: %+v", passes, got)
 	}
+	// The link a backend made is followed; the one a client key made is not.
 	if events.rows["events"]["alice"]+events.rows["events"]["anon"]+events.rows["exposures"]["alice"] != 0 ||
-		events.rows["events"]["bob"] != 3 || events.rows["exposures"]["bob"] != 1 {
+		events.rows["events"]["bob"] != 3 || events.rows["exposures"]["bob"] != 1 || events.rows["events"]["forged"] != 4 {
 		t.Errorf("rows left %v", events.rows)
+	}
+	if !slices.Equal(hooks.forgot, []string{"alice", "anon"}) {
+		t.Errorf("webhook outbox forgot %v", hooks.forgot)
+	}
+	// Saved groups' audit entries get keyed digests, never the ids.
+	for id, sub := range config.subjects {
+		if !strings.HasPrefix(sub, gdpr.SubjectPrefix) || strings.Contains(sub, id) {
+			t.Errorf("subject of %q: %q", id, sub)
+		}
+	}
+	if len(config.subjects) != 2 || config.subjects["alice"] == config.subjects["anon"] {
+		t.Errorf("subjects %v", config.subjects)
+	}
+	resolve := got.Steps[0]
+	if !strings.Contains(resolve.Detail, "1 linked ids not followed") {
+		t.Errorf("resolve step: %s", resolve.Detail)
 	}
 	// Round 1 on both tables, round 2 on events for the row that arrived late;
 	// never one started twice.
@@ -216,11 +252,14 @@ func TestRunnerRetries(t *testing.T) {
 	ctx := context.Background()
 	jobs := &memJobs{jobs: map[string]gdpr.Job{}}
 	events := &memEvents{rows: map[string]map[string]int{"events": {"u": 1}}, mutations: map[string]bool{}, fail: fmt.Errorf("clickhouse down")}
-	svc := &gdpr.Service{Jobs: jobs, Events: events}
-	j, _ := svc.Request(ctx, "key:test", "u")
+	svc := &gdpr.Service{Jobs: jobs, Events: &memEvents{}, Subjects: testSubjects()}
+	j, _, err := svc.Request(ctx, "key:test", "u", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	now := time.Now()
 	r := &gdpr.Runner{Jobs: jobs, Events: events, Segments: &memSegments{polls: 5}, Memberships: &memMembers{},
-		Configuration: memConfig{}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return now }}
+		Configuration: &memConfig{}, Subjects: testSubjects(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return now }}
 	for range 5 {
 		_ = r.RunOnce(ctx)
 		now = now.Add(2 * time.Second)
@@ -236,5 +275,40 @@ func TestRunnerRetries(t *testing.T) {
 	}
 	if got, _ := jobs.Get(ctx, j.ID); got.Status != gdpr.StatusDone || got.Error != "" {
 		t.Errorf("after ClickHouse is back: %+v", got)
+	}
+}
+
+func linkEqual(a, b gdpr.Link) bool { return a.ID == b.ID && slices.Equal(a.Sources, b.Sources) }
+
+// Linked ids a client key made are followed only when the operator confirms them
+// (include), which must name a linked id; the job keeps them by subject.
+func TestRequestConfirmedLinks(t *testing.T) {
+	ctx := context.Background()
+	jobs := &memJobs{jobs: map[string]gdpr.Job{}}
+	svc := &gdpr.Service{Jobs: jobs, Events: &memEvents{}, Subjects: testSubjects()}
+	var ve *gdpr.ValidationError
+	if _, _, err := svc.Request(ctx, "key:test", "alice", []string{"bob"}); !errors.As(err, &ve) || ve.Field != "include" {
+		t.Errorf("include of an id not linked: %v", err)
+	}
+	j, unconfirmed, err := svc.Request(ctx, "key:test", "alice", []string{"forged"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(unconfirmed) != 0 || !slices.Contains(j.UserIDs, "forged") || !slices.Contains(j.UserIDs, "anon") {
+		t.Errorf("job ids %v, unconfirmed %v", j.UserIDs, unconfirmed)
+	}
+	forged, _ := testSubjects().Of(ctx, "forged")
+	if !slices.Equal(j.ConfirmedLinks, []string{forged}) {
+		t.Errorf("confirmed links %v, want [%s]", j.ConfirmedLinks, forged)
+	}
+	// The open job already covers it; a job without it cannot take it on.
+	if again, _, err := svc.Request(ctx, "key:test", "alice", []string{"forged"}); err != nil || again.ID != j.ID {
+		t.Errorf("same request again: %v, %v", again.ID, err)
+	}
+	j.UserIDs = []string{"alice"}
+	jobs.jobs[j.ID] = j
+	var conflict *gdpr.ConflictError
+	if _, _, err := svc.Request(ctx, "key:test", "alice", []string{"forged"}); !errors.As(err, &conflict) {
+		t.Errorf("confirming a link into an open job without it: %v", err)
 	}
 }

@@ -146,6 +146,18 @@ func (s *Store) DeleteMemberships(ctx context.Context, userIDs []string) (int, e
 	return int(tag.RowsAffected()), nil
 }
 
+// ForgetDeliveries deletes the users' segment changes from the webhook outbox: those
+// still to deliver and the dead letters, and returns how many of each. A delivery a
+// dispatcher holds at that moment may still be sent; its result then finds no row.
+func (s *Store) ForgetDeliveries(ctx context.Context, userIDs []string) (pending, dead int, err error) {
+	err = s.pool.QueryRow(ctx, `WITH d AS (DELETE FROM segment_webhook_outbox WHERE user_id = ANY($1) RETURNING dead_at)
+		SELECT count(*) FILTER (WHERE dead_at IS NULL), count(*) FILTER (WHERE dead_at IS NOT NULL) FROM d`, userIDs).Scan(&pending, &dead)
+	if err != nil {
+		return 0, 0, fmt.Errorf("pgstore: forget webhook deliveries: %w", err)
+	}
+	return pending, dead, nil
+}
+
 // Memberships returns the users' membership rows, for an export.
 func (s *Store) Memberships(ctx context.Context, userIDs []string) ([]map[string]any, error) {
 	rows, err := s.pool.Query(ctx, `SELECT segment, user_id, member, entered_at, exited_at, expires_at

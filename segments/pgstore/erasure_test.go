@@ -8,11 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/liftlab/lift/internal/testenv"
 	"github.com/liftlab/lift/segments"
 	"github.com/liftlab/lift/segments/pgstore"
+	"github.com/liftlab/lift/segments/webhooks"
 )
 
 // An erasure ends the user's memberships (which followers see), deletes them, and
@@ -125,5 +127,41 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 10 s")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// An erasure deletes the user's segment changes from the webhook outbox, those
+// waiting and the dead letters, and leaves the other users' alone.
+func TestForgetDeliveries(t *testing.T) {
+	pool, err := pgxpool.New(context.Background(), testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	s := pgstore.New(pool)
+	ctx := context.Background()
+	if _, err := s.CreateWebhook(ctx, "user:test", webhooks.Webhook{Key: "crm", URL: "https://crm.example.com/hook"}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	if err := s.Apply(ctx, []segments.Change{
+		{Kind: segments.Enter, UserID: "gone", Segment: "keen", At: now},
+		{Kind: segments.Enter, UserID: "gone", Segment: "loyal", At: now},
+		{Kind: segments.Enter, UserID: "kept", Segment: "keen", At: now},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// One of gone's changes was given up: a dead letter.
+	if _, err := pool.Exec(ctx, "UPDATE segment_webhook_outbox SET dead_at = now() WHERE user_id = 'gone' AND segment = 'loyal'"); err != nil {
+		t.Fatal(err)
+	}
+	pending, dead, err := s.ForgetDeliveries(ctx, []string{"gone", "nobody"})
+	if err != nil || pending != 1 || dead != 1 {
+		t.Fatalf("forgot %d pending and %d dead (%v), want 1 and 1", pending, dead, err)
+	}
+	rows, _ := pool.Query(ctx, "SELECT user_id FROM segment_webhook_outbox")
+	left, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(left) != 1 || left[0] != "kept" {
+		t.Errorf("outbox holds %v (%v), want only kept's change", left, err)
 	}
 }

@@ -149,6 +149,7 @@ func (d *Dashboard) Register(e *echo.Echo) {
 	if d.Privacy != nil {
 		view.GET("/settings/privacy", d.privacyPage)
 		admin.POST("/settings/privacy/retention/:table", d.privacyRetention)
+		admin.POST("/settings/privacy/erasure", d.privacyErase)
 	}
 
 	view.GET("/keys", d.keyList)

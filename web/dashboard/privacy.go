@@ -15,11 +15,14 @@ import (
 
 // Privacy is what the privacy settings page (/settings/privacy) shows and changes:
 // how lift treats personal data (read-only: it comes from the environment), the
-// retention of every ClickHouse table (admins may change it) and erasure requests.
+// retention of every ClickHouse table (admins may change it) and erasure requests
+// (admins look a user up, confirm linked ids and start the erasure).
 type Privacy interface {
 	Overview(ctx context.Context) (gdpr.Overview, error)
 	SetPolicy(ctx context.Context, actor, table string, months int) error
 	List(ctx context.Context, limit int) ([]gdpr.Job, error)
+	Links(ctx context.Context, userID string) (followed []string, unconfirmed []gdpr.Link, err error)
+	Request(ctx context.Context, actor, userID string, include []string) (gdpr.Job, []gdpr.Link, error)
 }
 
 // PrivacyConfig is the privacy configuration lift started with, for display.
@@ -40,12 +43,53 @@ type erasureRow struct {
 	ID, Subject, Status, RequestedBy, RequestedAt, Finished string
 }
 
+// eraseForm is the erasure request form: a user looked up, with the ids erasure
+// follows and the linked ids it follows only once confirmed.
+type eraseForm struct {
+	UserID      string
+	Looked      bool // the user was looked up: show the ids and the confirm form
+	Followed    []string
+	Unconfirmed []linkRow
+	Error       string
+	Started     string // the id of the job just started
+	NotFollowed int    // linked ids the started job does not follow
+}
+
+type linkRow struct {
+	ID, Sources string
+}
+
+func linkRows(links []gdpr.Link) []linkRow {
+	rows := make([]linkRow, len(links))
+	for i, l := range links {
+		rows[i] = linkRow{ID: l.ID, Sources: sourceNames(l.Sources)}
+	}
+	return rows
+}
+
+// sourceNames says who made a link, for the operator deciding whether to trust it.
+func sourceNames(sources []string) string {
+	names := make([]string, len(sources))
+	for i, s := range sources {
+		switch s {
+		case "client":
+			names[i] = "a client key (public)"
+		case "unknown":
+			names[i] = "an event stored before lift recorded sources"
+		default:
+			names[i] = s
+		}
+	}
+	return strings.Join(names, ", ")
+}
+
 type privacyView struct {
 	Config   PrivacyConfig
 	Default  int
 	Tables   []retentionRow
 	Drops    []gdpr.Drop
 	Erasures []erasureRow
+	Erase    eraseForm
 	Error    string // a failed change, shown above the table
 	Saved    string // the table just changed
 }
@@ -69,9 +113,13 @@ func (d *Dashboard) privacyPage(c echo.Context) error {
 }
 
 func (d *Dashboard) showPrivacy(c echo.Context, status int, errMsg, saved string) error {
+	return d.renderPrivacy(c, status, privacyView{Error: errMsg, Saved: saved})
+}
+
+func (d *Dashboard) renderPrivacy(c echo.Context, status int, v privacyView) error {
 	p := d.page(c, "privacy", "Privacy")
 	ctx := c.Request().Context()
-	v := privacyView{Config: d.PrivacyConfig, Error: errMsg, Saved: saved}
+	v.Config = d.PrivacyConfig
 	o, err := d.Privacy.Overview(ctx)
 	if err != nil {
 		return err
@@ -139,4 +187,42 @@ func (d *Dashboard) privacyRetention(c echo.Context) error {
 		return err
 	}
 	return d.showPrivacy(c, http.StatusOK, "", table)
+}
+
+// privacyErase is the erasure request form (admins): "lookup" lists the ids the
+// erasure follows and the linked ids it follows only once confirmed; "erase" starts
+// it with the ticked ones (include), which the audit log records by subject.
+func (d *Dashboard) privacyErase(c echo.Context) error {
+	ctx := c.Request().Context()
+	f := eraseForm{UserID: strings.TrimSpace(c.FormValue("user_id"))}
+	form, err := c.FormParams()
+	if err != nil {
+		return err
+	}
+	fail := func(err error) error {
+		var v *gdpr.ValidationError
+		var conflict *gdpr.ConflictError
+		switch {
+		case errors.As(err, &v):
+			f.Error = v.Field + ": " + v.Message
+		case errors.As(err, &conflict):
+			f.Error = conflict.Reason
+		default:
+			return err
+		}
+		return d.renderPrivacy(c, http.StatusUnprocessableEntity, privacyView{Erase: f})
+	}
+	if c.FormValue("action") == "erase" {
+		j, unconfirmed, err := d.Privacy.Request(ctx, actor(c), f.UserID, form["include"])
+		if err != nil {
+			return fail(err)
+		}
+		return d.renderPrivacy(c, http.StatusOK, privacyView{Erase: eraseForm{Started: j.ID, NotFollowed: len(unconfirmed)}})
+	}
+	followed, unconfirmed, err := d.Privacy.Links(ctx, f.UserID)
+	if err != nil {
+		return fail(err)
+	}
+	f.Looked, f.Followed, f.Unconfirmed = true, followed, linkRows(unconfirmed)
+	return d.renderPrivacy(c, http.StatusOK, privacyView{Erase: f})
 }

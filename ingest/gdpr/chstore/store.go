@@ -138,25 +138,27 @@ func (s *Store) Count(ctx context.Context, table string, userIDs []string) (uint
 	return n, nil
 }
 
-// LinkedIDs returns the anonymous ids the users' $identify events link to.
-func (s *Store) LinkedIDs(ctx context.Context, userIDs []string) ([]string, error) {
-	rows, err := s.conn.Query(ctx, fmt.Sprintf(`SELECT DISTINCT visitParamExtractString(properties, 'anonymous_id') AS id
-		FROM events WHERE type = '$identify' AND %s`, matchUsers(userIDs)))
+// LinkedIDs returns the anonymous ids the users' $identify events link to, each
+// with the sources of those events (events.source).
+func (s *Store) LinkedIDs(ctx context.Context, userIDs []string) ([]gdpr.Link, error) {
+	rows, err := s.conn.Query(ctx, fmt.Sprintf(`SELECT visitParamExtractString(properties, 'anonymous_id') AS id,
+		arraySort(groupUniqArray(toString(source)))
+		FROM events WHERE type = '$identify' AND %s GROUP BY id ORDER BY id`, matchUsers(userIDs)))
 	if err != nil {
 		return nil, fmt.Errorf("gdpr/chstore: linked ids: %w", err)
 	}
 	defer rows.Close()
-	var ids []string
+	var links []gdpr.Link
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var l gdpr.Link
+		if err := rows.Scan(&l.ID, &l.Sources); err != nil {
 			return nil, fmt.Errorf("gdpr/chstore: linked ids: %w", err)
 		}
-		if id != "" {
-			ids = append(ids, id)
+		if l.ID != "" {
+			links = append(links, l)
 		}
 	}
-	return ids, rows.Err()
+	return links, rows.Err()
 }
 
 // Export returns the users' rows of every table with a user_id column: every column,

@@ -7,8 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/liftlab/lift/ingest"
 	"github.com/liftlab/lift/ingest/chsink"
+	"github.com/liftlab/lift/ingest/gdpr"
 	"github.com/liftlab/lift/ingest/gdpr/chstore"
 	"github.com/liftlab/lift/internal/testenv"
 	"github.com/liftlab/lift/migrations"
@@ -30,8 +33,13 @@ func setup(t *testing.T) (*chstore.Store, func(query string) uint64) {
 			ingest.Event{ID: ingest.NewID(), Type: ingest.TypeExposure, UserID: u, Timestamp: now, ReceivedAt: now,
 				Exposure: &ingest.Exposure{Experiment: "hero", Variant: "bold", AssignmentProbability: 0.5}})
 	}
-	batch = append(batch, ingest.Event{ID: ingest.NewID(), Type: ingest.TypeIdentify, UserID: "alice", Timestamp: now, ReceivedAt: now,
-		Properties: json.RawMessage(`{"anonymous_id":"anon-1"}`)})
+	// anon-1 is linked by a server key and by a client key, anon-2 by an event
+	// without a source (as stored before sources were recorded).
+	identify := func(anon string, src ingest.Source) ingest.Event {
+		return ingest.Event{ID: ingest.NewID(), Type: ingest.TypeIdentify, UserID: "alice", Timestamp: now, ReceivedAt: now,
+			Properties: json.RawMessage(`{"anonymous_id":"` + anon + `"}`), Source: src}
+	}
+	batch = append(batch, identify("anon-1", ingest.SourceServer), identify("anon-1", ingest.SourceClient), identify("anon-2", ""))
 	if err := sink.Insert(context.Background(), batch); err != nil {
 		t.Fatal(err)
 	}
@@ -68,14 +76,18 @@ func TestTablesAndExport(t *testing.T) {
 		t.Errorf("tables %v hold a view or a table without user_id", tables)
 	}
 	linked, err := s.LinkedIDs(ctx, []string{"alice"})
-	if err != nil || !slices.Equal(linked, []string{"anon-1"}) {
-		t.Errorf("linked ids %v, %v", linked, err)
+	want := []gdpr.Link{{ID: "anon-1", Sources: []string{"client", "server"}}, {ID: "anon-2", Sources: []string{"unknown"}}}
+	if err != nil || !cmp.Equal(linked, want) {
+		t.Errorf("linked ids %v, %v; want %v", linked, err, want)
+	}
+	if !linked[0].Trusted() || linked[1].Trusted() {
+		t.Errorf("trust of %v", linked)
 	}
 	x, err := s.Export(ctx, []string{"alice"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(x["events"]) != 2 || len(x["exposures"]) != 1 || len(x["first_exposures"]) != 1 || len(x["segment_changes"]) != 0 {
+	if len(x["events"]) != 4 || len(x["exposures"]) != 1 || len(x["first_exposures"]) != 1 || len(x["segment_changes"]) != 0 {
 		t.Errorf("export %v", x)
 	}
 	for _, r := range x["first_exposures"] {

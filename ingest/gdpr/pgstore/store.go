@@ -3,6 +3,7 @@ package pgstore
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,14 +23,17 @@ type Store struct {
 // New returns a Store using pool.
 func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 
-const jobColumns = "id, subject, status, steps, requested_by, requested_at, started_at, finished_at, error, user_ids"
+const jobColumns = "id, subject, status, steps, requested_by, requested_at, started_at, finished_at, error, user_ids, confirmed_links"
 
 func scanJob(row pgx.Row) (gdpr.Job, error) {
 	var j gdpr.Job
 	var steps []byte
-	err := row.Scan(&j.ID, &j.Subject, &j.Status, &steps, &j.RequestedBy, &j.RequestedAt, &j.StartedAt, &j.FinishedAt, &j.Error, &j.UserIDs)
+	err := row.Scan(&j.ID, &j.Subject, &j.Status, &steps, &j.RequestedBy, &j.RequestedAt, &j.StartedAt, &j.FinishedAt, &j.Error, &j.UserIDs, &j.ConfirmedLinks)
 	if err != nil {
 		return j, err
+	}
+	if len(j.ConfirmedLinks) == 0 {
+		j.ConfirmedLinks = nil
 	}
 	if err := json.Unmarshal(steps, &j.Steps); err != nil {
 		return j, fmt.Errorf("steps of job %s: %w", j.ID, err)
@@ -37,9 +41,11 @@ func scanJob(row pgx.Row) (gdpr.Job, error) {
 	return j, nil
 }
 
-// auditView is what the audit log records of a job: never its user ids.
+// auditView is what the audit log records of a job: never its user ids, only the
+// subjects of the user and of the linked ids the operator confirmed.
 func auditView(j gdpr.Job) map[string]any {
-	v := map[string]any{"id": j.ID, "subject": j.Subject, "status": j.Status, "requested_by": j.RequestedBy}
+	v := map[string]any{"id": j.ID, "subject": j.Subject, "status": j.Status, "requested_by": j.RequestedBy,
+		"confirmed_links": nonNil(j.ConfirmedLinks)}
 	if j.FinishedAt != nil {
 		v["finished_at"] = j.FinishedAt
 		v["steps"] = j.Steps
@@ -64,8 +70,9 @@ func (s *Store) Create(ctx context.Context, j gdpr.Job) error {
 		return err
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO erasure_jobs (id, subject, user_ids, status, steps, requested_by, requested_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7)`, j.ID, j.Subject, j.UserIDs, j.Status, steps, j.RequestedBy, j.RequestedAt); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO erasure_jobs (id, subject, user_ids, status, steps, requested_by, requested_at, confirmed_links)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, j.ID, j.Subject, j.UserIDs, j.Status, steps, j.RequestedBy, j.RequestedAt,
+			nonNil(j.ConfirmedLinks)); err != nil {
 			return err
 		}
 		return audit(ctx, tx, j.RequestedBy, "request", j)
@@ -110,9 +117,9 @@ func (s *Store) Open(ctx context.Context) ([]gdpr.Job, error) {
 	return s.jobs(ctx, "open erasure jobs", "SELECT "+jobColumns+" FROM erasure_jobs WHERE status IN ('pending', 'running') ORDER BY requested_at, id")
 }
 
-// BySubject returns the jobs for one subject, newest first.
-func (s *Store) BySubject(ctx context.Context, subject string) ([]gdpr.Job, error) {
-	return s.jobs(ctx, "erasure jobs by subject", "SELECT "+jobColumns+" FROM erasure_jobs WHERE subject = $1 ORDER BY requested_at DESC, id DESC", subject)
+// BySubject returns the jobs for any of the subjects, newest first.
+func (s *Store) BySubject(ctx context.Context, subjects ...string) ([]gdpr.Job, error) {
+	return s.jobs(ctx, "erasure jobs by subject", "SELECT "+jobColumns+" FROM erasure_jobs WHERE subject = ANY($1) ORDER BY requested_at DESC, id DESC", subjects)
 }
 
 // Save stores a job's progress.
@@ -150,6 +157,47 @@ func (s *Store) Finish(ctx context.Context, j gdpr.Job) error {
 	})
 	if err != nil {
 		return fmt.Errorf("pgstore: finish erasure job %s: %w", j.ID, err)
+	}
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// SubjectKey returns the installation's secret for gdpr.Subjects, generating it
+// on first use (32 bytes from crypto/rand). Processes starting together agree: the
+// first insert wins and everyone reads it back.
+func (s *Store) SubjectKey(ctx context.Context) ([]byte, error) {
+	fresh := make([]byte, 32)
+	if _, err := rand.Read(fresh); err != nil {
+		return nil, fmt.Errorf("pgstore: subject key: %w", err)
+	}
+	if _, err := s.pool.Exec(ctx, "INSERT INTO privacy_keys (name, key) VALUES ('subjects', $1) ON CONFLICT (name) DO NOTHING", fresh); err != nil {
+		return nil, fmt.Errorf("pgstore: subject key: %w", err)
+	}
+	var key []byte
+	if err := s.pool.QueryRow(ctx, "SELECT key FROM privacy_keys WHERE name = 'subjects'").Scan(&key); err != nil {
+		return nil, fmt.Errorf("pgstore: subject key: %w", err)
+	}
+	return key, nil
+}
+
+// RecordExport records an export in the audit log (entity "export", keyed by the
+// subject): who exported whose data, and which linked ids were confirmed, by
+// subject.
+func (s *Store) RecordExport(ctx context.Context, actor, subject string, confirmed []string, unconfirmed int) error {
+	after, err := json.Marshal(map[string]any{"subject": subject, "confirmed_links": nonNil(confirmed), "unconfirmed_links": unconfirmed})
+	if err != nil {
+		return err
+	}
+	_, err = s.pool.Exec(ctx, `INSERT INTO audit_log (actor, action, entity, entity_key, after) VALUES ($1, 'export', 'export', $2, $3)`,
+		actor, subject, after)
+	if err != nil {
+		return fmt.Errorf("pgstore: record export: %w", err)
 	}
 	return nil
 }

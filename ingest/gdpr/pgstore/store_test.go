@@ -1,8 +1,10 @@
 package pgstore_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -87,6 +89,54 @@ func TestJobs(t *testing.T) {
 	}
 	if strings.Join(entries, "; ") != "key:ops request; erasure:0190-job complete" {
 		t.Errorf("audit entries %q", entries)
+	}
+}
+
+// The installation's secret for subjects is made once and read back by everyone;
+// confirmed links and exports are recorded by subject.
+func TestSubjectKeyAndExportRecord(t *testing.T) {
+	s, pool := setup(t)
+	ctx := context.Background()
+	keys := make(chan []byte, 4)
+	for range 4 { // processes starting together
+		go func() {
+			k, err := s.SubjectKey(ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			keys <- k
+		}()
+	}
+	first := <-keys
+	for range 3 {
+		if k := <-keys; !bytes.Equal(k, first) || len(k) != 32 {
+			t.Errorf("keys differ: %x, %x", k, first)
+		}
+	}
+	j := gdpr.Job{ID: "0190-linked", Subject: "sub_user", Status: gdpr.StatusPending, RequestedBy: "key:ops",
+		RequestedAt: time.Now().UTC(), UserIDs: []string{"alice", "anon"}, ConfirmedLinks: []string{"sub_anon"}}
+	if err := s.Create(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Get(ctx, j.ID); !slices.Equal(got.ConfirmedLinks, []string{"sub_anon"}) {
+		t.Errorf("confirmed links %v", got.ConfirmedLinks)
+	}
+	if by, _ := s.BySubject(ctx, "lp_old", "sub_user"); len(by) != 1 {
+		t.Errorf("by either subject: %+v", by)
+	}
+	if err := s.RecordExport(ctx, "user:dpo@x", "sub_user", []string{"sub_anon"}, 2); err != nil {
+		t.Fatal(err)
+	}
+	var actor, after string
+	if err := pool.QueryRow(ctx, "SELECT actor, after::text FROM audit_log WHERE entity = 'export' AND entity_key = 'sub_user'").Scan(&actor, &after); err != nil {
+		t.Fatal(err)
+	}
+	if actor != "user:dpo@x" || after != `{"subject": "sub_user", "confirmed_links": ["sub_anon"], "unconfirmed_links": 2}` {
+		t.Errorf("export audit %s %s", actor, after)
+	}
+	if err := pool.QueryRow(ctx, "SELECT after::text FROM audit_log WHERE entity = 'erasure' AND entity_key = $1", j.ID).Scan(&after); err != nil ||
+		!strings.Contains(after, `"confirmed_links": ["sub_anon"]`) || strings.Contains(after, `"anon"`) {
+		t.Errorf("request audit %s (%v)", after, err)
 	}
 }
 
