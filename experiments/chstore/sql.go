@@ -136,13 +136,17 @@ WHERE (source = 'exposures' AND key = ?) OR (source = 'events' AND key = ?)
 GROUP BY bucket`
 
 // generationSQL fingerprints what changes data without inserting rows: finished
-// mutations (ALTER TABLE … DELETE, as erasure does) and the set of partitions
-// (retention drops whole months). A new month also changes it, which costs one full
-// computation of every metric a month.
+// mutations (ALTER TABLE … DELETE, as erasure does) and the partitions (retention
+// drops whole months), each with the smallest block number of its parts. Merges and
+// mutations keep that number, but a partition dropped and then made again by a late
+// row starts at a new one (block numbers only grow), so the drop still shows. A new
+// month also changes it, which costs one full computation of every metric a month.
 const generationSQL = `
 SELECT cityHash64(
-    (SELECT arrayStringConcat(arraySort(groupUniqArray(concat(table, '/', partition_id))), ',')
-     FROM system.parts WHERE database = currentDatabase() AND table IN ('events', 'exposures') AND active),
+    (SELECT arrayStringConcat(arraySort(groupArray(part_key)), ',')
+     FROM (SELECT concat(table, '/', partition_id, '/', toString(min(min_block_number))) AS part_key
+           FROM system.parts WHERE database = currentDatabase() AND table IN ('events', 'exposures') AND active
+           GROUP BY table, partition_id)),
     (SELECT arrayStringConcat(arraySort(groupArray(concat(table, '/', mutation_id))), ',')
      FROM system.mutations WHERE database = currentDatabase() AND table IN ('events', 'exposures') AND is_done = 1))`
 
