@@ -192,7 +192,7 @@ var modelOps = []op{
 	{"same leaf", 1, (*model).sameLeaf},
 	{"resend", 2, (*model).resend},
 	{"merge", 1, (*model).merge},
-	{"stray leaf", 1, (*model).strayLeaf},
+	{"stray leaf", 2, (*model).strayLeaf},
 	{"erase", 1, (*model).erase},
 	{"drop partition", 1, (*model).dropPartition},
 	{"results", 3, func(m *model) { m.checkAll(m.stores[m.rng.IntN(2)]) }},
