@@ -1,12 +1,3 @@
-// Package chstore computes experiment results from the events and exposures lift
-// stores in ClickHouse. The SQL runs on ClickHouse 18.16 and current releases.
-//
-// Results are kept per leaf of users (a quarter of a bucket), with their sum over
-// every leaf (metric_nodes, migrations 00041 to 00043), and only the leaves that
-// received rows since they were computed are computed again, the sum updated by the
-// difference;
-// reading an unchanged metric reads one row however large the experiment is. See
-// buckets.go and docs/analytics.md ("How results stay fast").
 package chstore
 
 import (
@@ -93,13 +84,25 @@ func newBreakdown(q experiments.MetricQuery, by experiments.Breakdown) (metric, 
 	return newMetric(q, by)
 }
 
-// aggregates is a root's aggregates as q and by ask for them (none for no root).
+// aggregates is a root's aggregates as q and by ask for them (none for no root):
+// its entries summed per variant and group.
 func aggregates(root *node, q experiments.MetricQuery, by experiments.Breakdown) experiments.MetricData {
 	var data experiments.MetricData
 	if root == nil {
 		return data
 	}
+	var arms node
 	for _, e := range root.entries {
+		if e.multi == 1 {
+			data.MultiVariantUsers += float64(e.users)
+			if !q.KeepMultiVariant {
+				continue
+			}
+		}
+		e.combination = armOf(e.combination, by)
+		arms.add(e)
+	}
+	for _, e := range arms.entries {
 		a := experiments.ArmAggregate{Variant: e.variant, Users: float64(e.users), Conversions: float64(e.conversions),
 			Sum: e.sum, SumSq: e.sumSq, PreSum: e.preSum, PreSumSq: e.preSumSq, PreCross: e.preCross,
 			IPWNum: e.ipwNum, IPWDen: e.ipwDen}
@@ -112,18 +115,27 @@ func aggregates(root *node, q experiments.MetricQuery, by experiments.Breakdown)
 		case experiments.BySegmentDay:
 			a.Group, a.Day = e.segment, day
 		}
-		if e.multi == 1 {
-			data.MultiVariantUsers += a.Users
-			if !q.KeepMultiVariant {
-				continue
-			}
-		}
-		data.Arms = merge(data.Arms, a)
+		data.Arms = append(data.Arms, a)
 	}
 	slices.SortFunc(data.Arms, func(a, b experiments.ArmAggregate) int {
 		return cmp.Or(cmp.Compare(a.Group, b.Group), cmp.Compare(a.Day, b.Day), cmp.Compare(a.Variant, b.Variant))
 	})
 	return data
+}
+
+// armOf is the part of combination c that breakdown by reports: the variant, and
+// the day or segment or both where it asks for them.
+func armOf(c combination, by experiments.Breakdown) combination {
+	arm := combination{variant: c.variant}
+	switch by {
+	case experiments.ByDay:
+		arm.day = c.day
+	case experiments.BySegment:
+		arm.segment = c.segment
+	case experiments.BySegmentDay:
+		arm.day, arm.segment = c.day, c.segment
+	}
+	return arm
 }
 
 // LatestEvent is the receive time of the newest stored event, leaving out rows
@@ -138,24 +150,4 @@ func (s *Store) LatestEvent(ctx context.Context) (time.Time, error) {
 		return time.Time{}, nil // max of no rows is the epoch: there are no events yet
 	}
 	return t, nil
-}
-
-// merge adds a to the aggregate of the same variant, group and day, or appends it.
-func merge(arms []experiments.ArmAggregate, a experiments.ArmAggregate) []experiments.ArmAggregate {
-	for i := range arms {
-		if arms[i].Variant == a.Variant && arms[i].Group == a.Group && arms[i].Day == a.Day {
-			b := &arms[i]
-			b.Users += a.Users
-			b.Conversions += a.Conversions
-			b.Sum += a.Sum
-			b.SumSq += a.SumSq
-			b.PreSum += a.PreSum
-			b.PreSumSq += a.PreSumSq
-			b.PreCross += a.PreCross
-			b.IPWNum += a.IPWNum
-			b.IPWDen += a.IPWDen
-			return arms
-		}
-	}
-	return append(arms, a)
 }
