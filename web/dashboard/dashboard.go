@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
@@ -68,6 +69,9 @@ type Deps struct {
 	// letters; DeadQueue adds how many messages lift.dead holds.
 	Feed      EventFeed
 	DeadQueue DeadQueue
+	// ResultsTimeout bounds the experiment page's results query (0: 5 s); past it
+	// the page says results are unavailable instead of hanging.
+	ResultsTimeout time.Duration
 }
 
 // Dashboard serves the pages.

@@ -25,8 +25,7 @@ type ResultsReader interface {
 }
 
 const (
-	// detailTimeout bounds the results query of the experiment page; past it the page
-	// says results are unavailable instead of hanging.
+	// detailTimeout is the default of Deps.ResultsTimeout.
 	detailTimeout = 5 * time.Second
 	// listWait is how long the experiments list waits, in total, for headlines that are
 	// not cached yet; the rest fill in on a later visit. It keeps the list within its
@@ -274,7 +273,11 @@ func (d *Dashboard) experimentResults(ctx context.Context, e *experiments.Experi
 	res, ok := d.cache.recent(e.Key)
 	if !ok || fresh {
 		var err error
-		ctx, cancel := context.WithTimeout(ctx, detailTimeout)
+		timeout := d.ResultsTimeout
+		if timeout <= 0 {
+			timeout = detailTimeout
+		}
+		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		res, err = d.Results.Results(ctx, e.Key)
 		var invalid *experiments.ValidationError
