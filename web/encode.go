@@ -13,8 +13,9 @@ import (
 // encoding in lift, and reflection-based encoding of a map of structs costs more than
 // all the bucketing behind it. With exposures, each assigned decision carries the
 // properties of the $exposure event a client that logs its own exposures (after
-// "track": false, when the variant is rendered) sends.
-func appendDecideResponse(b []byte, userID string, ds []experiments.Keyed, sticky map[string]string, exposures bool) []byte {
+// "track": false, when the variant is rendered) sends. unknown lists the requested keys
+// that no experiment or flag has (omitted when empty).
+func appendDecideResponse(b []byte, userID string, ds []experiments.Keyed, sticky map[string]string, exposures bool, unknown []string) []byte {
 	b = append(b, `{"user_id":`...)
 	b = appendString(b, userID)
 	b = append(b, `,"decisions":{`...)
@@ -62,6 +63,16 @@ func appendDecideResponse(b []byte, userID string, ds []experiments.Keyed, stick
 			b = appendString(b, sticky[key])
 		}
 		b = append(b, '}')
+	}
+	if len(unknown) > 0 {
+		b = append(b, `,"unknown_keys":[`...)
+		for i, k := range unknown {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, k)
+		}
+		b = append(b, ']')
 	}
 	return append(b, '}')
 }

@@ -2,7 +2,7 @@
 // build step, served by lift at /static/lift.js.
 //
 //   import { init } from "https://lift.example.com/static/lift.js";
-//   const lift = init({ endpoint: "https://lift.example.com", clientKey: "lift_client_…" });
+//   const lift = init({ endpoint: "https://lift.example.com", clientKey: "lift_ck_…" });
 //   const hero = await lift.decide();          // cached; refreshed in the background
 //   lift.value("hero-banner");                 // logs the exposure when rendered
 //   lift.track("add_to_cart", { properties: { sku: "B-12" } });
