@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,8 +66,9 @@ func TestListAndPageShowOneComputation(t *testing.T) {
 		{At: started.Add(time.Minute), Action: "update", Before: json.RawMessage(`{"status":"running"}`), After: json.RawMessage(`{"status":"running"}`)},
 		{At: started, Action: "create", After: json.RawMessage(`{"status":"running"}`)},
 	}}})
-	clock := time.Now()
-	d.cache.now = func() time.Time { return clock }
+	var clock atomic.Int64 // the cache's clock, read by its background computations
+	clock.Store(time.Now().UnixNano())
+	d.cache.now = func() time.Time { return time.Unix(0, clock.Load()) }
 	var e experiments.Experiment
 	if err := json.Unmarshal(doc, &e); err != nil {
 		t.Fatal(err)
@@ -81,7 +83,7 @@ func TestListAndPageShowOneComputation(t *testing.T) {
 	}
 	time.Sleep(10 * time.Millisecond)
 	// Five minutes pass while data keeps arriving; the background refresh ran.
-	clock = clock.Add(5 * time.Minute)
+	clock.Add(int64(5 * time.Minute))
 	d.refreshResults(ctx)
 	calls := reader.count()
 
