@@ -174,13 +174,35 @@ func ParseEvent(raw []byte, d Defaults) (Event, error) {
 				// A number float64 cannot hold, such as 1e309.
 				v.add("value", "must be a finite number between -1e12 and 1e12")
 			} else {
-				v.add(typeErr.Field, "must be a JSON %s of the right type", truncate(typeErr.Value))
+				v.add(typeErr.Field, "must be %s", expectedOf(typeErr.Field))
 			}
 			return Event{}, v
 		}
 		return Event{}, ErrMalformed
 	}
 	return validate(w.fields(), d)
+}
+
+// eventFieldTypes says what each member of an event must be, so that a type error
+// names what is expected ("user_id: must be a string") rather than what was sent.
+var eventFieldTypes = map[string]string{
+	"event_id":                "a string (a UUID)",
+	"type":                    "a string",
+	"user_id":                 "a string",
+	"timestamp":               "an RFC 3339 string such as 2026-01-02T15:04:05Z",
+	"received_at":             "an RFC 3339 string",
+	"value":                   "a number",
+	"properties":              "an object",
+	"consent":                 `an object such as {"analytics":true,"personalization":true}`,
+	"consent.analytics":       "true or false",
+	"consent.personalization": "true or false",
+}
+
+func expectedOf(field string) string {
+	if want, ok := eventFieldTypes[field]; ok {
+		return want
+	}
+	return "of another JSON type"
 }
 
 // parseTime parses an RFC 3339 time as time.Parse(time.RFC3339Nano) does, but from
@@ -387,10 +409,30 @@ type Rejection struct {
 	Reason string `json:"-"`
 }
 
-// ParseRequest parses a collector body {"events":[...],"consent":{...}}: every valid
-// event, and a rejection naming the index and field of every invalid one. The
-// request's consent, if any, is given to each event without its own. It returns
-// ErrMalformed when the body is not such an object.
+// noEvents explains the collector's body to a client that sent something else.
+const noEvents = `is required: send {"events":[{"type":"purchase","user_id":"u1","value":12.5}]}, or one event object with a "type"`
+
+// envelopeError says what is wrong with a collector body that is JSON but not of its
+// shape; ErrMalformed when it is not JSON at all.
+func envelopeError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case !errors.As(err, &typeErr):
+		return ErrMalformed
+	case typeErr.Field == "":
+		return &ValidationError{Fields: []FieldError{{Field: "(body)", Message: `must be a JSON object: {"events":[...]} or one event`}}}
+	case typeErr.Field == "events":
+		return &ValidationError{Fields: []FieldError{{Field: "events", Message: "must be an array of event objects"}}}
+	}
+	return &ValidationError{Fields: []FieldError{{Field: typeErr.Field, Message: "must be " + expectedOf(typeErr.Field)}}}
+}
+
+// ParseRequest parses a collector body {"events":[...],"consent":{...}}, or one event
+// object on its own (a body with "type" and no "events"): every valid event, and a
+// rejection naming the index and field of every invalid one. The request's consent,
+// if any, is given to each event without its own. It returns ErrMalformed when the
+// body is not JSON, and a *ValidationError naming the envelope's problem ("events"
+// missing, not an array) when it is JSON of another shape.
 func ParseRequest(body []byte, d Defaults) ([]Event, []Rejection, error) {
 	// The scanner decodes the usual batch in one pass; it leaves unusual JSON to
 	// encoding/json, one event at a time, which also names the index of an event of
@@ -411,9 +453,21 @@ func ParseRequest(body []byte, d Defaults) ([]Event, []Rejection, error) {
 	var req struct {
 		Events  []json.RawMessage `json:"events"`
 		Consent *Consent          `json:"consent"`
+		Type    json.RawMessage   `json:"type"`
 	}
-	if err := json.Unmarshal(body, &req); err != nil || req.Events == nil {
-		return nil, nil, ErrMalformed
+	if err := json.Unmarshal(body, &req); err != nil {
+		return nil, nil, envelopeError(err)
+	}
+	if req.Events == nil {
+		if req.Type == nil {
+			return nil, nil, &ValidationError{Fields: []FieldError{{Field: "events", Message: noEvents}}}
+		}
+		// One event object without the {"events":[...]} around it.
+		e, err := ParseEvent(body, d)
+		if err != nil {
+			return nil, []Rejection{{Index: 0, Error: err.Error(), Reason: reasonOf(err)}}, nil
+		}
+		return []Event{e}, nil, nil
 	}
 	events := make([]Event, 0, len(req.Events))
 	var rejected []Rejection

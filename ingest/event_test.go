@@ -101,10 +101,25 @@ func TestParseRequest(t *testing.T) {
 	if err != nil || len(events) != 2 || len(rejected) != 1 || rejected[0].Index != 1 || rejected[0].Reason != "type" {
 		t.Fatalf("got %v %+v %v", events, rejected, err)
 	}
-	for _, body := range []string{`{"events":`, `[]`, `{}`, `{"events":{}}`} {
-		if _, _, err := ingest.ParseRequest([]byte(body), defs); !errors.Is(err, ingest.ErrMalformed) {
-			t.Errorf("%s: got %v, want ErrMalformed", body, err)
+	if _, _, err := ingest.ParseRequest([]byte(`{"events":`), defs); !errors.Is(err, ingest.ErrMalformed) {
+		t.Errorf("truncated body: got %v, want ErrMalformed", err)
+	}
+	// JSON of another shape: the error names what is wrong with the envelope.
+	for body, field := range map[string]string{`[]`: "(body)", `{}`: "events", `{"events":{}}`: "events", `{"user_id":"u"}`: "events"} {
+		_, _, err := ingest.ParseRequest([]byte(body), defs)
+		var v *ingest.ValidationError
+		if !errors.As(err, &v) || v.Fields[0].Field != field {
+			t.Errorf("%s: got %v, want a validation error naming %s", body, err, field)
 		}
+	}
+	// One event on its own, without {"events":[...]}.
+	events, rejected, err = ingest.ParseRequest([]byte(`{"type":"click","user_id":"u","properties":{"a":1}}`), defs)
+	if err != nil || len(events) != 1 || events[0].UserID != "u" || string(events[0].Properties) != `{"a":1}` || len(rejected) != 0 {
+		t.Errorf("single event: got %+v %+v %v", events, rejected, err)
+	}
+	_, rejected, err = ingest.ParseRequest([]byte(`{"type":"click"}`), defs)
+	if err != nil || len(rejected) != 1 || rejected[0].Index != 0 || rejected[0].Error != "user_id: is required" {
+		t.Errorf("single invalid event: got %+v %v", rejected, err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"regexp"
+	"slices"
 	"time"
 )
 
@@ -41,6 +42,17 @@ var typeName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
 
 // IsBuiltin reports whether name is one of lift's own event types.
 func IsBuiltin(name string) bool { return builtinTypes[name] }
+
+// BuiltinTypes lists lift's own event types, the ones the collector accepts without
+// a registered schema, sorted.
+func BuiltinTypes() []string {
+	names := make([]string, 0, len(builtinTypes))
+	for n := range builtinTypes {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
 
 // CheckTypeName returns a *ValidationError unless name can name a custom type.
 func CheckTypeName(name string) error {

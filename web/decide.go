@@ -38,6 +38,7 @@ type DecideRequest struct {
 type decideBuffers struct {
 	decisions []experiments.Keyed
 	logged    []string // experiments whose exposure this request logged
+	unknown   []string // requested keys no experiment or flag has
 	out       []byte
 }
 
@@ -57,7 +58,7 @@ const MaxDecideKeys = 1000
 func ParseDecideRequest(body []byte) (DecideRequest, error) {
 	var r DecideRequest
 	if err := json.Unmarshal(body, &r); err != nil {
-		return r, decodeRequestError(err)
+		return r, decodeRequestError(err, decideFieldTypes, `{"user_id":"u1"}`)
 	}
 	switch {
 	case r.UserID == "":
@@ -93,13 +94,29 @@ func uniqueKeys(keys []string) []string {
 	return out
 }
 
-// decodeRequestError names the field of a type mismatch; anything else is malformed JSON.
-func decodeRequestError(err error) error {
-	var typeErr *json.UnmarshalTypeError
-	if errors.As(err, &typeErr) && typeErr.Field != "" {
-		return badRequest(typeErr.Field, "must be a JSON "+typeErr.Value+" of the right type")
+// decideFieldTypes says what each field of a decide request must be, for errors that
+// name what is expected rather than what was sent.
+var decideFieldTypes = map[string]string{
+	"user_id":    "a string",
+	"attributes": "an object",
+	"keys":       "an array of strings",
+	"track":      "true or false",
+	"sticky":     `an object of strings, {"<experiment>":"<variant>"}`,
+	"consent":    `an object such as {"analytics":true,"personalization":true}`,
+}
+
+// unknownKeys appends to dst the requested keys that got no decision: Decide answers
+// the keys it knows in the order asked, so one pass over both finds the others.
+func unknownKeys(keys []string, decided []experiments.Keyed, dst []string) []string {
+	j := 0
+	for _, k := range keys {
+		if j < len(decided) && decided[j].Key == k {
+			j++
+			continue
+		}
+		dst = append(dst, k)
 	}
-	return experiments.ErrMalformed
+	return dst
 }
 
 func readBody(c echo.Context) ([]byte, error) {
@@ -154,7 +171,8 @@ func (s *server) decide(c echo.Context) error {
 	if req.Segments {
 		segments = snap.MemberSegments(userID, req.Attributes)
 	}
-	buf.out = appendDecideResponse(buf.out[:0], req.UserID, buf.decisions, sticky, !track, segments)
+	buf.unknown = unknownKeys(req.Keys, buf.decisions, buf.unknown[:0])
+	buf.out = appendDecideResponse(buf.out[:0], req.UserID, buf.decisions, sticky, !track, segments, buf.unknown)
 	s.metrics.observeDecide(buf.decisions, time.Since(start))
 	return c.JSONBlob(http.StatusOK, buf.out)
 }

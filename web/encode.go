@@ -14,8 +14,9 @@ import (
 // all the bucketing behind it. With exposures, each assigned decision carries the
 // properties of the $exposure event a client that logs its own exposures (after
 // "track": false, when the variant is rendered) sends. segments, when not nil, are the
-// keys of the user's segments.
-func appendDecideResponse(b []byte, userID string, ds []experiments.Keyed, sticky map[string]string, exposures bool, segments []string) []byte {
+// keys of the user's segments; unknown lists the requested keys that no experiment or
+// flag has (omitted when empty).
+func appendDecideResponse(b []byte, userID string, ds []experiments.Keyed, sticky map[string]string, exposures bool, segments, unknown []string) []byte {
 	b = append(b, `{"user_id":`...)
 	b = appendString(b, userID)
 	b = append(b, `,"decisions":{`...)
@@ -65,16 +66,24 @@ func appendDecideResponse(b []byte, userID string, ds []experiments.Keyed, stick
 		b = append(b, '}')
 	}
 	if segments != nil {
-		b = append(b, `,"segments":[`...)
-		for i, key := range segments {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, key)
-		}
-		b = append(b, ']')
+		b = appendStrings(append(b, `,"segments":`...), segments)
+	}
+	if len(unknown) > 0 {
+		b = appendStrings(append(b, `,"unknown_keys":`...), unknown)
 	}
 	return append(b, '}')
+}
+
+// appendStrings appends ss as a JSON array of strings.
+func appendStrings(b []byte, ss []string) []byte {
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, s)
+	}
+	return append(b, ']')
 }
 
 const hexDigits = "0123456789abcdef"

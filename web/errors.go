@@ -36,7 +36,7 @@ func badRequest(field, message string) error {
 	return requestError{&experiments.ValidationError{Fields: []experiments.FieldError{{Field: field, Message: message}}}}
 }
 
-func (e requestError) Error() string { return e.err.Error() }
+func (e requestError) Error() string { return fieldsText(e.err.Fields) }
 
 // statusOf maps an error to its HTTP status: the one place that does.
 func statusOf(err error) (int, errorBody) {

@@ -43,7 +43,11 @@ func (s *server) collect(c echo.Context) error {
 		return err
 	}
 	events, rejected, err := ingest.ParseRequest(body, ingest.Defaults{ReceivedAt: time.Now(), NewID: ingest.NewID, Types: s.Types})
-	if err != nil {
+	var envelope *ingest.ValidationError
+	switch {
+	case errors.As(err, &envelope):
+		return badRequest(envelope.Fields[0].Field, envelope.Fields[0].Message)
+	case err != nil:
 		return experiments.ErrMalformed
 	}
 	for _, r := range rejected {
@@ -117,7 +121,7 @@ func parseEventTypeBody(c echo.Context) (eventTypeBody, error) {
 		return b, err
 	}
 	if err := json.Unmarshal(body, &b); err != nil {
-		return b, decodeRequestError(err)
+		return b, decodeRequestError(err, nil, `{"name":"signup","schema":{"type":"object"}}`)
 	}
 	if len(b.Schema) == 0 {
 		return b, &experiments.ValidationError{Fields: []experiments.FieldError{{Field: "schema", Message: "is required"}}}

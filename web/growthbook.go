@@ -276,7 +276,7 @@ const (
 // parseRemoteEval reads and checks a remote-evaluation body; errors name the field.
 func parseRemoteEval(body []byte) (req remoteEvalRequest, id string, consent *ingest.Consent, sticky map[string]string, err error) {
 	if err := json.Unmarshal(body, &req); err != nil {
-		return req, "", nil, nil, decodeRequestError(err)
+		return req, "", nil, nil, decodeRequestError(err, map[string]string{"attributes": "an object of attributes with id (the user id)"}, `{"attributes":{"id":"u1"}}`)
 	}
 	if req.Attributes == nil {
 		return req, "", nil, nil, badRequest("attributes", "is required: an object with at least id (the user id)")

@@ -458,7 +458,7 @@ func TestGrowthBookRemoteEvalBadInput(t *testing.T) {
 	f := newGBFixture(t, 0)
 	for _, tt := range []struct{ body, field string }{
 		{`{"attributes":`, "malformed JSON"},
-		{`[]`, "malformed JSON"},
+		{`[]`, "must be a JSON object"},
 		{`{}`, "attributes"},
 		{`{"attributes":{"country":"US"}}`, "attributes.id"},
 		{`{"attributes":{"id":42}}`, "attributes.id"},

@@ -124,7 +124,7 @@ func (s *server) createKey(c echo.Context) error {
 		return err
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
-		return decodeRequestError(err)
+		return decodeRequestError(err, map[string]string{"allowed_origins": "an array of origins (strings)"}, `{"kind":"client","name":"my-site"}`)
 	}
 	kind, err := auth.ParseKind(req.Kind)
 	if err != nil {
@@ -175,7 +175,7 @@ func (s *server) setKeyOrigins(c echo.Context) error {
 		return err
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
-		return decodeRequestError(err)
+		return decodeRequestError(err, map[string]string{"allowed_origins": "an array of origins (strings)"}, `{"allowed_origins":["https://shop.example"]}`)
 	}
 	if req.Origins == nil {
 		return &experiments.ValidationError{Fields: []experiments.FieldError{{Field: "allowed_origins", Message: "is required ([] allows any origin)"}}}
@@ -207,7 +207,7 @@ func (s *server) rotateKey(c echo.Context) error {
 	}
 	if len(body) > 0 {
 		if err := json.Unmarshal(body, &req); err != nil {
-			return decodeRequestError(err)
+			return decodeRequestError(err, nil, `{"grace":"24h"}`)
 		}
 	}
 	grace := 24 * time.Hour

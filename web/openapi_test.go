@@ -39,8 +39,8 @@ func allRoutes(t *testing.T) []string {
 	param := regexp.MustCompile(`:([a-z_]+)`)
 	var out []string
 	for _, r := range e.Routes() {
-		if !slices.Contains(methods, r.Method) {
-			continue // echo's not-found handlers of groups
+		if !slices.Contains(methods, r.Method) || r.Name == web.FallbackRouteName {
+			continue // echo's not-found handlers of groups; the 405 answers of wrong methods
 		}
 		out = append(out, r.Method+" "+param.ReplaceAllString(r.Path, "{$1}"))
 	}

@@ -171,7 +171,7 @@ func (s *server) setRetention(c echo.Context) error {
 		return err
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
-		return decodeRequestError(err)
+		return decodeRequestError(err, nil, `{"months":6}`)
 	}
 	ctx := c.Request().Context()
 	o, err := s.Retention.Overview(ctx)

@@ -75,7 +75,7 @@ func (s *server) publishSegment(c echo.Context) error {
 	}
 	if len(bytes.TrimSpace(body)) > 0 {
 		if err := json.Unmarshal(body, &req); err != nil {
-			return decodeRequestError(err)
+			return decodeRequestError(err, nil, `{"version":2}`)
 		}
 		if req.Version < 0 {
 			return badRequest("version", "must be a positive version number")

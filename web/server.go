@@ -119,6 +119,7 @@ func New(d Deps) *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = errorHandler(d.Log)
+	e.JSONSerializer = jsonSerializer{}
 	trustProxies(e, d.TrustedProxies)
 	m := newMetrics(d.Registry)
 	s := &server{Deps: d, metrics: m, gb: &growthbook{streams: map[int64]int{}}}
@@ -208,6 +209,7 @@ func New(d Deps) *echo.Echo {
 		api.GET("/event-types/:name", s.getEventType)
 		api.PUT("/event-types/:name", s.updateEventType)
 	}
+	apiFallbacks(e, map[string]echo.MiddlewareFunc{"/api/v1/": s.requireServerKeyOrSession()})
 	if d.Dashboard != nil {
 		d.Dashboard.Register(e)
 	}

@@ -51,7 +51,7 @@ func decodeWebhook(c echo.Context) (webhooks.Webhook, error) {
 		var typeErr *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &typeErr) && typeErr.Field != "":
-			return w, &experiments.ValidationError{Fields: []experiments.FieldError{{Field: typeErr.Field, Message: "must be a JSON " + typeErr.Value + " of the right type"}}}
+			return w, &experiments.ValidationError{Fields: []experiments.FieldError{{Field: typeErr.Field, Message: "must be " + expectedJSON(typeErr.Type)}}}
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 			return w, &experiments.ValidationError{Fields: []experiments.FieldError{{Field: field, Message: "unknown field"}}}

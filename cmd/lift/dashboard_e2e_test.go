@@ -312,6 +312,7 @@ func TestDashboardEndToEnd(t *testing.T) {
 	loginAs(t, ectx, p.url, "pm@example.com", pw)
 	dashboardEditors(t, f, p, ectx, shots)
 	liveEvents(t, f, p, ectx, shots)
+	firstHour(t, p, ectx, shots)
 	phoneWidth(t, p, shots)
 	if shots.dir != "" {
 		run1(t, rctx, "phone width", chromedp.EmulateViewport(375, 812, chromedp.EmulateMobile),
@@ -442,6 +443,61 @@ func liveEvents(t *testing.T, f *fixture, p *liftProc, ctx context.Context, shot
 	shots.take(ctx, "dead-letters")
 }
 
+// firstHour does what a product manager does in the first hour: a flag whose rule is
+// written with the condition builder and rolled out to 20% (confirmed, listed as a
+// rollout), and an experiment whose goal event type does not exist yet (a warning that
+// offers to register it, and the registration).
+func firstHour(t *testing.T, p *liftProc, ctx context.Context, shots screenshots) {
+	run1(t, ctx, "new flag with a rule",
+		chromedp.Navigate(p.url+"/flags/new"), chromedp.WaitVisible(byID("flag-form")),
+		chromedp.SendKeys(css("#key"), "promo-banner"), chromedp.SendKeys(css("#name"), "Promo banner"),
+		chromedp.Click(byID("add-rule")), chromedp.WaitVisible(css("#rule_0_attr_0")),
+		chromedp.SendKeys(css("#rule_0_attr_0"), "country"), chromedp.SetValue(css("#rule_0_op_0"), "$in"),
+		chromedp.SendKeys(css("#rule_0_value_0"), "US, CA"),
+		chromedp.SetValue(css("#rule_rollout_0"), "20"), chromedp.SendKeys(css("#rule_value_0"), "true"),
+		chromedp.Click(byID("save")), chromedp.WaitVisible(byID("flash")),
+	)
+	if got := get(t, ctx, "flash", chromedp.Text(byID("flash"))); !strings.Contains(got, "Promo banner") {
+		t.Errorf("after saving a flag: %q", got)
+	}
+	if got := get(t, ctx, "rollout", chromedp.Text(byID("rollout-promo-banner"))); got != "rollout 20%" {
+		t.Errorf("rollout column %q", got)
+	}
+	shots.take(ctx, "flags")
+	run1(t, ctx, "flag editor", chromedp.Navigate(p.url+"/flags/promo-banner"), chromedp.WaitVisible(byID("rule-summary-0")))
+	if got := get(t, ctx, "rule summary", chromedp.Text(byID("rule-summary-0"))); got != "Serves true to a 20% rollout of users whose country is one of US, CA." {
+		t.Errorf("rule summary %q", got)
+	}
+	shots.take(ctx, "flag-editor")
+
+	run1(t, ctx, "experiment with an unregistered goal",
+		chromedp.Navigate(p.url+"/experiments/new"), chromedp.WaitVisible(byID("experiment-form")),
+		chromedp.SendKeys(css("#key"), "signup-flow"), chromedp.SendKeys(css("#name"), "Signup flow"),
+		chromedp.SendKeys(css("#variant_name_0"), "Long form"),
+		chromedp.SetValue(css("#variant_key_1"), "short"), chromedp.SendKeys(css("#variant_name_1"), "Short form"),
+		chromedp.SendKeys(css("#goal_event"), "signup"),
+		chromedp.Click(byID("save")), chromedp.WaitVisible(byID("flash")), chromedp.WaitVisible(byID("unknown-event")),
+	)
+	if got := get(t, ctx, "variant name", chromedp.Text(byID("variant-short"))); !strings.Contains(got, "Short form") {
+		t.Errorf("variants card: %q", got)
+	}
+	shots.take(ctx, "experiment-goal-warning")
+	run1(t, ctx, "register the goal's event type",
+		chromedp.Click(byID("flash-link")), chromedp.WaitVisible(byID("event-type-form")),
+	)
+	if got := get(t, ctx, "name", chromedp.Value(css("#name"))); got != "signup" {
+		t.Errorf("the event type form asks for %q, want signup", got)
+	}
+	shots.take(ctx, "event-type-form")
+	run1(t, ctx, "save the event type", chromedp.Click(byID("save")), chromedp.WaitVisible(byID("flash")),
+		chromedp.Navigate(p.url+"/event-types"), chromedp.WaitVisible(byID("builtin-types")))
+	shots.take(ctx, "event-types")
+	run1(t, ctx, "goal registered", chromedp.Navigate(p.url+"/experiments/signup-flow"), chromedp.WaitVisible(byID("experiment-name")))
+	if html := get(t, ctx, "page", chromedp.OuterHTML(css("main"))); strings.Contains(html, `data-testid="unknown-event"`) {
+		t.Error("still warning about signup after registering it")
+	}
+}
+
 // browserCookies returns the browser's cookies for base as a Cookie header.
 func browserCookies(t *testing.T, ctx context.Context, base string) string {
 	t.Helper()
@@ -465,6 +521,7 @@ func phoneWidth(t *testing.T, p *liftProc, shots screenshots) {
 	for _, path := range []string{"/experiments", "/experiments/new", "/experiments/pricing-page", "/experiments/reco-widget",
 		"/experiments/reco-widget/winner", "/flags", "/flags/free-shipping", "/segments", "/segments/ready-to-buy", "/segments/high-intent", "/segments/us-mobile",
 		"/saved-groups", "/saved-groups/vip-accounts", "/events", "/events?tab=exposures", "/events?tab=dead", "/event-types",
+		"/event-types/new", "/event-types/signup", "/flags/promo-banner", "/experiments/signup-flow",
 		"/keys", "/users", "/audit", "/settings/privacy"} {
 		run1(t, ctx, "phone "+path, chromedp.Navigate(p.url+path), chromedp.WaitVisible(css("main")))
 		if w := get(t, ctx, "page width", chromedp.Evaluate[float64]("document.documentElement.scrollWidth")); w > 375 {

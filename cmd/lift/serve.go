@@ -319,11 +319,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		defer feed.Close()
 		inspector := &amqpbus.QueueInspector{URL: cfg.AMQPURL}
 		defer inspector.Close()
-		deps.Dashboard = dashboard.New(dashboard.Deps{Log: log, Config: experiments.NewService(store),
+		db := dashboard.New(dashboard.Deps{Log: log, Config: experiments.NewService(store),
 			Keys: keyStore, Users: keyStore, Sessions: deps.Sessions, Results: deps.Results,
-			Bandits: deps.Bandits, EventTypes: typeStore, Members: members,
+			Bandits: deps.Bandits, EventTypes: typeStore, TypeCreator: typereg.NewService(typeStore), Members: members,
 			Activity: segmentActivity{segstore.New(pool)}, Feed: feed, DeadQueue: deadQueue{inspector},
 			Privacy: dashboardPrivacy{retention, deps.GDPR.(*gdpr.Service)}, PrivacyConfig: privacyConfig(privacy, cfg)})
+		// The list and the experiment page read the same results, kept fresh here.
+		pipeline.Go(func() { db.RefreshResults(pipeCtx) })
+		deps.Dashboard = db
 	}
 	if cfg.DemoClientKey != "" && (*role == "all" || *role == "api") {
 		deps.Demo = demo.Shop{ClientKey: cfg.DemoClientKey}

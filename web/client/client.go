@@ -92,6 +92,9 @@ type Decisions struct {
 	// Sticky is the sticky-bucket document for bandits: pass it back in
 	// DecideRequest.Sticky to keep the user on their arm.
 	Sticky map[string]string `json:"sticky,omitempty"`
+	// UnknownKeys are the keys asked for that no experiment or flag has (a typo, or
+	// one deleted since).
+	UnknownKeys []string `json:"unknown_keys,omitempty"`
 }
 
 // Variant is the variant served for key, or "" when lift does not know key.

@@ -55,8 +55,11 @@ type Deps struct {
 	Results ResultsReader
 	// Bandits, when set, fills the bandit section of bandit experiments' pages.
 	Bandits BanditReporter
-	// EventTypes, when set, lists the custom event types on /event-types.
-	EventTypes EventTypes
+	// EventTypes, when set, lists the custom event types on /event-types (and lets
+	// the experiment form warn about a goal no event type has); TypeCreator, when
+	// set, registers new ones from there.
+	EventTypes  EventTypes
+	TypeCreator EventTypeCreator
 	// Privacy, when set, serves the privacy settings page (/settings/privacy), which
 	// shows PrivacyConfig.
 	Privacy       Privacy
@@ -78,11 +81,13 @@ type Deps struct {
 type Dashboard struct {
 	Deps
 	cache *resultsCache
+	since *runningSince
 }
 
-// New returns the dashboard; Register adds its routes.
+// New returns the dashboard; Register adds its routes, RefreshResults keeps the
+// experiments list's results fresh.
 func New(d Deps) *Dashboard {
-	db := &Dashboard{Deps: d}
+	db := &Dashboard{Deps: d, since: newRunningSince()}
 	if d.Results != nil {
 		db.cache = newResultsCache(d.Results)
 	}
@@ -148,6 +153,8 @@ func (d *Dashboard) Register(e *echo.Echo) {
 
 	view.GET("/events", d.liveEvents)
 	view.GET("/event-types", d.eventTypeList)
+	edit.GET("/event-types/new", d.eventTypeNew)
+	edit.POST("/event-types", d.eventTypeCreate)
 	view.GET("/event-types/:name", d.eventTypeDetail)
 
 	if d.Privacy != nil {
@@ -183,6 +190,8 @@ type Page struct {
 	Section string
 	User    auth.User
 	CSRF    string
+	// Flash is the message the previous request left ("Flag saved."), if any.
+	Flash *flash
 }
 
 // CanEdit reports whether the user may change experiments, flags and segments.
@@ -193,7 +202,7 @@ func (p Page) IsAdmin() bool { return p.User.Role.Allows(auth.Admin) }
 
 func (d *Dashboard) page(c echo.Context, section, title string) Page {
 	u, _ := c.Get(userKey).(auth.User)
-	return Page{Title: title, Section: section, User: u, CSRF: session.CSRFToken(c)}
+	return Page{Title: title, Section: section, User: u, CSRF: session.CSRFToken(c), Flash: takeFlash(c)}
 }
 
 const userKey = "lift.dashboard.user"
@@ -248,7 +257,7 @@ func (d *Dashboard) htmlErrors(next echo.HandlerFunc) echo.HandlerFunc {
 		var invalid *experiments.ValidationError
 		switch {
 		case errors.As(err, &invalid):
-			status, msg = http.StatusUnprocessableEntity, "The stored document is no longer valid: "+invalid.Error()+". Fix it in its editor."
+			status, msg = http.StatusUnprocessableEntity, "The stored document is no longer valid: "+problemsText(invalid.Fields)+". Fix it in its editor."
 		case errors.As(err, &he):
 			status, msg = he.Code, http.StatusText(he.Code)
 			if s, ok := he.Message.(string); ok {

@@ -151,7 +151,7 @@ func TestExperimentForm(t *testing.T) {
 	if p.status != http.StatusUnprocessableEntity || !hasTestID(p.body, "form-errors") {
 		t.Fatalf("invalid form: %d", p.status)
 	}
-	for _, want := range []string{"must add up to 100%", "variants[1].value", "is not valid JSON"} {
+	for _, want := range []string{"must add up to 100%", "Variant 2 value", "is not valid JSON"} {
 		if !strings.Contains(p.body, want) {
 			t.Errorf("invalid form does not say %q", want)
 		}
@@ -239,7 +239,7 @@ func TestFlagAndSegmentForms(t *testing.T) {
 	}
 
 	b.get("/segments/new")
-	if p := b.post("/segments", url.Values{"key": {"eu"}, "condition": {`{"country":{"$bogus":1}}`}}); p.status != 422 || !strings.Contains(p.body, "condition.country.$bogus") {
+	if p := b.post("/segments", url.Values{"key": {"eu"}, "condition": {`{"country":{"$bogus":1}}`}}); p.status != 422 || !strings.Contains(p.body, "Condition (country.$bogus)") {
 		t.Errorf("bad condition: %d", p.status)
 	}
 	for _, tc := range []struct{ attrs, want string }{

@@ -53,7 +53,7 @@ func TestExperimentFormMetricsAndBandit(t *testing.T) {
 		"bandit_auto_stop": {"on"}, "bandit_per_segment": {"us-mobile"}, "op": {"save"},
 	}
 	p := b.post("/experiments", form)
-	if p.status != http.StatusUnprocessableEntity || !strings.Contains(p.body, "metrics[1].window") {
+	if p.status != http.StatusUnprocessableEntity || !strings.Contains(p.body, "Metric 2 window") {
 		t.Fatalf("bad metric window: %d", p.status)
 	}
 	form["metric_window"] = []string{"", "36h"}
@@ -237,12 +237,12 @@ func TestBehavioralSegmentEditor(t *testing.T) {
 	}
 	form := url.Values{"kind": {"behavioral"}, "key": {"high-intent"}, "name": {"High intent"}, "ttl": {"30m"}, "rule_mode": {"builder"}, "rule_combine": {"and"},
 		"clauses": {"1"}, "c0_shape": {"count"}, "c0_event": {"product_view"}, "c0_count": {"3"}, "c0_where": {`{"category":"shoes"}`}, "c0_within": {"40d"}, "c0_steps": {"1"}, "op": {"save"}}
-	if p = b.post("/segments", form); p.status != http.StatusUnprocessableEntity || !strings.Contains(p.body, "rule.within") {
+	if p = b.post("/segments", form); p.status != http.StatusUnprocessableEntity || !strings.Contains(p.body, "Rule (within)") {
 		t.Fatalf("window over 30 days: %d", p.status)
 	}
 	form.Set("c0_within", "10m")
 	form.Set("c0_where", `{category}`)
-	if p = b.post("/segments", form); p.status != http.StatusUnprocessableEntity || !strings.Contains(p.body, "rule.where") {
+	if p = b.post("/segments", form); p.status != http.StatusUnprocessableEntity || !strings.Contains(p.body, "Rule (where)") {
 		t.Fatalf("bad where: %d", p.status)
 	}
 	form.Set("c0_where", `{"category":"shoes"}`)
@@ -281,7 +281,7 @@ func TestBehavioralSegmentEditor(t *testing.T) {
 	}
 	// Errors inside the or name their clause.
 	cart.Set("c1_absent_within", "2d")
-	if p = b.post("/segments/cart", cart); p.status != http.StatusUnprocessableEntity || !strings.Contains(p.body, "rule.or[1].absent.within") {
+	if p = b.post("/segments/cart", cart); p.status != http.StatusUnprocessableEntity || !strings.Contains(p.body, "Rule (or[1].absent.within)") {
 		t.Errorf("absent longer than the window: %d", p.status)
 	}
 

@@ -57,8 +57,10 @@ type experimentForm struct {
 	Correction        string
 	Sequential, CUPED bool
 
-	// AllSegments lists the segments to choose from.
+	// AllSegments lists the segments to choose from; EventTypes the event types the
+	// collector accepts (nil when they cannot be known).
 	AllSegments []string
+	EventTypes  []string
 	Errors      fieldErrors
 }
 
@@ -298,8 +300,8 @@ func (f *experimentForm) document(base *experiments.Experiment) ([]byte, fieldEr
 		sum += w
 		va := experiments.Variant{Key: v.Key, Name: strings.TrimSpace(v.Name), Weight: w}
 		if s := strings.TrimSpace(v.Value); s != "" {
-			if !json.Valid([]byte(s)) {
-				add(field+".value", `is not valid JSON (text needs quotes: "blue")`)
+			if msg := jsonProblem(s); msg != "" {
+				add(field+".value", msg)
 			}
 			va.Value = json.RawMessage(s)
 		}
@@ -322,8 +324,8 @@ func (f *experimentForm) document(base *experiments.Experiment) ([]byte, fieldEr
 	e.Targeting = nil
 	if f.TargetMode == "json" {
 		if s := strings.TrimSpace(f.TargetJSON); s != "" {
-			if !json.Valid([]byte(s)) {
-				add("targeting", "is not valid JSON")
+			if msg := jsonProblem(s); msg != "" {
+				add("targeting", msg)
 			}
 			e.Targeting = json.RawMessage(s)
 		}

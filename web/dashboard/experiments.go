@@ -1,9 +1,13 @@
 package dashboard
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -15,6 +19,10 @@ type experimentRow struct {
 	Key, Name, Status, Traffic, Goal, Type string
 	Variants                               int
 	HasGoal                                bool
+	// GoalMissing: no event type of the goal's name exists, so it never converts.
+	GoalMissing bool
+	// VariantNames are the names given to variants, by key.
+	VariantNames map[string]string
 }
 
 // traffic is the share of all users an experiment can reach: coverage times its
@@ -38,6 +46,7 @@ func (d *Dashboard) experimentList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	known, knowTypes := d.knownEventTypes(c.Request().Context())
 	rows := make([]experimentRow, 0, len(docs))
 	counts := map[string]int{}
 	for _, doc := range docs {
@@ -45,9 +54,11 @@ func (d *Dashboard) experimentList(c echo.Context) error {
 		if err := json.Unmarshal(doc, &e); err != nil {
 			return err
 		}
-		r := experimentRow{Key: e.Key, Name: e.Name, Status: e.Status, Variants: len(e.Variants), Traffic: percent(traffic(&e)), Goal: "—", Type: e.Type}
+		r := experimentRow{Key: e.Key, Name: e.Name, Status: e.Status, Variants: len(e.Variants), Traffic: percent(traffic(&e)), Goal: "—", Type: e.Type,
+			VariantNames: variantNames(&e)}
 		if e.Goal != nil {
 			r.Goal, r.HasGoal = e.Goal.Event, true
+			r.GoalMissing = knowTypes && !known[e.Goal.Event]
 		}
 		counts[e.Status]++
 		rows = append(rows, r)
@@ -66,6 +77,7 @@ func (d *Dashboard) experimentList(c echo.Context) error {
 	var heads map[string]headline
 	if d.cache != nil {
 		heads = d.cache.headlines(c.Request().Context(), rows)
+		d.describeHeadlines(c.Request().Context(), rows, heads)
 	}
 	return render(c, http.StatusOK, experimentListView(d.page(c, "experiments", "Experiments"), rows, heads, counts, len(docs), filter))
 }
@@ -97,7 +109,8 @@ func (d *Dashboard) experimentDetail(c echo.Context) error {
 		s := d.banditReport(c.Request().Context(), e)
 		bs = &s
 	}
-	return render(c, http.StatusOK, experimentDetailView(d.page(c, "experiments", e.Name), e, results, bs, history))
+	missing := d.missingEventTypes(c.Request().Context(), e)
+	return render(c, http.StatusOK, experimentDetailView(d.page(c, "experiments", e.Name), e, results, bs, history, missing))
 }
 
 // segmentKeys lists the attribute segments an experiment or flag rule may name.
@@ -136,6 +149,14 @@ func (d *Dashboard) showExperimentForm(c echo.Context, status int, f *experiment
 		return err
 	}
 	f.AllSegments = all
+	if known, ok := d.knownEventTypes(c.Request().Context()); ok {
+		for n := range known {
+			if !strings.HasPrefix(n, "$") {
+				f.EventTypes = append(f.EventTypes, n)
+			}
+		}
+		sort.Strings(f.EventTypes)
+	}
 	title := "New experiment"
 	if f.Editing {
 		title = "Edit " + f.Key
@@ -188,7 +209,68 @@ func (d *Dashboard) saveExperiment(c echo.Context, editing bool) error {
 		f.Errors = errs
 		return d.showExperimentForm(c, http.StatusUnprocessableEntity, f)
 	}
+	saved := flash{Tone: "success", Text: "Experiment saved."}
+	var doc experiments.Experiment
+	if json.Unmarshal(body, &doc) == nil {
+		if missing := d.missingEventTypes(c.Request().Context(), &doc); len(missing) > 0 {
+			saved = flash{Tone: "warn", Text: "Experiment saved, but " + missingText(missing) + " Register it, or change the event.",
+				Link: "/event-types/new?name=" + url.QueryEscape(missing[0]), LinkText: "Register " + missing[0]}
+		}
+	}
+	setFlash(c, saved)
 	return c.Redirect(http.StatusSeeOther, "/experiments/"+f.Key)
+}
+
+// missingEventTypes lists the goal and metric events of e that no event type has
+// (the collector rejects such events, so those metrics never move); none when the
+// event types cannot be known.
+func (d *Dashboard) missingEventTypes(ctx context.Context, e *experiments.Experiment) []string {
+	known, ok := d.knownEventTypes(ctx)
+	if !ok {
+		return nil
+	}
+	var events []string
+	if e.Goal != nil {
+		events = append(events, e.Goal.Event)
+	}
+	for _, m := range e.Metrics {
+		events = append(events, m.Event)
+	}
+	var missing []string
+	for _, ev := range events {
+		if ev != "" && !known[ev] && !slices.Contains(missing, ev) {
+			missing = append(missing, ev)
+		}
+	}
+	return missing
+}
+
+// missingText explains missing event types in one sentence.
+func missingText(missing []string) string {
+	if len(missing) == 1 {
+		return "no event type " + missing[0] + " exists. lift rejects " + missing[0] + " events until the type is registered, so nothing is counted on it."
+	}
+	return "no event types " + strings.Join(missing, ", ") + " exist. lift rejects such events until the types are registered, so nothing is counted on them."
+}
+
+// variantNames are the names given to variants, by key (variants without one are
+// left out).
+func variantNames(e *experiments.Experiment) map[string]string {
+	names := map[string]string{}
+	for _, v := range e.Variants {
+		if v.Name != "" {
+			names[v.Key] = v.Name
+		}
+	}
+	return names
+}
+
+// variantLabel is how a variant is named on the pages: its name, else its key.
+func variantLabel(v experiments.Variant) string {
+	if v.Name != "" {
+		return v.Name
+	}
+	return v.Key
 }
 
 // transitionText explains each lifecycle action on its confirmation page.

@@ -12,8 +12,8 @@ import (
 // winnerChoice is one variant offered on the "Declare winner" page, with its chance
 // of being best when the bandit report has one.
 type winnerChoice struct {
-	Variant, PBest string
-	Checked        bool
+	Variant, Name, PBest string
+	Checked              bool
 }
 
 // winnerForm is the page that declares a bandit's winner, or takes it back.
@@ -59,7 +59,7 @@ func (d *Dashboard) winnerConfirm(c echo.Context) error {
 		}
 	}
 	for _, v := range e.Variants {
-		f.Choices = append(f.Choices, winnerChoice{Variant: v.Key, PBest: pbest[v.Key], Checked: v.Key == pick})
+		f.Choices = append(f.Choices, winnerChoice{Variant: v.Key, Name: v.Name, PBest: pbest[v.Key], Checked: v.Key == pick})
 	}
 	return render(c, http.StatusOK, winnerView(d.page(c, "experiments", "Declare winner of "+e.Name), f))
 }
@@ -77,7 +77,7 @@ func (d *Dashboard) winnerSet(c echo.Context) error {
 	if c.FormValue("op") != "resume" && variant == "" {
 		f := &winnerForm{Key: e.Key, Name: e.Name, Errors: fieldErrors{{Field: "bandit.winner", Message: "choose the variant to serve"}}}
 		for _, v := range e.Variants {
-			f.Choices = append(f.Choices, winnerChoice{Variant: v.Key})
+			f.Choices = append(f.Choices, winnerChoice{Variant: v.Key, Name: v.Name})
 		}
 		return render(c, http.StatusUnprocessableEntity, winnerView(d.page(c, "experiments", "Declare winner of "+e.Name), f))
 	}

@@ -2,7 +2,7 @@
 // build step, served by lift at /static/lift.js.
 //
 //   import { init } from "https://lift.example.com/static/lift.js";
-//   const lift = init({ endpoint: "https://lift.example.com", clientKey: "lift_client_…" });
+//   const lift = init({ endpoint: "https://lift.example.com", clientKey: "lift_ck_…" });
 //   const hero = await lift.decide();          // cached; refreshed in the background
 //   lift.value("hero-banner");                 // logs the exposure when rendered
 //   lift.track("add_to_cart", { properties: { sku: "B-12" } });
@@ -10,11 +10,19 @@
 // Delivery is at-least-once: every event gets its event_id here, stays in localStorage
 // until lift answered 202, and is sent with navigator.sendBeacon when the page is hidden
 // or closed; lift stores an event_id once.
+//
+// Whenever lift has not answered (not yet, an error, a refused key, lift down, an answer
+// later than renderTimeout) a [data-lift] element shows its data-lift-default; with the
+// anti-flicker CSS of docs/sdk.md nothing else is ever seen meanwhile.
 
 const COOKIE = "lift_id";
 const PREFIX = "lift:";
 const BEACON_BYTES = 60000; // browsers allow 64 KiB of beacons in flight per page
 const MAX_QUEUE = 1000; // events kept while lift is unreachable; older ones are dropped
+const MAX_BACKOFF = 60000; // ms between event flushes while lift keeps failing
+const LOADING_CLASS = "lift-loading"; // on <html> while [data-lift] waits (docs/sdk.md)
+// RFC 3339 with a time zone; a space may stand for the T.
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 
 export const version = "1";
 
@@ -31,6 +39,9 @@ export const version = "1";
  *   flushInterval   ms between event flushes (default 2000)
  *   batchSize       flush as soon as this many events wait (default 50)
  *   autoRender      show data-lift elements' variants and log their exposures (default true)
+ *   renderTimeout   ms data-lift elements wait for lift's first answer before showing
+ *                   their default; an answer later than that is kept for the next page
+ *                   (default 1000)
  *   cookieDomain    domain of the anonymous id cookie (default: the page's host)
  *   storage         a Storage for the cache, queue and sticky buckets (default localStorage)
  */
@@ -48,6 +59,10 @@ export class Lift {
 		this.keys = o.keys;
 		this.cacheTtl = o.cacheTtl ?? 60000;
 		this.flushInterval = o.flushInterval ?? 2000;
+		this.renderTimeout = o.renderTimeout ?? 1000;
+		this.retryAt = 0; // no flush before this time (ms) after failures
+		this.backoff = 0;
+		this.refused = null; // why lift refused the key (401/403): nothing more is sent
 		this.batchSize = o.batchSize ?? 50;
 		this.cookieDomain = o.cookieDomain;
 		this.store = o.storage || safeLocalStorage();
@@ -60,10 +75,10 @@ export class Lift {
 		this.userId = this.#load("user") || null;
 		this.#loadCached();
 		if (o.userId) this.identify(o.userId);
-		this.flushTimer = setInterval(() => this.flush(), this.flushInterval);
+		this.flushTimer = setInterval(() => Date.now() >= this.retryAt && this.flush(), this.flushInterval);
 		if (o.refreshInterval > 0) {
 			this.refreshTimer = setInterval(() => {
-				if (document.visibilityState === "visible") this.refresh().catch(() => {});
+				if (document.visibilityState === "visible" && !this.refused) this.refresh().catch(() => {});
 			}, o.refreshInterval);
 		}
 		// pagehide covers closing and navigating; visibilitychange covers mobile
@@ -76,6 +91,15 @@ export class Lift {
 		if (this.autoRender && typeof IntersectionObserver !== "undefined") {
 			this.observer = new IntersectionObserver((entries) => this.#seen(entries), { threshold: 0.5 });
 		}
+		// shown: [data-lift] elements show a decision or their default. fellBack: they
+		// show defaults because lift did not answer in time, so an answer to a request
+		// made before then is not rendered (it would replace what the visitor sees).
+		this.shown = false;
+		this.fellBack = false;
+		if (this.autoRender) {
+			if (this.decisions) this.#whenReady(() => this.render());
+			else this.renderTimer = setTimeout(() => this.#fallBack(), this.renderTimeout);
+		}
 		queueMicrotask(() => this.flush()); // what a closed page left behind
 	}
 
@@ -87,7 +111,9 @@ export class Lift {
 	/**
 	 * Decisions for the current user: the cached ones while fresh, else from lift.
 	 * A stale cache is returned at once and refreshed in the background. Resolves to
-	 * {"<key>": {variant, value, reason, experiment, exposure?}}.
+	 * {"<key>": {variant, value, reason, experiment, exposure?}}; when lift cannot be
+	 * asked it resolves to {} (so value(key, fallback) gives the fallbacks) and says
+	 * why once on the console: lift being down must not break the page's script.
 	 */
 	async decide() {
 		if (this.decisions && Date.now() - this.decidedAt < this.cacheTtl) return this.decisions;
@@ -95,11 +121,26 @@ export class Lift {
 			this.refresh().catch(() => {});
 			return this.decisions;
 		}
-		return this.refresh();
+		return this.#ask();
 	}
 
-	/** Asks lift again, bypassing the cache; listeners of "change" are told. */
+	// #ask refreshes, resolving to the decisions kept (or {}) when lift cannot answer.
+	#ask() {
+		return this.refresh().catch((err) => {
+			if (!this.refused && !this.warned) {
+				this.warned = true;
+				console.warn(String(err?.message || err).replace(/^(lift: )?/, "lift: ") + " — showing defaults");
+			}
+			return this.decisions || {};
+		});
+	}
+
+	/**
+	 * Asks lift again, bypassing the cache; listeners of "change" are told. Rejects
+	 * when lift does not answer (decide() and the calls below resolve instead).
+	 */
 	refresh() {
+		if (this.refused) return Promise.reject(new Error(this.refused));
 		if (this.pending) return this.pending;
 		const body = { user_id: this.id, attributes: this.attributes, track: false };
 		if (this.keys) body.keys = this.keys;
@@ -107,16 +148,22 @@ export class Lift {
 		const sticky = this.#load("sticky:" + this.id);
 		if (sticky) body.sticky = sticky;
 		const forId = this.id;
+		const askedBeforeFallback = !this.fellBack;
 		this.pending = this.#post("/v1/decide", body, { Authorization: "Bearer " + this.clientKey })
 			.then(async (res) => {
+				if (res.status === 401 || res.status === 403) throw new Error(this.#refuse(res.status, await res.text()));
 				if (!res.ok) throw new Error("lift: /v1/decide answered " + res.status + ": " + (await res.text()));
 				const date = Date.parse(res.headers.get("Date"));
 				if (date) this.clockSkew = date - Date.now();
 				const out = await res.json();
 				if (forId !== this.id) return this.refresh(); // identify() ran meanwhile
 				if (out.sticky) this.#save("sticky:" + forId, out.sticky);
-				this.#setDecisions(out.decisions, Date.now());
+				this.#setDecisions(out.decisions, Date.now(), !(askedBeforeFallback && this.fellBack));
 				return this.decisions;
+			})
+			.catch((err) => {
+				this.#fallBack(); // nothing to show but the defaults
+				throw err;
 			})
 			.finally(() => (this.pending = null));
 		return this.pending;
@@ -154,11 +201,12 @@ export class Lift {
 	/**
 	 * Records an event: type is a built-in type (page_view, product_view, click,
 	 * add_to_cart, remove_from_cart, purchase) or a declared custom one. Options:
-	 * properties, value (required for purchase), timestamp (a Date; default now).
-	 * Returns the event_id.
+	 * properties, value (required for purchase), timestamp (a Date, an RFC 3339 string
+	 * with a time zone such as "2026-12-07T08:00:00Z", or epoch milliseconds; default
+	 * now; anything else throws a TypeError). Returns the event_id.
 	 */
 	track(type, { properties, value, timestamp } = {}) {
-		return this.#enqueue(type, { properties, value, timestamp });
+		return this.#enqueue(type, { properties, value, timestamp: toMillis(timestamp) });
 	}
 
 	/**
@@ -176,7 +224,7 @@ export class Lift {
 		this.#save("user", userId);
 		this.#enqueue("$identify", { properties: { anonymous_id: this.anonymousId } });
 		this.decisions = null;
-		return this.refresh();
+		return this.#ask();
 	}
 
 	/** Logs out: forgets the logged-in id and starts a new anonymous visitor. */
@@ -186,14 +234,14 @@ export class Lift {
 		this.#remove("user");
 		this.anonymousId = this.#anonymousId(true);
 		this.decisions = null;
-		return this.refresh();
+		return this.#ask();
 	}
 
 	/** Replaces the targeting attributes and refreshes the decisions. */
 	setAttributes(attributes) {
 		this.attributes = { ...attributes };
 		this.decisions = null;
-		return this.refresh();
+		return this.#ask();
 	}
 
 	/**
@@ -209,7 +257,7 @@ export class Lift {
 			this.#anonymousId(); // persists the id now that it may
 		}
 		this.decisions = null;
-		return this.refresh();
+		return this.#ask();
 	}
 
 	/** Calls fn(decisions) whenever new decisions arrive; returns an unsubscribe function. */
@@ -221,14 +269,21 @@ export class Lift {
 
 	/**
 	 * Shows, inside every [data-lift="<key>"] under root, the child whose
-	 * data-lift-variant is the served variant (or data-lift-default when none matches)
-	 * and hides the others; the exposure is logged once the element is half visible.
+	 * data-lift-variant is the served variant (or data-lift-default when none matches,
+	 * or before any decision) and hides the others; the exposure is logged once the
+	 * element is half visible. Marks each element data-lift-served and takes the
+	 * lift-loading class off <html> (the anti-flicker CSS of docs/sdk.md).
 	 */
 	render(root = document) {
-		if (!this.decisions) return;
+		this.#paint(root, this.decisions);
+	}
+
+	#paint(root, decisions) {
+		this.shown = true;
+		clearTimeout(this.renderTimer);
 		for (const el of root.querySelectorAll("[data-lift]")) {
 			const key = el.dataset.lift;
-			const d = this.decisions[key];
+			const d = decisions?.[key];
 			const options = [...el.querySelectorAll(":scope > [data-lift-variant], :scope > [data-lift-default]")];
 			const shown =
 				options.find((v) => d && v.dataset.liftVariant === d.variant) ||
@@ -239,10 +294,46 @@ export class Lift {
 			if (this.observer) this.observer.observe(el);
 			else this.expose(key);
 		}
+		document.documentElement.classList.remove(LOADING_CLASS);
+	}
+
+	// #fallBack shows every [data-lift] element's default, unless something is shown
+	// already (a decision on screen stays there when a later refresh fails).
+	#fallBack() {
+		if (!this.autoRender || this.shown) return;
+		this.fellBack = true;
+		this.#whenReady(() => this.#paint(document, null));
+	}
+
+	#whenReady(fn) {
+		if (typeof document === "undefined") return;
+		if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", fn, { once: true });
+		else fn();
+	}
+
+	// #refuse stops all traffic to lift after it refused the client key (401, or 403
+	// for an origin the key does not allow): asking again would be refused again. It
+	// says so once on the console and returns the message.
+	#refuse(status, body) {
+		if (!this.refused) {
+			let why = body;
+			try {
+				why = JSON.parse(body).error || body;
+			} catch {
+				// not JSON: keep the text
+			}
+			this.refused = "lift: " + status + " " + why + " — lift.js stops sending for this page: check clientKey" +
+				" (a client key, lift_ck_…); decisions show their defaults and events wait in localStorage.";
+			console.error(this.refused);
+			clearInterval(this.flushTimer);
+			clearInterval(this.refreshTimer);
+		}
+		return this.refused;
 	}
 
 	/** Sends the queued events now; resolves when lift answered (or the attempt failed). */
 	async flush() {
+		if (this.refused) return;
 		const queue = this.#queue().filter((e) => !this.inFlight.has(e.event_id));
 		if (!queue.length || this.flushing) return;
 		this.flushing = true;
@@ -257,14 +348,27 @@ export class Lift {
 				const out = await res.json().catch(() => ({}));
 				for (const r of out.rejected || []) console.warn("lift: event rejected:", r.error, batch[r.index]);
 				this.#dropFromQueue(new Set(batch.map((e) => e.event_id)));
+				this.backoff = 0;
+			} else if (res.status === 401 || res.status === 403) {
+				this.#refuse(res.status, await res.text()); // the events stay queued
+			} else {
+				// 413/429/503: the events stay queued; wait longer after each failure,
+				// or as long as Retry-After says.
+				this.#delay(Number(res.headers.get("Retry-After")) * 1000);
 			}
-			// 401/403/413/429/503 and network errors: the events stay queued for the next flush.
 		} catch {
-			// offline: keep them
+			this.#delay(0); // offline: keep them
 		} finally {
 			for (const e of batch) this.inFlight.delete(e.event_id);
 			this.flushing = false;
 		}
+	}
+
+	// #delay postpones the next timed flush: twice as long after each failure (from
+	// flushInterval up to a minute), or what the server asked for.
+	#delay(ms) {
+		this.backoff = Math.min(Math.max(this.backoff * 2, this.flushInterval), MAX_BACKOFF);
+		this.retryAt = Date.now() + Math.max(ms || 0, this.backoff);
 	}
 
 	/** The OpenFeature evaluation context for this user, for @openfeature/ofrep-web-provider. */
@@ -300,11 +404,13 @@ export class Lift {
 
 	// ---- internals -----------------------------------------------------------------
 
-	#setDecisions(decisions, at) {
+	// #setDecisions keeps new decisions; show is false for the answer to a request made
+	// before [data-lift] fell back to its defaults, which is only cached for later.
+	#setDecisions(decisions, at, show = true) {
 		this.decisions = decisions;
 		this.decidedAt = at;
 		this.#save("decisions", { id: this.id, attrs: JSON.stringify(this.attributes), at, decisions });
-		if (this.autoRender && typeof document !== "undefined") this.render();
+		if (this.autoRender && show) this.#whenReady(() => this.render());
 		for (const fn of this.listeners) {
 			try {
 				fn(decisions);
@@ -347,7 +453,7 @@ export class Lift {
 			event_id: uuid(),
 			type,
 			user_id: this.id,
-			timestamp: new Date((timestamp ? timestamp.getTime() : Date.now()) + this.clockSkew).toISOString(),
+			timestamp: new Date((timestamp ?? Date.now()) + this.clockSkew).toISOString(),
 		};
 		if (properties) e.properties = properties;
 		if (value !== undefined) e.value = value;
@@ -368,6 +474,7 @@ export class Lift {
 	// the page is gone. Events of a flush still awaiting its answer are left to that
 	// keepalive request (they stay queued, so the next page resends them if it failed).
 	#beacon() {
+		if (this.refused) return; // it would be refused too
 		const queue = this.#queue().filter((e) => !this.inFlight.has(e.event_id));
 		if (!queue.length || typeof navigator.sendBeacon !== "function") return;
 		const sent = new Set();
@@ -451,6 +558,25 @@ export class Lift {
 			// disabled storage
 		}
 	}
+}
+
+// toMillis reads track()'s timestamp option as epoch milliseconds (undefined: none).
+function toMillis(ts) {
+	if (ts === undefined || ts === null) return undefined;
+	let ms = NaN;
+	if (ts instanceof Date) ms = ts.getTime();
+	else if (typeof ts === "number") {
+		if (Number.isFinite(ts) && Math.abs(ts) < 1e11 && ts !== 0) {
+			throw new TypeError("lift: track(): timestamp " + ts + " looks like seconds; it takes epoch milliseconds (Date.now(), or seconds × 1000)");
+		}
+		ms = ts;
+	} else if (typeof ts === "string" && RFC3339.test(ts)) ms = Date.parse(ts.replace(" ", "T"));
+	if (!Number.isFinite(ms)) {
+		const got = typeof ts === "string" ? JSON.stringify(ts) : String(ts);
+		throw new TypeError("lift: track(): timestamp must be a Date, an RFC 3339 string with a time zone such as " +
+			'"2026-12-07T08:00:00Z", or epoch milliseconds; got ' + got);
+	}
+	return ms;
 }
 
 function readCookie(name) {
