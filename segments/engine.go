@@ -186,6 +186,8 @@ func NewEngine(defs []Definition, opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("%w: definition %d: empty or repeated key %q", ErrDefinitions, i, d.Key)
 		case (d.Rule == nil) == (d.Feature == nil):
 			return nil, fmt.Errorf("%w: %q: a rule or a feature is required, not both", ErrDefinitions, d.Key)
+		case (d.Feature != nil) != IsFeatureKey(d.Key):
+			return nil, fmt.Errorf("%w: %q: feature keys, and only they, start with %q", ErrDefinitions, d.Key, FeaturePrefix)
 		case d.TTL < 0:
 			return nil, fmt.Errorf("%w: segment %q: negative ttl", ErrDefinitions, d.Key)
 		case len(e.retain)+len(d.patterns()) > math.MaxUint16 || i >= math.MaxUint16:

@@ -15,6 +15,14 @@ import (
 // shards and rebuilds; instead of entering and leaving they report their value
 // whenever it changes (FeatureChange). docs/recommendations.md describes them.
 
+// FeaturePrefix starts the engine key of every feature ("features.views_10m"), so a
+// feature and a segment never share a key (document keys have no ".") and the key
+// tells which it is. Conditions read a feature under the same name.
+const FeaturePrefix = "features."
+
+// IsFeatureKey reports whether an engine key is a feature's.
+func IsFeatureKey(key string) bool { return strings.HasPrefix(key, FeaturePrefix) }
+
 // Feature kinds.
 const (
 	FeatureCount    = "count"    // events in the window
@@ -193,9 +201,6 @@ func (f *Feature) Default() any {
 	return 0.0
 }
 
-// usesValues says whether the feature keeps a property value per event.
-func (f *Feature) usesValues() bool { return f.property != nil }
-
 // distinctValues says whether only the newest event of each value matters: for a
 // distinct count, the last value and the last n distinct values, an older event with
 // the same value never changes the result, so it is dropped as soon as a newer one
@@ -312,7 +317,7 @@ func (f *Feature) value(in []entry, strs *interner) json.RawMessage {
 
 const (
 	fnvOffset uint64 = 14695981039346656037
-	fnvPrime         = 1099511628211
+	fnvPrime  uint64 = 1099511628211
 )
 
 func fnvString(h uint64, s string) uint64 {

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,7 +62,7 @@ func feature(t testing.TB, key, def string) segments.Definition {
 	if err != nil {
 		t.Fatalf("ParseFeatureJSON(%s): %v", def, err)
 	}
-	return segments.Definition{Key: key, Feature: f}
+	return segments.Definition{Key: segments.FeaturePrefix + key, Feature: f}
 }
 
 // featureHarness feeds an engine and keeps the values it reports.
@@ -88,7 +89,7 @@ func (h *featureHarness) record(c segments.FeatureChange) {
 	if h.values[c.UserID] == nil {
 		h.values[c.UserID] = map[string]string{}
 	}
-	h.values[c.UserID][c.Feature] = string(c.Value)
+	h.values[c.UserID][strings.TrimPrefix(c.Feature, segments.FeaturePrefix)] = string(c.Value)
 }
 
 func (h *featureHarness) wantValue(user, feature, want string) {
@@ -166,7 +167,7 @@ func TestFeatureReportsChangesOnly(t *testing.T) {
 	h.send("u1", "product_view", time.Second, 0, `{"sku":"a"}`)
 	var got []string
 	for _, c := range h.changes {
-		got = append(got, c.Feature+"="+string(c.Value))
+		got = append(got, strings.TrimPrefix(c.Feature, segments.FeaturePrefix)+"="+string(c.Value))
 	}
 	if want := []string{"views=1", "skus=1", "views=2"}; !slices.Equal(got, want) {
 		t.Errorf("changes = %v, want %v", got, want)
@@ -201,7 +202,7 @@ func TestFeaturesAgreeWithGroundTruth(t *testing.T) {
 	parsed := map[string]*segments.Feature{}
 	for _, d := range definitions {
 		if d.Feature != nil {
-			parsed[d.Key] = d.Feature
+			parsed[strings.TrimPrefix(d.Key, segments.FeaturePrefix)] = d.Feature
 		}
 	}
 
@@ -211,7 +212,7 @@ func TestFeaturesAgreeWithGroundTruth(t *testing.T) {
 		if reported[c.UserID] == nil {
 			reported[c.UserID] = map[string]string{}
 		}
-		reported[c.UserID][c.Feature] = string(c.Value)
+		reported[c.UserID][strings.TrimPrefix(c.Feature, segments.FeaturePrefix)] = string(c.Value)
 	}
 	newEngine := func() *segments.Engine {
 		eng, err := segments.NewEngine(definitions, segments.Options{Lateness: lateness, OnFeature: onFeature, Now: func() time.Time { return t0.Add(48 * time.Hour) }})
@@ -399,7 +400,7 @@ func TestFeatureRebuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	cut := t0.Add(10 * time.Minute)
-	live.eng.StartRebuild([]string{"recent", "skus"}, cut)
+	live.eng.StartRebuild([]string{"features.recent", "features.skus"}, cut)
 	var hoff int64
 	for i := range 40 {
 		at := time.Duration(i) * 30 * time.Second

@@ -162,6 +162,8 @@ func New(d Deps) *echo.Echo {
 		"flags":        experiments.KindFlag,
 		"segments":     experiments.KindSegment,
 		"saved-groups": experiments.KindSavedGroup,
+		"features":     experiments.KindFeature,
+		"recommenders": experiments.KindRecommender,
 	} {
 		h := docHandlers{s: s, kind: kind}
 		api.GET("/"+path, h.list)

@@ -92,6 +92,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// change, so /v1/decide reads them from memory.
 	members := experiments.NewMemberSet()
 	live.Members = members
+	// So do users' features (docs/recommendations.md).
+	features := experiments.NewFeatureSet()
+	live.FeatureValues = features
 	keys := auth.NewKeyRing(keyStore)
 	typeStore := ingestpg.New(pool)
 	eventTypes := typereg.New(typeStore)
@@ -137,6 +140,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	go watcher.Run(watchCtx)
 	if *role == "all" || *role == "api" {
 		go segstore.New(pool).Follow(watchCtx, cfg.PostgresURL, members, time.Second, log)
+		go segstore.New(pool).FollowFeatures(watchCtx, cfg.PostgresURL, features, time.Second, log)
 	}
 
 	ingestMetrics := ingest.NewMetrics(reg)
@@ -285,6 +289,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 				wm.segmentShard(shard, true)
 				defer wm.segmentShard(shard, false)
 				runner := &amqprunner.Runner{URL: cfg.AMQPURL, Store: segstore.New(pool), Changes: chSegments, History: history,
+					Features: segstore.New(pool), FeatureLog: chSegments,
 					Definitions: definitions, Log: log, Shard: shard, Shards: cfg.SegmentShards, Owner: owner,
 					RebuildDelay: cfg.SegmentRebuildDelay, Observe: wm.segmentEngine, Erasures: segstore.New(pool)}
 				runner.Run(ctx)
