@@ -12,6 +12,7 @@ import (
 	"github.com/liftlab/lift/bandit"
 	banditstore "github.com/liftlab/lift/bandit/pgstore"
 	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/experiments/recommend"
 	"github.com/liftlab/lift/internal/finite"
 	"github.com/liftlab/lift/segments"
 	"github.com/liftlab/lift/segments/amqprunner"
@@ -359,4 +360,23 @@ func featureDefinitions(ctx context.Context, config experiments.Store) ([]segmen
 		defs = append(defs, segments.Definition{Key: r.FeatureKey(), Feature: def})
 	}
 	return defs, nil
+}
+
+// recommenderSpecs lists the recommenders to train.
+func recommenderSpecs(config experiments.Store) func(context.Context) ([]recommend.Spec, error) {
+	return func(ctx context.Context) ([]recommend.Spec, error) {
+		docs, err := config.List(ctx, experiments.KindRecommender)
+		if err != nil {
+			return nil, err
+		}
+		specs := make([]recommend.Spec, 0, len(docs))
+		for _, doc := range docs {
+			var r experiments.Recommender
+			if err := json.Unmarshal(doc, &r); err != nil {
+				return nil, fmt.Errorf("recommender document: %w", err)
+			}
+			specs = append(specs, recommend.SpecOf(r))
+		}
+		return specs, nil
+	}
 }
