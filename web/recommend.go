@@ -37,7 +37,10 @@ type RecommendRequest struct {
 	Recommender string `json:"recommender"`
 	// Experiment names an experiment or bandit whose variant values choose the
 	// recommender or strategy (docs/recommendations.md); its exposure is logged.
-	Experiment string         `json:"experiment"`
+	Experiment string `json:"experiment"`
+	// Strategy forces "similar" or "popular" (what an experiment's arm would
+	// choose), e.g. to see what the other arm would have shown.
+	Strategy   string         `json:"strategy"`
 	Attributes map[string]any `json:"attributes"`
 	N          *int           `json:"n"`
 	Exclude    []string       `json:"exclude"`
@@ -71,6 +74,8 @@ func ParseRecommendRequest(body []byte) (RecommendRequest, error) {
 		return r, badRequest("n", "must be from 1 to "+strconv.Itoa(MaxRecommendN))
 	case len(r.Exclude) > maxExclude:
 		return r, badRequest("exclude", "must list at most "+strconv.Itoa(maxExclude)+" items")
+	case r.Strategy != "" && r.Strategy != recommend.StrategySimilar && r.Strategy != recommend.StrategyPopular:
+		return r, badRequest("strategy", "must be \"similar\" or \"popular\"")
 	}
 	return r, nil
 }
@@ -86,8 +91,10 @@ type recommendResponse struct {
 	Experiment       string             `json:"experiment,omitempty"`
 	Variant          string             `json:"variant,omitempty"`
 	// Impression is what a client that logs its own impressions ("track": false)
-	// sends as the properties of a $recommendation event when it renders the items.
+	// sends as the properties of a $recommendation event when it renders the items,
+	// and Exposure, for an experiment's assigned user, those of its $exposure.
 	Impression *recommend.Impression `json:"impression,omitempty"`
+	Exposure   *ingest.Exposure      `json:"exposure,omitempty"`
 }
 
 // recommend serves POST /v1/recommend: items for a user from a recommender, scored
@@ -112,7 +119,7 @@ func (s *server) recommend(c echo.Context) error {
 		n = *req.N
 	}
 	resp, err := s.Recommendations.Recommend(snap, recommend.Request{UserID: userID, Recommender: req.Recommender,
-		Experiment: req.Experiment, Attributes: req.Attributes, N: n, Exclude: req.Exclude})
+		Experiment: req.Experiment, Strategy: req.Strategy, Attributes: req.Attributes, N: n, Exclude: req.Exclude})
 	if err != nil {
 		return err
 	}
@@ -126,6 +133,10 @@ func (s *server) recommend(c echo.Context) error {
 	switch {
 	case !track:
 		out.Impression = &im
+		if d := resp.Decision; d != nil && d.Assigned {
+			out.Exposure = &ingest.Exposure{Experiment: d.ExperimentKey, Variant: d.Variant, Segment: d.Segment,
+				AssignmentProbability: d.Probability}
+		}
 	case consent.Analytics:
 		if s.Exposures != nil && resp.Decision != nil {
 			s.logExposures(userID, []experiments.Keyed{*resp.Decision}, nil)

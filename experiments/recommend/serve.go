@@ -71,9 +71,11 @@ type Request struct {
 	// experiment (or bandit) whose variants choose it (see Arm).
 	Recommender string
 	Experiment  string
-	Attributes  map[string]any
-	N           int
-	Exclude     []string
+	// Strategy, if set, overrides the strategy (StrategySimilar or StrategyPopular).
+	Strategy   string
+	Attributes map[string]any
+	N          int
+	Exclude    []string
 }
 
 // Strategies a recommendation is served with.
@@ -127,6 +129,9 @@ func (ms *Models) Recommend(snap *experiments.Snapshot, req Request) (Response, 
 		if arm.Strategy != "" {
 			resp.Strategy = arm.Strategy
 		}
+	}
+	if req.Strategy != "" {
+		resp.Strategy = req.Strategy
 	}
 	if resp.Recommender == "" {
 		return resp, &experiments.ValidationError{Fields: []experiments.FieldError{{Field: "recommender", Message: "is required"}}}
