@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/liftlab/lift/migrations"
@@ -41,8 +44,9 @@ func (a recommendAnswer) first() string {
 // trained from the events the collector accepted (through ClickHouse, on request),
 // every decision process loads its model, and a user's next view changes their
 // recommendations within a second (the view reaches the segment engine, which
-// publishes the user's recent items); experiments choose the strategy; what was
-// shown is stored as $recommendation events.
+// publishes the user's recent items); experiments choose the strategy; lift.js's
+// recommend() does the same in a browser; what was shown is stored as
+// $recommendation events.
 func TestRecommendationsFollowViewsEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives the real pipeline")
@@ -187,14 +191,47 @@ func TestRecommendationsFollowViewsEndToEnd(t *testing.T) {
 		return len(seen) == 2
 	})
 
+	// lift.js on a shop's page (another origin): a view, then recommend() follows it;
+	// shown() logs the impression.
+	shop := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><html><body><script type="module">
+			const { init } = await import(%q);
+			window.lift = init({endpoint: %q, clientKey: %q, consent: {analytics: true, personalization: true}, flushInterval: 60000});
+			window.ready = true;
+			</script></body></html>`, f.client.base+"/static/lift.js", f.client.base, f.client.key)
+	}))
+	defer shop.Close()
+	browser := newBrowser(t)
+	tab, cancelTab := chromedp.NewContext(browser)
+	defer cancelTab()
+	run1(t, tab, "open the shop", chromedp.Navigate(strings.Replace(shop.URL, "127.0.0.1", "localhost", 1)),
+		chromedp.Poll[chromedp.Void]("window.ready === true", chromedp.WithPollingTimeout(20*time.Second)))
+	js := `(async () => {
+		lift.track("product_view", {properties: {sku: "mug"}});
+		await lift.flush();
+		for (let i = 0; i < 100; i++) {
+			const r = await lift.recommend("similar", {n: 2});
+			if (r.items.length && r.items[0].item === "saucer") { r.shown(); await lift.flush(); return lift.id + " " + r.items.map(x => x.item).join(","); }
+			await new Promise(ok => setTimeout(ok, 100));
+		}
+		return "never";
+	})()`
+	browserUser, browserItems, _ := strings.Cut(get(t, tab, js, chromedp.Evaluate[string](js, chromedp.EvalAwaitPromise)), " ")
+	if !strings.HasPrefix(browserItems, "saucer") {
+		t.Fatalf("lift.recommend after a view of a mug: %q", browserItems)
+	}
+
 	// What was shown is stored, for attribution.
 	q := migrations.OpenClickHouse(f.env["LIFT_CLICKHOUSE_ADDR"], f.env["LIFT_CLICKHOUSE_DB"])
 	defer q.Close()
 	eventually(t, 30*time.Second, func() bool {
-		var n, exposed uint64
+		var n, exposed, browserShown uint64
 		_ = q.QueryRowContext(context.Background(), `SELECT count() FROM events WHERE type = '$recommendation'
 			AND user_id = 'visitor-0' AND visitParamExtractString(properties, 'recommender') = 'similar'`).Scan(&n)
 		_ = q.QueryRowContext(context.Background(), `SELECT count() FROM exposures WHERE experiment = 'recs'`).Scan(&exposed)
-		return n > 0 && exposed > 0
+		_ = q.QueryRowContext(context.Background(), `SELECT count() FROM events WHERE type = '$recommendation'
+			AND user_id = ?`, browserUser).Scan(&browserShown)
+		return n > 0 && exposed > 0 && browserShown == 1
 	})
 }
