@@ -145,7 +145,51 @@ func (s *server) recommend(c echo.Context) error {
 			s.Impressions.Log(userID, im)
 		}
 	}
-	return c.JSON(http.StatusOK, out)
+	return c.JSONBlob(http.StatusOK, appendRecommendResponse(make([]byte, 0, 512), &out))
+}
+
+// appendRecommendResponse encodes the answer by hand, as the decide answer is: the
+// reflection of encoding/json costs more than scoring the items.
+func appendRecommendResponse(b []byte, r *recommendResponse) []byte {
+	b = append(b, `{"user_id":`...)
+	b = appendString(b, r.UserID)
+	b = append(b, `,"recommender":`...)
+	b = appendString(b, r.Recommender)
+	b = append(b, `,"items":[`...)
+	for i, it := range r.Items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"item":`...)
+		b = appendString(b, it.Item)
+		b = append(b, `,"score":`...)
+		b = strconv.AppendFloat(b, it.Score, 'g', -1, 64) // finite: sums of similarities
+		b = append(b, `,"source":`...)
+		b = appendString(b, it.Source)
+		b = append(b, '}')
+	}
+	b = append(b, `],"model_version":`...)
+	b = strconv.AppendInt(b, r.ModelVersion, 10)
+	b = append(b, `,"strategy":`...)
+	b = appendString(b, r.Strategy)
+	b = append(b, `,"recommendation_id":`...)
+	b = appendString(b, r.RecommendationID)
+	if r.Experiment != "" {
+		b = append(b, `,"experiment":`...)
+		b = appendString(b, r.Experiment)
+		b = append(b, `,"variant":`...)
+		b = appendString(b, r.Variant)
+	}
+	// Only with track false: encoding/json is fine there.
+	if r.Impression != nil {
+		enc, _ := json.Marshal(r.Impression) // strings and numbers: cannot fail
+		b = append(append(b, `,"impression":`...), enc...)
+	}
+	if r.Exposure != nil {
+		enc, _ := json.Marshal(r.Exposure)
+		b = append(append(b, `,"exposure":`...), enc...)
+	}
+	return append(b, '}')
 }
 
 // trainRecommender serves POST /api/v1/recommenders/{key}/train: the trainer that

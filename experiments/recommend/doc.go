@@ -29,7 +29,8 @@
 //
 // A user's recommendations are scored from the items they touched most recently,
 // newest first (a feature the segment engine keeps up to date, so a view a second
-// old counts): score(j) = Σ_r Decay^r · sim(recent_r, j). The recent items
+// old counts): score(j) = Σ_r Decay^r · sim(recent_r, j) over the MaxScored newest.
+// The recent items
 // themselves and the request's exclusions are left out; if fewer than n items score,
 // the popular ones fill the list.
 package recommend

@@ -83,6 +83,12 @@ const (
 // Decay is how much less each older recent item counts than the one after it.
 const Decay = 0.8
 
+// MaxScored is how many of the recent items (the newest) are scored from: the tenth
+// counts 0.8⁹ ≈ 0.13 as much as the first, and the offline evaluation finds the
+// same recall with 10 as with 20, at half the cost per request. All recent items are
+// still left out of the recommendations.
+const MaxScored = 10
+
 // Recommend returns up to n items for a user whose recent items are recent (newest
 // first): the items most similar to them (see the package comment), then popular
 // ones if fewer than n score. The recent items and exclude are never recommended.
@@ -116,7 +122,7 @@ func (m *Model) Recommend(recent []string, n int, exclude []string, popularOnly 
 	var out []Scored
 	if !popularOnly {
 		w := float32(1)
-		for _, it := range recent {
+		for _, it := range recent[:min(len(recent), MaxScored)] {
 			if i, ok := m.index[it]; ok {
 				for _, nb := range m.Neighbours[i] {
 					if sc.skip[nb.Item] {
