@@ -163,7 +163,7 @@ func appendRecommendResponse(b []byte, r *recommendResponse) []byte {
 		b = append(b, `{"item":`...)
 		b = appendString(b, it.Item)
 		b = append(b, `,"score":`...)
-		b = strconv.AppendFloat(b, it.Score, 'g', -1, 64) // finite: sums of similarities
+		b = strconv.AppendFloat(b, it.Score, 'g', -1, 32) // float32 sums of similarities: finite
 		b = append(b, `,"source":`...)
 		b = appendString(b, it.Source)
 		b = append(b, '}')

@@ -121,20 +121,29 @@ func (m *Model) Recommend(recent []string, n int, exclude []string, popularOnly 
 	}
 	var out []Scored
 	if !popularOnly {
+		// Items left out score -1 while scoring (similarities are never negative), so
+		// the loop reads one array, not two.
+		for _, i := range sc.skipped {
+			sc.score[i] = -1
+		}
 		w := float32(1)
 		for _, it := range recent[:min(len(recent), MaxScored)] {
 			if i, ok := m.index[it]; ok {
 				for _, nb := range m.Neighbours[i] {
-					if sc.skip[nb.Item] {
+					s := sc.score[nb.Item]
+					switch {
+					case s < 0:
 						continue
-					}
-					if sc.score[nb.Item] == 0 {
+					case s == 0:
 						sc.touched = append(sc.touched, nb.Item)
 					}
-					sc.score[nb.Item] += w * nb.Score
+					sc.score[nb.Item] = s + w*nb.Score
 				}
 			}
 			w *= Decay
+		}
+		for _, i := range sc.skipped {
+			sc.score[i] = 0
 		}
 		// The best n by a min-heap (ties by item index, so answers do not depend on
 		// the order neighbours were met in).
