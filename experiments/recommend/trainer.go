@@ -126,7 +126,11 @@ func (t *Trainer) round(ctx context.Context, failed map[string]time.Time) error 
 				return ctx.Err()
 			}
 			failed[s.Key] = now.Add(time.Minute)
-			t.Log.Error("training a recommender failed; retrying in a minute", "recommender", s.Key, "err", err)
+			if errors.Is(err, ErrNoData) {
+				t.Log.Info("no events to train a recommender on yet; trying again in a minute", "recommender", s.Key)
+			} else {
+				t.Log.Error("training a recommender failed; retrying in a minute", "recommender", s.Key, "err", err)
+			}
 			if requested {
 				_ = t.Store.DoneRequest(ctx, s.Key, asked)
 			}
