@@ -46,6 +46,7 @@ type Keyed struct {
 // empty) for one user and appends the decisions to dst, so a caller can reuse one
 // buffer across requests. Unknown keys are left out of the result.
 func (s *Snapshot) Decide(userID string, attrs map[string]any, keys []string, dst []Keyed) []Keyed {
+	attrs = s.withFeatures(userID, attrs)
 	if len(keys) == 0 {
 		n := len(dst)
 		dst = slices.Grow(dst, len(s.entries))[:n+len(s.entries)]
@@ -57,8 +58,9 @@ func (s *Snapshot) Decide(userID string, attrs map[string]any, keys []string, ds
 		return dst
 	}
 	for _, k := range keys {
-		if d, ok := s.Evaluate(k, userID, attrs); ok {
-			dst = append(dst, Keyed{Key: k, Decision: d})
+		if i, ok := s.index[k]; ok {
+			dst = append(dst, Keyed{Key: k})
+			s.decide(&s.entries[i], userID, attrs, &dst[len(dst)-1].Decision)
 		}
 	}
 	return dst
@@ -71,7 +73,7 @@ func (s *Snapshot) Evaluate(key, userID string, attrs map[string]any) (d Decisio
 	if !found {
 		return Decision{}, false
 	}
-	s.decide(&s.entries[i], userID, attrs, &d)
+	s.decide(&s.entries[i], userID, s.withFeatures(userID, attrs), &d)
 	return d, true
 }
 

@@ -18,8 +18,10 @@ type ConfigLoader interface {
 type Live struct {
 	loader  ConfigLoader
 	current atomic.Pointer[Snapshot]
-	// Members, if set before the first Reload, answers behavioural segments.
-	Members Members
+	// Members, if set before the first Reload, answers behavioural segments;
+	// FeatureValues, the same way, users' features.
+	Members       Members
+	FeatureValues FeatureValues
 
 	// changed is closed, and replaced, when a snapshot of another version is stored:
 	// a broadcast to every waiting stream (web's server-sent events).
@@ -46,7 +48,7 @@ func (l *Live) Reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("experiments: reload snapshot: %w", err)
 	}
-	cfg.Members = l.Members
+	cfg.Members, cfg.FeatureValues = l.Members, l.FeatureValues
 	next := NewSnapshot(cfg, start)
 	l.mu.Lock()
 	defer l.mu.Unlock()

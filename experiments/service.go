@@ -101,6 +101,10 @@ func newDocument(kind Kind) document {
 		return &Segment{}
 	case KindSavedGroup:
 		return &SavedGroup{}
+	case KindFeature:
+		return &Feature{}
+	case KindRecommender:
+		return &Recommender{}
 	}
 	panic("experiments: unknown kind " + string(kind))
 }

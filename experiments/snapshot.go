@@ -25,6 +25,12 @@ type Config struct {
 	// memberships change per event, so the snapshot reads the live set (Live fills
 	// it in). Nil means no behavioural segment has members.
 	Members Members
+	// Features are the real-time user features (features.go); FeatureValues answers
+	// their values, live like Members (nil: every feature has its default).
+	Features      []Feature
+	FeatureValues FeatureValues
+	// Recommenders are the item recommenders (recommenders.go).
+	Recommenders []Recommender
 }
 
 // Members tells whether a user is currently in a behavioural segment.
@@ -60,6 +66,12 @@ type Snapshot struct {
 	members Members
 	// hasSticky spares Stick its work when no experiment is sticky.
 	hasSticky bool
+	// features are the defined features; readsFeatures says whether a condition
+	// may read them (only then do decisions add them to the attributes).
+	features      []compiledFeature
+	featureValues FeatureValues
+	readsFeatures bool
+	recommenders  map[string]Recommender
 	// impersonal marks the view Impersonal returns; impersonalView is that view.
 	impersonal     bool
 	impersonalView *Snapshot
@@ -173,6 +185,17 @@ func NewSnapshot(cfg *Config, loadedAt time.Time) *Snapshot {
 	}
 	s.docs.refs = segs
 	s.members = cfg.Members
+	for _, f := range cfg.Features {
+		_ = enc.Encode(f)
+	}
+	s.features, s.featureValues = compileFeatures(cfg.Features), cfg.FeatureValues
+	s.readsFeatures = len(s.features) > 0 && conditionsReadFeatures(cfg)
+	s.recommenders = make(map[string]Recommender, len(cfg.Recommenders))
+	for _, r := range cfg.Recommenders {
+		_ = enc.Encode(r)
+		r.Normalize()
+		s.recommenders[r.Key] = r
+	}
 	bw := map[string]map[string]BanditWeights{}
 	for _, w := range cfg.BanditWeights {
 		if bw[w.Experiment] == nil {

@@ -85,6 +85,7 @@ func ServedValue(v Variant) json.RawMessage { return variantValue(v) }
 // order: attribute segments by the attributes given, behavioural ones by the
 // memberships the segment engine published (none in the Impersonal view).
 func (s *Snapshot) MemberSegments(userID string, attrs map[string]any) []string {
+	attrs = s.withFeatures(userID, attrs)
 	keys := make([]string, 0, len(s.docs.refs))
 	for k := range s.docs.refs {
 		keys = append(keys, k)

@@ -30,11 +30,15 @@ const (
 	// TypeIdentify links an anonymous id (properties.anonymous_id) to the logged-in
 	// user_id; the browser SDK sends it when a visitor signs in (docs/sdk.md).
 	TypeIdentify = "$identify"
+	// TypeRecommendation records the items /v1/recommend showed a user
+	// (docs/recommendations.md); it is stored in the events table.
+	TypeRecommendation = "$recommendation"
 )
 
 var builtinTypes = map[string]bool{
 	TypePageView: true, TypeProductView: true, TypeClick: true, TypeAddToCart: true,
 	TypeRemoveFromCart: true, TypePurchase: true, TypeExposure: true, TypeIdentify: true,
+	TypeRecommendation: true,
 }
 
 // Limits that keep one event within what the storage columns, the statistics and the

@@ -11,7 +11,7 @@ import (
 )
 
 // checkpointMagic starts every checkpoint; the last byte is the format version.
-const checkpointMagic = "liftseg\x02"
+const checkpointMagic = "liftseg\x03"
 
 // ErrCorruptCheckpoint is returned by Restore for input that is not a checkpoint of
 // this format.
@@ -34,7 +34,7 @@ func (e *Engine) Snapshot(w io.Writer) error {
 		b = binary.BigEndian.AppendUint64(b, sg.id)
 		b = binary.AppendUvarint(b, uint64(len(sg.key)))
 		b = append(b, sg.key...)
-		b = binary.AppendUvarint(b, uint64(len(sg.rule.patterns)))
+		b = binary.AppendUvarint(b, uint64(len(sg.patterns)))
 		b = binary.AppendVarint(b, e.from[sg.base])
 		b = append(b, boolByte(sg.quiet))
 	}
@@ -45,7 +45,7 @@ func (e *Engine) Snapshot(w io.Writer) error {
 		b = binary.AppendUvarint(b, v)
 	}
 	for _, u := range e.users {
-		b = appendUser(b, u)
+		b = e.appendUser(b, u)
 		if len(b) > 1<<15 {
 			if _, err := bw.Write(b); err != nil {
 				return fmt.Errorf("segments: snapshot: %w", err)
@@ -69,7 +69,7 @@ func boolByte(v bool) byte {
 	return 0
 }
 
-func appendUser(b []byte, u *user) []byte {
+func (e *Engine) appendUser(b []byte, u *user) []byte {
 	b = binary.AppendUvarint(b, uint64(len(u.id)))
 	b = append(b, u.id...)
 	b = binary.AppendVarint(b, u.now)
@@ -79,6 +79,9 @@ func appendUser(b []byte, u *user) []byte {
 		b = binary.AppendUvarint(b, uint64(en.slot))
 		b = binary.AppendVarint(b, u.now-en.ts)
 		b = binary.AppendUvarint(b, math.Float64bits(en.val))
+		str := e.strs.get(en.str)
+		b = binary.AppendUvarint(b, uint64(len(str)))
+		b = append(b, str...)
 	}
 	b = binary.AppendUvarint(b, uint64(len(u.members)))
 	for _, m := range u.members {
@@ -93,6 +96,7 @@ func appendUser(b []byte, u *user) []byte {
 		b = append(b, flags)
 		b = binary.AppendVarint(b, u.now-m.since)
 		b = binary.AppendVarint(b, m.expires-u.now)
+		b = binary.AppendUvarint(b, m.value)
 	}
 	return b
 }
@@ -137,7 +141,7 @@ type Restored struct {
 func (e *Engine) Restore(r io.Reader) (Restored, error) {
 	res, err := e.restore(bufio.NewReaderSize(r, 1<<16))
 	if err != nil {
-		e.users, e.timers = map[string]*user{}, nil
+		e.users, e.timers, e.strs = map[string]*user{}, nil, interner{}
 		e.offset, e.maxTime, e.tickMark, e.received = -1, math.MinInt64, math.MinInt64, math.MinInt64
 		e.processed, e.late, e.duplicates = 0, 0, 0
 		for i := range e.from {
@@ -167,8 +171,14 @@ func (e *Engine) repair(res *Restored) {
 			continue
 		}
 		for _, m := range u.members {
-			if m.member {
-				e.emit(&e.segs[m.seg], Change{Kind: Exit, UserID: id, Segment: e.segs[m.seg].key, At: msTime(now)})
+			s := &e.segs[m.seg]
+			switch {
+			case m.member && s.feature != nil:
+				if e.onFeature != nil && !s.quiet {
+					e.onFeature(FeatureChange{UserID: id, Feature: s.key, At: msTime(now)})
+				}
+			case m.member:
+				e.emit(s, Change{Kind: Exit, UserID: id, Segment: s.key, At: msTime(now)})
 			}
 		}
 		e.Forget(id)
@@ -220,6 +230,7 @@ func (e *Engine) restore(br *bufio.Reader) (Restored, error) {
 			}
 		}
 	}
+	e.strs = interner{}
 	e.offset, e.maxTime, e.tickMark, e.received = d.varint(), d.varint(), d.varint(), d.varint()
 	e.processed, e.late, e.duplicates = d.uvarint(), d.uvarint(), d.uvarint()
 	users := d.uvarint()
@@ -258,7 +269,7 @@ func (e *Engine) mapSaved(saved []savedSegment) Restored {
 		}
 		s := &saved[found]
 		s.to = append(s.to, uint16(j))
-		for k := range sg.rule.patterns {
+		for k := range sg.patterns {
 			e.from[int(sg.base)+k] = s.from
 		}
 		if s.key != sg.key {
@@ -284,12 +295,13 @@ func (e *Engine) readUser(d *decoder, saved []savedSegment, slotTo [][]uint16) *
 	if n := d.uvarint(); n > 0 && n <= uint64(len(slotTo))*maxKept {
 		for range n {
 			slot, ts, val := d.uvarint(), u.now-d.varint(), math.Float64frombits(d.uvarint())
+			str := e.strs.intern(string(d.bytes(int(min(d.uvarint(), 1<<16)))))
 			if slot >= uint64(len(slotTo)) {
 				d.fail("slot out of range")
 				break
 			}
 			for _, to := range slotTo[slot] {
-				u.entries = append(u.entries, entry{slot: to, ts: ts, val: val})
+				u.entries = append(u.entries, entry{slot: to, ts: ts, val: val, str: str})
 			}
 		}
 		// Slots may be numbered differently here; within one, time order stays.
@@ -301,7 +313,7 @@ func (e *Engine) readUser(d *decoder, saved []savedSegment, slotTo [][]uint16) *
 		for range n {
 			seg := d.uvarint()
 			flags := d.bytes(1)
-			m := membership{since: u.now - d.varint(), expires: u.now + d.varint()}
+			m := membership{since: u.now - d.varint(), expires: u.now + d.varint(), value: d.uvarint()}
 			m.holding, m.member = flags[0]&1 != 0, flags[0]&2 != 0
 			if seg >= uint64(len(saved)) {
 				d.fail("segment out of range")

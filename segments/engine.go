@@ -27,11 +27,37 @@ type Event struct {
 	Properties json.RawMessage // decoded only when a rule's where needs it
 }
 
-// Definition is one behavioural segment: a member while Rule holds and for TTL after.
+// Definition is one behavioural segment: a member while Rule holds and for TTL after;
+// or, with Feature instead of Rule, a feature whose value is reported as it changes.
 type Definition struct {
-	Key  string
-	Rule *Rule
-	TTL  time.Duration
+	Key     string
+	Rule    *Rule
+	TTL     time.Duration
+	Feature *Feature
+}
+
+// EventTypes returns the event types the definition reads.
+func (d Definition) EventTypes() []string {
+	if d.Feature != nil {
+		return d.Feature.events
+	}
+	return d.Rule.EventTypes()
+}
+
+// Retention is how far back the definition reads (see Rule.Retention); a rebuild
+// needs this much history, plus the TTL.
+func (d Definition) Retention() time.Duration {
+	if d.Feature != nil {
+		return d.Feature.Within()
+	}
+	return d.Rule.Retention()
+}
+
+func (d Definition) patterns() []pattern {
+	if d.Feature != nil {
+		return []pattern{d.Feature.pattern()}
+	}
+	return d.Rule.patterns
 }
 
 // Options configure an Engine. Zero values take the defaults.
@@ -46,6 +72,8 @@ type Options struct {
 	// OnChange receives every membership change, synchronously, on the goroutine
 	// that called Process, Tick or Restore.
 	OnChange func(Change)
+	// OnFeature receives every new value of a feature, the same way.
+	OnFeature func(FeatureChange)
 	// Now is the engine's clock (default time.Now) and Skew how far ahead of it an
 	// event may have been received (or, without a receive time, have happened) and
 	// still count (default 5 minutes, what the collector allows a client's clock).
@@ -60,15 +88,19 @@ type Options struct {
 // event time. It is not safe for concurrent use: run one engine per shard (see
 // Shard) and feed it from one goroutine.
 type Engine struct {
-	segs     []segment
-	byType   map[string][]slotRef
-	retain   []int64 // per slot, ms
-	keep     []int   // per slot
-	from     []int64 // per slot: events received before it do not count (see StartRebuild)
-	users    map[string]*user
-	timers   timerHeap
-	onChange func(Change)
-	now      func() time.Time
+	segs      []segment
+	byType    map[string][]slotRef
+	retain    []int64 // per slot, ms
+	keep      []int   // per slot
+	distinct  []bool  // per slot: keeps only the newest event of each value
+	from      []int64 // per slot: events received before it do not count (see StartRebuild)
+	users     map[string]*user
+	timers    timerHeap
+	onChange  func(Change)
+	onFeature func(FeatureChange)
+	now       func() time.Time
+	// strs holds the property values features remember.
+	strs interner
 
 	lateness, idleAfter, skew int64 // ms
 
@@ -85,10 +117,13 @@ type Engine struct {
 }
 
 type segment struct {
-	key  string
-	rule *Rule
-	ttl  int64  // ms
-	base uint16 // first slot of the rule's patterns
+	key     string
+	rule    *Rule    // nil for a feature
+	feature *Feature // nil for a segment
+	// patterns are the rule's, or the feature's one.
+	patterns []pattern
+	ttl      int64  // ms
+	base     uint16 // first slot of the rule's patterns
 	// id identifies the definition by content (rule and TTL, not key): state is
 	// carried over between engines by it, so a renamed or published segment keeps
 	// its state.
@@ -101,6 +136,10 @@ type segment struct {
 type slotRef struct {
 	slot  uint16
 	where *Condition
+	// property is where a feature's value is, nil if it keeps none; distinct keeps
+	// only the newest event of each value.
+	property []string
+	distinct bool
 }
 
 // Stats describe an engine's state and input; see docs/segments.md for their use as
@@ -127,6 +166,7 @@ func NewEngine(defs []Definition, opts Options) (*Engine, error) {
 		byType:    map[string][]slotRef{},
 		users:     map[string]*user{},
 		onChange:  opts.OnChange,
+		onFeature: opts.OnFeature,
 		now:       opts.Now,
 		lateness:  cmpOr(opts.Lateness, time.Minute).Milliseconds(),
 		idleAfter: cmpOr(opts.IdleAfter, time.Minute).Milliseconds(),
@@ -144,20 +184,31 @@ func NewEngine(defs []Definition, opts Options) (*Engine, error) {
 		switch {
 		case d.Key == "" || seen[d.Key]:
 			return nil, fmt.Errorf("%w: definition %d: empty or repeated key %q", ErrDefinitions, i, d.Key)
-		case d.Rule == nil:
-			return nil, fmt.Errorf("%w: segment %q: no rule", ErrDefinitions, d.Key)
+		case (d.Rule == nil) == (d.Feature == nil):
+			return nil, fmt.Errorf("%w: %q: a rule or a feature is required, not both", ErrDefinitions, d.Key)
+		case (d.Feature != nil) != IsFeatureKey(d.Key):
+			return nil, fmt.Errorf("%w: %q: feature keys, and only they, start with %q", ErrDefinitions, d.Key, FeaturePrefix)
 		case d.TTL < 0:
 			return nil, fmt.Errorf("%w: segment %q: negative ttl", ErrDefinitions, d.Key)
-		case len(e.retain)+len(d.Rule.patterns) > math.MaxUint16 || i >= math.MaxUint16:
+		case len(e.retain)+len(d.patterns()) > math.MaxUint16 || i >= math.MaxUint16:
 			return nil, fmt.Errorf("%w: too many segments", ErrDefinitions)
 		}
 		seen[d.Key] = true
 		base := uint16(len(e.retain))
-		e.segs = append(e.segs, segment{key: d.Key, rule: d.Rule, ttl: d.TTL.Milliseconds(), base: base, id: definitionID(d)})
-		for j, p := range d.Rule.patterns {
+		e.segs = append(e.segs, segment{key: d.Key, rule: d.Rule, feature: d.Feature, patterns: d.patterns(),
+			ttl: d.TTL.Milliseconds(), base: base, id: definitionID(d)})
+		for j, p := range d.patterns() {
 			slot := base + uint16(j)
-			e.byType[p.event] = append(e.byType[p.event], slotRef{slot: slot, where: p.where})
+			if f := d.Feature; f != nil {
+				// Every event type of a feature feeds its one series.
+				for _, ev := range f.events {
+					e.byType[ev] = append(e.byType[ev], slotRef{slot: slot, where: p.where, property: f.property, distinct: f.distinctValues()})
+				}
+			} else {
+				e.byType[p.event] = append(e.byType[p.event], slotRef{slot: slot, where: p.where})
+			}
 			e.retain = append(e.retain, p.retain)
+			e.distinct = append(e.distinct, d.Feature != nil && d.Feature.distinctValues())
 			e.keep = append(e.keep, p.keep)
 			e.from = append(e.from, math.MinInt64)
 		}
@@ -165,10 +216,15 @@ func NewEngine(defs []Definition, opts Options) (*Engine, error) {
 	return e, nil
 }
 
-// definitionID hashes what a segment's state depends on: its rule and TTL.
+// definitionID hashes what a segment's state depends on: its rule and TTL (a
+// feature's: its definition).
 func definitionID(d Definition) uint64 {
 	h := fnv.New64a()
-	fmt.Fprintf(h, "%s %d", d.Rule.canonical, d.TTL.Milliseconds())
+	if d.Feature != nil {
+		fmt.Fprintf(h, "feature %s", d.Feature.canonical)
+	} else {
+		fmt.Fprintf(h, "%s %d", d.Rule.canonical, d.TTL.Milliseconds())
+	}
 	return h.Sum64()
 }
 
@@ -269,6 +325,9 @@ func (e *Engine) Process(ev Event) {
 	e.processed++
 	e.fire(wm)
 	e.apply(ev, t, recv)
+	if e.strs.crowded() {
+		e.compactStrings()
+	}
 }
 
 // Tick lets memberships expire while no events arrive. Event time advances only with
@@ -304,13 +363,19 @@ func (e *Engine) apply(ev Event, t, recv int64) {
 		if recv < e.from[r.slot] {
 			continue // a rebuilt segment had this event from storage
 		}
-		if r.where != nil {
-			if !decoded {
-				props, decoded = decodeProperties(ev.Properties), true
+		if (r.where != nil || r.property != nil) && !decoded {
+			props, decoded = decodeProperties(ev.Properties), true
+		}
+		if r.where != nil && !r.where.Match(props, nil) {
+			continue
+		}
+		var str uint32
+		if r.property != nil {
+			v := propertyValue(props, r.property)
+			if v == "" {
+				continue // a feature of a property the event lacks
 			}
-			if !r.where.Match(props, nil) {
-				continue
-			}
+			str = e.strs.intern(v)
 		}
 		if u == nil {
 			// Clone: the caller's id may alias a reused message buffer.
@@ -322,7 +387,11 @@ func (e *Engine) apply(ev Event, t, recv int64) {
 			// changes carry their exact times.
 			e.catchUp(u, t-1)
 		}
-		u.insert(r.slot, t, ev.Value, e.keep[r.slot])
+		if r.distinct {
+			u.insertDistinct(r.slot, t, str, e.keep[r.slot])
+		} else {
+			u.insert(r.slot, t, ev.Value, str, e.keep[r.slot])
+		}
 	}
 	if u == nil {
 		return

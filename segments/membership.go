@@ -50,6 +50,9 @@ func (e *Engine) evaluate(u *user, t int64) {
 // the earliest time after t at which it may change with no new event.
 func (e *Engine) step(u *user, i uint16, t int64) int64 {
 	s := &e.segs[i]
+	if s.feature != nil {
+		return e.stepFeature(u, i, t)
+	}
 	holds, next := s.rule.root.eval(u.entries, s.base, t)
 	m := u.membership(i)
 	switch {
@@ -106,7 +109,7 @@ func (e *Engine) Members() iter.Seq[Membership] {
 		for _, u := range e.users {
 			for _, m := range u.members {
 				s := &e.segs[m.seg]
-				if m.member && !s.quiet && !yield(Membership{UserID: u.id, Segment: s.key, Since: msTime(m.since)}) {
+				if m.member && !s.quiet && s.feature == nil && !yield(Membership{UserID: u.id, Segment: s.key, Since: msTime(m.since)}) {
 					return
 				}
 			}

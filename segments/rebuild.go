@@ -32,7 +32,7 @@ func (e *Engine) StartRebuild(keys []string, cut time.Time) {
 		if s := &e.segs[i]; slices.Contains(keys, s.key) {
 			e.setRebuilding(i, true)
 			rebuild[i] = true
-			for k := range s.rule.patterns {
+			for k := range s.patterns {
 				e.from[int(s.base)+k] = c
 			}
 		}
@@ -56,7 +56,7 @@ func (e *Engine) StartRebuild(keys []string, cut time.Time) {
 func (e *Engine) setRebuilding(i int, on bool) {
 	s := &e.segs[i]
 	s.quiet = on
-	for k, p := range s.rule.patterns {
+	for k, p := range s.patterns {
 		slot := int(s.base) + k
 		e.retain[slot], e.keep[slot] = p.retain, p.keep
 		if on {
@@ -145,7 +145,8 @@ func (e *Engine) Merge(history *Engine) []string {
 		for _, en := range hu.entries {
 			i := history.segOfSlot(en.slot)
 			for _, j := range to[i] {
-				u.entries = append(u.entries, entry{ts: en.ts, val: en.val, slot: e.segs[j].base + en.slot - history.segs[i].base})
+				u.entries = append(u.entries, entry{ts: en.ts, val: en.val, slot: e.segs[j].base + en.slot - history.segs[i].base,
+					str: e.strs.intern(history.strs.get(en.str))})
 			}
 		}
 		// The history's memberships replace those the live events alone gave; the
@@ -158,6 +159,7 @@ func (e *Engine) Merge(history *Engine) []string {
 			}
 		}
 		u.sort()
+		u.dedupe(e.distinct)
 		e.replay(u, merged, hu.now)
 		// Only now: the replay read events older than the rules keep.
 		u.trim(e.keep)
@@ -178,7 +180,7 @@ func (e *Engine) replay(u *user, segs []uint16, from int64) {
 	for _, j := range segs {
 		s := &e.segs[j]
 		for _, en := range u.entries {
-			if en.slot >= s.base && int(en.slot) < int(s.base)+len(s.rule.patterns) && en.ts > from && en.ts < u.now {
+			if en.slot >= s.base && int(en.slot) < int(s.base)+len(s.patterns) && en.ts > from && en.ts < u.now {
 				times = append(times, en.ts)
 			}
 		}
@@ -207,6 +209,36 @@ func (u *user) sort() {
 		}
 		return cmp.Compare(a.ts, b.ts)
 	})
+}
+
+// dedupe keeps, in the slots that keep only the newest event of each value
+// (insertDistinct), only that one: history and live events may both hold a value.
+func (u *user) dedupe(distinct []bool) {
+	type key struct {
+		slot uint16
+		str  uint32
+	}
+	var seen map[key]bool
+	drop := make([]bool, len(u.entries))
+	for i := len(u.entries) - 1; i >= 0; i-- { // newest of each slot last
+		en := u.entries[i]
+		if !distinct[en.slot] {
+			continue
+		}
+		if seen == nil {
+			seen = map[key]bool{}
+		}
+		k := key{en.slot, en.str}
+		drop[i], seen[k] = seen[k], true
+	}
+	kept := u.entries[:0]
+	for i, en := range u.entries {
+		if !drop[i] {
+			kept = append(kept, en)
+		}
+	}
+	clear(u.entries[len(kept):])
+	u.entries = kept
 }
 
 // trim keeps only the keep newest entries of each slot, as insert does.

@@ -9,6 +9,7 @@ type entry struct {
 	ts   int64 // event time, Unix ms
 	val  float64
 	slot uint16
+	str  uint32 // a feature's property value (Engine.strs), 0 if none; fits the padding
 }
 
 // membership is a user's state in one segment, kept only while the rule holds or the
@@ -19,6 +20,9 @@ type membership struct {
 	member  bool
 	since   int64 // entered, ms
 	expires int64 // when the TTL runs out, while member && !holding
+	// value is, for a feature, a digest of the value last reported (0: the default);
+	// member is then value != 0.
+	value uint64
 }
 
 // user is the keyed state of one user.
@@ -43,8 +47,26 @@ func seriesOf(es []entry, slot uint16) []entry {
 	return es[lo:hi]
 }
 
+// insertDistinct adds an event with a value to a slot that keeps only the newest
+// event of each value (a feature's distinct values): an older event of the same value
+// is replaced, a newer one makes this one irrelevant.
+func (u *user) insertDistinct(slot uint16, ts int64, str uint32, keep int) {
+	lo := sort.Search(len(u.entries), func(i int) bool { return u.entries[i].slot >= slot })
+	for i := lo; i < len(u.entries) && u.entries[i].slot == slot; i++ {
+		if u.entries[i].str != str {
+			continue
+		}
+		if u.entries[i].ts >= ts {
+			return
+		}
+		u.entries = append(u.entries[:i], u.entries[i+1:]...)
+		break
+	}
+	u.insert(slot, ts, 0, str, keep)
+}
+
 // insert adds an event to a slot, keeping only its keep newest events.
-func (u *user) insert(slot uint16, ts int64, val float64, keep int) {
+func (u *user) insert(slot uint16, ts int64, val float64, str uint32, keep int) {
 	lo := sort.Search(len(u.entries), func(i int) bool { return u.entries[i].slot >= slot })
 	n := len(seriesOf(u.entries[lo:], slot))
 	// Insert after every entry of the slot with ts ≤ this one, so arrival order is
@@ -56,12 +78,12 @@ func (u *user) insert(slot uint16, ts int64, val float64, keep int) {
 		}
 		// Drop the oldest to make room: shift the slot's entries before at left.
 		copy(u.entries[lo:at-1], u.entries[lo+1:at])
-		u.entries[at-1] = entry{ts: ts, val: val, slot: slot}
+		u.entries[at-1] = entry{ts: ts, val: val, slot: slot, str: str}
 		return
 	}
 	u.entries = append(u.entries, entry{})
 	copy(u.entries[at+1:], u.entries[at:])
-	u.entries[at] = entry{ts: ts, val: val, slot: slot}
+	u.entries[at] = entry{ts: ts, val: val, slot: slot, str: str}
 }
 
 // prune drops entries that no rule can read at time t or later and returns when the

@@ -31,6 +31,8 @@ type DecideRequest struct {
 	// Segments asks for the keys of the segments the user is in, which GrowthBook SDKs
 	// evaluating locally take as the attribute lift_segments (docs/sdk.md).
 	Segments bool `json:"segments"`
+	// Features asks for the user's real-time features (docs/recommendations.md).
+	Features bool `json:"features"`
 }
 
 // decideBuffers are reused across requests to keep the decision path free of
@@ -173,6 +175,9 @@ func (s *server) decide(c echo.Context) error {
 	}
 	buf.unknown = unknownKeys(req.Keys, buf.decisions, buf.unknown[:0])
 	buf.out = appendDecideResponse(buf.out[:0], req.UserID, buf.decisions, sticky, !track, segments, buf.unknown)
+	if req.Features {
+		buf.out = appendFeatures(buf.out, snap.UserFeatures(userID))
+	}
 	s.metrics.observeDecide(buf.decisions, time.Since(start))
 	return c.JSONBlob(http.StatusOK, buf.out)
 }

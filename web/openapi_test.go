@@ -27,6 +27,8 @@ type (
 	stubEventTypes struct{ web.EventTypeManager }
 	stubGDPR       struct{ web.GDPR }
 	stubRetention  struct{ web.RetentionManager }
+	stubRecommend  struct{ web.Recommender }
+	stubModels     struct{ web.RecommenderModels }
 )
 
 // allRoutes lists "METHOD /path" of every route lift registers (without the
@@ -35,7 +37,8 @@ func allRoutes(t *testing.T) []string {
 	t.Helper()
 	e := web.New(web.Deps{Log: slog.New(slog.DiscardHandler), Registry: prometheus.NewRegistry(), MaxBodyBytes: 1,
 		Results: stubResults{}, Bandits: stubBandits{}, SegmentStats: stubSegStats{}, Webhooks: stubWebhooks{},
-		Events: stubEvents{}, EventTypes: stubEventTypes{}, GDPR: stubGDPR{}, Retention: stubRetention{}})
+		Events: stubEvents{}, EventTypes: stubEventTypes{}, GDPR: stubGDPR{}, Retention: stubRetention{},
+		Recommendations: stubRecommend{}, RecommenderModels: stubModels{}})
 	param := regexp.MustCompile(`:([a-z_]+)`)
 	var out []string
 	for _, r := range e.Routes() {

@@ -79,6 +79,12 @@ type Deps struct {
 	SegmentStats SegmentStats
 	// Webhooks, when set, serves /api/v1/webhooks (segment change webhooks).
 	Webhooks WebhookManager
+	// Recommendations, when set, serves POST /v1/recommend, logging what it shows
+	// to Impressions (if set); RecommenderModels, when set, serves
+	// /api/v1/recommenders/{key}/train and /models (docs/recommendations.md).
+	Recommendations   Recommender
+	Impressions       ImpressionLogger
+	RecommenderModels RecommenderModels
 	// EventsRate, DecideRate and APIRate limit each API key (or dashboard user), in
 	// requests per second with bursts of twice that, on POST /v1/events, on
 	// /v1/decide and OFREP, and on /api/v1; 0 means no limit. Over it: 429 with
@@ -147,6 +153,9 @@ func New(d Deps) *echo.Echo {
 	client.POST("/v1/decide", s.decide, decide...)
 	client.POST("/ofrep/v1/evaluate/flags/:key", s.ofrepOne, decide...)
 	client.POST("/ofrep/v1/evaluate/flags", s.ofrepBulk, decide...)
+	if d.Recommendations != nil {
+		client.POST("/v1/recommend", s.recommend, decide...)
+	}
 	// GrowthBook's SDKs (growthbook.go) carry the client key in the path.
 	e.GET("/api/features/:key", s.gbFeatures, s.urlKey)
 	e.GET("/sub/:key", s.gbStream, s.urlKey)
@@ -163,6 +172,8 @@ func New(d Deps) *echo.Echo {
 		"flags":        experiments.KindFlag,
 		"segments":     experiments.KindSegment,
 		"saved-groups": experiments.KindSavedGroup,
+		"features":     experiments.KindFeature,
+		"recommenders": experiments.KindRecommender,
 	} {
 		h := docHandlers{s: s, kind: kind}
 		api.GET("/"+path, h.list)
@@ -197,6 +208,10 @@ func New(d Deps) *echo.Echo {
 	}
 	if d.Webhooks != nil {
 		s.registerWebhooks(api)
+	}
+	if d.RecommenderModels != nil {
+		api.POST("/recommenders/:key/train", s.trainRecommender)
+		api.GET("/recommenders/:key/models", s.recommenderModels)
 	}
 	api.GET("/keys", s.listKeys)
 	api.POST("/keys", s.createKey)

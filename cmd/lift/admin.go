@@ -247,6 +247,16 @@ func demoSeed(ctx context.Context, args []string, getenv func(string) string, st
 			            {"key":"bestsellers","value":{"title":"Our bestsellers"}}],
 			"goal":{"event":"click","kind":"conversion"},
 			"bandit":{"update_every":"10s","per_segment":["new","returning"],"sticky":true}}`},
+		// Recommendations (docs/recommendations.md): products similar to what the
+		// visitor viewed, and an experiment of the recommender against popularity.
+		{experiments.KindFeature, `{"key":"views_10m","name":"Product views, last 10 minutes","kind":"count",
+			"event":"product_view","within":"10m"}`},
+		{experiments.KindRecommender, `{"key":"similar","name":"Similar products","event_types":["product_view","add_to_cart","purchase"],
+			"item_property":"sku","retrain_every":"10m"}`},
+		{experiments.KindExperiment, `{"key":"recs-vs-popular","name":"Recommender vs popular","type":"ab","status":"running",
+			"variants":[{"key":"popular","weight":0.5,"value":{"strategy":"popular"}},
+			            {"key":"similar","weight":0.5,"value":{"strategy":"similar"}}],
+			"goal":{"event":"purchase","kind":"conversion"}}`},
 	}
 	for _, d := range docs {
 		var key struct{ Key string }

@@ -21,6 +21,9 @@ import (
 	"github.com/liftlab/lift/experiments"
 	"github.com/liftlab/lift/experiments/chstore"
 	"github.com/liftlab/lift/experiments/pgstore"
+	"github.com/liftlab/lift/experiments/recommend"
+	recch "github.com/liftlab/lift/experiments/recommend/chstore"
+	recpg "github.com/liftlab/lift/experiments/recommend/pgstore"
 	"github.com/liftlab/lift/ingest"
 	"github.com/liftlab/lift/ingest/amqpbus"
 	"github.com/liftlab/lift/ingest/chsink"
@@ -92,6 +95,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// change, so /v1/decide reads them from memory.
 	members := experiments.NewMemberSet()
 	live.Members = members
+	// So do users' features (docs/recommendations.md).
+	features := experiments.NewFeatureSet()
+	live.FeatureValues = features
 	keys := auth.NewKeyRing(keyStore)
 	typeStore := ingestpg.New(pool)
 	eventTypes := typereg.New(typeStore)
@@ -137,6 +143,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	go watcher.Run(watchCtx)
 	if *role == "all" || *role == "api" {
 		go segstore.New(pool).Follow(watchCtx, cfg.PostgresURL, members, time.Second, log)
+		go segstore.New(pool).FollowFeatures(watchCtx, cfg.PostgresURL, features, time.Second, log)
+	}
+	// Every decision process holds the newest model of each recommender, loaded
+	// when the trainer saves one.
+	models := recommend.NewModels(recpg.New(pool))
+	if *role == "all" || *role == "api" {
+		go recpg.Follow(watchCtx, cfg.PostgresURL, models, cfg.Resync, log)
 	}
 
 	ingestMetrics := ingest.NewMetrics(reg)
@@ -152,6 +165,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	var pipeline sync.WaitGroup
 	var publisher *amqpbus.Publisher
 	var exposures *ingest.ExposureLog
+	var impressions *recommend.ImpressionLog
 	if *role == "all" || *role == "api" {
 		publisher = amqpbus.NewPublisher(cfg.AMQPURL, log, ingestMetrics)
 		exposures = ingest.NewExposureLog(publisher, log, ingestMetrics, cfg.ExposureBuffer)
@@ -160,8 +174,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		pipeline.Go(func() { publisher.Run(pubCtx) })
 		expDone := make(chan struct{})
 		go func() { exposures.Run(pipeCtx); close(expDone) }()
+		// So do the recommendation impressions.
+		impressions = recommend.NewImpressionLog(publisher, log, cfg.ExposureBuffer)
+		impDone := make(chan struct{})
+		go func() { impressions.Run(pipeCtx); close(impDone) }()
 		// The exposure log flushes through the publisher, so the publisher stops after it.
-		pipeline.Go(func() { <-expDone; stopPub() })
+		pipeline.Go(func() { <-expDone; <-impDone; stopPub() })
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "lift_exposure_buffer_length",
 			Help: "Exposures from /v1/decide waiting to be published (LIFT_EXPOSURE_BUFFER is the most).",
@@ -222,6 +240,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	if publisher != nil {
 		deps.Events, deps.EventMetrics, deps.Exposures = publisher, ingestMetrics, exposures
+		deps.Impressions = impressions
 		deps.EventsRate = float64(cfg.EventsRate)
 		deps.Types, deps.EventTypes = eventTypes, typereg.NewService(typeStore)
 	}
@@ -236,6 +255,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		deps.Results = &experiments.ResultsService{Store: store, Events: events}
 		deps.Bandits = banditReporter{config: store, events: events, weights: banditstore.New(pool)}
 		deps.SegmentStats = segstore.New(pool)
+		deps.Recommendations, deps.RecommenderModels = models, recpg.New(pool)
 		hooks := segstore.New(pool)
 		hooks.WebhookGuard = webhookGuard
 		deps.Webhooks = hooks
@@ -288,6 +308,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 				wm.segmentShard(shard, true)
 				defer wm.segmentShard(shard, false)
 				runner := &amqprunner.Runner{URL: cfg.AMQPURL, Store: segstore.New(pool), Changes: chSegments, History: history,
+					Features: segstore.New(pool), FeatureLog: chSegments,
 					Definitions: definitions, Log: log, Shard: shard, Shards: cfg.SegmentShards, Owner: owner,
 					RebuildDelay: cfg.SegmentRebuildDelay, Observe: wm.segmentEngine, Erasures: segstore.New(pool)}
 				runner.Run(ctx)
@@ -300,6 +321,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			Webhooks: segstore.New(pool), Configuration: configEraser{store}, Subjects: subjects, Log: log, Poll: cfg.ErasurePoll}
 		erasureElector := &leader.Elector{ConnString: cfg.PostgresURL, Name: "lift.erasure", Log: log, OnChange: wm.leading("lift.erasure")}
 		pipeline.Go(func() { erasureElector.Run(pipeCtx, erasures.Run) })
+		// Recommenders: one trainer at a time, reading ClickHouse events (lazily
+		// connected) and saving models to Postgres.
+		trainingData, err := recch.Open(cfg.ClickHouseAddr, cfg.ClickHouseDB)
+		if err != nil {
+			return err
+		}
+		defer trainingData.Close()
+		trainer := &recommend.Trainer{Recommenders: recommenderSpecs(store), Source: trainingData, Store: recpg.New(pool), Log: log}
+		trainerElector := &leader.Elector{ConnString: cfg.PostgresURL, Name: "lift.recommender-trainer", Log: log, OnChange: wm.leading("lift.recommender-trainer")}
+		pipeline.Go(func() { trainerElector.Run(pipeCtx, trainer.Run) })
 		retentionElector := &leader.Elector{ConnString: cfg.PostgresURL, Name: "lift.retention", Log: log, OnChange: wm.leading("lift.retention")}
 		pipeline.Go(func() { retentionElector.Run(pipeCtx, retention.Run) })
 		// Webhook deliveries: every worker process drains the outbox (claims are

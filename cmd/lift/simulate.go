@@ -40,6 +40,8 @@ func simulate(ctx context.Context, args []string, getenv func(string) string, st
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
 	noReport := fs.Bool("no-report", false, "only drive traffic (no server key needed)")
 	waitReady := fs.Duration("wait-ready", 0, "wait up to this long for lift's /readyz before starting")
+	warmup := fs.Int("warmup", 0, "first simulate this many sessions of browsing only (no exposures), train the scenario's recommender on them and wait for its model")
+	trainWait := fs.Duration("train-wait", 3*time.Minute, "longest wait for the recommender's model after the warm-up")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -75,6 +77,26 @@ func simulate(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	bar := newProgressBar(stderr)
+	if *warmup > 0 {
+		switch {
+		case sc.Recommendations == nil:
+			return errors.New("--warmup: the scenario has no recommendations to train")
+		case *serverKey == "":
+			return errors.New("--warmup: a server key is required to train the recommender")
+		}
+		fmt.Fprintf(stderr, "simulate: warm-up: %d sessions of browsing for recommender %s to learn from\n", *warmup, sc.Recommendations.Recommender)
+		if _, err := retailsim.Run(ctx, retailsim.Options{Scenario: sc, Client: c, Rate: *rate, Sessions: *warmup,
+			Seed: *seed + 1_000_003, Prefix: *prefix + "warm-", Think: *think, BrowseOnly: true, Progress: bar.show}); err != nil {
+			return err
+		}
+		fmt.Fprintln(stderr, "simulate: training the recommender on the warm-up…")
+		// Nearly every warm-up visitor viewed something; some events may still be on
+		// their way.
+		if err := retailsim.Train(ctx, retailsim.API{BaseURL: *base, Key: *serverKey}, sc.Recommendations.Recommender,
+			*warmup*9/10, *trainWait); err != nil {
+			return err
+		}
+	}
 	truth, err := retailsim.Run(ctx, retailsim.Options{Scenario: sc, Client: c, Rate: *rate, Sessions: *sessions,
 		Duration: *duration, Seed: *seed, Prefix: *prefix, Think: *think, Progress: bar.show})
 	if err != nil {

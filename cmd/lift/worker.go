@@ -12,6 +12,7 @@ import (
 	"github.com/liftlab/lift/bandit"
 	banditstore "github.com/liftlab/lift/bandit/pgstore"
 	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/experiments/recommend"
 	"github.com/liftlab/lift/internal/finite"
 	"github.com/liftlab/lift/segments"
 	"github.com/liftlab/lift/segments/amqprunner"
@@ -259,8 +260,9 @@ func addIPW(s *bandit.SegmentReport, bySegment map[string][]experiments.ArmAggre
 
 // segmentDefinitions reads the behavioural segments for the segment engine: each
 // published definition under its key, and each draft in preview under
-// "<key>@draft" (segments.PreviewSuffix). The fingerprint is their definitions, which
-// change whenever one does.
+// "<key>@draft" (segments.PreviewSuffix); and the features it computes: each feature
+// document's, and each recommender's recent items. The fingerprint is their
+// definitions, which change whenever one does.
 func segmentDefinitions(config experiments.Store) amqprunner.Definitions {
 	return func(ctx context.Context) ([]segments.Definition, string, error) {
 		docs, err := config.List(ctx, experiments.KindSegment)
@@ -306,11 +308,75 @@ func segmentDefinitions(config experiments.Store) amqprunner.Definitions {
 				}
 			}
 		}
+		features, err := featureDefinitions(ctx, config)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, d := range features {
+			defs = append(defs, d)
+			fmt.Fprintf(fingerprint, "%s\x00%s\n", d.Key, d.Feature.String())
+		}
 		keys := make([]string, len(defs))
 		for i, d := range defs {
 			keys[i] = d.Key
 		}
 		// Readable keys first, so the checkpoint shows which segments it holds.
 		return defs, strings.Join(keys, ",") + "@" + hex.EncodeToString(fingerprint.Sum(nil)[:8]), nil
+	}
+}
+
+// featureDefinitions reads the features the segment engine computes: every feature
+// document's definition, and every recommender's recent items.
+func featureDefinitions(ctx context.Context, config experiments.Store) ([]segments.Definition, error) {
+	var defs []segments.Definition
+	docs, err := config.List(ctx, experiments.KindFeature)
+	if err != nil {
+		return nil, err
+	}
+	for _, doc := range docs {
+		var f experiments.Feature
+		if err := json.Unmarshal(doc, &f); err != nil {
+			return nil, err
+		}
+		def, err := f.Definition()
+		if err != nil {
+			return nil, fmt.Errorf("feature %q: %w", f.Key, err)
+		}
+		defs = append(defs, segments.Definition{Key: f.EngineKey(), Feature: def})
+	}
+	if docs, err = config.List(ctx, experiments.KindRecommender); err != nil {
+		return nil, err
+	}
+	for _, doc := range docs {
+		var r experiments.Recommender
+		if err := json.Unmarshal(doc, &r); err != nil {
+			return nil, err
+		}
+		r.Normalize()
+		def, err := r.RecentItemsFeature()
+		if err != nil {
+			return nil, fmt.Errorf("recommender %q: %w", r.Key, err)
+		}
+		defs = append(defs, segments.Definition{Key: r.FeatureKey(), Feature: def})
+	}
+	return defs, nil
+}
+
+// recommenderSpecs lists the recommenders to train.
+func recommenderSpecs(config experiments.Store) func(context.Context) ([]recommend.Spec, error) {
+	return func(ctx context.Context) ([]recommend.Spec, error) {
+		docs, err := config.List(ctx, experiments.KindRecommender)
+		if err != nil {
+			return nil, err
+		}
+		specs := make([]recommend.Spec, 0, len(docs))
+		for _, doc := range docs {
+			var r experiments.Recommender
+			if err := json.Unmarshal(doc, &r); err != nil {
+				return nil, fmt.Errorf("recommender document: %w", err)
+			}
+			specs = append(specs, recommend.SpecOf(r))
+		}
+		return specs, nil
 	}
 }

@@ -32,10 +32,12 @@ type table struct {
 }
 
 var tables = map[experiments.Kind]table{
-	experiments.KindExperiment: {name: "experiments", extraCols: ", status", extraVals: ", $2::jsonb->>'status'"},
-	experiments.KindFlag:       {name: "flags"},
-	experiments.KindSegment:    {name: "segments", extraCols: ", kind", extraVals: ", $2::jsonb->>'kind'"},
-	experiments.KindSavedGroup: {name: "saved_groups"},
+	experiments.KindExperiment:  {name: "experiments", extraCols: ", status", extraVals: ", $2::jsonb->>'status'"},
+	experiments.KindFlag:        {name: "flags"},
+	experiments.KindSegment:     {name: "segments", extraCols: ", kind", extraVals: ", $2::jsonb->>'kind'"},
+	experiments.KindSavedGroup:  {name: "saved_groups"},
+	experiments.KindFeature:     {name: "features"},
+	experiments.KindRecommender: {name: "recommenders"},
 }
 
 func tableFor(kind experiments.Kind) (table, error) {
@@ -61,6 +63,12 @@ func (s *Store) LoadConfig(ctx context.Context) (*experiments.Config, error) {
 			return err
 		}
 		if err := loadAll(ctx, tx, "saved_groups", &cfg.SavedGroups); err != nil {
+			return err
+		}
+		if err := loadAll(ctx, tx, "features", &cfg.Features); err != nil {
+			return err
+		}
+		if err := loadAll(ctx, tx, "recommenders", &cfg.Recommenders); err != nil {
 			return err
 		}
 		return loadBanditWeights(ctx, tx, cfg)

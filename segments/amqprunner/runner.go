@@ -45,6 +45,21 @@ type ChangeLog interface {
 	Record(ctx context.Context, changes []segments.Change) error
 }
 
+// FeatureStore keeps the feature values decisions read (segments/pgstore).
+// ApplyFeatures must be idempotent (the values since the last checkpoint are
+// published again after a restart); FeatureUsers returns the stored values (other than
+// the defaults) of the given features.
+type FeatureStore interface {
+	ApplyFeatures(ctx context.Context, changes []segments.FeatureChange) error
+	FeatureUsers(ctx context.Context, features []string) ([]segments.FeatureChange, error)
+}
+
+// FeatureLog records feature values for training and analysts (segments/chsink
+// writes them to ClickHouse); like ChangeLog, RecordFeatures must be idempotent.
+type FeatureLog interface {
+	RecordFeatures(ctx context.Context, changes []segments.FeatureChange) error
+}
+
 // History reads stored events for rebuilds (segments/chsink implements it): every
 // event of the types with a timestamp at or after since and received before until
 // (whole seconds), in the order received.
@@ -67,7 +82,12 @@ type Runner struct {
 	// lost to the log (memberships themselves are not).
 	Changes       ChangeLog
 	MaxUnrecorded int
-	Definitions   Definitions
+	// Features, if not nil, receives the features' new values after the
+	// memberships, and FeatureLog (if not nil) then records them, bounded like
+	// Changes. Without Features, values are not published.
+	Features    FeatureStore
+	FeatureLog  FeatureLog
+	Definitions Definitions
 	// History, if not nil, rebuilds segments that have no state (new or changed
 	// rules, no checkpoint) from stored events; without it they start empty.
 	History History
@@ -146,9 +166,12 @@ type session struct {
 	fingerprint string
 	pending     []segments.Change // emitted, not yet stored
 	unrecorded  []segments.Change // stored, not yet in the change log
-	offset      int64             // last shard stream offset applied
-	lag         time.Duration     // receipt of the newest event applied → its application
-	observed    time.Time
+	// The same for feature values.
+	pendingValues    []segments.FeatureChange
+	unrecordedValues []segments.FeatureChange
+	offset           int64         // last shard stream offset applied
+	lag              time.Duration // receipt of the newest event applied → its application
+	observed         time.Time
 }
 
 func (r *Runner) session(ctx context.Context) error {
@@ -159,7 +182,12 @@ func (r *Runner) session(ctx context.Context) error {
 	s := &session{Runner: r, fingerprint: fingerprint, offset: -1}
 	// The engine believes receive times up to the collector's allowance ahead.
 	if s.engine, err = segments.NewEngine(defs, segments.Options{Lateness: r.Lateness, Skew: ingest.MaxSkew,
-		OnChange: func(c segments.Change) { s.pending = append(s.pending, c) }}); err != nil {
+		OnChange: func(c segments.Change) { s.pending = append(s.pending, c) },
+		OnFeature: func(c segments.FeatureChange) {
+			if r.Features != nil {
+				s.pendingValues = append(s.pendingValues, c)
+			}
+		}}); err != nil {
 		return err
 	}
 	keys := make([]string, len(defs))
@@ -352,22 +380,40 @@ func (s *session) flush(ctx context.Context) error {
 		}
 		s.pending = s.pending[:0]
 	}
-	if len(s.unrecorded) == 0 {
-		return nil
+	if len(s.pendingValues) > 0 {
+		if err := s.Features.ApplyFeatures(ctx, s.pendingValues); err != nil {
+			return err
+		}
+		if s.FeatureLog != nil {
+			s.unrecordedValues = append(s.unrecordedValues, s.pendingValues...)
+		}
+		s.pendingValues = s.pendingValues[:0]
 	}
-	if err := s.Changes.Record(ctx, s.unrecorded); err != nil {
+	if len(s.unrecorded) > 0 {
+		s.unrecorded = record(ctx, s, s.unrecorded, s.Changes.Record, "segment change log")
+	}
+	if len(s.unrecordedValues) > 0 {
+		s.unrecordedValues = record(ctx, s, s.unrecordedValues, s.FeatureLog.RecordFeatures, "feature log")
+	}
+	return nil
+}
+
+// record writes what is stored, not yet logged, to a log for analysts and returns
+// what is left. While the log fails the rows wait, at most MaxUnrecorded (the oldest
+// are dropped): memberships and values are stored, the log catches up when it can.
+func record[T any](ctx context.Context, s *session, rows []T, write func(context.Context, []T) error, name string) []T {
+	if err := write(ctx, rows); err != nil {
 		maxUnrecorded := s.MaxUnrecorded
 		if maxUnrecorded == 0 {
 			maxUnrecorded = 100_000
 		}
-		if over := len(s.unrecorded) - maxUnrecorded; over > 0 {
-			s.Log.Error("segment change log unavailable; dropping the oldest changes", "dropped", over, "err", err)
-			s.unrecorded = slices.Delete(s.unrecorded, 0, over)
+		if over := len(rows) - maxUnrecorded; over > 0 {
+			s.Log.Error(name+" unavailable; dropping the oldest changes", "dropped", over, "err", err)
+			rows = slices.Delete(rows, 0, over)
 		}
-		return nil // memberships are stored; the log catches up when it can
+		return rows
 	}
-	s.unrecorded = s.unrecorded[:0]
-	return nil
+	return rows[:0]
 }
 
 func (s *session) checkpoint(ctx context.Context) error {
@@ -407,10 +453,61 @@ func (s *session) checkpoint(ctx context.Context) error {
 	return err
 }
 
-// reconcile makes the stored memberships of this shard's users in segs what the
-// engine says: members it has that the store lacks enter (at the time the engine has
-// them in since), stored members it does not have exit.
-func (s *session) reconcile(ctx context.Context, segs []string) error {
+// reconcile makes what the store holds for this shard's users in the given segments
+// and features what the engine says.
+func (s *session) reconcile(ctx context.Context, keys []string) error {
+	var segs, feats []string
+	for _, k := range keys {
+		if segments.IsFeatureKey(k) {
+			feats = append(feats, k)
+		} else {
+			segs = append(segs, k)
+		}
+	}
+	if err := s.reconcileFeatures(ctx, feats); err != nil {
+		return err
+	}
+	return s.reconcileMembers(ctx, segs)
+}
+
+// reconcileFeatures publishes the engine's value of every user's feature in feats and
+// sets back to the default the stored values of users the engine has none for.
+func (s *session) reconcileFeatures(ctx context.Context, feats []string) error {
+	if len(feats) == 0 || s.Features == nil {
+		return nil
+	}
+	stored, err := s.Features.FeatureUsers(ctx, feats)
+	if err != nil {
+		return err
+	}
+	key := func(feature, user string) string { return feature + "\x00" + user }
+	inStore := map[string]bool{}
+	for _, c := range stored {
+		if segments.Shard(c.UserID, s.Shards) == s.Shard {
+			inStore[key(c.Feature, c.UserID)] = true
+		}
+	}
+	published := 0
+	for c := range s.engine.FeatureValues() {
+		if slices.Contains(feats, c.Feature) {
+			delete(inStore, key(c.Feature, c.UserID))
+			s.pendingValues = append(s.pendingValues, c)
+			published++
+		}
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	for k := range inStore {
+		feature, user, _ := strings.Cut(k, "\x00")
+		s.pendingValues = append(s.pendingValues, segments.FeatureChange{UserID: user, Feature: feature, At: now})
+	}
+	s.Log.Info("feature values reconciled", "features", feats, "published", published, "cleared", len(inStore))
+	return s.flush(ctx)
+}
+
+// reconcileMembers makes the stored memberships of this shard's users in segs what
+// the engine says: members it has that the store lacks enter (at the time the engine
+// has them in since), stored members it does not have exit.
+func (s *session) reconcileMembers(ctx context.Context, segs []string) error {
 	if len(segs) == 0 {
 		return nil
 	}
@@ -454,12 +551,12 @@ func (r *Runner) loadHistory(ctx context.Context, defs []segments.Definition, cu
 	var types []string
 	var back time.Duration
 	for _, d := range defs {
-		for _, t := range d.Rule.EventTypes() {
+		for _, t := range d.EventTypes() {
 			if !slices.Contains(types, t) {
 				types = append(types, t)
 			}
 		}
-		back = max(back, d.Rule.Retention()+d.TTL)
+		back = max(back, d.Retention()+d.TTL)
 	}
 	since := cut.Add(-back - r.Lateness).Truncate(time.Second)
 	wait := time.Until(cut.Add(r.RebuildDelay))

@@ -127,21 +127,29 @@ func (s *Store) ForgetInCheckpoint(ctx context.Context, shard int, userIDs []str
 	return true, s.Forgotten(ctx, shard, userIDs)
 }
 
-// EndMemberships marks the users' current memberships as ended; followers drop them.
+// EndMemberships marks the users' current memberships as ended and clears their
+// feature values; followers drop them.
 func (s *Store) EndMemberships(ctx context.Context, userIDs []string) (int, error) {
 	tag, err := s.pool.Exec(ctx, `UPDATE segment_memberships SET member = false, exited_at = now(),
 		seq = nextval('segment_membership_seq') WHERE user_id = ANY($1) AND member`, userIDs)
 	if err != nil {
 		return 0, fmt.Errorf("pgstore: end memberships: %w", err)
 	}
+	if _, err := s.pool.Exec(ctx, `UPDATE user_features SET value = NULL, at = now(), seq = nextval('user_feature_seq')
+		WHERE user_id = ANY($1) AND value IS NOT NULL`, userIDs); err != nil {
+		return 0, fmt.Errorf("pgstore: clear feature values: %w", err)
+	}
 	return int(tag.RowsAffected()), nil
 }
 
-// DeleteMemberships deletes the users' membership rows.
+// DeleteMemberships deletes the users' membership rows and feature values.
 func (s *Store) DeleteMemberships(ctx context.Context, userIDs []string) (int, error) {
 	tag, err := s.pool.Exec(ctx, "DELETE FROM segment_memberships WHERE user_id = ANY($1)", userIDs)
 	if err != nil {
 		return 0, fmt.Errorf("pgstore: delete memberships: %w", err)
+	}
+	if _, err := s.pool.Exec(ctx, "DELETE FROM user_features WHERE user_id = ANY($1)", userIDs); err != nil {
+		return 0, fmt.Errorf("pgstore: delete feature values: %w", err)
 	}
 	return int(tag.RowsAffected()), nil
 }

@@ -238,7 +238,7 @@ type Set interface {
 // (in case one is missed), until ctx ends.
 func (s *Store) Follow(ctx context.Context, connString string, set Set, interval time.Duration, log *slog.Logger) {
 	wake := make(chan struct{}, 1)
-	go listen(ctx, connString, wake, log)
+	go listen(ctx, connString, "lift_memberships", wake, log)
 	var last int64
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
@@ -268,11 +268,11 @@ func (s *Store) Follow(ctx context.Context, connString string, set Set, interval
 	}
 }
 
-func listen(ctx context.Context, connString string, wake chan<- struct{}, log *slog.Logger) {
+func listen(ctx context.Context, connString, channel string, wake chan<- struct{}, log *slog.Logger) {
 	for ctx.Err() == nil {
 		conn, err := pgx.Connect(ctx, connString)
 		if err == nil {
-			if _, err = conn.Exec(ctx, "LISTEN lift_memberships"); err == nil {
+			if _, err = conn.Exec(ctx, "LISTEN "+channel); err == nil {
 				// Changes made while this connection was being set up sent their
 				// NOTIFY to nobody: fetch once now.
 				select {
@@ -294,7 +294,7 @@ func listen(ctx context.Context, connString string, wake chan<- struct{}, log *s
 		if ctx.Err() != nil {
 			return
 		}
-		log.Debug("membership listener reconnecting", "err", err)
+		log.Debug("listener reconnecting", "channel", channel, "err", err)
 		select {
 		case <-ctx.Done():
 		case <-time.After(time.Second):

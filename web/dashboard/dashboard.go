@@ -143,6 +143,14 @@ func (d *Dashboard) Register(e *echo.Echo) {
 	edit.GET("/segments/:key/delete", d.deleteConfirm(experiments.KindSegment))
 	edit.POST("/segments/:key/delete", d.deleteDoc(experiments.KindSegment))
 
+	view.GET("/features", d.featureList)
+	edit.GET("/features/new", d.featureNew)
+	edit.POST("/features", d.featureCreate)
+	view.GET("/features/:key", d.featureEdit)
+	edit.POST("/features/:key", d.featureUpdate)
+	edit.GET("/features/:key/delete", d.deleteConfirm(experiments.KindFeature))
+	edit.POST("/features/:key/delete", d.deleteDoc(experiments.KindFeature))
+
 	view.GET("/saved-groups", d.groupList)
 	edit.GET("/saved-groups/new", d.groupNew)
 	edit.POST("/saved-groups", d.groupCreate)

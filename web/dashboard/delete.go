@@ -13,6 +13,7 @@ var deletable = map[experiments.Kind]struct{ noun, section, list, explain string
 	experiments.KindExperiment: {"experiment", "experiments", "/experiments", "Decisions stop including it within a second and its configuration is gone; the audit log keeps the last version."},
 	experiments.KindFlag:       {"flag", "flags", "/flags", "Clients asking for it get nothing back within a second; the audit log keeps the last version."},
 	experiments.KindSegment:    {"segment", "segments", "/segments", "lift refuses while an experiment or flag rule still uses it; the audit log keeps the last version."},
+	experiments.KindFeature:    {"feature", "features", "/features", "Conditions that read it see no value for it within a second; the segment engine drops its state. The audit log keeps the last version."},
 	experiments.KindSavedGroup: {"saved group", "saved-groups", "/saved-groups", "Conditions that test it with $inGroup stop matching anyone (and $notInGroup matches everyone) within a second; check “Used by” first. The audit log keeps the last version."},
 }
 

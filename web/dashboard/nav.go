@@ -27,6 +27,7 @@ var navigation = []navGroup{
 	}},
 	{"Audience", []navItem{
 		{"segments", "/segments", "Segments", "people", auth.Viewer},
+		{"features", "/features", "Features", "pulse", auth.Viewer},
 		{"saved-groups", "/saved-groups", "Saved groups", "list", auth.Viewer},
 	}},
 	{"Data", []navItem{

@@ -6,6 +6,7 @@
 //   const hero = await lift.decide();          // cached; refreshed in the background
 //   lift.value("hero-banner");                 // logs the exposure when rendered
 //   lift.track("add_to_cart", { properties: { sku: "B-12" } });
+//   const recs = await lift.recommend("similar", { n: 4 }); // then recs.shown()
 //
 // Delivery is at-least-once: every event gets its event_id here, stays in localStorage
 // until lift answered 202, and is sent with navigator.sendBeacon when the page is hidden
@@ -235,6 +236,38 @@ export class Lift {
 		this.anonymousId = this.#anonymousId(true);
 		this.decisions = null;
 		return this.#ask();
+	}
+
+	/**
+	 * Recommended items for the current user from a recommender
+	 * (docs/recommendations.md), scored from what they touched last, so a product
+	 * viewed a moment ago counts (flush() the view first). Options: n (default 10),
+	 * exclude (item ids), experiment (an experiment or bandit whose variants choose
+	 * the recommender or strategy), strategy ("similar" or "popular"). Resolves to
+	 * {items: [{item, score, source}], model_version, strategy, recommendation_id,
+	 * experiment?, variant?, shown()}: call shown() once the items are on screen, which
+	 * logs the impression (a $recommendation event) and the experiment's exposure.
+	 * Send recommendation_id with the events of a click on an item, for attribution.
+	 */
+	async recommend(recommender, { n, exclude, experiment, strategy } = {}) {
+		const body = { user_id: this.id, attributes: this.attributes, track: false };
+		if (recommender) body.recommender = recommender;
+		if (n) body.n = n;
+		if (exclude) body.exclude = exclude;
+		if (experiment) body.experiment = experiment;
+		if (strategy) body.strategy = strategy;
+		if (this.consent) body.consent = this.consent;
+		const res = await this.#post("/v1/recommend", body, { Authorization: "Bearer " + this.clientKey });
+		if (!res.ok) throw new Error("lift: /v1/recommend answered " + res.status + ": " + (await res.text()));
+		const out = await res.json();
+		let logged = false;
+		out.shown = () => {
+			if (logged) return;
+			logged = true;
+			if (out.exposure) this.#logExposure(out.exposure);
+			if (out.impression && out.items.length) this.#enqueue("$recommendation", { properties: out.impression });
+		};
+		return out;
 	}
 
 	/** Replaces the targeting attributes and refreshes the decisions. */

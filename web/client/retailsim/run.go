@@ -40,6 +40,10 @@ type Options struct {
 	MaxInFlight int
 	// Progress, when set, is called about twice a second and at the end.
 	Progress func(Progress)
+	// Browse only: visitors send no exposures, so no experiment counts them (a
+	// warm-up that gives a recommender history to learn from), and see no
+	// recommendation block.
+	BrowseOnly bool
 }
 
 // Progress is a snapshot of a running simulation.
@@ -263,9 +267,27 @@ func (r *run) session(ctx context.Context, i int64) {
 		return
 	}
 	// Draws happen in a fixed order whatever lift answered, so the same visitor makes
-	// the same choices in every run with this seed.
+	// the same choices in every run with this seed. The visitor's taste and walk
+	// through the catalog come from a source of their own.
 	uViews, uClick, uCart, uBuy, uValue := rng.Float64(), rng.Float64(), rng.Float64(), rng.Float64(), rng.NormFloat64()
 	views := 1 + poisson(product(sc.ProductViews, v), uViews)
+	trng := rand.New(rand.NewPCG(r.o.Seed^0x7a57e5, uint64(i)))
+	shopper, uRecClick := catalog.NewShopper(trng), trng.Float64()
+	var viewed []int
+	for range views {
+		last := -1
+		if len(viewed) > 0 {
+			last = viewed[len(viewed)-1]
+		}
+		viewed = append(viewed, catalog.Next(trng, tastes, shopper, last))
+	}
+	favourite := viewed[0] // the viewed product that appeals most
+	for _, p := range viewed {
+		if catalog.Appeal(tastes, shopper, viewed, p) > catalog.Appeal(tastes, shopper, viewed, favourite) {
+			favourite = p
+		}
+	}
+	viewsSent := time.Now()
 
 	var events []client.Event
 	add := func(typ string, value float64, props map[string]any) {
@@ -274,10 +296,10 @@ func (r *run) session(ctx context.Context, i int64) {
 	r.pause()
 	add("page_view", 0, map[string]any{"path": "/"})
 	var viewEvents []client.Event
-	for k := range views {
+	for _, p := range viewed {
 		r.pause()
 		viewEvents = append(viewEvents, client.Event{Type: "product_view", UserID: user, Timestamp: time.Now().UTC(),
-			Properties: map[string]any{"sku": fmt.Sprintf("sku-%d", (int(i)*7+k*13)%48)}})
+			Properties: map[string]any{"sku": catalog.Products[p].SKU}})
 	}
 	// Product views go out at once, as the behavioural segment depends on them.
 	if err := r.o.Client.Send(ctx, viewEvents); err != nil {
@@ -296,10 +318,37 @@ func (r *run) session(ctx context.Context, i int64) {
 		}
 	}
 	// Exposures are logged by the visitor, as lift.js does when rendering: their
-	// segment and probability come with the decision.
-	for _, dec := range d.Decisions {
-		if dec.Exposure != nil {
+	// segment and probability come with the decision. The recommendation
+	// experiment's is logged when its block is shown.
+	recs := sc.Recommendations
+	if r.o.BrowseOnly {
+		recs = nil
+	}
+	for key, dec := range d.Decisions {
+		if dec.Exposure != nil && !r.o.BrowseOnly && (recs == nil || key != recs.Experiment) {
 			add("$exposure", 0, dec.Exposure)
+		}
+	}
+	var shown *recsShown
+	if recs != nil {
+		viewsSent = viewsSent.Add(recs.wait())
+		if wait := time.Until(viewsSent); wait > 0 {
+			time.Sleep(wait)
+		}
+		var err error
+		if shown, err = r.recommend(ctx, recs, user, attrs, shopper, viewed); err != nil {
+			r.fail(err)
+		} else {
+			if shown.exposure != nil {
+				add("$exposure", 0, shown.exposure)
+			}
+			if shown.impression != nil {
+				add("$recommendation", 0, shown.impression)
+			}
+			if best := shown.best; best >= 0 && uRecClick < recs.Click*shown.appeal[shown.variant] {
+				add("product_view", 0, map[string]any{"sku": catalog.Products[best].SKU, "recommendation_id": shown.id})
+				favourite = best
+			}
 		}
 	}
 
@@ -308,7 +357,7 @@ func (r *run) session(ctx context.Context, i int64) {
 	var bandits []banditSeen
 	for key := range sc.Bandits {
 		dec, ok := d.Decisions[key]
-		if !ok || dec.Exposure == nil {
+		if !ok || dec.Exposure == nil || r.o.BrowseOnly {
 			continue
 		}
 		seg, _ := dec.Exposure["segment"].(string)
@@ -327,18 +376,22 @@ func (r *run) session(ctx context.Context, i int64) {
 			p *= sc.effect(key, dec.Variant, v)
 		}
 	}
+	pWithoutRecs := p
+	if shown != nil {
+		p *= 1 + recs.Boost*shown.appeal[shown.variant]
+	}
 	p = math.Min(p, 1)
 	cart := math.Max(product(sc.Cart, v), p)
 	bought := uBuy < p
 	if bought || uCart < cart {
 		r.pause()
-		add("add_to_cart", 0, map[string]any{"sku": "sku-1"})
+		add("add_to_cart", 0, map[string]any{"sku": catalog.Products[favourite].SKU})
 	}
 	value := 0.0
 	if bought {
 		value = math.Round(logNormal(sc.OrderValue.Mean, sc.OrderValue.SD, uValue)*100) / 100
 		r.pause()
-		add("purchase", value, map[string]any{"items": 1 + int(value/50)})
+		add("purchase", value, map[string]any{"items": 1 + int(value/50), "sku": catalog.Products[favourite].SKU})
 	}
 	for _, e := range events {
 		if err := r.batch.Add(e); err != nil {
@@ -362,15 +415,24 @@ func (r *run) session(ctx context.Context, i int64) {
 		t.Purchases++
 		t.Revenue += value
 	}
+	if shown != nil && shown.variant != "" {
+		// The recommendation experiment: each arm's rate is what its block would
+		// have made of this visitor's purchase, everything else as it happened.
+		et := t.experiment(recs.Experiment)
+		et.Users++
+		et.Assigned[shown.variant]++
+		if bought {
+			et.Bought[shown.variant]++
+		}
+		for variant := range recs.Arms {
+			et.Expected[variant] += math.Min(pWithoutRecs*(1+recs.Boost*shown.appeal[variant]), 1)
+		}
+	}
 	for key, dec := range d.Decisions {
-		if dec.Exposure == nil || sc.Bandits[key] != nil {
+		if dec.Exposure == nil || r.o.BrowseOnly || sc.Bandits[key] != nil || sc.Recommendations != nil && key == sc.Recommendations.Experiment {
 			continue
 		}
-		et := t.Experiments[key]
-		if et == nil {
-			et = &ExperimentTruth{Expected: map[string]float64{}, Assigned: map[string]int64{}, Bought: map[string]int64{}}
-			t.Experiments[key] = et
-		}
+		et := t.experiment(key)
 		et.Users++
 		et.Assigned[dec.Variant]++
 		if bought {
@@ -401,6 +463,16 @@ func (r *run) session(ctx context.Context, i int64) {
 			bt.Expected[arm] += clickRate(rates, v)
 		}
 	}
+}
+
+// experiment returns an experiment's truth, made on first use.
+func (t *Truth) experiment(key string) *ExperimentTruth {
+	et := t.Experiments[key]
+	if et == nil {
+		et = &ExperimentTruth{Expected: map[string]float64{}, Assigned: map[string]int64{}, Bought: map[string]int64{}}
+		t.Experiments[key] = et
+	}
+	return et
 }
 
 func (r *run) pause() {

@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"sort"
+	"time"
 )
 
 // Scenario describes the simulated site. Segment names used as keys are "new",
@@ -53,6 +54,30 @@ type Scenario struct {
 	// lift's count of members.
 	OfferSegment string `json:"offer_segment,omitempty"`
 	OfferViews   int    `json:"offer_views,omitempty"`
+	// Recommendations, when set, shows every visitor a block of recommended
+	// products after their views, from an experiment whose arms choose the strategy.
+	Recommendations *Recommendations `json:"recommendations,omitempty"`
+}
+
+// Recommendations is the recommendation block of a scenario. Visitors have hidden
+// tastes (tastes.go): the more the products shown appeal to them, the more they buy
+// (purchase probability × (1 + Boost × appeal), appeal the mean over Slots places),
+// and they view the most appealing one with probability Click × appeal. The
+// simulation asks lift what each arm would show the visitor, so the true rate of
+// each arm is known even though it depends on what lift has learnt.
+type Recommendations struct {
+	Recommender string `json:"recommender"`
+	Experiment  string `json:"experiment"`
+	// Arms maps each variant of the experiment to the strategy its value names
+	// ("similar" or "popular").
+	Arms  map[string]string `json:"arms"`
+	Slots int               `json:"slots"`
+	Boost float64           `json:"boost"`
+	Click float64           `json:"click"`
+	// Wait is how long after their views a visitor asks for recommendations (Go
+	// duration, default "1s": the segment engine publishes the recent items within
+	// a second).
+	Wait string `json:"wait,omitempty"`
 }
 
 // Retail is the demo's scenario (make run): hero banner +12% purchases (+25% on
@@ -88,7 +113,9 @@ const retailJSON = `{
  },
  "offer": "discount-offer",
  "offer_segment": "high-intent",
- "offer_views": 3
+ "offer_views": 3,
+ "recommendations": {"recommender": "similar", "experiment": "recs-vs-popular",
+  "arms": {"popular": "popular", "similar": "similar"}, "slots": 4, "boost": 1, "click": 0.3}
 }`
 
 // Load reads a scenario from a JSON file.
@@ -144,6 +171,28 @@ func (s Scenario) Validate() error {
 	}
 	if s.Offer != "" && s.OfferViews <= 0 {
 		return fmt.Errorf("offer_views: must be > 0 when offer is set")
+	}
+	if r := s.Recommendations; r != nil {
+		switch {
+		case r.Recommender == "" || r.Experiment == "":
+			return fmt.Errorf("recommendations: recommender and experiment are required")
+		case len(r.Arms) < 2:
+			return fmt.Errorf("recommendations.arms: map at least two variants to a strategy")
+		case r.Slots < 1 || r.Slots > 20:
+			return fmt.Errorf("recommendations.slots: must be from 1 to 20")
+		case !(r.Boost >= 0) || !(r.Click >= 0 && r.Click <= 1):
+			return fmt.Errorf("recommendations: boost must be ≥ 0 and click between 0 and 1")
+		}
+		for v, strategy := range r.Arms {
+			if strategy != "similar" && strategy != "popular" {
+				return fmt.Errorf("recommendations.arms.%s: must be \"similar\" or \"popular\"", v)
+			}
+		}
+		if r.Wait != "" {
+			if d, err := time.ParseDuration(r.Wait); err != nil || d < 0 {
+				return fmt.Errorf("recommendations.wait: must be a duration such as \"1s\"")
+			}
+		}
 	}
 	return nil
 }

@@ -12,10 +12,23 @@ const products = [
   { sku: "plant-olive", name: "Olive tree, small", price: 72, hue: 90, shape: "plant" },
 ];
 
-// The recommendation block each bandit arm shows.
+// The whole catalog: the eight above and ten more of each kind (the simulated
+// shoppers browse all 48; recommendations may show any of them).
+const kinds = { lamp: ["Lamp", 36, 80], mug: ["Mug", 200, 18], chair: ["Chair", 24, 160], plant: ["Plant", 110, 40] };
+const catalog = new Map(products.map((p) => [p.sku, p]));
+for (const [shape, [label, hue, price]] of Object.entries(kinds)) {
+  for (let k = 3; k <= 12; k++) {
+    const sku = `${shape}-${String(k).padStart(2, "0")}`;
+    catalog.set(sku, { sku, name: `${label} no. ${k}`, price: price + 7 * k, hue: hue + 9 * k, shape });
+  }
+}
+
+// The recommendation block each bandit arm shows: fixed picks, except "similar",
+// which asks lift's recommender (docs/recommendations.md) and falls back to its picks
+// until the recommender has a model.
 const blocks = {
   trending: { title: "Trending this week", pick: [4, 0, 3, 6] },
-  similar: { title: "Similar to what you viewed", pick: [1, 5, 2, 7] },
+  similar: { title: "Similar to what you viewed", pick: [1, 5, 2, 7], recommender: "similar" },
   bestsellers: { title: "Our bestsellers", pick: [0, 2, 1, 3] },
 };
 
@@ -55,9 +68,13 @@ function card(p, opts = {}) {
     <button class="add" data-testid="add-${p.sku}">Add to cart</button>`;
   el.querySelector(".art").onclick = () => {
     if (opts.reco) lift.track("click", { properties: { block: "recommendations", arm: opts.reco, sku: p.sku } });
-    lift.track("product_view", { properties: { sku: p.sku, price: p.price } });
-    lift.flush(); // behavioural segments react to views within a second
+    const view = { sku: p.sku, price: p.price };
+    if (opts.recommendation) view.recommendation_id = opts.recommendation;
+    lift.track("product_view", { properties: view });
+    lift.flush(); // behavioural segments and recommendations react to views within a second
     el.classList.add("seen");
+    // The recommendations follow the view: ask again once lift has it.
+    if (document.getElementById("reco").dataset.arm === "similar") setTimeout(() => renderReco(lift.decisions || {}), 800);
   };
   el.querySelector(".add").onclick = () => {
     cart.push(p);
@@ -72,12 +89,22 @@ function renderGrid() {
   grid.replaceChildren(...products.map((p) => card(p)));
 }
 
-function renderReco(decisions) {
+async function renderReco(decisions) {
   const arm = decisions.recommendations?.variant;
   const block = blocks[arm] || blocks.bestsellers;
   document.getElementById("reco-title").textContent = block.title;
-  document.getElementById("reco-grid").replaceChildren(...block.pick.map((i) => card(products[i], { reco: arm })));
   document.getElementById("reco").dataset.arm = arm || "";
+  let cards = block.pick.map((i) => card(products[i], { reco: arm }));
+  let recs = null;
+  if (block.recommender) {
+    recs = await lift.recommend(block.recommender, { n: 4 }).catch(() => null);
+    const items = (recs?.items || []).map((it) => catalog.get(it.item)).filter(Boolean);
+    if (items.length) cards = items.map((p) => card(p, { reco: arm, recommendation: recs.recommendation_id }));
+    else recs = null;
+  }
+  document.getElementById("reco-grid").replaceChildren(...cards);
+  document.getElementById("reco").dataset.source = recs ? recs.strategy + " " + recs.model_version : "fixed";
+  recs?.shown(); // the impression, for attribution
   if (arm) lift.expose("recommendations"); // the block is on the page now
 }
 
