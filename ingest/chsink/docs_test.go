@@ -51,9 +51,11 @@ func TestAnalyticsExamples(t *testing.T) {
 		ev(ingest.TypeExposure, "u1", -time.Hour, 0, `{}`),
 		ev(ingest.TypeExposure, "u2", -time.Hour, 0, `{}`),
 		ev(ingest.TypePageView, "u1", -50*time.Minute, 0, `{"path":"/pricing"}`),
-		ev(ingest.TypeProductView, "u1", -40*time.Minute, 0, `{}`),
+		// What /v1/recommend showed u1, the click on it and the purchase it led to.
+		ev("$recommendation", "u1", -45*time.Minute, 0, `{"recommender":"similar","strategy":"similar","recommendation_id":"r1","items":["sku-1"]}`),
+		ev(ingest.TypeProductView, "u1", -40*time.Minute, 0, `{"recommendation_id":"r1","sku":"sku-1"}`),
 		ev(ingest.TypeAddToCart, "u1", -30*time.Minute, 0, `{}`),
-		ev(ingest.TypePurchase, "u1", -20*time.Minute, 12.5, `{}`),
+		ev(ingest.TypePurchase, "u1", -20*time.Minute, 12.5, `{"sku":"sku-1"}`),
 	}
 	ctx := context.Background()
 	if err := sink.Insert(ctx, batch); err != nil {
@@ -89,6 +91,11 @@ func TestAnalyticsExamples(t *testing.T) {
 	}
 	conn := migrations.OpenClickHouse(addr, db)
 	defer conn.Close()
+	// A feature value as the segment engine writes it, before the docs' fixed date.
+	if _, err := conn.ExecContext(ctx, `INSERT INTO feature_values (ts, ts_ms, user_id, feature, value, recorded_at)
+		SELECT toDateTime('2026-05-31 10:00:00'), 0, 'u1', 'features.views_10m', '3', now()`); err != nil {
+		t.Fatal(err)
+	}
 	for _, b := range blocks {
 		rows, err := conn.QueryContext(ctx, string(b[1]))
 		if err != nil {
@@ -106,7 +113,14 @@ func TestAnalyticsExamples(t *testing.T) {
 	}
 	var converted uint64
 	var rate float64
-	err = conn.QueryRowContext(ctx, `SELECT converted, conversion_rate FROM (`+string(blocks[1][1])+`) WHERE variant = 'control'`).Scan(&converted, &rate)
+	var conversion string
+	for _, b := range blocks {
+		if strings.Contains(string(b[1]), "conversion_rate") {
+			conversion = string(b[1])
+			break
+		}
+	}
+	err = conn.QueryRowContext(ctx, `SELECT converted, conversion_rate FROM (`+conversion+`) WHERE variant = 'control'`).Scan(&converted, &rate)
 	if err != nil || converted != 1 || rate != 1 {
 		t.Errorf("conversion of control: %d users, rate %v, err %v; want 1 and 1", converted, rate, err)
 	}
