@@ -67,7 +67,7 @@ func TestExperimentFormMetricsAndBandit(t *testing.T) {
 	}
 	e := storedExperiment(t, h, "reco")
 	if e.Type != "bandit" || e.Goal.Window != "72h" || len(e.Metrics) != 2 || e.Metrics[1].Role != "guardrail" || e.Metrics[1].Window != "36h" ||
-		e.Analysis == nil || e.Analysis.Correction != "holm" || !e.Analysis.Sequential || e.Analysis.CUPED != nil {
+		e.Analysis == nil || e.Analysis.Correction != "holm" || !e.SequentialTesting() || e.Analysis.CUPED != nil {
 		t.Errorf("stored %+v (analysis %+v)", e, e.Analysis)
 	}
 	if bc := e.Bandit; bc == nil || bc.MinWeight != 0.05 || bc.UpdateEvery != "30s" || bc.WinnerThreshold != 0.97 || !bc.AutoStop || len(bc.PerSegment) != 1 {
