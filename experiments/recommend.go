@@ -86,9 +86,15 @@ func roundDuration(d time.Duration) string {
 	return fmt.Sprintf("%.0f seconds", d.Seconds())
 }
 
+// dataProblem are the reasons for a missing comparison that more users do not cure.
+var dataProblem = map[string]bool{stats.ReasonOverflow: true, stats.ReasonControlOverflow: true,
+	stats.ReasonOutOfRange: true, stats.ReasonVarianceLost: true}
+
 // recommend says ship, keep running or stop an A/B test, and why:
 //   - stop on a sample-ratio mismatch (the assignment is broken, no result is
 //     trustworthy; this needs no minimum, it is not a verdict on an effect);
+//   - keep running when the goal's stored values cannot be compared (they
+//     overflow, or lose their spread to rounding), saying so;
 //   - keep running while the minimum sample or runtime is not reached;
 //   - stop when a guardrail is significantly harmed, or when every treatment is
 //     significantly worse on the goal;
@@ -101,10 +107,17 @@ func recommend(r *Results, opts stats.Options) Recommendation {
 	if r.SRM {
 		return Recommendation{Decision: "stop", Reason: fmt.Sprintf("sample ratio mismatch (p = %.2g): users are not split as configured; fix the assignment before trusting any result", *r.SRMPValue)}
 	}
+	goal := r.Metrics[0]
+	// Stored values that overflow or lose their spread will not compare however long
+	// the experiment runs: say so rather than "too early".
+	for _, v := range goal.Variants {
+		if dataProblem[v.Reason] {
+			return Recommendation{Decision: "keep_running", Reason: fmt.Sprintf("the goal cannot be compared for %q: %s", v.Key, v.Reason)}
+		}
+	}
 	if r.Minimum.TooEarly {
 		return tooEarly(r.Minimum, "variant")
 	}
-	goal := r.Metrics[0]
 	significant := func(v stats.VariantResult, sign float64) bool {
 		return v.PValue != nil && *v.PValue < alpha && v.Lift != nil && sign**v.Lift > 0
 	}
@@ -159,11 +172,16 @@ func recommendBandit(e *Experiment, r *Results, opts stats.Options) Recommendati
 	if w := e.Bandit; w != nil && w.Winner != "" {
 		return Recommendation{Decision: "ship", Variant: w.Winner, Reason: fmt.Sprintf("%q was declared the winner and is served to everyone", w.Winner)}
 	}
+	goal := r.Metrics[0].Variants
+	for _, v := range goal {
+		if dataProblem[v.Reason] {
+			return Recommendation{Decision: "keep_running", Reason: fmt.Sprintf("no arm can be named best: %q: %s", v.Key, v.Reason)}
+		}
+	}
 	if r.Minimum.TooEarly {
 		return tooEarly(r.Minimum, "arm")
 	}
 	threshold := e.Bandit.Threshold()
-	goal := r.Metrics[0].Variants
 	for _, v := range goal {
 		if v.PBest == nil {
 			why := v.Reason

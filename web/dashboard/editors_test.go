@@ -93,11 +93,12 @@ func TestExperimentFormMetricsAndBandit(t *testing.T) {
 	}
 }
 
-// A bandit's winner is declared from the page (the candidate preselected), served to
-// everyone from the snapshot, and can be taken back.
+// A bandit's winner is declared from the page (the candidate its results recommend
+// preselected), served to everyone from the snapshot, and can be taken back.
 func TestDeclareWinner(t *testing.T) {
 	h := newHarnessDeps(t, func(_ experiments.Store, _ *pgxpool.Pool, d *dashboard.Deps) {
-		d.Bandits = fakeBandits{rep: recoReport("", "b")}
+		d.Bandits = fakeBandits{rep: recoReport("")}
+		d.Results = fakeResults{recoResults("ship")}
 	})
 	h.create(experiments.KindExperiment, recoBandit)
 	h.create(experiments.KindExperiment, checkout)
