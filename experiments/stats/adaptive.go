@@ -134,10 +134,10 @@ func AnalyzeAdaptive(keys []string, groups [][]Period, kind Kind, control int, o
 			vr.NaiveValue = &nv
 		}
 		switch {
-		case !finite.All(e.Mean, e.Var, nv):
-			vr.Reason = ReasonOverflow
 		case e.N < minPeriodUsers:
 			vr.Reason = ReasonAdaptiveTooFew
+		case !finite.All(e.Mean, e.Var, nv):
+			vr.Reason = ReasonOverflow
 		case e.Lost:
 			vr.Reason = ReasonVarianceLost
 		case !(e.Var > 0):

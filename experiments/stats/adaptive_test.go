@@ -278,3 +278,23 @@ func TestProbBestNormal(t *testing.T) {
 		t.Errorf("P(best) sums to %v: %v", sum, p)
 	}
 }
+
+// TestAdaptiveEdges: an arm without users says it has too few (not that it
+// overflows), nobody gets a P(best) then, and a period short of users or variation
+// merges into the next instead of adding a mean without variance.
+func TestAdaptiveEdges(t *testing.T) {
+	out := stats.AnalyzeAdaptive([]string{"a", "b"}, [][]stats.Period{{{{N: 100, Sum: 10, SumSq: 10}, {}}}}, stats.Conversion, -1, stats.DefaultOptions)
+	if out[1].Reason != stats.ReasonAdaptiveTooFew || out[1].NaiveValue != nil || out[0].PBest != nil || out[0].ValueCILow == nil {
+		t.Errorf("an arm without users: %+v / %+v", out[0], out[1])
+	}
+	// Day 1: b's 3 users all fail to convert; alone it would count b's mean as 0 with
+	// no variance. Merged with day 2, b's mean is 1/6 over both days' users.
+	days := []stats.Period{
+		{{N: 100, Sum: 10, SumSq: 10}, {N: 3}},
+		{{N: 100, Sum: 10, SumSq: 10}, {N: 3, Sum: 1, SumSq: 1}},
+	}
+	out = stats.AnalyzeAdaptive([]string{"a", "b"}, [][]stats.Period{days}, stats.Conversion, -1, stats.DefaultOptions)
+	if b := out[1]; math.Abs(b.Value-1.0/6) > 1e-12 || b.ValueCILow == nil {
+		t.Errorf("merged days: b %v, interval %v", b.Value, deref(b.ValueCILow))
+	}
+}
