@@ -182,11 +182,16 @@ func liveWeight(bs *banditState, variant string) string {
 	return strings.Join(parts, " · ")
 }
 
-// isControl tells whether variant i is the experiment's control: the first variant
-// of an A/B test; for a bandit, only the arm its bandit.control names.
-func isControl(e *experiments.Experiment, i int) bool {
+// controlBadge tells whether variant i gets a "control" badge: it is the
+// experiment's control — the first variant of an A/B test; for a bandit, only the
+// arm its bandit.control names — and its key does not already say so.
+func controlBadge(e *experiments.Experiment, i int) bool {
+	key := e.Variants[i].Key
+	if strings.EqualFold(key, "control") {
+		return false
+	}
 	if e.Type == experiments.TypeBandit {
-		return e.Bandit != nil && e.Bandit.Control == e.Variants[i].Key
+		return e.Bandit != nil && e.Bandit.Control == key
 	}
 	return i == 0
 }

@@ -967,7 +967,7 @@ func experimentDetailView(p Page, e *experiments.Experiment, rs resultsState, bs
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				if isControl(e, i) {
+				if controlBadge(e, i) {
 					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 93, "<span class=\"badge badge-muted\">control</span>")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
