@@ -132,9 +132,32 @@ func TTest(estimate, variance, df, level float64) (p float64, ci Interval) {
 	}
 	t := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: df}
 	se := math.Sqrt(variance)
-	// The lower tail's quantile, negated: (1−level)/2 is where Quantile is precise.
-	q := -t.Quantile((1 - level) / 2)
+	q := tQuantile((1-level)/2, df)
 	return math.Min(1, 2*t.Survival(math.Abs(estimate)/se)), Interval{estimate - q*se, estimate + q*se}
+}
+
+// expansionDF is the number of degrees of freedom from which tQuantile uses the
+// Cornish–Fisher expansion: its first omitted term is below 1e-14 there.
+const expansionDF = 1000
+
+// tQuantile is the upper quantile t_{df, 1−tail} of Student's t. Past expansionDF it
+// is the Cornish–Fisher expansion around the normal quantile z (Abramowitz and
+// Stegun 26.7.5, four terms), which agrees with SciPy's t.isf to 1e-12 (gonum's
+// inverse incomplete Beta function is off by 2e-10 at millions of degrees of
+// freedom) at a sixth of the cost of the whole analysis: the results page compares up
+// to a hundred variants × metrics, nearly all with thousands of users.
+func tQuantile(tail, df float64) float64 {
+	if df < expansionDF {
+		// The lower tail's quantile, negated: where Quantile is precise.
+		return -distuv.StudentsT{Mu: 0, Sigma: 1, Nu: df}.Quantile(tail)
+	}
+	z := -stdNormal.Quantile(tail)
+	z2 := z * z
+	g1 := z * (z2 + 1) / 4
+	g2 := z * ((5*z2+16)*z2 + 3) / 96
+	g3 := z * (((3*z2+19)*z2+17)*z2 - 15) / 384
+	g4 := z * ((((79*z2+776)*z2+1482)*z2-1920)*z2 - 945) / 92160
+	return z + (g1+(g2+(g3+g4/df)/df)/df)/df
 }
 
 // ZTest returns the two-sided p-value of estimate/√variance under the standard normal
