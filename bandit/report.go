@@ -2,14 +2,16 @@ package bandit
 
 import "time"
 
-// Report is what the dashboard and the API show about a bandit experiment.
+// Report is the state of a bandit's allocation: the weights its updater published,
+// per bandit, over time, and the posteriors they came from. Those posteriors pool
+// every user regardless of when they came, which is what allocation needs and what
+// estimation under moving weights must not do: the arms' estimates, P(best) and the
+// recommendation whether to declare a winner are the results' (the results API of a
+// bandit experiment), not the report's.
 type Report struct {
 	Experiment string `json:"experiment"`
-	// Winner is the declared winner, served to everyone; Candidate is the arm whose
-	// P(best) has reached WinnerThreshold, when there is one but it is not (yet)
-	// declared.
+	// Winner is the declared winner, served to everyone.
 	Winner          string          `json:"winner,omitempty"`
-	Candidate       string          `json:"candidate,omitempty"`
 	WinnerThreshold float64         `json:"winner_threshold"`
 	Segments        []SegmentReport `json:"segments"`
 }
@@ -27,19 +29,31 @@ type SegmentReport struct {
 	History []HistoryPoint `json:"history"`
 }
 
-// ArmReport is one arm of a bandit. NaiveMean is the plain observed mean, biased by
-// the adaptive allocation; IPWMean re-weights each user by the inverse of the
-// probability they had of getting this arm, and IPWLift compares it with the control
-// (the first arm). They are nil when no probability was logged.
+// ArmReport is one arm of a bandit as its updater last saw it: the weight it
+// published, the allocation's P(best) and posterior, and the exposures and plain
+// mean it counted (pooled over time, so biased when the weights and the metric both
+// moved).
 type ArmReport struct {
-	Variant   string   `json:"variant"`
-	Weight    float64  `json:"weight"`
-	PBest     float64  `json:"p_best"`
-	Posterior Summary  `json:"posterior"`
-	Exposures float64  `json:"exposures"`
-	NaiveMean float64  `json:"naive_mean"`
-	IPWMean   *float64 `json:"ipw_mean"`
-	IPWLift   *float64 `json:"ipw_lift"`
+	Variant   string  `json:"variant"`
+	Weight    float64 `json:"weight"`
+	PBest     float64 `json:"p_best"`
+	Posterior Summary `json:"posterior"`
+	Exposures float64 `json:"exposures"`
+	NaiveMean float64 `json:"naive_mean"`
+}
+
+// Version is one published weights version of one bandit (an experiment's global
+// bandit, Segment "", or a segment's).
+type Version struct {
+	Segment    string    `json:"segment"`
+	Version    int64     `json:"version"`
+	Variants   []string  `json:"variants"`
+	Weights    []float64 `json:"weights"`
+	PBest      []float64 `json:"p_best"`
+	Posteriors []Summary `json:"posteriors"`
+	Counts     []Counts  `json:"counts"`
+	BurnIn     bool      `json:"burn_in"`
+	ComputedAt time.Time `json:"computed_at"`
 }
 
 // HistoryPoint is one published weights version.

@@ -7,10 +7,9 @@ import (
 	"github.com/liftlab/lift/internal/finite"
 )
 
-// Reports mix published weights with inverse-propensity estimates computed from
-// stored events, whose sums may overflow; JSON has no spelling for ±Inf or NaN, so
-// these encoders write such a number as null (package finite) instead of failing the
-// whole report. The field lists mirror the types' own; a test checks that they encode
+// Reports hold posteriors and counts computed from stored events, whose sums may
+// overflow; JSON has no spelling for ±Inf or NaN, so these encoders write such a
+// number as null (package finite) instead of failing the whole report. The field lists mirror the types' own; a test checks that they encode
 // finite values exactly as the plain types do.
 
 // MarshalJSON writes numbers that are not finite as null.
@@ -18,10 +17,9 @@ func (r Report) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		Experiment      string          `json:"experiment"`
 		Winner          string          `json:"winner,omitempty"`
-		Candidate       string          `json:"candidate,omitempty"`
 		WinnerThreshold finite.Float    `json:"winner_threshold"`
 		Segments        []SegmentReport `json:"segments"`
-	}{r.Experiment, r.Winner, r.Candidate, finite.Float(r.WinnerThreshold), r.Segments})
+	}{r.Experiment, r.Winner, finite.Float(r.WinnerThreshold), r.Segments})
 }
 
 // MarshalJSON writes numbers that are not finite as null.
@@ -45,17 +43,15 @@ func (a ArmReport) MarshalJSON() ([]byte, error) {
 		High finite.Float `json:"high"`
 	}
 	return json.Marshal(struct {
-		Variant   string        `json:"variant"`
-		Weight    finite.Float  `json:"weight"`
-		PBest     finite.Float  `json:"p_best"`
-		Posterior summary       `json:"posterior"`
-		Exposures finite.Float  `json:"exposures"`
-		NaiveMean finite.Float  `json:"naive_mean"`
-		IPWMean   *finite.Float `json:"ipw_mean"`
-		IPWLift   *finite.Float `json:"ipw_lift"`
+		Variant   string       `json:"variant"`
+		Weight    finite.Float `json:"weight"`
+		PBest     finite.Float `json:"p_best"`
+		Posterior summary      `json:"posterior"`
+		Exposures finite.Float `json:"exposures"`
+		NaiveMean finite.Float `json:"naive_mean"`
 	}{a.Variant, finite.Float(a.Weight), finite.Float(a.PBest),
 		summary{finite.Float(a.Posterior.Mean), finite.Float(a.Posterior.Low), finite.Float(a.Posterior.High)},
-		finite.Float(a.Exposures), finite.Float(a.NaiveMean), finite.Ptr(a.IPWMean), finite.Ptr(a.IPWLift)})
+		finite.Float(a.Exposures), finite.Float(a.NaiveMean)})
 }
 
 // MarshalJSON writes numbers that are not finite as null.

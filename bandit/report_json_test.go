@@ -18,7 +18,7 @@ func FuzzReportJSON(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, weight, mean, exposures, ipw float64) {
 		arm := bandit.ArmReport{Variant: "a", Weight: weight, PBest: weight, Posterior: bandit.Summary{Mean: mean, Low: mean, High: ipw},
-			Exposures: exposures, NaiveMean: mean, IPWMean: &ipw, IPWLift: &mean}
+			Exposures: exposures, NaiveMean: ipw}
 		rep := bandit.Report{Experiment: "x", WinnerThreshold: weight, Segments: []bandit.SegmentReport{{Arms: []bandit.ArmReport{arm, arm},
 			Regret: ipw, History: []bandit.HistoryPoint{{At: time.Unix(0, 0).UTC(), Weights: []float64{weight, mean}}}}}}
 		data, err := json.Marshal(rep)
@@ -32,7 +32,7 @@ func FuzzReportJSON(f *testing.F) {
 				Arms   []struct {
 					Weight, Exposures *float64
 					Posterior         struct{ Mean, High *float64 }
-					IPWMean           *float64 `json:"ipw_mean"`
+					NaiveMean         *float64 `json:"naive_mean"`
 				}
 				History []struct{ Weights []*float64 }
 			}
@@ -48,7 +48,7 @@ func FuzzReportJSON(f *testing.F) {
 		}{
 			{"winner_threshold", back.WinnerThreshold, weight}, {"regret", s.Regret, ipw}, {"weight", a.Weight, weight},
 			{"exposures", a.Exposures, exposures}, {"posterior mean", a.Posterior.Mean, mean}, {"posterior high", a.Posterior.High, ipw},
-			{"ipw_mean", a.IPWMean, ipw}, {"history weight", s.History[0].Weights[1], mean},
+			{"naive_mean", a.NaiveMean, ipw}, {"history weight", s.History[0].Weights[1], mean},
 		} {
 			finite := !math.IsNaN(c.want) && !math.IsInf(c.want, 0)
 			if finite != (c.got != nil) || c.got != nil && *c.got != c.want {
@@ -62,11 +62,10 @@ func FuzzReportJSON(f *testing.F) {
 // what encoding/json writes for the types without them, so their field lists cannot
 // drift from the types'.
 func TestReportJSONMatchesPlainEncoding(t *testing.T) {
-	x := 0.25
-	arm := bandit.ArmReport{Variant: "a", Weight: 0.4, PBest: 0.6, Posterior: bandit.Summary{Mean: 1, Low: 0.5, High: 1.5}, Exposures: 10, NaiveMean: 0.9, IPWMean: &x, IPWLift: &x}
+	arm := bandit.ArmReport{Variant: "a", Weight: 0.4, PBest: 0.6, Posterior: bandit.Summary{Mean: 1, Low: 0.5, High: 1.5}, Exposures: 10, NaiveMean: 0.9}
 	h := bandit.HistoryPoint{At: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), Weights: []float64{0.4, 0.6}}
 	s := bandit.SegmentReport{Segment: "new", Version: 3, ComputedAt: h.At, BurnIn: true, Arms: []bandit.ArmReport{arm}, Regret: 2.5, History: []bandit.HistoryPoint{h}}
-	r := bandit.Report{Experiment: "x", Winner: "a", Candidate: "b", WinnerThreshold: 0.95, Segments: []bandit.SegmentReport{s}}
+	r := bandit.Report{Experiment: "x", Winner: "a", WinnerThreshold: 0.95, Segments: []bandit.SegmentReport{s}}
 	type plainArm bandit.ArmReport
 	type plainHistory bandit.HistoryPoint
 	type plainSegment bandit.SegmentReport

@@ -32,7 +32,8 @@ type Spec struct {
 	MinWeight   float64
 	UpdateEvery time.Duration
 	// WinnerThreshold is the P(best) that declares a winner; with AutoStop the
-	// updater then hands the winner to Source.DeclareWinner and stops learning.
+	// updater then hands the winner (a WinnerSource's, if the Source is one) to
+	// Source.DeclareWinner and stops learning.
 	WinnerThreshold float64
 	AutoStop        bool
 }
@@ -47,6 +48,16 @@ type Source interface {
 	Counts(ctx context.Context, spec Spec) (map[string][]Period, error)
 	// DeclareWinner makes the experiment serve variant to everyone from now on.
 	DeclareWinner(ctx context.Context, experiment, variant string, pBest float64) error
+}
+
+// A WinnerSource decides, for AutoStop, which arm to declare the winner: the arm
+// the experiment's results recommend, which weigh the arms over the periods of
+// their weights (the updater's own posteriors pool every period and are biased
+// when the weights and the metric both moved). Without one, the updater declares
+// the arm whose allocation P(best) reaches the threshold.
+type WinnerSource interface {
+	// Winner returns the arm to declare and its P(best), or "" for none yet.
+	Winner(ctx context.Context, spec Spec) (variant string, pBest float64, err error)
 }
 
 // Period is the counts of the users first exposed on one day (UTC), per arm.
@@ -258,11 +269,21 @@ func (u *Updater) update(ctx context.Context, s Spec, now time.Time) error {
 	if err := u.Publisher.Publish(ctx, pubs); err != nil {
 		return fmt.Errorf("bandit: publish %q: %w", s.Experiment, err)
 	}
-	if best := Winner(global, s.WinnerThreshold); s.AutoStop && best >= 0 {
-		if err := u.Source.DeclareWinner(ctx, s.Experiment, s.Variants[best], global.PBest[best]); err != nil {
-			return fmt.Errorf("bandit: declare the winner of %q: %w", s.Experiment, err)
+	if s.AutoStop {
+		variant, pBest := "", 0.0
+		if ws, ok := u.Source.(WinnerSource); ok {
+			if variant, pBest, err = ws.Winner(ctx, s); err != nil {
+				return fmt.Errorf("bandit: the winner of %q: %w", s.Experiment, err)
+			}
+		} else if best := Winner(global, s.WinnerThreshold); best >= 0 {
+			variant, pBest = s.Variants[best], global.PBest[best]
 		}
-		u.Log.Info("bandit winner declared", "experiment", s.Experiment, "variant", s.Variants[best], "p_best", global.PBest[best])
+		if variant != "" {
+			if err := u.Source.DeclareWinner(ctx, s.Experiment, variant, pBest); err != nil {
+				return fmt.Errorf("bandit: declare the winner of %q: %w", s.Experiment, err)
+			}
+			u.Log.Info("bandit winner declared", "experiment", s.Experiment, "variant", variant, "p_best", pBest)
+		}
 	}
 	u.Log.Debug("bandit weights published", "experiment", s.Experiment, "weights", global.Weights, "burn_in", global.BurnIn)
 	return nil

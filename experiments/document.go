@@ -81,6 +81,10 @@ type Experiment struct {
 	Bandit      *BanditConfig   `json:"bandit,omitempty"`
 	Metrics     []Metric        `json:"metrics,omitempty"`
 	Analysis    *Analysis       `json:"analysis,omitempty"`
+	// StartedAt is when the experiment first started running; lift sets it (on
+	// creation as running, or at the first start) and keeps it, whatever a request
+	// sends. The minimum runtime before a verdict counts from it.
+	StartedAt *time.Time `json:"started_at,omitempty"`
 }
 
 // Variant is one arm of an experiment. Value is what the client renders; when it is
@@ -121,11 +125,51 @@ type Analysis struct {
 	// Correction across variants × metrics: "none" (default), "holm" or
 	// "benjamini-hochberg".
 	Correction string `json:"correction,omitempty"`
-	// Sequential makes intervals and p-values valid at every look.
-	Sequential bool `json:"sequential,omitempty"`
+	// Sequential makes intervals and p-values valid at every look. New experiments
+	// get true unless they say false; documents stored before it became the
+	// default, which leave it out, keep the fixed-horizon test they had.
+	Sequential *bool `json:"sequential,omitempty"`
 	// CUPED adjusts for the same metric in the 14 days before first exposure where
 	// such data exists (default true).
 	CUPED *bool `json:"cuped,omitempty"`
+	// MinUsers is how many users every variant needs, and MinRuntime (a duration
+	// such as "168h") how long the experiment must have run, before its results
+	// recommend shipping or stopping: DefaultMinUsers and DefaultMinRuntime when
+	// left out, 0 and "0s" for no minimum.
+	MinUsers   *int   `json:"min_users,omitempty"`
+	MinRuntime string `json:"min_runtime,omitempty"`
+}
+
+// Defaults of the minimum sample and runtime before a verdict: a week covers every
+// day of the week once (weekday and weekend users differ), and 1,000 users per
+// variant put rates of a few percent comfortably past the small-sample regime where
+// intervals are unreliable.
+const (
+	DefaultMinUsers   = 1000
+	DefaultMinRuntime = 7 * 24 * time.Hour
+)
+
+// SequentialTesting tells whether results use always-valid intervals.
+func (e *Experiment) SequentialTesting() bool {
+	return e.Analysis != nil && e.Analysis.Sequential != nil && *e.Analysis.Sequential
+}
+
+// MinUsers is the users every variant needs before a verdict.
+func (e *Experiment) MinUsers() int {
+	if e.Analysis != nil && e.Analysis.MinUsers != nil {
+		return *e.Analysis.MinUsers
+	}
+	return DefaultMinUsers
+}
+
+// MinRuntime is how long the experiment must have run before a verdict.
+func (e *Experiment) MinRuntime() time.Duration {
+	if e.Analysis != nil && e.Analysis.MinRuntime != "" {
+		if d, err := time.ParseDuration(e.Analysis.MinRuntime); err == nil && d >= 0 {
+			return d
+		}
+	}
+	return DefaultMinRuntime
 }
 
 // DefaultWindow is the attribution window of metrics that name none.
@@ -154,6 +198,9 @@ type BanditConfig struct {
 	// Sticky keeps each user on the arm they first got, even as the weights change,
 	// through the sticky-bucket document /v1/decide returns and clients send back.
 	Sticky bool `json:"sticky,omitempty"`
+	// Control names the arm the others are compared with in results, if any: a
+	// bandit has no control unless it names one.
+	Control string `json:"control,omitempty"`
 }
 
 // DefaultWinnerThreshold is the P(best) that declares a bandit's winner.
@@ -343,6 +390,14 @@ func (e *Experiment) Validate(refs Refs) error {
 		default:
 			v.add("analysis.correction", "must be none, holm or benjamini-hochberg")
 		}
+		if a.MinUsers != nil && (*a.MinUsers < 0 || *a.MinUsers > 1e9) {
+			v.add("analysis.min_users", "must be a whole number of users between 0 and 1,000,000,000")
+		}
+		if a.MinRuntime != "" {
+			if d, err := time.ParseDuration(a.MinRuntime); err != nil || d < 0 || d > 366*24*time.Hour {
+				v.add("analysis.min_runtime", "must be a duration between \"0s\" and a year, such as \"168h\" (7 days)")
+			}
+		}
 	}
 	if b := e.Bandit; b != nil {
 		if e.Type != TypeBandit {
@@ -370,6 +425,9 @@ func (e *Experiment) Validate(refs Refs) error {
 		}
 		if b.Winner != "" && !slices.Contains(variantKeys(e.Variants), b.Winner) {
 			v.add("bandit.winner", "unknown variant %q", b.Winner)
+		}
+		if b.Control != "" && !slices.Contains(variantKeys(e.Variants), b.Control) {
+			v.add("bandit.control", "unknown variant %q", b.Control)
 		}
 	}
 	return v.err()

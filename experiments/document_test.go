@@ -50,6 +50,14 @@ func TestExperimentValidate(t *testing.T) {
 		{"bad namespace", `{"key":"x","variants":[{"key":"a"},{"key":"b"}],"namespace":{"id":"n","range":[0.5,0.2]}}`, []string{"namespace.range"}},
 		{"bandit options on an ab test", `{"key":"x","variants":[{"key":"a"},{"key":"b"}],"bandit":{"update_every":"10ms"}}`,
 			[]string{"bandit", "bandit.update_every"}},
+		{"minimum sample and runtime", `{"key":"x","variants":[{"key":"a"},{"key":"b"}],"analysis":{"min_users":200,"min_runtime":"72h"}}`, nil},
+		{"no minimum", `{"key":"x","variants":[{"key":"a"},{"key":"b"}],"analysis":{"min_users":0,"min_runtime":"0s"}}`, nil},
+		{"bad minimum", `{"key":"x","variants":[{"key":"a"},{"key":"b"}],"analysis":{"min_users":-1,"min_runtime":"7d"}}`,
+			[]string{"analysis.min_users", "analysis.min_runtime"}},
+		{"negative runtime", `{"key":"x","variants":[{"key":"a"},{"key":"b"}],"analysis":{"min_runtime":"-1h"}}`, []string{"analysis.min_runtime"}},
+		{"bandit control", `{"key":"x","type":"bandit","variants":[{"key":"a"},{"key":"b"}],"bandit":{"control":"b"}}`, nil},
+		{"unknown bandit control", `{"key":"x","type":"bandit","variants":[{"key":"a"},{"key":"b"}],"bandit":{"control":"c"}}`,
+			[]string{"bandit.control"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

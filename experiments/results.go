@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"slices"
 	"time"
 
@@ -96,21 +95,48 @@ type MetricsReader interface {
 }
 
 // Results is the analysis of an experiment (GET /api/v1/experiments/{key}/results).
+//
+// For an A/B test every treatment is compared with the control (the first
+// variant), the goal also by day of first exposure (Daily) and by segment, and the
+// split is checked against the weights (SRM). A bandit's allocation moves by design:
+// its arms are estimated over its periods of constant weights (stats.AnalyzeAdaptive)
+// with P(best) and expected loss, compared with a control only when bandit.control
+// names one, and never checked for SRM; Segments then holds the goal within each
+// bandit segment ("" being the users outside them, who get the fallback weights).
 type Results struct {
-	Experiment        string         `json:"experiment"`
-	Status            string         `json:"status"`
-	ComputedAt        time.Time      `json:"computed_at"`
-	DataFreshness     *time.Time     `json:"data_freshness"`
-	Users             float64        `json:"users"`
-	MultiVariantUsers float64        `json:"multi_variant_users"`
-	SRMPValue         *float64       `json:"srm_p_value"`
-	SRM               bool           `json:"srm"`
-	Correction        string         `json:"correction"`
-	Sequential        bool           `json:"sequential"`
-	Metrics           []MetricResult `json:"metrics"`
-	Recommendation    Recommendation `json:"recommendation"`
-	Daily             []GroupResult  `json:"daily,omitempty"`
-	Segments          []GroupResult  `json:"segments,omitempty"`
+	Experiment        string     `json:"experiment"`
+	Type              string     `json:"type"`
+	Status            string     `json:"status"`
+	ComputedAt        time.Time  `json:"computed_at"`
+	DataFreshness     *time.Time `json:"data_freshness"`
+	Users             float64    `json:"users"`
+	MultiVariantUsers float64    `json:"multi_variant_users"`
+	SRMPValue         *float64   `json:"srm_p_value"`
+	SRM               bool       `json:"srm"`
+	Correction        string     `json:"correction"`
+	Sequential        bool       `json:"sequential"`
+	// Control is the variant the others are compared with; "" for a bandit that
+	// names none.
+	Control        string         `json:"control,omitempty"`
+	Minimum        Minimum        `json:"minimum"`
+	Metrics        []MetricResult `json:"metrics"`
+	Recommendation Recommendation `json:"recommendation"`
+	Daily          []GroupResult  `json:"daily,omitempty"`
+	Segments       []GroupResult  `json:"segments,omitempty"`
+}
+
+// Minimum is the sample and runtime an experiment needs before its results
+// recommend shipping or stopping, and how far it is: TooEarly while some variant has
+// fewer than Users users or it has run for less than Runtime.
+type Minimum struct {
+	Users           int           `json:"users"`
+	Runtime         time.Duration `json:"-"`
+	SmallestVariant float64       `json:"smallest_variant"`
+	Ran             time.Duration `json:"-"`
+	// StartedAt is when the runtime counts from: the experiment's start, or for
+	// experiments started before lift recorded it, the day of the first exposure.
+	StartedAt *time.Time `json:"started_at,omitempty"`
+	TooEarly  bool       `json:"too_early"`
 }
 
 // MetricResult is one metric's analysis, control first.
@@ -141,6 +167,8 @@ type Recommendation struct {
 	// UsersNeeded estimates how many more users the experiment needs for 80% power
 	// at the effect observed so far, when the answer is keep_running.
 	UsersNeeded *float64 `json:"users_needed,omitempty"`
+	// TooEarly is set when the minimum sample or runtime holds a verdict back.
+	TooEarly bool `json:"too_early,omitempty"`
 }
 
 // ResultsService computes results from the configuration and the event store.
@@ -165,47 +193,84 @@ func (s *ResultsService) Results(ctx context.Context, key string) (Results, erro
 	if e.Goal == nil {
 		return Results{}, &ValidationError{Fields: []FieldError{{Field: "goal", Message: "the experiment has no goal metric to analyse"}}}
 	}
-	res := Results{Experiment: e.Key, Status: e.Status, ComputedAt: s.now(), Metrics: []MetricResult{}}
+	res := Results{Experiment: e.Key, Type: e.Type, Status: e.Status, ComputedAt: s.now(), Metrics: []MetricResult{}}
 	opts := stats.DefaultOptions
+	opts.Sequential = e.SequentialTesting()
 	correction := stats.NoCorrection
-	if a := e.Analysis; a != nil {
-		opts.Sequential = a.Sequential
-		if a.Correction != "" {
-			correction = stats.Correction(a.Correction)
-		}
+	if a := e.Analysis; a != nil && a.Correction != "" {
+		correction = stats.Correction(a.Correction)
 	}
+	opts.Correction = correction
 	res.Correction, res.Sequential = string(correction), opts.Sequential
-	cuped := e.Analysis == nil || e.Analysis.CUPED == nil || *e.Analysis.CUPED
 	if t, err := s.Events.LatestEvent(ctx); err == nil && !t.IsZero() {
 		res.DataFreshness = &t
 	}
-
-	type spec struct {
-		key, role, event, kind, window string
-		where                          json.RawMessage
+	specs, queries, err := metricQueries(&e)
+	if err != nil {
+		return Results{}, err
 	}
-	specs := []spec{{"goal", "goal", e.Goal.Event, e.Goal.Kind, e.Goal.Window, e.Goal.Where}}
+	var firstDay string
+	if e.Type == TypeBandit {
+		firstDay, err = s.banditResults(ctx, &e, queries, specs, opts, &res)
+	} else {
+		firstDay, err = s.abResults(ctx, &e, queries, specs, opts, &res)
+	}
+	if err != nil {
+		return Results{}, err
+	}
+	res.Minimum = minimum(&e, &res, firstDay)
+	if e.Type == TypeBandit {
+		res.Recommendation = recommendBandit(&e, &res, opts)
+	} else {
+		res.Recommendation = recommend(&res, opts)
+	}
+	return res, nil
+}
+
+// metricSpec is one metric of an experiment as results name it.
+type metricSpec struct {
+	key, role, event, kind, window string
+}
+
+// metricQueries lists the experiment's metrics, the goal first, and their queries.
+func metricQueries(e *Experiment) ([]metricSpec, []MetricQuery, error) {
+	type raw struct {
+		metricSpec
+		where json.RawMessage
+	}
+	all := []raw{{metricSpec{"goal", "goal", e.Goal.Event, e.Goal.Kind, e.Goal.Window}, e.Goal.Where}}
 	for _, m := range e.Metrics {
 		role := m.Role
 		if role == "" {
 			role = "secondary"
 		}
-		specs = append(specs, spec{m.Key, role, m.Event, m.Kind, m.Window, m.Where})
+		all = append(all, raw{metricSpec{m.Key, role, m.Event, m.Kind, m.Window}, m.Where})
 	}
-	// Every metric brought up to date together, where the store can, then read at
-	// once: the store answers each from its own pre-aggregated data.
-	queries := make([]MetricQuery, len(specs))
-	for i, sp := range specs {
+	specs := make([]metricSpec, len(all))
+	queries := make([]MetricQuery, len(all))
+	for i, sp := range all {
 		where, err := ParseWhere(sp.where)
 		if err != nil {
-			return Results{}, fmt.Errorf("experiments: results of %q: metric %s: %w", key, sp.key, err)
+			return nil, nil, fmt.Errorf("experiments: results of %q: metric %s: %w", e.Key, sp.key, err)
 		}
-		// The goal is also broken down by day.
-		queries[i] = MetricQuery{Experiment: e.Key, Event: sp.event, Kind: sp.kind, Where: where, Window: window(sp.window), Daily: i == 0}
+		specs[i] = sp.metricSpec
+		queries[i] = MetricQuery{Experiment: e.Key, Event: sp.event, Kind: sp.kind, Where: where, Window: window(sp.window)}
 	}
+	return specs, queries, nil
+}
+
+// abResults analyses an A/B test: every treatment against the control, CUPED where
+// it applies, the goal by day and segment, and the split against the weights. It
+// returns the first day of exposure.
+func (s *ResultsService) abResults(ctx context.Context, e *Experiment, queries []MetricQuery, specs []metricSpec, opts stats.Options, res *Results) (string, error) {
+	cuped := e.Analysis == nil || e.Analysis.CUPED == nil || *e.Analysis.CUPED
+	res.Control = e.Variants[0].Key
+	// The goal is also broken down by day: every metric brought up to date together,
+	// where the store can, then read at once.
+	queries[0].Daily = true
 	fetched, daily, bySegment, err := s.aggregates(ctx, queries)
 	if err != nil {
-		return Results{}, err
+		return "", err
 	}
 	for i, sp := range specs {
 		data := fetched[i]
@@ -225,13 +290,18 @@ func (s *ResultsService) Results(ctx context.Context, key string) (Results, erro
 				p := stats.SRM(users, weights)
 				res.SRMPValue, res.SRM = &p, p < stats.SRMThreshold
 			}
-			res.Daily = breakdown(e, daily, opts)
-			res.Segments = breakdown(e, bySegment, opts)
+			res.Daily = breakdown(*e, daily, opts)
+			res.Segments = breakdown(*e, bySegment, opts)
 		}
 	}
-	adjustAll(res.Metrics, correction)
-	res.Recommendation = recommend(&res, opts)
-	return res, nil
+	adjustAll(res.Metrics, opts.Correction)
+	first := ""
+	for _, d := range res.Daily {
+		if first == "" || d.Group < first {
+			first = d.Group
+		}
+	}
+	return first, nil
 }
 
 // aggregates fetches every metric overall, and the first (the goal) by day and by
@@ -307,40 +377,30 @@ func byVariant(variants []Variant, arms []ArmAggregate, group string) []ArmAggre
 }
 
 // analyseCUPED adjusts the estimates with the pre-exposure period when enabled and
-// there is pre-period variation, and analyses them; otherwise it falls back to
-// analyse. Rates and means shown stay the observed ones; lifts, intervals and
-// p-values come from the adjusted estimates.
+// there is pre-period variation (stats.AdjustCUPED), and analyses them; otherwise it
+// falls back to analyse. Rates and means shown stay the observed ones; lifts,
+// intervals and p-values come from the adjusted estimates. Options' correction is
+// left to adjustAll, across metrics.
 func analyseCUPED(kind string, arms []ArmAggregate, opts stats.Options, enabled bool) ([]stats.VariantResult, bool, float64) {
+	opts.Correction = stats.NoCorrection
 	plain := analyse(kind, arms, opts)
 	if !enabled || len(arms) < 2 {
 		return plain, false, 0
 	}
 	cov := make([]stats.CovMoments, len(arms))
-	preVariance := false
+	keys := make([]string, len(arms))
 	for i, a := range arms {
-		if a.Users < 2 {
-			return plain, false, 0
-		}
 		y, y2 := a.Sum, a.SumSq
 		if kind == "conversion" {
 			y, y2 = a.Conversions, a.Conversions // a 0/1 metric is its own square
 		}
 		cov[i] = stats.CovMoments{N: a.Users, SumY: y, SumY2: y2, SumX: a.PreSum, SumX2: a.PreSumSq, SumXY: a.PreCross}
-		preVariance = preVariance || a.PreSumSq-a.PreSum*a.PreSum/a.Users > 0
+		keys[i] = a.Variant
 	}
-	if !preVariance {
+	adjusted, theta, ok := stats.AdjustCUPED(keys, cov, stats.Kind(kind), opts)
+	if !ok {
 		return plain, false, 0
 	}
-	ests, theta := stats.CUPED(cov)
-	if !finite.All(theta) {
-		return plain, false, 0 // the pre-period's sums overflow: no adjustment
-	}
-	keys := make([]string, len(arms))
-	users := make([]float64, len(arms))
-	for i, a := range arms {
-		keys[i], users[i] = a.Variant, a.Users
-	}
-	adjusted := stats.AnalyzeEstimates(keys, ests, users, opts)
 	for i := range adjusted {
 		// Show what was observed; the comparison fields are the adjusted ones.
 		adjusted[i].Value, adjusted[i].Conversions, adjusted[i].Sum = plain[i].Value, plain[i].Conversions, plain[i].Sum
@@ -351,6 +411,7 @@ func analyseCUPED(kind string, arms []ArmAggregate, opts stats.Options, enabled 
 // analyse compares every variant with the control; variants (or a control) without
 // users get their counts and no comparison.
 func analyse(kind string, arms []ArmAggregate, opts stats.Options) []stats.VariantResult {
+	opts.Correction = stats.NoCorrection // adjustAll corrects across metrics
 	out := make([]stats.VariantResult, len(arms))
 	for i, a := range arms {
 		out[i] = stats.VariantResult{Key: a.Variant, Users: a.Users}
@@ -408,114 +469,4 @@ func analyse(kind string, arms []ArmAggregate, opts stats.Options) []stats.Varia
 		}
 	}
 	return out
-}
-
-// adjustAll corrects p-values across every treatment of every metric together.
-func adjustAll(metrics []MetricResult, c stats.Correction) {
-	if c == stats.NoCorrection {
-		return
-	}
-	var ps []*float64
-	var vals []float64
-	for m := range metrics {
-		for v := range metrics[m].Variants {
-			if p := metrics[m].Variants[v].PValue; p != nil {
-				ps = append(ps, p)
-				vals = append(vals, *p)
-			}
-		}
-	}
-	for i, adj := range stats.Adjust(vals, c) {
-		*ps[i] = adj
-	}
-}
-
-// recommend says ship, keep running or stop, and why:
-//   - stop on a sample-ratio mismatch (the assignment is broken, no result is
-//     trustworthy), when a guardrail is significantly harmed, or when every treatment
-//     is significantly worse on the goal;
-//   - ship the best significant winner on the goal when no guardrail is harmed for it;
-//   - otherwise keep running: with the reason when a variant of the goal has no
-//     comparison (its stored values overflow), else with the users still needed for
-//     80% power at the effect observed so far.
-func recommend(r *Results, opts stats.Options) Recommendation {
-	alpha := 1 - opts.Level
-	if r.SRM {
-		return Recommendation{Decision: "stop", Reason: fmt.Sprintf("sample ratio mismatch (p = %.2g): users are not split as configured; fix the assignment before trusting any result", *r.SRMPValue)}
-	}
-	goal := r.Metrics[0]
-	significant := func(v stats.VariantResult, sign float64) bool {
-		return v.PValue != nil && *v.PValue < alpha && v.Lift != nil && sign**v.Lift > 0
-	}
-	harmed := func(variant int) string {
-		for _, m := range r.Metrics[1:] {
-			if m.Role == "guardrail" && variant < len(m.Variants) && significant(m.Variants[variant], -1) {
-				return m.Key
-			}
-		}
-		return ""
-	}
-	best, bestLift := -1, math.Inf(-1)
-	allWorse := len(goal.Variants) > 1
-	for i, v := range goal.Variants[1:] {
-		i++
-		if g := harmed(i); g != "" {
-			return Recommendation{Decision: "stop", Variant: v.Key, Reason: fmt.Sprintf("guardrail %q is significantly harmed by %q", g, v.Key)}
-		}
-		if significant(v, 1) && *v.Lift > bestLift {
-			best, bestLift = i, *v.Lift
-		}
-		allWorse = allWorse && significant(v, -1)
-	}
-	if best > 0 {
-		return Recommendation{Decision: "ship", Variant: goal.Variants[best].Key,
-			Reason: fmt.Sprintf("significant win on the goal (lift %+.1f%%) with no guardrail harmed", 100*bestLift)}
-	}
-	if allWorse {
-		return Recommendation{Decision: "stop", Reason: "every treatment is significantly worse than the control on the goal"}
-	}
-	for _, v := range goal.Variants {
-		if v.Reason != "" {
-			return Recommendation{Decision: "keep_running", Reason: fmt.Sprintf("the goal cannot be compared for %q: %s", v.Key, v.Reason)}
-		}
-	}
-	rec := Recommendation{Decision: "keep_running", Reason: "no significant difference on the goal yet"}
-	if need, ok := usersNeeded(goal.Variants, alpha); ok {
-		rec.UsersNeeded = &need
-		rec.Reason = fmt.Sprintf("underpowered: about %.0f more users are needed for 80%% power at the effect observed so far", need)
-	}
-	return rec
-}
-
-// usersNeeded estimates the additional users (all variants together) needed for 80%
-// power at the largest observed absolute effect, with a two-sided test at alpha:
-// n per variant = (z_{1−α/2} + z_{0.8})² · (σ_c² + σ_t²) / δ², where σ² is the per-user
-// variance (the estimate's variance times its users).
-func usersNeeded(vs []stats.VariantResult, alpha float64) (float64, bool) {
-	if len(vs) < 2 || vs[0].Users == 0 {
-		return 0, false
-	}
-	c := vs[0]
-	best := -1.0
-	for _, t := range vs[1:] {
-		if t.Users == 0 || t.AbsoluteLift == nil || *t.AbsoluteLift == 0 {
-			continue
-		}
-		z := stats.NormalQuantile(1-alpha/2) + stats.NormalQuantile(0.8)
-		perVariant := z * z * (c.Variance*c.Users + t.Variance*t.Users) / (*t.AbsoluteLift * *t.AbsoluteLift)
-		if perVariant > best {
-			best = perVariant
-		}
-	}
-	if best < 0 {
-		return 0, false
-	}
-	total := 0.0
-	for _, v := range vs {
-		total += math.Max(0, best-v.Users)
-	}
-	if math.IsNaN(total) {
-		return 0, false
-	}
-	return math.Min(math.Ceil(total), maxUsersNeeded), true
 }

@@ -17,6 +17,7 @@ import (
 func (r Results) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		Experiment        string         `json:"experiment"`
+		Type              string         `json:"type"`
 		Status            string         `json:"status"`
 		ComputedAt        time.Time      `json:"computed_at"`
 		DataFreshness     *time.Time     `json:"data_freshness"`
@@ -26,12 +27,14 @@ func (r Results) MarshalJSON() ([]byte, error) {
 		SRM               bool           `json:"srm"`
 		Correction        string         `json:"correction"`
 		Sequential        bool           `json:"sequential"`
+		Control           string         `json:"control,omitempty"`
+		Minimum           Minimum        `json:"minimum"`
 		Metrics           []MetricResult `json:"metrics"`
 		Recommendation    Recommendation `json:"recommendation"`
 		Daily             []GroupResult  `json:"daily,omitempty"`
 		Segments          []GroupResult  `json:"segments,omitempty"`
-	}{r.Experiment, r.Status, r.ComputedAt, r.DataFreshness, finite.Float(r.Users), finite.Float(r.MultiVariantUsers),
-		finite.Ptr(r.SRMPValue), r.SRM, r.Correction, r.Sequential, r.Metrics, r.Recommendation, r.Daily, r.Segments})
+	}{r.Experiment, r.Type, r.Status, r.ComputedAt, r.DataFreshness, finite.Float(r.Users), finite.Float(r.MultiVariantUsers),
+		finite.Ptr(r.SRMPValue), r.SRM, r.Correction, r.Sequential, r.Control, r.Minimum, r.Metrics, r.Recommendation, r.Daily, r.Segments})
 }
 
 // MarshalJSON writes numbers that are not finite as null.
@@ -55,5 +58,19 @@ func (r Recommendation) MarshalJSON() ([]byte, error) {
 		Variant     string        `json:"variant,omitempty"`
 		Reason      string        `json:"reason"`
 		UsersNeeded *finite.Float `json:"users_needed,omitempty"`
-	}{r.Decision, r.Variant, r.Reason, finite.Ptr(r.UsersNeeded)})
+		TooEarly    bool          `json:"too_early,omitempty"`
+	}{r.Decision, r.Variant, r.Reason, finite.Ptr(r.UsersNeeded), r.TooEarly})
+}
+
+// MarshalJSON writes durations as Go durations ("168h0m0s") and the smallest
+// variant's users as null when not finite.
+func (m Minimum) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Users           int          `json:"users"`
+		Runtime         string       `json:"runtime"`
+		SmallestVariant finite.Float `json:"smallest_variant"`
+		Ran             string       `json:"ran"`
+		StartedAt       *time.Time   `json:"started_at,omitempty"`
+		TooEarly        bool         `json:"too_early"`
+	}{m.Users, m.Runtime.String(), finite.Float(m.SmallestVariant), m.Ran.String(), m.StartedAt, m.TooEarly})
 }

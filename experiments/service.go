@@ -185,6 +185,9 @@ func (s *Service) Create(ctx context.Context, actor string, kind Kind, body []by
 			return nil, err
 		}
 	}
+	if e, ok := d.(*Experiment); ok {
+		newExperiment(e, time.Now())
+	}
 	if err := d.validate(storeRefs{ctx, s.store}); err != nil {
 		return nil, err
 	}
@@ -261,6 +264,7 @@ func (s *Service) Replace(ctx context.Context, actor string, kind Kind, key stri
 			} else if e.Status != old.Status {
 				return nil, &ValidationError{Fields: []FieldError{{Field: "status", Message: "change the status with POST /api/v1/experiments/{key}/start, /pause or /stop"}}}
 			}
+			keepStored(e, &old)
 		}
 		d.normalize()
 		if err := d.validate(storeRefs{ctx, s.store}); err != nil {
@@ -268,6 +272,38 @@ func (s *Service) Replace(ctx context.Context, actor string, kind Kind, key stri
 		}
 		return json.Marshal(d)
 	})
+}
+
+// newExperiment sets what lift decides for a new experiment: sequential testing
+// unless the document turns it off, and the start time of one created running.
+func newExperiment(e *Experiment, now time.Time) {
+	if e.Analysis == nil {
+		e.Analysis = &Analysis{}
+	}
+	if e.Analysis.Sequential == nil {
+		on := true
+		e.Analysis.Sequential = &on
+	}
+	e.StartedAt = nil
+	if e.Status == StatusRunning {
+		now = now.UTC()
+		e.StartedAt = &now
+	}
+}
+
+// keepStored carries over what a replacement may not change or may leave out: the
+// start time lift recorded, and the stored choice of sequential testing when the new
+// document does not make one (documents written before it was a choice leave it out).
+func keepStored(e, old *Experiment) {
+	e.StartedAt = old.StartedAt
+	if e.Analysis == nil || e.Analysis.Sequential == nil {
+		if old.Analysis != nil && old.Analysis.Sequential != nil {
+			if e.Analysis == nil {
+				e.Analysis = &Analysis{}
+			}
+			e.Analysis.Sequential = old.Analysis.Sequential
+		}
+	}
 }
 
 // transitions lists, per action, the statuses it may start from and where it leads.
@@ -301,6 +337,10 @@ func (s *Service) Transition(ctx context.Context, actor, key, action string) (js
 			return nil, &ConflictError{Reason: fmt.Sprintf("cannot %s an experiment that is %s", action, e.Status)}
 		}
 		e.Status = t.to
+		if e.Status == StatusRunning && e.StartedAt == nil {
+			now := time.Now().UTC()
+			e.StartedAt = &now
+		}
 		return json.Marshal(&e)
 	})
 }

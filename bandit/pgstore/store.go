@@ -44,17 +44,7 @@ func (s *Store) Publish(ctx context.Context, pubs []bandit.Publication) error {
 }
 
 // Version is one published weights version, for reports.
-type Version struct {
-	Segment    string           `json:"segment"`
-	Version    int64            `json:"version"`
-	Variants   []string         `json:"variants"`
-	Weights    []float64        `json:"weights"`
-	PBest      []float64        `json:"p_best"`
-	Posteriors []bandit.Summary `json:"posteriors"`
-	Counts     []bandit.Counts  `json:"counts"`
-	BurnIn     bool             `json:"burn_in"`
-	ComputedAt time.Time        `json:"computed_at"`
-}
+type Version = bandit.Version
 
 // History returns an experiment's versions since a time, oldest first.
 func (s *Store) History(ctx context.Context, experiment string, since time.Time) ([]Version, error) {

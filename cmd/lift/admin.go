@@ -215,6 +215,8 @@ func demoSeed(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	defer pool.Close()
 	svc := experiments.NewService(pgstore.New(pool))
+	// The demo compresses time: its experiments ask for 10 minutes before a verdict
+	// where a real one waits a week (experiments.DefaultMinRuntime).
 	docs := []struct {
 		kind experiments.Kind
 		doc  string
@@ -225,7 +227,7 @@ func demoSeed(ctx context.Context, args []string, getenv func(string) string, st
 		{experiments.KindExperiment, `{"key":"hero-banner","name":"Hero banner","type":"ab","status":"running",
 			"variants":[{"key":"control","weight":0.5,"value":{"img":"hero-a.png"}},
 			            {"key":"bold","weight":0.5,"value":{"img":"hero-b.png","headline":"Up to 50% off"}}],
-			"goal":{"event":"purchase","kind":"conversion"}}`},
+			"goal":{"event":"purchase","kind":"conversion"},"analysis":{"min_runtime":"10m"}}`},
 		{experiments.KindExperiment, `{"key":"checkout-button","name":"Checkout button colour","status":"running",
 			"variants":[{"key":"blue","weight":0.34},{"key":"green","weight":0.33},{"key":"orange","weight":0.33}],
 			"targeting":{"country":{"$in":["US","CA","GB"]}},"goal":{"event":"purchase","kind":"conversion"}}`},
@@ -246,7 +248,8 @@ func demoSeed(ctx context.Context, args []string, getenv func(string) string, st
 			            {"key":"similar","value":{"title":"Similar to what you viewed"}},
 			            {"key":"bestsellers","value":{"title":"Our bestsellers"}}],
 			"goal":{"event":"click","kind":"conversion"},
-			"bandit":{"update_every":"10s","per_segment":["new","returning"],"sticky":true}}`},
+			"bandit":{"update_every":"10s","per_segment":["new","returning"],"sticky":true},
+			"analysis":{"min_users":100,"min_runtime":"10m"}}`},
 		// Recommendations (docs/recommendations.md): products similar to what the
 		// visitor viewed, and an experiment of the recommender against popularity.
 		{experiments.KindFeature, `{"key":"views_10m","name":"Product views, last 10 minutes","kind":"count",
@@ -256,7 +259,7 @@ func demoSeed(ctx context.Context, args []string, getenv func(string) string, st
 		{experiments.KindExperiment, `{"key":"recs-vs-popular","name":"Recommender vs popular","type":"ab","status":"running",
 			"variants":[{"key":"popular","weight":0.5,"value":{"strategy":"popular"}},
 			            {"key":"similar","weight":0.5,"value":{"strategy":"similar"}}],
-			"goal":{"event":"purchase","kind":"conversion"}}`},
+			"goal":{"event":"purchase","kind":"conversion"},"analysis":{"min_runtime":"10m"}}`},
 	}
 	for _, d := range docs {
 		var key struct{ Key string }

@@ -10,7 +10,9 @@ import (
 )
 
 // analyze runs the statistics engine on one JSON document from stdin (docs/api.md,
-// `lift analyze`) and prints the analysis as JSON.
+// `lift analyze`) and prints the analysis as JSON: a conversion metric
+// ({"key","users","conversions"} per variant) or a value metric ({"key","users",
+// "sum","sum_squares"}), optionally with CUPED's pre-exposure sums.
 func analyze(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("analyze", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -30,13 +32,13 @@ func analyze(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if !(o.Level > 0 && o.Level < 1) {
 		return fmt.Errorf("--level: want a number between 0 and 1, got %v", o.Level)
 	}
-	var in stats.BinomialInput
+	var in stats.Input
 	dec := json.NewDecoder(stdin)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
 		return fmt.Errorf("reading the input document: %w", err)
 	}
-	res, err := stats.AnalyzeBinomial(in, o)
+	res, err := stats.Analyze(in, o)
 	if err != nil {
 		return err
 	}

@@ -33,7 +33,8 @@ func TestBanditEndToEnd(t *testing.T) {
 		"goal":{"event":"add_to_cart","kind":"conversion"},"bandit":{"update_every":"2s","per_segment":["mobile","desktop"]}}`, nil)
 	f.server.want(201, "POST", "/api/v1/experiments", `{"key":"promo","type":"bandit","status":"running",
 		"variants":[{"key":"a"},{"key":"b"}],
-		"goal":{"event":"click","kind":"conversion"},"bandit":{"update_every":"2s","auto_stop":true}}`, nil)
+		"goal":{"event":"click","kind":"conversion"},"bandit":{"update_every":"2s","auto_stop":true},
+		"analysis":{"min_users":200,"min_runtime":"0s"}}`, nil)
 	eventually(t, 5*time.Second, func() bool {
 		var r decideResp
 		f.client.want(200, "POST", "/v1/decide", `{"user_id":"probe","track":false}`, &r)
@@ -106,19 +107,17 @@ func TestBanditEndToEnd(t *testing.T) {
 	} else {
 		t.Logf("the 6%% arm got %.1f%% of the last 5,000 decisions", 100*s)
 	}
-	// The report: P(best), posteriors, inverse-propensity lift, regret, history.
+	// The report: the allocation's P(best), posteriors, regret, history.
 	var rep struct {
-		Winner, Candidate string
-		Segments          []struct {
+		Winner   string
+		Segments []struct {
 			Segment string
 			History []struct{ Weights []float64 }
 			Regret  float64 `json:"estimated_regret"`
 			Arms    []struct {
 				Variant   string
-				PBest     float64  `json:"p_best"`
-				IPWLift   *float64 `json:"ipw_lift"`
-				NaiveMean float64  `json:"naive_mean"`
-				IPWMean   *float64 `json:"ipw_mean"`
+				PBest     float64 `json:"p_best"`
+				NaiveMean float64 `json:"naive_mean"`
 			}
 		}
 	}
@@ -132,11 +131,35 @@ func TestBanditEndToEnd(t *testing.T) {
 			t.Errorf("reco arm %s has a higher P(best) (%.3f) than the 6%% arm (%.3f)", a.Variant, a.PBest, c.PBest)
 		}
 	}
-	if c.IPWLift == nil || *c.IPWLift <= 0 {
-		t.Errorf("reco arm c: inverse-propensity lift %v, want > 0 (the control converts at 4%%)", deref(c.IPWLift))
+	// The results: the arms weighted over the bandit's periods; the 6% arm is the
+	// likeliest best, and there is no SRM check or control.
+	var res struct {
+		Type      string
+		SRMPValue *float64 `json:"srm_p_value"`
+		Control   string
+		Metrics   []struct {
+			Variants []struct {
+				Key        string
+				Value      float64
+				ValueCILow *float64 `json:"value_ci_low"`
+				PBest      *float64 `json:"p_best"`
+				NaiveValue *float64 `json:"naive_value"`
+			}
+		}
 	}
-	for _, a := range rep.Segments[0].Arms {
-		t.Logf("reco %s: P(best) %.3f, naive mean %.4f, IPW mean %v", a.Variant, a.PBest, a.NaiveMean, deref(a.IPWMean))
+	f.server.want(200, "GET", "/api/v1/experiments/reco/results", "", &res)
+	if res.Type != "bandit" || res.SRMPValue != nil || res.Control != "" || len(res.Metrics) == 0 || len(res.Metrics[0].Variants) != 4 {
+		t.Fatalf("reco results: %+v", res)
+	}
+	arms := res.Metrics[0].Variants
+	for _, a := range arms {
+		if a.PBest == nil || a.ValueCILow == nil {
+			t.Fatalf("reco %s: no P(best) or interval: %+v", a.Key, a)
+		}
+		if *a.PBest > *arms[2].PBest {
+			t.Errorf("reco arm %s has a higher P(best) (%.3f) than the 6%% arm (%.3f) in the results", a.Key, *a.PBest, *arms[2].PBest)
+		}
+		t.Logf("reco %s: weighted %.4f (from %.4f), P(best) %.3f", a.Key, a.Value, *a.ValueCILow, *a.PBest)
 	}
 	// promo declared its winner by itself and now serves it to everyone.
 	var promo struct{ Bandit struct{ Winner string } }

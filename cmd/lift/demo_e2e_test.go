@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -120,6 +121,31 @@ func TestDemo(t *testing.T) {
 		// A fuller bandit picture for the screenshot: a few updates more.
 		time.Sleep(25 * time.Second)
 	}
-	run1(t, tab, "bandit page", chromedp.Navigate(p.url+"/experiments/recommendations"), chromedp.WaitVisible(byID("bandit")))
+	run1(t, tab, "bandit page", chromedp.Navigate(p.url+"/experiments/recommendations?refresh=1"), chromedp.WaitVisible(byID("bandit")),
+		chromedp.WaitVisible(byID("results")))
+	// One set of numbers: each arm's users in the results are its users in the two
+	// segments' cards, nobody falls outside them (no fallback card), and there is no
+	// sample-ratio check or control on a bandit.
+	has := func(id string) bool {
+		return get(t, tab, "has "+id, chromedp.Evaluate[bool](`!!document.querySelector('[data-testid="`+id+`"]')`))
+	}
+	number := func(id string) float64 {
+		text := get(t, tab, id, chromedp.Text(byID(id)))
+		x, err := strconv.ParseFloat(strings.ReplaceAll(text, ",", ""), 64)
+		if err != nil {
+			t.Fatalf("%s: %q is not a number", id, text)
+		}
+		return x
+	}
+	for _, arm := range []string{"trending", "similar", "bestsellers"} {
+		if all, bySegment := number("goal-"+arm+"-users"), number("users-new-"+arm)+number("users-returning-"+arm); all != bySegment {
+			t.Errorf("%s: %v users in the results, %v in the segments' cards", arm, all, bySegment)
+		}
+	}
+	for _, id := range []string{"bandit-segment-fallback", "bandit-segment-all", "srm-status", "srm-banner"} {
+		if has(id) {
+			t.Errorf("the bandit page has %s", id)
+		}
+	}
 	shots.take(tab, "demo-bandit")
 }

@@ -32,7 +32,7 @@ func TestResultsEndToEnd(t *testing.T) {
 	f.server.want(201, "POST", "/api/v1/experiments", `{"key":"checkout","status":"running",
 		"variants":[{"key":"control","weight":0.5},{"key":"express","weight":0.5}],
 		"goal":{"event":"purchase","kind":"conversion"},
-		"metrics":[{"key":"revenue","event":"purchase","kind":"value"}]}`, nil)
+		"metrics":[{"key":"revenue","event":"purchase","kind":"value"}],"analysis":{"sequential":false}}`, nil)
 
 	const users = 400
 	assigned := map[string]string{}
@@ -222,8 +222,29 @@ func TestResultsSurviveStoredValues(t *testing.T) {
 	if resp.StatusCode != 200 || json.Unmarshal(body, &rep) != nil || len(rep.Segments) != 1 {
 		t.Fatalf("bandit report: %d %s", resp.StatusCode, body)
 	}
-	if arms := rep.Segments[0].Arms; arms[0].IPWMean == nil || arms[1].IPWMean != nil || arms[1].IPWLift != nil {
-		t.Errorf("bandit report: an overflowing inverse-propensity mean should be null: %s", body)
+	// The bandit's results: the overflowing arm has no value, interval or P(best), and
+	// says why; then nobody has a P(best).
+	var banditRes struct {
+		Metrics []struct {
+			Variants []struct {
+				Value      *float64
+				ValueCILow *float64 `json:"value_ci_low"`
+				PBest      *float64 `json:"p_best"`
+				Reason     string
+			}
+		}
+	}
+	eventually(t, 30*time.Second, func() bool {
+		resp = f.server.do("GET", "/api/v1/experiments/reco/results", "", nil)
+		body, _ = io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || !json.Valid(body) {
+			t.Fatalf("results of reco: %d %s", resp.StatusCode, body)
+		}
+		return json.Unmarshal(body, &banditRes) == nil && len(banditRes.Metrics) == 1 && banditRes.Metrics[0].Variants[0].Value != nil
+	})
+	if a, b := banditRes.Metrics[0].Variants[0], banditRes.Metrics[0].Variants[1]; a.ValueCILow == nil || b.Value != nil || b.PBest != nil ||
+		a.PBest != nil || !strings.Contains(b.Reason, "overflow") {
+		t.Errorf("bandit results: an overflowing arm should be null with a reason: %s", body)
 	}
 
 	c := dashboardLogin(t, p.url, "pm@example.com", pw)
@@ -231,7 +252,7 @@ func TestResultsSurviveStoredValues(t *testing.T) {
 		{"whale", "goal-control-count", "3.00e+15"},
 		{"overflow", "goal-treat-count", "∞"},
 		{"overflow", "goal-treat-lift", "—"},
-		{"reco", "ipw-lift-all-b", "—"},
+		{"reco", "pbest-all-b", "—"},
 	} {
 		page := getPage(t, c, p.url+"/experiments/"+w.key)
 		m := regexp.MustCompile(`data-testid="` + w.id + `"[^>]*>([^<]*)`).FindStringSubmatch(page)
@@ -287,5 +308,73 @@ func insertPurchases(t *testing.T, addr, db string, data map[string]map[string][
 	}
 	if err := evs.Send(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestResultsDegenerate: the results API on real services answers the issue's
+// degenerate cases without interval, p-value or verdict, with the reason — one user
+// per variant, a revenue that does not vary, values around 1e12 whose spread
+// ClickHouse's sum of squares loses — and keeps the sign of a lift over a negative
+// control mean (net refunds −0.5 → −0.2 per user is +60%).
+func TestResultsDegenerate(t *testing.T) {
+	f := newFixture(t)
+	f.start(t)
+	const noMinimum = `"analysis":{"min_users":0,"min_runtime":"0s","sequential":false}`
+	for _, doc := range []string{
+		`{"key":"one-each","status":"running","variants":[{"key":"control"},{"key":"treat"}],"goal":{"event":"purchase","kind":"conversion"},` + noMinimum + `}`,
+		`{"key":"flat","status":"running","variants":[{"key":"control"},{"key":"treat"}],"goal":{"event":"purchase","kind":"value"},` + noMinimum + `}`,
+		`{"key":"huge","status":"running","variants":[{"key":"control"},{"key":"treat"}],"goal":{"event":"purchase","kind":"value"},` + noMinimum + `}`,
+		`{"key":"refunds","status":"running","variants":[{"key":"control"},{"key":"treat"}],"goal":{"event":"purchase","kind":"value"},` + noMinimum + `}`,
+	} {
+		f.server.want(201, "POST", "/api/v1/experiments", doc, nil)
+	}
+	values := func(n int, vs ...float64) []float64 {
+		out := make([]float64, n)
+		for i := range out {
+			out[i] = vs[i%len(vs)]
+		}
+		return out
+	}
+	insertPurchases(t, f.env["LIFT_CLICKHOUSE_ADDR"], f.env["LIFT_CLICKHOUSE_DB"], map[string]map[string][]float64{
+		"one-each": {"control": {20}, "treat": {0}},
+		"flat":     {"control": values(1000, 10), "treat": values(1000, 11)},
+		"huge":     {"control": values(1000, 1e12, 1e12+1, 1e12+2, 1e12+3), "treat": values(1000, 1e12+1, 1e12+2, 1e12+3, 1e12+4)},
+		"refunds":  {"control": values(1000, -2.5, 1.5), "treat": values(1000, -2.2, 1.8)},
+	})
+	type variant struct {
+		Key                 string
+		Users               float64
+		Lift, CILow, PValue *float64
+		Chance              *float64 `json:"chance_to_beat_control"`
+		Reason              string
+	}
+	for key, want := range map[string]struct {
+		users  float64
+		reason string
+	}{"one-each": {2, "fewer than 2 users"}, "flat": {2000, "does not vary"}, "huge": {2000, "lost to rounding"}, "refunds": {2000, ""}} {
+		t.Run(key, func(t *testing.T) {
+			var res struct {
+				Users          float64
+				Metrics        []struct{ Variants []variant }
+				Recommendation struct{ Decision, Reason string }
+			}
+			eventually(t, 30*time.Second, func() bool {
+				f.server.want(200, "GET", "/api/v1/experiments/"+key+"/results", "", &res)
+				return res.Users == want.users
+			})
+			v := res.Metrics[0].Variants[1]
+			if want.reason == "" {
+				if v.Lift == nil || math.Abs(*v.Lift-0.6) > 1e-9 || v.Chance == nil || *v.Chance < 0.99 || v.Reason != "" {
+					t.Errorf("net refunds: %+v", v)
+				}
+				return
+			}
+			if v.Lift != nil || v.CILow != nil || v.PValue != nil || v.Chance != nil || !strings.Contains(v.Reason, want.reason) {
+				t.Errorf("treatment %+v, want no comparison and a reason with %q", v, want.reason)
+			}
+			if r := res.Recommendation; r.Decision != "keep_running" || !strings.Contains(r.Reason, want.reason) {
+				t.Errorf("recommendation %+v", r)
+			}
+		})
 	}
 }

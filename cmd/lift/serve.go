@@ -19,6 +19,7 @@ import (
 	"github.com/liftlab/lift/bandit"
 	banditstore "github.com/liftlab/lift/bandit/pgstore"
 	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/experiments/banditreport"
 	"github.com/liftlab/lift/experiments/chstore"
 	"github.com/liftlab/lift/experiments/pgstore"
 	"github.com/liftlab/lift/experiments/recommend"
@@ -253,7 +254,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer events.Close()
 	if *role == "all" || *role == "api" {
 		deps.Results = &experiments.ResultsService{Store: store, Events: events}
-		deps.Bandits = banditReporter{config: store, events: events, weights: banditstore.New(pool)}
+		deps.Bandits = &banditreport.Service{Config: store, Weights: banditstore.New(pool)}
 		deps.SegmentStats = segstore.New(pool)
 		deps.Recommendations, deps.RecommenderModels = models, recpg.New(pool)
 		hooks := segstore.New(pool)
@@ -280,7 +281,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if *role == "all" || *role == "worker" {
 		wm := newWorkerMetrics(reg)
 		// Any number of processes may run the worker role; one at a time leads.
-		updater := &bandit.Updater{Source: banditSource{config: store, events: events},
+		updater := &bandit.Updater{Source: banditSource{config: store, events: events, results: &experiments.ResultsService{Store: store, Events: events}},
 			Publisher: banditstore.New(pool), Log: log, Config: bandit.DefaultConfig(), Observe: wm.banditRound}
 		elector := &leader.Elector{ConnString: cfg.PostgresURL, Name: "lift.bandit-updater", Log: log, OnChange: wm.leading("lift.bandit-updater")}
 		pipeline.Go(func() { elector.Run(pipeCtx, updater.Run) })

@@ -10,19 +10,19 @@ import (
 	"time"
 
 	"github.com/liftlab/lift/bandit"
-	banditstore "github.com/liftlab/lift/bandit/pgstore"
 	"github.com/liftlab/lift/experiments"
 	"github.com/liftlab/lift/experiments/recommend"
-	"github.com/liftlab/lift/internal/finite"
 	"github.com/liftlab/lift/segments"
 	"github.com/liftlab/lift/segments/amqprunner"
 )
 
 // banditSource feeds the bandit updater from the configuration (running bandit
-// experiments) and from ClickHouse (counts per segment and arm).
+// experiments) and from ClickHouse (counts per segment and arm), and names the
+// winner to declare from the experiment's results.
 type banditSource struct {
-	config experiments.Store
-	events experiments.EventStore
+	config  experiments.Store
+	events  experiments.EventStore
+	results *experiments.ResultsService
 }
 
 func (b banditSource) Bandits(ctx context.Context) ([]bandit.Spec, error) {
@@ -115,6 +115,24 @@ func indexOf(keys []string, key string) int {
 	return -1
 }
 
+// Winner is the arm the experiment's results recommend declaring (bandit.WinnerSource):
+// the analysis over the bandit's periods, once its minimum sample and runtime are
+// reached, never the allocation's pooled P(best).
+func (b banditSource) Winner(ctx context.Context, s bandit.Spec) (string, float64, error) {
+	res, err := b.results.Results(ctx, s.Experiment)
+	if err != nil {
+		return "", 0, err
+	}
+	if rec := res.Recommendation; rec.Decision == "ship" && rec.Variant != "" && len(res.Metrics) > 0 {
+		for _, v := range res.Metrics[0].Variants {
+			if v.Key == rec.Variant && v.PBest != nil {
+				return rec.Variant, *v.PBest, nil
+			}
+		}
+	}
+	return "", 0, nil
+}
+
 // DeclareWinner records the winner in the experiment document, through the audit log
 // like any configuration change; the snapshot then serves it to everyone.
 func (b banditSource) DeclareWinner(ctx context.Context, experiment, variant string, pBest float64) error {
@@ -133,129 +151,6 @@ func (b banditSource) DeclareWinner(ctx context.Context, experiment, variant str
 			return json.Marshal(doc)
 		})
 	return err
-}
-
-// banditReporter assembles bandit reports from the published weights (Postgres) and
-// inverse-propensity estimates (ClickHouse).
-type banditReporter struct {
-	config  experiments.Store
-	events  experiments.EventStore
-	weights *banditstore.Store
-}
-
-// historyWindow bounds how far back a report's weights-over-time chart goes.
-const historyWindow = 14 * 24 * time.Hour
-
-func (r banditReporter) BanditReport(ctx context.Context, key string) (bandit.Report, error) {
-	doc, err := r.config.Get(ctx, experiments.KindExperiment, key)
-	if err != nil {
-		return bandit.Report{}, err
-	}
-	var e experiments.Experiment
-	if err := json.Unmarshal(doc, &e); err != nil {
-		return bandit.Report{}, err
-	}
-	if e.Type != experiments.TypeBandit {
-		return bandit.Report{}, &experiments.ValidationError{Fields: []experiments.FieldError{{Field: "type", Message: "not a bandit experiment"}}}
-	}
-	e.Normalize()
-	rep := bandit.Report{Experiment: key, WinnerThreshold: e.Bandit.Threshold(), Segments: []bandit.SegmentReport{}}
-	if e.Bandit != nil {
-		rep.Winner = e.Bandit.Winner
-	}
-	versions, err := r.weights.History(ctx, key, time.Now().Add(-historyWindow))
-	if err != nil {
-		return bandit.Report{}, err
-	}
-	ipw := map[string][]experiments.ArmAggregate{}
-	if e.Goal != nil {
-		where, err := experiments.ParseWhere(e.Goal.Where)
-		if err != nil {
-			return bandit.Report{}, err
-		}
-		data, err := r.events.MetricAggregates(ctx, experiments.MetricQuery{Experiment: key, Event: e.Goal.Event,
-			Kind: e.Goal.Kind, Where: where, Window: e.GoalWindow(), KeepMultiVariant: true}, experiments.BySegment)
-		if err != nil {
-			return bandit.Report{}, err
-		}
-		for _, a := range data.Arms {
-			ipw[a.Group] = append(ipw[a.Group], a)
-		}
-	}
-	bySegment := map[string]*bandit.SegmentReport{}
-	var order []string
-	for _, v := range versions {
-		s := bySegment[v.Segment]
-		if s == nil {
-			s = &bandit.SegmentReport{Segment: v.Segment}
-			bySegment[v.Segment] = s
-			order = append(order, v.Segment)
-		}
-		s.History = append(s.History, bandit.HistoryPoint{At: v.ComputedAt, Weights: v.Weights})
-		s.Version, s.ComputedAt, s.BurnIn = v.Version, v.ComputedAt, v.BurnIn
-		s.Arms = s.Arms[:0]
-		means := make([]float64, len(v.Variants))
-		exposures := make([]float64, len(v.Variants))
-		for i, variant := range v.Variants {
-			c := v.Counts[i]
-			arm := bandit.ArmReport{Variant: variant, Weight: v.Weights[i], PBest: v.PBest[i], Posterior: v.Posteriors[i], Exposures: c.Exposures}
-			if c.Exposures > 0 {
-				arm.NaiveMean = c.Conversions / c.Exposures
-				if e.Goal != nil && e.Goal.Kind == "value" {
-					arm.NaiveMean = c.Sum / c.Exposures
-				}
-			}
-			means[i], exposures[i] = v.Posteriors[i].Mean, c.Exposures
-			s.Arms = append(s.Arms, arm)
-		}
-		s.Regret = bandit.EstimatedRegret(exposures, means)
-		if best := bandit.Winner(bandit.Result{PBest: v.PBest, BurnIn: v.BurnIn}, rep.WinnerThreshold); v.Segment == "" && best >= 0 {
-			rep.Candidate = v.Variants[best]
-		}
-	}
-	for _, seg := range order {
-		s := bySegment[seg]
-		addIPW(s, ipw, seg)
-		rep.Segments = append(rep.Segments, *s)
-	}
-	if rep.Winner != "" {
-		rep.Candidate = "" // already declared
-	}
-	return rep, nil
-}
-
-// addIPW fills the inverse-propensity estimates of a segment's arms; the global
-// bandit's come from every user.
-func addIPW(s *bandit.SegmentReport, bySegment map[string][]experiments.ArmAggregate, segment string) {
-	num, den := map[string]float64{}, map[string]float64{}
-	for seg, arms := range bySegment {
-		if segment != "" && seg != segment {
-			continue
-		}
-		for _, a := range arms {
-			num[a.Variant] += a.IPWNum
-			den[a.Variant] += a.IPWDen
-		}
-	}
-	// Stored values may sum past the floating-point range: such an estimate is left
-	// out (nil) rather than reported as ±Inf or NaN.
-	for i := range s.Arms {
-		if d := den[s.Arms[i].Variant]; d > 0 {
-			if m := num[s.Arms[i].Variant] / d; finite.All(m) {
-				s.Arms[i].IPWMean = &m
-			}
-		}
-	}
-	if len(s.Arms) == 0 || s.Arms[0].IPWMean == nil || *s.Arms[0].IPWMean == 0 {
-		return
-	}
-	for i := range s.Arms[1:] {
-		if m := s.Arms[i+1].IPWMean; m != nil {
-			if lift := *m / *s.Arms[0].IPWMean - 1; finite.All(lift) {
-				s.Arms[i+1].IPWLift = &lift
-			}
-		}
-	}
 }
 
 // segmentDefinitions reads the behavioural segments for the segment engine: each

@@ -81,7 +81,7 @@ func TestResults(t *testing.T) {
 		"variants":[{"key":"control","weight":0.5},{"key":"bold","weight":0.5}],
 		"goal":{"event":"purchase","kind":"conversion","window":"24h"},
 		"metrics":[{"key":"revenue","event":"purchase","kind":"value","window":"24h"},{"key":"refunds","event":"refund","kind":"conversion","role":"guardrail"}],
-		"analysis":{"cuped":false}}`)
+		"analysis":{"cuped":false,"sequential":false,"min_users":0,"min_runtime":"0s"}}`)
 
 	start := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
 	var exps []exposure

@@ -15,7 +15,8 @@ type CovMoments struct {
 // of each estimate shrinks by the factor 1 − ρ² for a correlation ρ between X and Y.
 // It also returns θ. With no pre-period variance (θ undefined) the plain means come
 // back unchanged. Products of sums are taken as Σa·(Σb/n), not Σa·Σb/n, which
-// overflows for sums past 1.3e154 (see Moments.SampleVar).
+// overflows for sums past 1.3e154; the variances come from Moments.Variance, and an
+// outcome whose variance the sums do not resolve marks its estimate Lost.
 func CUPED(vs []CovMoments) (est []Estimate, theta float64) {
 	var n, sx, cxy, cxx float64
 	for _, v := range vs {
@@ -31,13 +32,15 @@ func CUPED(vs []CovMoments) (est []Estimate, theta float64) {
 	est = make([]Estimate, len(vs))
 	for i, v := range vs {
 		d := v.N - 1
-		varY := (v.SumY2 - v.SumY*(v.SumY/v.N)) / d
-		varX := (v.SumX2 - v.SumX*(v.SumX/v.N)) / d
+		varY, resolved := Moments{N: v.N, Sum: v.SumY, SumSq: v.SumY2}.Variance()
+		varX := Moments{N: v.N, Sum: v.SumX, SumSq: v.SumX2}.SampleVar()
 		covXY := (v.SumXY - v.SumX*(v.SumY/v.N)) / d
 		adjVar := math.Max(0, varY+theta*theta*varX-2*theta*covXY)
 		est[i] = Estimate{
 			Mean: v.SumY/v.N - theta*(v.SumX/v.N-meanX),
 			Var:  adjVar / v.N,
+			N:    v.N,
+			Lost: !resolved,
 		}
 	}
 	return est, theta

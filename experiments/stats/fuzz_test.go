@@ -22,7 +22,8 @@ func checkVariants(t *testing.T, vs []stats.VariantResult) {
 	t.Helper()
 	for i, v := range vs {
 		for name, p := range map[string]*float64{"lift": v.Lift, "ci_low": v.CILow, "ci_high": v.CIHigh, "p_value": v.PValue,
-			"chance": v.ChanceToBeatControl, "absolute_lift": v.AbsoluteLift, "expected_loss": v.ExpectedLoss} {
+			"chance": v.ChanceToBeatControl, "absolute_lift": v.AbsoluteLift, "expected_loss": v.ExpectedLoss,
+			"absolute_ci_low": v.AbsoluteCILow, "absolute_ci_high": v.AbsoluteCIHigh, "absolute_p_value": v.AbsolutePValue, "df": v.DF} {
 			if p != nil && !finite(*p) {
 				t.Fatalf("variant %d: %s = %v", i, name, *p)
 			}
@@ -33,7 +34,16 @@ func checkVariants(t *testing.T, vs []stats.VariantResult) {
 		if c := v.ChanceToBeatControl; c != nil && (*c < 0 || *c > 1) {
 			t.Fatalf("variant %d: chance %v", i, *c)
 		}
-		if i > 0 && v.Reason != "" && (v.Lift != nil || v.AbsoluteLift != nil) {
+		if v.AbsoluteLift != nil && (*v.AbsoluteCILow > *v.AbsoluteCIHigh || *v.AbsolutePValue < 0 || *v.AbsolutePValue > 1) {
+			t.Fatalf("variant %d: absolute interval [%v, %v], p %v", i, *v.AbsoluteCILow, *v.AbsoluteCIHigh, *v.AbsolutePValue)
+		}
+		if v.DF != nil && !(*v.DF > 0) {
+			t.Fatalf("variant %d: %v degrees of freedom", i, *v.DF)
+		}
+		// A reason means no comparison, except that a mean of 0 takes away only the
+		// relative one.
+		zeroMean := v.Reason == stats.ReasonZeroControl || v.Reason == stats.ReasonZeroTreatment
+		if i > 0 && v.Reason != "" && (v.Lift != nil || v.AbsoluteLift != nil && !zeroMean) {
 			t.Fatalf("variant %d: a reason (%q) and a comparison", i, v.Reason)
 		}
 	}
@@ -148,13 +158,17 @@ func numbers(t *testing.T, data []byte) map[string]*float64 {
 func TestJSONMatchesPlainEncoding(t *testing.T) {
 	x, y := 0.25, -3e15
 	v := stats.VariantResult{Key: "k", Users: 10, Conversions: &x, Sum: &y, Value: 0.5, Lift: &x, CILow: &y, CIHigh: &x, PValue: &x,
-		ChanceToBeatControl: &x, AbsoluteLift: &y, ExpectedLoss: &x, Reason: "why", Variance: 3}
+		ChanceToBeatControl: &x, AbsoluteLift: &y, AbsoluteCILow: &y, AbsoluteCIHigh: &x, AbsolutePValue: &x, ExpectedLoss: &x,
+		DF: &x, ValueCILow: &y, ValueCIHigh: &x, PBest: &x, NaiveValue: &y, Reason: "why", Variance: 3}
 	type plainVariant stats.VariantResult
 	same(t, v, plainVariant(v))
 	same(t, stats.VariantResult{Key: "c", Users: 1}, plainVariant(stats.VariantResult{Key: "c", Users: 1}))
 	r := stats.BinomialResult{Variants: []stats.VariantResult{v}, SRMPValue: 0.3, SRM: true}
 	type plainBinomial stats.BinomialResult
 	same(t, r, plainBinomial(r))
+	a := stats.Result{Variants: []stats.VariantResult{v}, SRMPValue: 0.3, SRM: true, CUPED: true, Theta: 0.7}
+	type plainResult stats.Result
+	same(t, a, plainResult(a))
 }
 
 func same(t *testing.T, v, plain any) {

@@ -26,11 +26,21 @@ func (v VariantResult) MarshalJSON() ([]byte, error) {
 		PValue              *finite.Float `json:"p_value"`
 		ChanceToBeatControl *finite.Float `json:"chance_to_beat_control"`
 		AbsoluteLift        *finite.Float `json:"absolute_lift"`
+		AbsoluteCILow       *finite.Float `json:"absolute_ci_low"`
+		AbsoluteCIHigh      *finite.Float `json:"absolute_ci_high"`
+		AbsolutePValue      *finite.Float `json:"absolute_p_value"`
 		ExpectedLoss        *finite.Float `json:"expected_loss"`
+		DF                  *finite.Float `json:"df"`
+		ValueCILow          *finite.Float `json:"value_ci_low,omitempty"`
+		ValueCIHigh         *finite.Float `json:"value_ci_high,omitempty"`
+		PBest               *finite.Float `json:"p_best,omitempty"`
+		NaiveValue          *finite.Float `json:"naive_value,omitempty"`
 		Reason              string        `json:"reason,omitempty"`
 	}{v.Key, finite.Float(v.Users), finite.Ptr(v.Conversions), finite.Ptr(v.Sum), finite.Float(v.Value),
 		finite.Ptr(v.Lift), finite.Ptr(v.CILow), finite.Ptr(v.CIHigh), finite.Ptr(v.PValue),
-		finite.Ptr(v.ChanceToBeatControl), finite.Ptr(v.AbsoluteLift), finite.Ptr(v.ExpectedLoss), v.Reason})
+		finite.Ptr(v.ChanceToBeatControl), finite.Ptr(v.AbsoluteLift), finite.Ptr(v.AbsoluteCILow), finite.Ptr(v.AbsoluteCIHigh),
+		finite.Ptr(v.AbsolutePValue), finite.Ptr(v.ExpectedLoss), finite.Ptr(v.DF),
+		finite.Ptr(v.ValueCILow), finite.Ptr(v.ValueCIHigh), finite.Ptr(v.PBest), finite.Ptr(v.NaiveValue), v.Reason})
 }
 
 // MarshalJSON writes numbers that are not finite as null.
@@ -40,4 +50,15 @@ func (r BinomialResult) MarshalJSON() ([]byte, error) {
 		SRMPValue finite.Float    `json:"srm_p_value"`
 		SRM       bool            `json:"srm"`
 	}{r.Variants, finite.Float(r.SRMPValue), r.SRM})
+}
+
+// MarshalJSON writes numbers that are not finite as null.
+func (r Result) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Variants  []VariantResult `json:"variants"`
+		SRMPValue finite.Float    `json:"srm_p_value"`
+		SRM       bool            `json:"srm"`
+		CUPED     bool            `json:"cuped,omitempty"`
+		Theta     finite.Float    `json:"cuped_theta,omitempty"`
+	}{r.Variants, finite.Float(r.SRMPValue), r.SRM, r.CUPED, finite.Float(r.Theta)})
 }

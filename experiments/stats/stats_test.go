@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/liftlab/lift/experiments/stats"
@@ -18,8 +19,12 @@ type reference struct {
 }
 
 // TestReference compares the engine with values computed independently with SciPy
-// (testdata/make_reference.py): lift, CI and p within 1e-6, chance to beat control
-// within 0.002 (the contract's tolerance; the methods differ), SRM p within 1e-6.
+// (testdata/make_reference.py) from 20 to 1,000,000 users per variant: lift, CI,
+// p-value, their absolute counterparts and the degrees of freedom within 1e-6 (and
+// p-values below 1e-6 within 1e-6 relative, which only the survival function gets),
+// chance to beat control within 0.002 (the contract's tolerance; the methods differ)
+// and in fact 1e-6, SRM p within 1e-6. A field the reference leaves out (no relative
+// lift when the treatment's rate is 0) must be null.
 func TestReference(t *testing.T) {
 	data, err := os.ReadFile("testdata/reference.json")
 	if err != nil {
@@ -40,19 +45,11 @@ func TestReference(t *testing.T) {
 			}
 			for i, want := range c.RawTreatments {
 				got := res.Variants[i+1]
-				check := func(name string, got *float64, tol float64) {
-					t.Helper()
-					if got == nil || math.Abs(*got-want[name]) > tol {
-						t.Errorf("variant %d %s: got %v, want %v ± %g", i+1, name, deref(got), want[name], tol)
-					}
+				checkReference(t, i+1, got, want)
+				// The quadrature is far better than the contract's ±0.002; keep it so.
+				if c := got.ChanceToBeatControl; c == nil || math.Abs(*c-want["chance_to_beat_control"]) > 1e-6 {
+					t.Errorf("variant %d chance to beat control: got %v, want %v ± 1e-6", i+1, deref(c), want["chance_to_beat_control"])
 				}
-				check("lift", got.Lift, 1e-6)
-				check("ci_low", got.CILow, 1e-6)
-				check("ci_high", got.CIHigh, 1e-6)
-				check("p_value", got.PValue, 1e-6)
-				check("chance_to_beat_control", got.ChanceToBeatControl, 0.002)
-				// The quadrature is far better than the contract asks; keep it so.
-				check("chance_to_beat_control", got.ChanceToBeatControl, 1e-6)
 			}
 			if math.Abs(res.SRMPValue-c.SRMPValue) > 1e-6 {
 				t.Errorf("SRM p: got %v, want %v", res.SRMPValue, c.SRMPValue)
@@ -61,6 +58,31 @@ func TestReference(t *testing.T) {
 				t.Errorf("SRM flag %v for p %v", res.SRM, c.SRMPValue)
 			}
 		})
+	}
+}
+
+// checkReference compares a treatment's comparison fields with a reference's.
+func checkReference(t *testing.T, i int, got stats.VariantResult, want map[string]float64) {
+	t.Helper()
+	fields := map[string]*float64{"lift": got.Lift, "ci_low": got.CILow, "ci_high": got.CIHigh, "p_value": got.PValue,
+		"absolute_lift": got.AbsoluteLift, "absolute_ci_low": got.AbsoluteCILow, "absolute_ci_high": got.AbsoluteCIHigh,
+		"absolute_p_value": got.AbsolutePValue, "df": got.DF}
+	for name, g := range fields {
+		w, ok := want[name]
+		switch {
+		case !ok && g != nil:
+			t.Errorf("variant %d %s: got %v, want null", i, name, *g)
+		case !ok:
+		case g == nil:
+			t.Errorf("variant %d %s: got null, want %v", i, name, w)
+		case strings.HasSuffix(name, "p_value") && w < 1e-6 && math.Abs(*g-w) > 1e-6*w:
+			t.Errorf("variant %d %s: got %v, want %v ± 1e-6 relative", i, name, *g, w)
+		case math.Abs(*g-w) > 1e-6:
+			t.Errorf("variant %d %s: got %v, want %v ± 1e-6", i, name, *g, w)
+		}
+	}
+	if c := got.ChanceToBeatControl; c == nil || math.Abs(*c-want["chance_to_beat_control"]) > 0.002 {
+		t.Errorf("variant %d chance to beat control: got %v, want %v ± 0.002", i, deref(c), want["chance_to_beat_control"])
 	}
 }
 
@@ -126,8 +148,9 @@ func TestAdjust(t *testing.T) {
 	}
 }
 
-// TestReferenceMeans checks value metrics against SciPy on simulated revenue
-// (testdata/make_reference_means.py), within 1e-6.
+// TestReferenceMeans checks value metrics against SciPy on simulated revenue and net
+// refunds (testdata/make_reference_means.py), from 20 to 1,000,000 users per
+// variant, within 1e-6 as TestReference does.
 func TestReferenceMeans(t *testing.T) {
 	data, err := os.ReadFile("testdata/reference_means.json")
 	if err != nil {
@@ -158,11 +181,9 @@ func TestReferenceMeans(t *testing.T) {
 			}
 			for i, want := range c.Treatments {
 				got := res[i+1]
-				for name, v := range map[string]*float64{"lift": got.Lift, "ci_low": got.CILow, "ci_high": got.CIHigh,
-					"p_value": got.PValue, "chance_to_beat_control": got.ChanceToBeatControl} {
-					if v == nil || math.Abs(*v-want[name]) > 1e-6 {
-						t.Errorf("variant %d %s: got %v, want %v ± 1e-6", i+1, name, deref(v), want[name])
-					}
+				checkReference(t, i+1, got, want)
+				if c := got.ChanceToBeatControl; c == nil || math.Abs(*c-want["chance_to_beat_control"]) > 1e-6 {
+					t.Errorf("variant %d chance to beat control: got %v, want %v ± 1e-6", i+1, deref(c), want["chance_to_beat_control"])
 				}
 			}
 		})

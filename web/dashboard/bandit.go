@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/liftlab/lift/bandit"
 	"github.com/liftlab/lift/experiments"
-	"github.com/liftlab/lift/internal/finite"
+	"github.com/liftlab/lift/experiments/stats"
 )
 
 // BanditReporter reports on a bandit experiment.
@@ -32,7 +31,10 @@ type banditState struct {
 	Reason  string
 }
 
-func (d *Dashboard) banditReport(ctx context.Context, e *experiments.Experiment) banditState {
+// banditReport reads the allocation's report and puts it beside the bandit's results
+// (res, nil when they are unavailable): the weights are the report's, every number
+// about the arms is the results', so the page shows one set of them.
+func (d *Dashboard) banditReport(ctx context.Context, e *experiments.Experiment, res *experiments.Results) banditState {
 	if d.Bandits == nil {
 		return banditState{Reason: "Bandit reports are not available on this server."}
 	}
@@ -48,79 +50,103 @@ func (d *Dashboard) banditReport(ctx context.Context, e *experiments.Experiment)
 	case len(rep.Segments) == 0:
 		return banditState{Reason: "No weights have been published yet: the bandit updater publishes them once exposures arrive."}
 	}
-	kind := "conversion"
-	if e.Goal != nil {
-		kind = e.Goal.Kind
-	}
-	return banditState{View: newBanditView(rep, kind)}
+	return banditState{View: newBanditView(rep, e, res)}
 }
 
 type banditView struct {
 	Winner, Candidate, Threshold string
 	Segments                     []banditSegmentView
+	// NoResults says why the arms have no numbers yet, when the results are missing.
+	NoResults string
 }
 
 type banditSegmentView struct {
 	ID, Name, Version, Computed, Regret string
 	RegretUnit                          string
+	Fallback                            bool
 	BurnIn                              bool
 	Arms                                []banditArmRow
 	Chart                               *weightsChart
 }
 
 type banditArmRow struct {
-	Variant, Color                        string
-	Weight, PBest, Mean, CI, Exposures    string
-	NaiveMean, IPWMean, IPWLift, LiftTone string
-	Bar                                   *interval
-	BarTitle                              string
+	Variant, Color          string
+	Weight, Users, Mean, CI string
+	PBest, Loss, MeanTitle  string
+	Bar                     *interval
+	BarTitle                string
 }
 
-// newBanditView formats a report; kind is the goal's ("conversion" means are rates).
-func newBanditView(r bandit.Report, kind string) *banditView {
-	mean := decimal
-	if kind == "conversion" {
-		mean = fixedPercent
+// newBanditView formats the report of e's bandits with the results' numbers (nil
+// when there are none). With bandit segments, the global bandit serves the users
+// outside them: its card is labelled as the fallback, and left out when the results
+// show nobody there.
+func newBanditView(r bandit.Report, e *experiments.Experiment, res *experiments.Results) *banditView {
+	kind := "conversion"
+	if e.Goal != nil {
+		kind = e.Goal.Kind
 	}
-	v := &banditView{Winner: r.Winner, Candidate: r.Candidate, Threshold: percent(r.WinnerThreshold)}
+	value := decimal
+	if kind == "conversion" {
+		value = fixedPercent
+	}
+	var perSegment []string
+	if e.Bandit != nil {
+		perSegment = e.Bandit.PerSegment
+	}
+	v := &banditView{Winner: r.Winner, Threshold: percent(r.WinnerThreshold)}
+	if res != nil && r.Winner == "" && res.Recommendation.Decision == "ship" {
+		v.Candidate = res.Recommendation.Variant
+	}
+	// The results' arms per bandit: by segment, or overall for a single bandit.
+	numbers := map[string][]stats.VariantResult{}
+	if res != nil && len(res.Metrics) > 0 {
+		if len(perSegment) == 0 {
+			numbers[""] = res.Metrics[0].Variants
+		}
+		for _, g := range res.Segments {
+			numbers[g.Group] = g.Variants
+		}
+	} else {
+		v.NoResults = "The arms' estimates appear with the results, once exposures are counted."
+	}
 	for _, s := range r.Segments {
 		sv := banditSegmentView{ID: "all", Name: "All users", Version: strconv.FormatInt(s.Version, 10),
 			Computed: s.ComputedAt.UTC().Format("Jan 2, 15:04 UTC"), Regret: trimmedDecimal(s.Regret), BurnIn: s.BurnIn, RegretUnit: "value"}
 		if kind == "conversion" {
 			sv.RegretUnit = "conversions"
 		}
-		if s.Segment != "" {
-			sv.ID, sv.Name = s.Segment, s.Segment
-		}
-		lo, hi := math.Inf(1), math.Inf(-1)
-		for _, a := range s.Arms {
-			if finite.All(a.Posterior.Low, a.Posterior.High) {
-				lo, hi = math.Min(lo, a.Posterior.Low), math.Max(hi, a.Posterior.High)
-			}
-		}
+		arms, counted := numbers[s.Segment]
 		switch {
-		case math.IsInf(lo, 1): // no finite interval to draw
-			lo, hi = 0, 1
-		case hi <= lo:
-			lo, hi = lo-0.5, lo+0.5
+		case s.Segment != "":
+			sv.ID, sv.Name = s.Segment, s.Segment
+		case len(perSegment) > 0:
+			if res != nil && !counted {
+				continue // nobody falls outside the segments
+			}
+			sv.ID, sv.Name, sv.Fallback = "fallback", "Everyone else (fallback)", true
 		}
-		pad := (hi - lo) / 10 // keeps the widest interval's caps off the edges
-		lo, hi = lo-pad, hi+pad
+		byKey := map[string]stats.VariantResult{}
+		for _, a := range arms {
+			byKey[a.Key] = a
+		}
+		rows := variantRows(kind, arms, "")
+		rowOf := map[string]armRow{}
+		for _, row := range rows {
+			rowOf[row.Key] = row
+		}
 		var names []string
 		for i, a := range s.Arms {
 			names = append(names, a.Variant)
-			row := banditArmRow{Variant: a.Variant, Color: "c" + strconv.Itoa(i%6), Weight: percent(a.Weight), PBest: percent(a.PBest),
-				Mean: mean(a.Posterior.Mean), Exposures: count(a.Exposures), NaiveMean: mean(a.NaiveMean),
-				IPWMean: "—", IPWLift: "—", LiftTone: "flat"}
-			row.CI = "[" + mean(a.Posterior.Low) + ", " + mean(a.Posterior.High) + "]"
-			row.BarTitle = fmt.Sprintf("%s: posterior mean %s, 95%% credible interval %s", a.Variant, row.Mean, row.CI)
-			row.Bar = meanBar(a.Posterior, lo, hi)
-			if a.IPWMean != nil {
-				row.IPWMean = mean(*a.IPWMean)
-			}
-			if a.IPWLift != nil {
-				row.IPWLift = signedPercent(*a.IPWLift)
-				row.LiftTone = map[bool]string{true: "up", false: "down"}[*a.IPWLift >= 0]
+			row := banditArmRow{Variant: a.Variant, Color: "c" + strconv.Itoa(i%6), Weight: percent(a.Weight),
+				Users: "—", Mean: "—", PBest: "—", Loss: "—"}
+			if n, ok := byKey[a.Variant]; ok {
+				ar := rowOf[a.Variant]
+				row.Users, row.Mean, row.CI, row.PBest, row.Loss, row.Bar, row.MeanTitle = ar.Users, ar.Value, ar.ValueCI, ar.PBest, ar.Loss, ar.ValueBar, ar.ValueTitle
+				row.BarTitle = fmt.Sprintf("%s: %s, 95%% interval %s", a.Variant, value(n.Value), ar.ValueCI)
+				if n.Reason != "" {
+					row.MeanTitle = "No interval: " + n.Reason
+				}
 			}
 			sv.Arms = append(sv.Arms, row)
 		}
@@ -130,13 +156,44 @@ func newBanditView(r bandit.Report, kind string) *banditView {
 	return v
 }
 
-// meanBar draws a posterior's credible interval on the segment's common scale
-// [lo, hi], in the interval bar's 160×28 view box.
-func meanBar(p bandit.Summary, lo, hi float64) *interval {
-	x := func(v float64) string {
-		return svgNum(intervalPad + (v-lo)/(hi-lo)*(intervalWidth-2*intervalPad))
+// liveWeight is an arm's weight now, for the Variants card: in each bandit that
+// serves users (the fallback only when someone falls outside the segments), named
+// when there are several; a dash before any are published.
+func liveWeight(bs *banditState, variant string) string {
+	if bs == nil || bs.View == nil {
+		return "—"
 	}
-	return &interval{X1: x(p.Low), X2: x(p.High), X: x(p.Mean), Zero: x(lo), Tone: "flat"}
+	var parts []string
+	for _, s := range bs.View.Segments {
+		for _, a := range s.Arms {
+			if a.Variant != variant {
+				continue
+			}
+			if len(bs.View.Segments) > 1 {
+				parts = append(parts, s.Name+" "+a.Weight)
+			} else {
+				parts = append(parts, a.Weight)
+			}
+		}
+	}
+	if len(parts) == 0 {
+		return "—"
+	}
+	return strings.Join(parts, " · ")
+}
+
+// controlBadge tells whether variant i gets a "control" badge: it is the
+// experiment's control — the first variant of an A/B test; for a bandit, only the
+// arm its bandit.control names — and its key or name does not already say so.
+func controlBadge(e *experiments.Experiment, i int) bool {
+	key := e.Variants[i].Key
+	if strings.EqualFold(key, "control") || strings.EqualFold(e.Variants[i].Name, "control") {
+		return false // the label says it already
+	}
+	if e.Type == experiments.TypeBandit {
+		return e.Bandit != nil && e.Bandit.Control == key
+	}
+	return i == 0
 }
 
 // weightsChart is a stacked area chart of a bandit's weights over time, in a view box

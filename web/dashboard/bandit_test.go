@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/liftlab/lift/bandit"
 	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/experiments/stats"
 	"github.com/liftlab/lift/ingest"
 	ingestpg "github.com/liftlab/lift/ingest/pgstore"
 	"github.com/liftlab/lift/web/auth"
@@ -34,20 +36,48 @@ func (f fakeBandits) BanditReport(context.Context, string) (bandit.Report, error
 
 func ptr(x float64) *float64 { return &x }
 
-func recoReport(winner, candidate string) bandit.Report {
+// recoReport is the allocation's report: its weights, and the allocation's own
+// P(best) and posteriors, which the page must not show beside the results'.
+func recoReport(winner string) bandit.Report {
 	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
-	return bandit.Report{Experiment: "reco", Winner: winner, Candidate: candidate, WinnerThreshold: 0.95,
+	return bandit.Report{Experiment: "reco", Winner: winner, WinnerThreshold: 0.95,
 		Segments: []bandit.SegmentReport{{Version: 3, ComputedAt: at.Add(2 * time.Hour), Regret: 12.5,
 			Arms: []bandit.ArmReport{
-				{Variant: "a", Weight: 0.25, PBest: 0.03, Posterior: bandit.Summary{Mean: 0.04, Low: 0.03, High: 0.05}, Exposures: 1000, NaiveMean: 0.04, IPWMean: ptr(0.04)},
-				{Variant: "b", Weight: 0.75, PBest: 0.97, Posterior: bandit.Summary{Mean: 0.06, Low: 0.05, High: 0.07}, Exposures: 3000, NaiveMean: 0.06, IPWMean: ptr(0.06), IPWLift: ptr(0.5)},
+				{Variant: "a", Weight: 0.25, PBest: 0.11, Posterior: bandit.Summary{Mean: 0.04, Low: 0.03, High: 0.05}, Exposures: 1000, NaiveMean: 0.04},
+				{Variant: "b", Weight: 0.75, PBest: 0.89, Posterior: bandit.Summary{Mean: 0.06, Low: 0.05, High: 0.07}, Exposures: 3000, NaiveMean: 0.06},
 			},
 			History: []bandit.HistoryPoint{{At: at, Weights: []float64{0.5, 0.5}}, {At: at.Add(time.Hour), Weights: []float64{0.4, 0.6}}, {At: at.Add(2 * time.Hour), Weights: []float64{0.25, 0.75}}},
 		}}}
 }
 
+// fakeResults answers every experiment's results with res.
+type fakeResults struct{ res experiments.Results }
+
+func (f fakeResults) Results(context.Context, string) (experiments.Results, error) { return f.res, nil }
+
+// recoResults are the bandit's results: its arms weighted over its periods, and the
+// recommendation to declare b.
+func recoResults(decision string) experiments.Results {
+	conv := func(x float64) *float64 { return &x }
+	return experiments.Results{Experiment: "reco", Type: "bandit", Status: "running", Users: 4000,
+		ComputedAt: time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC),
+		Metrics: []experiments.MetricResult{{Key: "goal", Role: "goal", Event: "purchase", Kind: "conversion", Window: "168h0m0s",
+			Variants: []stats.VariantResult{
+				{Key: "a", Users: 1000, Conversions: conv(40), Value: 0.045, ValueCILow: ptr(0.032), ValueCIHigh: ptr(0.058), PBest: ptr(0.03), ExpectedLoss: ptr(0.015), NaiveValue: ptr(0.04)},
+				{Key: "b", Users: 3000, Conversions: conv(180), Value: 0.062, ValueCILow: ptr(0.053), ValueCIHigh: ptr(0.071), PBest: ptr(0.97), ExpectedLoss: ptr(0.0001), NaiveValue: ptr(0.06)},
+			}}},
+		Recommendation: experiments.Recommendation{Decision: decision, Variant: "b", Reason: "b is best"}}
+}
+
 func banditHarness(t *testing.T, r dashboard.BanditReporter) *browser {
-	h := newHarnessDeps(t, func(_ experiments.Store, _ *pgxpool.Pool, d *dashboard.Deps) { d.Bandits = r })
+	return banditHarnessWith(t, r, recoResults("ship"))
+}
+
+func banditHarnessWith(t *testing.T, r dashboard.BanditReporter, res experiments.Results) *browser {
+	h := newHarnessDeps(t, func(_ experiments.Store, _ *pgxpool.Pool, d *dashboard.Deps) {
+		d.Bandits = r
+		d.Results = fakeResults{res}
+	})
 	h.create(experiments.KindExperiment, recoBandit)
 	h.create(experiments.KindExperiment, checkout)
 	return h.signedIn("pm@example.com", auth.Viewer)
@@ -60,9 +90,12 @@ func TestBanditSection(t *testing.T) {
 		want     []string // test ids that must be there
 		wantText map[string]string
 	}{
-		{"candidate", fakeBandits{rep: recoReport("", "b")}, []string{"bandit-candidate", "weights-chart-all", "bandit-arms-all"},
-			map[string]string{"weight-all-a": "25%", "weight-all-b": "75%", "pbest-all-b": "97%", "regret-all": "12.5", "ipw-lift-all-b": "+50.0%"}},
-		{"winner", fakeBandits{rep: recoReport("b", "")}, []string{"bandit-winner", "weights-chart-all"}, map[string]string{"pbest-all-a": "3%"}},
+		// Weights from the report, every number about the arms from the results:
+		// P(best) 97% (not the allocation's 89%), the weighted 6.20% (not the plain 6%).
+		{"candidate", fakeBandits{rep: recoReport("")}, []string{"bandit-candidate", "weights-chart-all", "bandit-arms-all"},
+			map[string]string{"weight-all-a": "25%", "weight-all-b": "75%", "pbest-all-b": "97%", "regret-all": "12.5", "mean-all-b": "6.20%",
+				"users-all-b": "3,000", "goal-b-pbest": "97%", "goal-b-value": "6.20%", "live-weight-b": "75%"}},
+		{"winner", fakeBandits{rep: recoReport("b")}, []string{"bandit-winner", "weights-chart-all"}, map[string]string{"pbest-all-a": "3%"}},
 		{"no weights yet", fakeBandits{rep: bandit.Report{Experiment: "reco"}}, []string{"bandit-empty"}, nil},
 		{"store down", fakeBandits{err: errors.New("clickhouse: connection refused")}, []string{"bandit-unavailable"}, nil},
 		{"no reporter", nil, []string{"bandit-empty"}, nil},
@@ -94,8 +127,69 @@ func TestBanditSection(t *testing.T) {
 	}
 }
 
+// TestBanditPageOneSetOfNumbers: on a bandit's page no arm is the control unless the
+// bandit names one, there is no sample-ratio check, the allocation's own P(best)
+// appears nowhere, and the experiments list shows the results' leader.
+func TestBanditPageOneSetOfNumbers(t *testing.T) {
+	b := banditHarness(t, fakeBandits{rep: recoReport("")})
+	p := b.get("/experiments/reco")
+	for _, id := range []string{"srm-status", "srm-banner", "multi-variant-users"} {
+		if hasTestID(p.body, id) {
+			t.Errorf("a bandit's page has %s", id)
+		}
+	}
+	if strings.Contains(p.body, ">control<") || strings.Contains(p.body, ">baseline<") {
+		t.Error("a bandit without bandit.control shows a control")
+	}
+	if strings.Contains(p.body, ">89%<") || strings.Contains(p.body, ">11%<") {
+		t.Error("the allocation's P(best) is on the page beside the results'")
+	}
+	if got := textOf(t, p.body, "allocation"); got != "adaptive" {
+		t.Errorf("allocation %q", got)
+	}
+	list := b.get("/experiments")
+	cell := regexp.MustCompile(`(?s)data-testid="headline-reco".*?</td>`).FindString(list.body)
+	if !strings.Contains(cell, "P(best) 97%") || !strings.Contains(cell, ">b<") || strings.Contains(cell, "srm") {
+		t.Errorf("list headline: %s", cell)
+	}
+}
+
+// TestBanditFallbackCard: with bandit segments, the global bandit is labelled as the
+// fallback for users outside them, and left out when nobody is there.
+func TestBanditFallbackCard(t *testing.T) {
+	rep := recoReport("")
+	seg := rep.Segments[0]
+	seg.Segment = "new"
+	rep.Segments = append(rep.Segments, seg)
+	res := recoResults("keep_running")
+	res.Segments = []experiments.GroupResult{{Group: "new", Variants: res.Metrics[0].Variants}}
+	h := newHarnessDeps(t, func(_ experiments.Store, _ *pgxpool.Pool, d *dashboard.Deps) {
+		d.Bandits = fakeBandits{rep: rep}
+		d.Results = fakeResults{res}
+	})
+	h.create(experiments.KindSegment, `{"key":"new","kind":"attribute","condition":{"returning":{"$ne":true}}}`)
+	h.create(experiments.KindExperiment, strings.Replace(recoBandit, `"goal"`, `"bandit":{"per_segment":["new"]},"goal"`, 1))
+	b := h.signedIn("pm@example.com", auth.Viewer)
+	p := b.get("/experiments/reco")
+	if !hasTestID(p.body, "bandit-segment-new") || hasTestID(p.body, "bandit-segment-fallback") || hasTestID(p.body, "bandit-segment-all") {
+		t.Errorf("nobody outside the segments: cards new %v, fallback %v, all %v", hasTestID(p.body, "bandit-segment-new"),
+			hasTestID(p.body, "bandit-segment-fallback"), hasTestID(p.body, "bandit-segment-all"))
+	}
+	res.Segments = append(res.Segments, experiments.GroupResult{Group: "", Variants: res.Metrics[0].Variants})
+	h = newHarnessDeps(t, func(_ experiments.Store, _ *pgxpool.Pool, d *dashboard.Deps) {
+		d.Bandits = fakeBandits{rep: rep}
+		d.Results = fakeResults{res}
+	})
+	h.create(experiments.KindSegment, `{"key":"new","kind":"attribute","condition":{"returning":{"$ne":true}}}`)
+	h.create(experiments.KindExperiment, strings.Replace(recoBandit, `"goal"`, `"bandit":{"per_segment":["new"]},"goal"`, 1))
+	p = h.signedIn("pm@example.com", auth.Viewer).get("/experiments/reco")
+	if !hasTestID(p.body, "bandit-segment-fallback") || !strings.Contains(p.body, "Everyone else (fallback)") {
+		t.Error("users outside the segments: no fallback card")
+	}
+}
+
 func TestBanditWeightsChart(t *testing.T) {
-	b := banditHarness(t, fakeBandits{rep: recoReport("", "b")})
+	b := banditHarness(t, fakeBandits{rep: recoReport("")})
 	p := b.get("/experiments/reco")
 	for _, want := range []string{"<title id=\"w-title-all\">Weights over time — All users</title>", "3 versions published", "Latest: a 25%, b 75%"} {
 		if !strings.Contains(p.body, want) {

@@ -197,11 +197,12 @@ func BenchmarkResultsPage(b *testing.B) {
 }
 
 // BenchmarkBanditPage measures a bandit experiment's page with a report of two arms
-// and three weight versions; the reporter is a fake, so this is the page's own cost,
-// not ClickHouse's.
+// and three weight versions and the bandit's results; reporter and results are
+// fakes, so this is the page's own cost, not ClickHouse's.
 func BenchmarkBanditPage(b *testing.B) {
 	h := newHarnessDeps(b, func(_ experiments.Store, _ *pgxpool.Pool, d *dashboard.Deps) {
-		d.Bandits = fakeBandits{rep: recoReport("", "b")}
+		d.Bandits = fakeBandits{rep: recoReport("")}
+		d.Results = fakeResults{recoResults("ship")}
 	})
 	h.create(experiments.KindExperiment, recoBandit)
 	br := h.signedIn("bench@example.com", auth.Viewer)

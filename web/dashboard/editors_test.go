@@ -67,7 +67,7 @@ func TestExperimentFormMetricsAndBandit(t *testing.T) {
 	}
 	e := storedExperiment(t, h, "reco")
 	if e.Type != "bandit" || e.Goal.Window != "72h" || len(e.Metrics) != 2 || e.Metrics[1].Role != "guardrail" || e.Metrics[1].Window != "36h" ||
-		e.Analysis == nil || e.Analysis.Correction != "holm" || !e.Analysis.Sequential || e.Analysis.CUPED != nil {
+		e.Analysis == nil || e.Analysis.Correction != "holm" || !e.SequentialTesting() || e.Analysis.CUPED != nil {
 		t.Errorf("stored %+v (analysis %+v)", e, e.Analysis)
 	}
 	if bc := e.Bandit; bc == nil || bc.MinWeight != 0.05 || bc.UpdateEvery != "30s" || bc.WinnerThreshold != 0.97 || !bc.AutoStop || len(bc.PerSegment) != 1 {
@@ -93,11 +93,12 @@ func TestExperimentFormMetricsAndBandit(t *testing.T) {
 	}
 }
 
-// A bandit's winner is declared from the page (the candidate preselected), served to
-// everyone from the snapshot, and can be taken back.
+// A bandit's winner is declared from the page (the candidate its results recommend
+// preselected), served to everyone from the snapshot, and can be taken back.
 func TestDeclareWinner(t *testing.T) {
 	h := newHarnessDeps(t, func(_ experiments.Store, _ *pgxpool.Pool, d *dashboard.Deps) {
-		d.Bandits = fakeBandits{rep: recoReport("", "b")}
+		d.Bandits = fakeBandits{rep: recoReport("")}
+		d.Results = fakeResults{recoResults("ship")}
 	})
 	h.create(experiments.KindExperiment, recoBandit)
 	h.create(experiments.KindExperiment, checkout)

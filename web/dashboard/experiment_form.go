@@ -53,9 +53,11 @@ type experimentForm struct {
 	Type    string
 	Bandit  banditFields
 	Metrics []metricRow
-	// Correction, Sequential and CUPED tune the analysis.
-	Correction        string
-	Sequential, CUPED bool
+	// Correction, Sequential and CUPED tune the analysis; MinUsers and MinRuntime
+	// (as typed, blank for the defaults) hold verdicts back.
+	Correction           string
+	Sequential, CUPED    bool
+	MinUsers, MinRuntime string
 
 	// AllSegments lists the segments to choose from; EventTypes the event types the
 	// collector accepts (nil when they cannot be known).
@@ -75,6 +77,7 @@ func newExperimentForm() *experimentForm {
 		Type:       experiments.TypeAB,
 		Bandit:     banditFields{PerSegment: map[string]bool{}},
 		Correction: "none",
+		Sequential: true, // the default for new experiments
 		CUPED:      true,
 	}
 }
@@ -122,9 +125,13 @@ func experimentFormFrom(e *experiments.Experiment) *experimentForm {
 		if a.Correction != "" {
 			f.Correction = a.Correction
 		}
-		f.Sequential = a.Sequential
 		f.CUPED = a.CUPED == nil || *a.CUPED
+		if a.MinUsers != nil {
+			f.MinUsers = strconv.Itoa(*a.MinUsers)
+		}
+		f.MinRuntime = windowInput(a.MinRuntime)
 	}
+	f.Sequential = e.SequentialTesting()
 	if b := e.Bandit; b != nil {
 		if b.MinWeight > 0 {
 			f.Bandit.MinWeight = percentInput(b.MinWeight)
@@ -178,6 +185,22 @@ func parseWindow(s string) (string, error) {
 	return s, nil
 }
 
+// parseRuntime reads a minimum runtime as typed: whole days ("7d"), a Go duration
+// ("36h") or 0 for none; blank is the default.
+func parseRuntime(s string) (string, error) {
+	switch strings.TrimSpace(s) {
+	case "":
+		return "", nil
+	case "0", "0d":
+		return "0s", nil
+	}
+	d, err := parseWindow(s)
+	if err != nil {
+		return "", fmt.Errorf("must be a duration such as 7d or 36h, or 0 for none")
+	}
+	return d, nil
+}
+
 // readExperimentForm reads the posted fields. Repeated fields (one per variant or
 // rule row) arrive in document order.
 func readExperimentForm(c echo.Context, editing bool) (*experimentForm, error) {
@@ -194,6 +217,7 @@ func readExperimentForm(c echo.Context, editing bool) (*experimentForm, error) {
 		GoalEvent: strings.TrimSpace(form.Get("goal_event")), GoalKind: form.Get("goal_kind"),
 		GoalWindow: strings.TrimSpace(form.Get("goal_window")), Type: form.Get("type"),
 		Correction: form.Get("correction"), Sequential: form.Get("sequential") == "on", CUPED: form.Get("cuped") == "on",
+		MinUsers: strings.TrimSpace(form.Get("min_users")), MinRuntime: strings.TrimSpace(form.Get("min_runtime")),
 		Bandit: banditFields{MinWeight: form.Get("bandit_min_weight"), UpdateEvery: strings.TrimSpace(form.Get("bandit_update_every")),
 			Threshold: form.Get("bandit_threshold"), AutoStop: form.Get("bandit_auto_stop") == "on",
 			Sticky: form.Get("bandit_sticky") == "on", PerSegment: map[string]bool{}},
@@ -369,16 +393,28 @@ func (f *experimentForm) document(base *experiments.Experiment) ([]byte, fieldEr
 		}
 		e.Metrics = append(e.Metrics, met)
 	}
-	e.Analysis = nil
-	if f.Correction != "none" && f.Correction != "" || f.Sequential || !f.CUPED {
-		e.Analysis = &experiments.Analysis{Sequential: f.Sequential}
-		if f.Correction != "none" {
-			e.Analysis.Correction = f.Correction
+	// Sequential testing is always written down: left out, an old document means
+	// off and a new one on.
+	sequential := f.Sequential
+	e.Analysis = &experiments.Analysis{Sequential: &sequential}
+	if f.Correction != "none" {
+		e.Analysis.Correction = f.Correction
+	}
+	if !f.CUPED {
+		off := false
+		e.Analysis.CUPED = &off
+	}
+	if f.MinUsers != "" {
+		n, err := strconv.Atoi(strings.ReplaceAll(f.MinUsers, ",", ""))
+		if err != nil {
+			add("analysis.min_users", "must be a whole number of users (0 for no minimum)")
 		}
-		if !f.CUPED {
-			off := false
-			e.Analysis.CUPED = &off
-		}
+		e.Analysis.MinUsers = &n
+	}
+	if d, err := parseRuntime(f.MinRuntime); err != nil {
+		add("analysis.min_runtime", err.Error())
+	} else {
+		e.Analysis.MinRuntime = d
 	}
 	e.Type = f.Type
 	if f.Type == experiments.TypeBandit {

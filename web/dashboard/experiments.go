@@ -106,7 +106,11 @@ func (d *Dashboard) experimentDetail(c echo.Context) error {
 	results := d.experimentResults(c.Request().Context(), e, c.QueryParam("refresh") != "")
 	var bs *banditState
 	if e.Type == experiments.TypeBandit {
-		s := d.banditReport(c.Request().Context(), e)
+		var res *experiments.Results
+		if results.View != nil {
+			res = &results.View.Res
+		}
+		s := d.banditReport(c.Request().Context(), e, res)
 		bs = &s
 	}
 	missing := d.missingEventTypes(c.Request().Context(), e)

@@ -160,6 +160,16 @@ func pValue(p float64) string {
 	return fixed(p, 3)
 }
 
+// pEquals writes a p-value as a statement: "p = 0.023", or "p < 0.001" where
+// pValue writes "< 0.001" (never "p = < 0.001").
+func pEquals(p float64) string {
+	s := pValue(p)
+	if strings.HasPrefix(s, "<") {
+		return "p " + s
+	}
+	return "p = " + s
+}
+
 // svgLimit bounds coordinates in a chart's view box: a point that far off is off the
 // picture anyway, and the attribute stays a short number.
 const svgLimit = 1e6

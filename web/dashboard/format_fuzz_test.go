@@ -164,24 +164,31 @@ func FuzzResultsView(f *testing.F) {
 	})
 }
 
-// FuzzBanditView: the bandit section renders, for any numbers a report holds, without
-// NaN or Inf on the page.
+// FuzzBanditView: the bandit section renders, for any numbers a report and the
+// results hold, without NaN or Inf on the page.
 func FuzzBanditView(f *testing.F) {
 	f.Add(0.4, 20.0, 15.0, 25.0, 18.0)
 	for _, x := range edge {
 		f.Add(x, x, x, x, x)
 		f.Add(0.5, 20.0, x, 25.0, x)
 	}
-	f.Fuzz(func(t *testing.T, weight, mean, low, high, ipw float64) {
+	f.Fuzz(func(t *testing.T, weight, mean, low, high, other float64) {
 		a := bandit.ArmReport{Variant: "a", Weight: 1 - weight, PBest: 0.5, Posterior: bandit.Summary{Mean: 20, Low: 15, High: 25}, Exposures: 100, NaiveMean: 20}
 		b := bandit.ArmReport{Variant: "b", Weight: weight, PBest: weight, Posterior: bandit.Summary{Mean: mean, Low: low, High: high},
-			Exposures: ipw, NaiveMean: mean, IPWMean: &ipw, IPWLift: &low}
+			Exposures: other, NaiveMean: mean}
 		at := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-		rep := bandit.Report{Experiment: "x", Candidate: "b", WinnerThreshold: weight, Segments: []bandit.SegmentReport{{Version: 2, ComputedAt: at,
-			Arms: []bandit.ArmReport{a, b}, Regret: ipw, History: []bandit.HistoryPoint{{At: at, Weights: []float64{1 - weight, weight}},
+		rep := bandit.Report{Experiment: "x", WinnerThreshold: weight, Segments: []bandit.SegmentReport{{Version: 2, ComputedAt: at,
+			Arms: []bandit.ArmReport{a, b}, Regret: other, History: []bandit.HistoryPoint{{At: at, Weights: []float64{1 - weight, weight}},
 				{At: at.Add(time.Hour), Weights: []float64{mean, low}}}}}}
+		res := experiments.Results{Type: "bandit", Metrics: []experiments.MetricResult{{Role: "goal", Variants: []stats.VariantResult{
+			{Key: "a", Users: 100, Value: 20, ValueCILow: ptr(15.0), ValueCIHigh: ptr(25.0), PBest: ptr(0.5), ExpectedLoss: ptr(1.0), NaiveValue: ptr(20.0)},
+			{Key: "b", Users: other, Value: mean, ValueCILow: &low, ValueCIHigh: &high, PBest: &weight, ExpectedLoss: &other, NaiveValue: &mean},
+		}}}, Recommendation: experiments.Recommendation{Decision: "ship", Variant: "b"}}
 		for _, kind := range []string{"conversion", "value"} {
-			checkPage(t, renderHTML(t, banditSection("x", banditState{View: newBanditView(rep, kind)}, true)))
+			e := &experiments.Experiment{Key: "x", Type: "bandit", Goal: &experiments.Goal{Event: "click", Kind: kind}}
+			res.Metrics[0].Kind = kind
+			checkPage(t, renderHTML(t, banditSection("x", banditState{View: newBanditView(rep, e, &res)}, true)))
+			checkPage(t, renderHTML(t, resultsSection(newResultsView(e, res))))
 		}
 	})
 }

@@ -207,6 +207,9 @@ func headlineOf(r experiments.Results) (headline, bool) {
 			h.Days = plural(int(time.Since(first)/(24*time.Hour))+1, "day")
 		}
 	}
+	if r.Type == experiments.TypeBandit {
+		return banditHeadline(r, h), true
+	}
 	best := -1
 	for i, v := range r.Metrics[0].Variants {
 		if i > 0 && v.Lift != nil && (best < 0 || *v.Lift > *r.Metrics[0].Variants[best].Lift) {
@@ -220,6 +223,28 @@ func headlineOf(r experiments.Results) (headline, bool) {
 	v := r.Metrics[0].Variants[best]
 	h.Variant, h.Lift, h.Tone = v.Key, signedPercent(*v.Lift), tone(v)
 	return h, true
+}
+
+// banditHeadline is a bandit's summary on the list, from the same analysis as its
+// page: the arm most likely best and that probability; up once the results
+// recommend declaring it.
+func banditHeadline(r experiments.Results, h headline) headline {
+	best := -1
+	for i, v := range r.Metrics[0].Variants {
+		if v.PBest != nil && (best < 0 || *v.PBest > *r.Metrics[0].Variants[best].PBest) {
+			best = i
+		}
+	}
+	if best < 0 {
+		h.Lift, h.Tone = "—", "flat"
+		return h
+	}
+	v := r.Metrics[0].Variants[best]
+	h.Variant, h.Lift, h.Tone = v.Key, "P(best) "+percent(*v.PBest), "flat"
+	if r.Recommendation.Decision == "ship" && r.Recommendation.Variant == v.Key {
+		h.Tone = "up"
+	}
+	return h
 }
 
 // health says what is wrong with an experiment first: a sample-ratio mismatch makes
@@ -299,15 +324,17 @@ func (d *Dashboard) experimentResults(ctx context.Context, e *experiments.Experi
 // resultsView is the experiment page's results section.
 type resultsView struct {
 	Res            experiments.Results
+	Bandit         bool // the analysis of a bandit: no SRM, arms over periods
 	Users          string
 	MultiVariant   string
 	Freshness      string
 	FreshnessTitle string
-	SRMPValue      string
+	SRM            string // "p = 0.02" or "p < 0.001"
 	Decision       string // ship, keep_running or stop
 	DecisionTitle  string
 	Reason         string
 	UsersNeeded    string
+	TooEarly       bool
 	Metrics        []metricView
 	GoalLabel      string
 	Daily          *lineChart
@@ -325,17 +352,26 @@ type metricView struct {
 	CUPED                                 bool
 	CountLabel, ValueLabel                string
 	Rows                                  []armRow
+	// Bandit metrics show each arm's period-weighted value with its interval and,
+	// for the goal, P(best); lifts only over a control the bandit names.
+	Bandit, Goal, Compared bool
 }
 
 type armRow struct {
 	Key, Color                     string
 	Control                        bool
+	ControlBadge                   bool // the key does not already say "control"
 	Users, Count, Value            string
 	Lift, CI, PValue, Chance, Tone string
 	Interval                       *interval
 	HasComparison                  bool
 	LiftTitle                      string
 	Note                           string // why there is no comparison, when stats says
+	// Arms of a bandit: the interval of the value itself, P(best), the expected
+	// loss of choosing the arm, and the plain mean the moving weights bias.
+	ValueCI, PBest, Loss, Plain string
+	ValueBar                    *interval
+	ValueTitle                  string
 }
 
 type segmentArmRow struct {
@@ -348,16 +384,20 @@ type segmentArmRow struct {
 var decisionTitles = map[string]string{"ship": "Ship", "keep_running": "Keep running", "stop": "Stop"}
 
 func newResultsView(e *experiments.Experiment, r experiments.Results) *resultsView {
-	v := &resultsView{Res: r, Users: count(r.Users), MultiVariant: count(r.MultiVariantUsers), Decision: r.Recommendation.Decision, Reason: r.Recommendation.Reason}
+	v := &resultsView{Res: r, Bandit: r.Type == experiments.TypeBandit, Users: count(r.Users), MultiVariant: count(r.MultiVariantUsers),
+		Decision: r.Recommendation.Decision, Reason: r.Recommendation.Reason, TooEarly: r.Recommendation.TooEarly}
 	v.DecisionTitle = decisionTitles[r.Recommendation.Decision]
 	if r.Recommendation.Decision == "ship" && r.Recommendation.Variant != "" {
 		v.DecisionTitle = "Ship " + r.Recommendation.Variant
+		if v.Bandit {
+			v.DecisionTitle = "Declare " + r.Recommendation.Variant + " the winner"
+		}
 	}
 	if n := r.Recommendation.UsersNeeded; n != nil {
 		v.UsersNeeded = count(*n)
 	}
 	if r.SRMPValue != nil {
-		v.SRMPValue = pValue(*r.SRMPValue)
+		v.SRM = pEquals(*r.SRMPValue)
 	}
 	v.Freshness, v.FreshnessTitle = "no events yet", ""
 	// An empty events table reports the Unix epoch as its newest event.
@@ -377,10 +417,12 @@ func newResultsView(e *experiments.Experiment, r experiments.Results) *resultsVi
 		if m.Kind != "conversion" {
 			mv.CountLabel, mv.ValueLabel = "Sum", "Mean"
 		}
-		mv.Rows = variantRows(m.Kind, m.Variants)
+		mv.Bandit, mv.Goal, mv.Compared = v.Bandit, m.Role == "goal", r.Control != ""
+		mv.Rows = variantRows(m.Kind, m.Variants, r.Control)
 		v.Metrics = append(v.Metrics, mv)
 	}
-	if len(r.Metrics) > 0 {
+	// A bandit's goal by segment is in its own section, beside the weights.
+	if len(r.Metrics) > 0 && !v.Bandit {
 		g := r.Metrics[0]
 		v.GoalLabel = g.Event + " " + map[bool]string{true: "conversion rate", false: "mean value per user"}[g.Kind == "conversion"]
 		v.Daily = cumulativeChart(g.Kind, v.Variants, r.Daily)
@@ -389,7 +431,7 @@ func newResultsView(e *experiments.Experiment, r experiments.Results) *resultsVi
 			if name == "" {
 				name = "(no segment)"
 			}
-			for i, row := range variantRows(g.Kind, s.Variants) {
+			for i, row := range variantRows(g.Kind, s.Variants, r.Control) {
 				v.Segments = append(v.Segments, segmentArmRow{Segment: name, First: i == 0, Span: strconv.Itoa(len(s.Variants)), armRow: row})
 			}
 		}
@@ -397,33 +439,59 @@ func newResultsView(e *experiments.Experiment, r experiments.Results) *resultsVi
 	return v
 }
 
-// variantRows formats one metric's variants; the treatments' intervals share one
-// scale so their bars compare.
-func variantRows(kind string, vs []stats.VariantResult) []armRow {
+// variantRows formats one metric's variants; control names the variant the others
+// are compared with ("" for none). The treatments' intervals share one scale so
+// their bars compare, and so do the arms' value intervals.
+func variantRows(kind string, vs []stats.VariantResult, control string) []armRow {
 	scale := 0.0
-	for _, v := range vs[min(1, len(vs)):] {
-		if v.CILow != nil && v.CIHigh != nil {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, v := range vs {
+		if v.Key != control && v.CILow != nil && v.CIHigh != nil {
 			scale = math.Max(scale, math.Max(math.Abs(*v.CILow), math.Abs(*v.CIHigh)))
 		}
+		if v.ValueCILow != nil && v.ValueCIHigh != nil && finite.All(*v.ValueCILow, *v.ValueCIHigh) {
+			lo, hi = math.Min(lo, *v.ValueCILow), math.Max(hi, *v.ValueCIHigh)
+		}
+	}
+	value := decimal
+	if kind == "conversion" {
+		value = fixedPercent
 	}
 	rows := make([]armRow, len(vs))
 	for i, v := range vs {
-		row := armRow{Key: v.Key, Color: "c" + strconv.Itoa(i%6), Control: i == 0, Users: count(v.Users), Lift: "—", CI: "", PValue: "—", Chance: "—", Tone: "flat"}
+		row := armRow{Key: v.Key, Color: "c" + strconv.Itoa(i%6), Control: v.Key == control, Users: count(v.Users), Lift: "—", CI: "", PValue: "—", Chance: "—", Tone: "flat",
+			PBest: "—", Loss: "—"}
+		row.ControlBadge = row.Control && !strings.EqualFold(v.Key, "control")
 		switch {
 		case v.Conversions != nil:
 			row.Count = count(*v.Conversions)
 		case v.Sum != nil:
 			row.Count = decimal(*v.Sum)
 		}
-		if kind == "conversion" {
-			row.Value = fixedPercent(v.Value)
-		} else {
-			row.Value = decimal(v.Value)
-		}
+		row.Value = value(v.Value)
 		if v.Reason != "" {
 			row.Note = "No comparison: " + v.Reason
+			if v.AbsoluteLift != nil {
+				row.Note = "No relative lift: " + v.Reason
+			}
 		}
-		if i > 0 && v.Lift != nil {
+		if v.ValueCILow != nil && v.ValueCIHigh != nil {
+			row.ValueCI = value(*v.ValueCILow) + " to " + value(*v.ValueCIHigh)
+			if !math.IsInf(lo, 1) {
+				row.ValueBar = valueBar(v.Value, *v.ValueCILow, *v.ValueCIHigh, lo, hi)
+			}
+		}
+		if v.PBest != nil {
+			row.PBest = percent(*v.PBest)
+		}
+		if v.ExpectedLoss != nil && v.PBest != nil {
+			row.Loss = value(*v.ExpectedLoss)
+		}
+		if v.NaiveValue != nil {
+			row.Plain = value(*v.NaiveValue)
+			row.ValueTitle = "Weighted over the bandit's periods: " + row.Value + "; the plain mean, biased by the moving weights, is " + row.Plain
+		}
+		if !row.Control && v.Lift != nil {
 			row.HasComparison = true
 			row.Lift, row.Tone = signedPercent(*v.Lift), tone(v)
 			if v.CILow != nil && v.CIHigh != nil {
@@ -436,7 +504,7 @@ func variantRows(kind string, vs []stats.VariantResult) []armRow {
 			if v.ChanceToBeatControl != nil {
 				row.Chance = oneDecimalPercent(*v.ChanceToBeatControl)
 			}
-			row.LiftTitle = "Lift of " + v.Key + " over the control: " + row.Lift
+			row.LiftTitle = "Lift of " + v.Key + " over " + control + ": " + row.Lift
 			if row.CI != "" {
 				row.LiftTitle += ", 95% confidence interval " + row.CI
 			}
@@ -444,6 +512,20 @@ func variantRows(kind string, vs []stats.VariantResult) []armRow {
 		rows[i] = row
 	}
 	return rows
+}
+
+// valueBar draws an arm's value and interval on the common scale [lo, hi] of all
+// arms, in the interval bar's view box.
+func valueBar(v, low, high, lo, hi float64) *interval {
+	if !(hi > lo) {
+		lo, hi = lo-0.5, lo+0.5
+	}
+	pad := (hi - lo) / 10
+	lo, hi = lo-pad, hi+pad
+	x := func(u float64) string {
+		return svgNum(intervalPad + (math.Max(lo, math.Min(hi, u))-lo)/(hi-lo)*(intervalWidth-2*intervalPad))
+	}
+	return &interval{X1: x(low), X2: x(high), X: x(v), Zero: x(lo), Tone: "flat"}
 }
 
 // interval is a lift's confidence interval drawn around zero, in a 160×28 view box.

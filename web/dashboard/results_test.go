@@ -24,7 +24,7 @@ const checkout = `{"key":"checkout","name":"Express checkout","status":"running"
 	"variants":[{"key":"control","weight":0.5},{"key":"express","weight":0.5}],
 	"goal":{"event":"purchase","kind":"conversion","window":"72h"},
 	"metrics":[{"key":"revenue","event":"purchase","kind":"value","window":"72h"},{"key":"retention","event":"return_visit","kind":"conversion","role":"guardrail"}],
-	"analysis":{"cuped":false}}`
+	"analysis":{"cuped":false,"sequential":false,"min_users":0,"min_runtime":"0s"}}`
 
 // arm describes the synthetic users of one variant: how many, how many buy (for 20
 // units each) and how many come back (the guardrail; the engine treats a significant
@@ -178,6 +178,10 @@ func TestResultsPage(t *testing.T) {
 	if hasTestID(p.body, "srm-banner") {
 		t.Error("SRM banner on a 50/50 split of 1000/1000 users")
 	}
+	// The control is named once: its key says it, and the lift column's baseline.
+	if row := regexp.MustCompile(`(?s)data-testid="goal-control".*?</tr>`).FindString(p.body); strings.Count(row, ">control<") != 1 {
+		t.Errorf("the control row says control %d times: %s", strings.Count(row, ">control<"), row)
+	}
 	if !strings.Contains(textOf(t, p.body, "data-freshness"), "ago") {
 		t.Error("no data freshness")
 	}
@@ -224,6 +228,9 @@ func TestResultsSRMAndGuardrail(t *testing.T) {
 	if got := textOf(t, p.body, "recommendation-reason"); !strings.Contains(got, "Sample ratio mismatch") {
 		t.Errorf("reason with SRM: %q", got)
 	}
+	if !strings.Contains(p.body, "(SRM check p &lt; 0.001)") || strings.Contains(p.body, "p = &lt;") {
+		t.Errorf("SRM p-value written as %q", regexp.MustCompile(`SRM check [^)]*\)`).FindString(p.body))
+	}
 
 	// Returning users down from 50% to 40%: a harmed guardrail stops the experiment.
 	insert("refundy", arm{"control", 1000, 100, 500}, arm{"express", 1000, 150, 400})
@@ -255,6 +262,10 @@ func TestResultsKeepRunning(t *testing.T) {
 	}
 	if got := textOf(t, p.body, "users-needed"); got == "" || !regexp.MustCompile(`^[0-9,]+$`).MatchString(got) {
 		t.Errorf("users needed: %q", got)
+	}
+	// Said once, in one format: the reason does not repeat the number.
+	if got := textOf(t, p.body, "recommendation-reason"); regexp.MustCompile(`[0-9]{3}`).MatchString(got) {
+		t.Errorf("the reason repeats the users needed: %q", got)
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 )
 
 // winnerChoice is one variant offered on the "Declare winner" page, with its chance
-// of being best when the bandit report has one.
+// of being best when the bandit's results have one.
 type winnerChoice struct {
 	Variant, Name, PBest string
 	Checked              bool
@@ -47,14 +47,17 @@ func (d *Dashboard) winnerConfirm(c echo.Context) error {
 	pick := c.QueryParam("variant")
 	pbest := map[string]string{}
 	if f.Winner == "" {
-		// The report's chances are a help, not a requirement: without them the page
+		// The results' chances are a help, not a requirement: without them the page
 		// still offers every variant.
-		if bs := d.banditReport(c.Request().Context(), e); bs.View != nil {
-			if pick == "" {
-				pick = bs.View.Candidate
+		if rs := d.experimentResults(c.Request().Context(), e, false); rs.View != nil && len(rs.View.Res.Metrics) > 0 {
+			r := rs.View.Res
+			if pick == "" && r.Recommendation.Decision == "ship" {
+				pick = r.Recommendation.Variant
 			}
-			for _, a := range bs.View.Segments[0].Arms {
-				pbest[a.Variant] = a.PBest
+			for _, v := range r.Metrics[0].Variants {
+				if v.PBest != nil {
+					pbest[v.Key] = percent(*v.PBest)
+				}
 			}
 		}
 	}
