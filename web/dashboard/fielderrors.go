@@ -10,13 +10,14 @@ import (
 )
 
 // fieldLabels names the parts of a field path as the forms do; parts not listed are
-// shown with spaces for underscores.
+// shown with spaces for underscores, parts labelled "" are left out.
 var fieldLabels = map[string]string{
 	"variants": "Variant", "rules": "Rule", "metrics": "Metric", "segments": "Segment",
 	"min_weight": "minimum weight", "update_every": "update interval", "winner_threshold": "winner at P(best)",
 	"per_segment": "learn separately for segments", "correction": "multiple-comparison correction",
 	"id": "ID", "(document)": "Document", "(body)": "Request", "key": "key",
 	"ttl": "stay a member for", "hash_version": "hash version",
+	"analysis": "", "min_users": "minimum users per variant", "min_runtime": "minimum runtime",
 }
 
 // conditionFields hold a condition (or rule) whose inner paths are the condition's
@@ -36,7 +37,9 @@ func humanField(path string) string {
 			n, _ := strconv.Atoi(m[2])
 			words = append(words, label(m[1])+" "+strconv.Itoa(n+1))
 		} else {
-			words = append(words, label(p))
+			if l := label(p); l != "" {
+				words = append(words, l)
+			}
 		}
 		if conditionFields[p] && i < len(parts)-1 {
 			words = append(words, "("+strings.Join(parts[i+1:], ".")+")")

@@ -27,7 +27,7 @@ func TestExperimentFormMinimum(t *testing.T) {
 		"min_users": {"lots"}, "min_runtime": {"a while"}, "op": {"save"},
 	}
 	p = b.post("/experiments", form)
-	if p.status != http.StatusUnprocessableEntity || !strings.Contains(p.body, "analysis.min_users") || !strings.Contains(p.body, "analysis.min_runtime") {
+	if p.status != http.StatusUnprocessableEntity || !strings.Contains(p.body, "<strong>Minimum users per variant</strong> must") || !strings.Contains(p.body, "<strong>Minimum runtime</strong> must") {
 		t.Fatalf("bad minimum: %d", p.status)
 	}
 	form.Set("min_users", "2,500")
