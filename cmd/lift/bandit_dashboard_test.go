@@ -58,7 +58,9 @@ func TestBanditDashboard(t *testing.T) {
 	insertBanditData(t, f.env["LIFT_CLICKHOUSE_ADDR"], f.env["LIFT_CLICKHOUSE_DB"])
 
 	c := dashboardLogin(t, p.url, "pm@example.com", pw)
-	body := getPage(t, c, p.url+"/experiments/reco")
+	// refresh=1: the background refresher may have cached the experiment before the
+	// rows were inserted.
+	body := getPage(t, c, p.url+"/experiments/reco?refresh=1")
 	for id, want := range map[string]string{
 		"weight-all-a": "20%", "weight-all-b": "80%",
 		// a converts 10 of 100 users, b 30 of 100, all on one day: P(best) of b

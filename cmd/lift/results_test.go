@@ -254,7 +254,9 @@ func TestResultsSurviveStoredValues(t *testing.T) {
 		{"overflow", "goal-treat-lift", "—"},
 		{"reco", "pbest-all-b", "—"},
 	} {
-		page := getPage(t, c, p.url+"/experiments/"+w.key)
+		// refresh=1: the background refresher may have cached the experiment before
+		// the rows above were written.
+		page := getPage(t, c, p.url+"/experiments/"+w.key+"?refresh=1")
 		m := regexp.MustCompile(`data-testid="` + w.id + `"[^>]*>([^<]*)`).FindStringSubmatch(page)
 		if m == nil || strings.TrimSpace(html.UnescapeString(m[1])) != w.want {
 			t.Errorf("page of %s: %s = %v, want %q", w.key, w.id, m, w.want)
