@@ -93,6 +93,11 @@ func (s *Sink) insertEvents(ctx context.Context, rows []ingest.Event) error {
 		personalization = make([]uint8, n)
 		// Export and erasure trust identity links by source.
 		sources = make([]string, n)
+		// The top-level properties, which conditions read (migration 00045).
+		propKeys    = make([][]string, n)
+		propTypes   = make([][]int8, n)
+		propStrings = make([][]string, n)
+		propNumbers = make([][]float64, n)
 	)
 	for i, e := range rows {
 		ids[i], types[i], users[i], ts[i], received[i], values[i], props[i] =
@@ -104,9 +109,15 @@ func (s *Sink) insertEvents(ctx context.Context, rows []ingest.Event) error {
 			personalization[i] = 1
 		}
 		sources[i] = string(ingest.ParseSource(string(e.Source))) // unset: unknown, not trusted
+		c := ingest.ExtractProperties(props[i])
+		propKeys[i], propStrings[i], propNumbers[i] = c.Keys, c.Strings, c.Numbers
+		propTypes[i] = make([]int8, len(c.Types))
+		for j, t := range c.Types {
+			propTypes[i][j] = int8(t)
+		}
 	}
-	return s.send(ctx, "INSERT INTO events (event_id, type, user_id, ts, received_at, value, properties, personalization, source)",
-		ids, types, users, ts, received, values, props, personalization, sources)
+	return s.send(ctx, "INSERT INTO events (event_id, type, user_id, ts, received_at, value, properties, personalization, source, prop_keys, prop_types, prop_strings, prop_numbers)",
+		ids, types, users, ts, received, values, props, personalization, sources, propKeys, propTypes, propStrings, propNumbers)
 }
 
 var emptyObject = []byte("{}")
