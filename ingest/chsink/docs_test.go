@@ -200,7 +200,9 @@ func docsEvents() docsWorld {
 			w.events = append(w.events, ev(ingest.TypePurchase, user, first.Add(-time.Hour), 50, `{}`))
 		}
 	}
-	at := func(day, hour int) time.Time { return base.Add(time.Duration(day)*24*time.Hour + time.Duration(hour)*time.Hour) }
+	at := func(day, hour int) time.Time {
+		return base.Add(time.Duration(day)*24*time.Hour + time.Duration(hour)*time.Hour)
+	}
 	w.changes = []segments.Change{
 		{Kind: segments.Enter, UserID: "u01", Segment: "high-intent", At: at(0, 10), Expiry: at(0, 11)},
 		{Kind: segments.Exit, UserID: "u01", Segment: "high-intent", At: at(0, 11)},
