@@ -32,6 +32,9 @@ func TestSegmentGoLive(t *testing.T) {
 // BenchmarkSegmentGoLive is the time from publishing a behavioural segment to the
 // first decision that follows it for every user it should hold (ms/golive).
 func BenchmarkSegmentGoLive(b *testing.B) {
+	if testing.Short() {
+		b.Skip("drives the real pipeline")
+	}
 	f, pool := goLiveFixture(b)
 	var total time.Duration
 	for i := 0; i < b.N; i++ {
