@@ -97,16 +97,3 @@ func sdkScript() echo.HandlerFunc {
 		return c.Blob(http.StatusOK, "text/javascript; charset=utf-8", src)
 	}
 }
-
-// favicon serves lift's icon, which every dashboard page links and browsers ask for
-// at /favicon.ico anyway.
-func favicon() echo.HandlerFunc {
-	icon, err := static.FS.ReadFile("favicon.ico")
-	if err != nil {
-		panic("web: favicon.ico is not embedded: " + err.Error())
-	}
-	return func(c echo.Context) error {
-		c.Response().Header().Set("Cache-Control", "public, max-age=86400")
-		return c.Blob(http.StatusOK, "image/x-icon", icon)
-	}
-}

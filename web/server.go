@@ -137,8 +137,6 @@ func New(d Deps) *echo.Echo {
 	}
 
 	e.GET("/static/lift.js", sdkScript())
-	// Browsers ask every site for it; without it each page logs a 404.
-	e.GET("/favicon.ico", favicon())
 	if d.Demo != nil {
 		d.Demo.Register(e)
 	}
