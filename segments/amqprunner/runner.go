@@ -511,6 +511,10 @@ func (r *Runner) loadHistory(ctx context.Context, defs []segments.Definition, cu
 	}
 }
 
+// replayIdle is how long replayStream waits for a message before it concludes
+// that the stream holds nothing more up to its offset.
+const replayIdle = 5 * time.Second
+
 // replayStream feeds h the events of the given types in this shard's stream that
 // were received at or after cut, reading from the first message published Skew
 // before cut (an event is published after its receipt, by clocks that may
@@ -545,6 +549,11 @@ func (r *Runner) replayStream(ctx context.Context, h *segments.Engine, types []s
 			return ctx.Err()
 		case err := <-closed:
 			return fmt.Errorf("broker connection closed: %v", err)
+		case <-time.After(replayIdle):
+			// Messages the stream holds come at once: none means the read began
+			// after upTo (receipts far ahead of the broker's clock), with nothing
+			// before it left to read.
+			return nil
 		case d = <-deliveries:
 		}
 		offset, ok := d.Headers["x-stream-offset"].(int64)
