@@ -149,10 +149,37 @@ func (s *Sink) send(ctx context.Context, query string, columns ...any) error {
 		return err
 	}
 	for i, col := range columns {
-		if err := b.Column(i).Append(col); err != nil {
+		if err := appendColumn(b.Column(i), col); err != nil {
 			_ = b.Abort()
 			return fmt.Errorf("column %d: %w", i, err)
 		}
 	}
 	return b.Send()
+}
+
+// appendColumn hands the driver a column. The driver reads a whole column of
+// arrays through reflection, row by row, but a row of a plain slice type without:
+// array columns go row by row.
+func appendColumn(c driver.BatchColumn, col any) error {
+	switch rows := col.(type) {
+	case [][]string:
+		return appendRows(c, rows)
+	case [][]int8:
+		return appendRows(c, rows)
+	case [][]float64:
+		return appendRows(c, rows)
+	}
+	return c.Append(col)
+}
+
+func appendRows[T any](c driver.BatchColumn, rows [][]T) error {
+	for _, r := range rows {
+		if r == nil {
+			r = []T{}
+		}
+		if err := c.AppendRow(r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
