@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/liftlab/lift/segments"
 )
 
 // Where is a metric's condition on the properties of the events it counts
@@ -14,11 +16,12 @@ import (
 // stores can evaluate on top-level properties. A document is an implicit $and of its
 // fields; a field holds a literal (equality) or an object of operators; $and, $or,
 // $nor take arrays of documents and $not a document. Literals are strings, numbers
-// and booleans, and a comparison holds only for a property of the same type
-// (`{"price":{"$gt":10}}` is false for `"price":"12"`); $ne and $nin hold when the
-// property is missing, $exists tells whether it is present and not null. These
-// agree with the condition language of targeting and segments on properties of the
-// compared type.
+// and booleans. It means exactly what the condition language (segments.Condition)
+// means on the event's decoded properties: types are strict (`{"price":{"$gt":10}}`
+// is false for `"price":"12"`), a missing property is null (so $ne and $nin hold,
+// and $exists means present and not null), $in and $nin on an array property test
+// its elements, and names are top-level keys only (a key of a nested object of the
+// same name is another property).
 type Where struct {
 	// Op is "and", "or", "not" (Args), or a comparison of Prop: "eq", "ne", "gt",
 	// "gte", "lt", "lte", "in", "nin" (Values) or "exists" (Exists).
@@ -27,6 +30,8 @@ type Where struct {
 	Prop   string
 	Values []any // string, float64 or bool
 	Exists bool
+
+	cond *segments.Condition // the same condition, as the condition language runs it
 }
 
 // WhereError is a problem at a path of a condition, such as "price.$gt".
@@ -62,6 +67,9 @@ func ParseWhere(raw json.RawMessage) (*Where, error) {
 	w, err := parseDocument(doc, "")
 	if err != nil {
 		return nil, err
+	}
+	if w.cond, err = segments.ParseConditionJSON(raw); err != nil {
+		return nil, &WhereError{Message: err.Error()}
 	}
 	return &w, nil
 }
@@ -211,76 +219,9 @@ func joinWherePath(base, key string) string {
 	return base + "." + key
 }
 
-// Match evaluates the condition on decoded JSON properties (numbers as float64),
-// with the semantics event stores implement.
+// Match evaluates the condition on decoded JSON properties (numbers as float64), as
+// the condition language does, which is what event stores implement. It returns
+// false for a Where that ParseWhere did not make.
 func (w *Where) Match(props map[string]any) bool {
-	switch w.Op {
-	case "and":
-		for i := range w.Args {
-			if !w.Args[i].Match(props) {
-				return false
-			}
-		}
-		return true
-	case "or":
-		for i := range w.Args {
-			if w.Args[i].Match(props) {
-				return true
-			}
-		}
-		return false
-	case "not":
-		return !w.Args[0].Match(props)
-	case "exists":
-		return (props[w.Prop] != nil) == w.Exists
-	case "ne":
-		return !compare(props[w.Prop], "eq", w.Values[0])
-	case "in", "nin":
-		in := slices.ContainsFunc(w.Values, func(v any) bool { return compare(props[w.Prop], "eq", v) })
-		return in == (w.Op == "in")
-	}
-	return compare(props[w.Prop], w.Op, w.Values[0])
-}
-
-// compare applies a comparison between a property and a literal of the same type;
-// different types never compare.
-func compare(actual any, op string, want any) bool {
-	var c int
-	switch a := actual.(type) {
-	case string:
-		s, ok := want.(string)
-		if !ok {
-			return false
-		}
-		c = strings.Compare(a, s)
-	case float64:
-		f, ok := want.(float64)
-		if !ok {
-			return false
-		}
-		switch {
-		case a < f:
-			c = -1
-		case a > f:
-			c = 1
-		}
-	case bool:
-		b, ok := want.(bool)
-		return ok && op == "eq" && a == b
-	default:
-		return false
-	}
-	switch op {
-	case "eq":
-		return c == 0
-	case "gt":
-		return c > 0
-	case "gte":
-		return c >= 0
-	case "lt":
-		return c < 0
-	case "lte":
-		return c <= 0
-	}
-	return false
+	return w.cond != nil && w.cond.Match(props, nil)
 }

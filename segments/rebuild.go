@@ -10,17 +10,18 @@ import (
 // Rebuilding a segment from stored events (a new or changed rule, a lost checkpoint)
 // without stopping the live input, and without counting an event twice:
 //
-//  1. StartRebuild(keys, cut) with cut later than every event already processed
-//     (Received): from then on those segments count only live events received at or
-//     after cut, and report no changes.
+//  1. StartRebuild(keys, cut): from then on those segments count only live events
+//     received at or after cut, and report no changes.
 //  2. Meanwhile a second engine with the same definitions is fed, in timestamp order,
-//     the stored events received before cut (ClickHouse `events`).
+//     the stored events received before cut (ClickHouse `events`), then the events
+//     received at or after cut that the live input delivered before step 1 (read
+//     again from the stream; none when cut is later than every event processed).
 //  3. Merge adds its state to the rebuilding segments, brings them through the time
 //     the live input has already covered, and ends their rebuild.
 //
 // Every event is counted once: received before cut it comes from storage (which must
-// hold it by then), at or after cut from the live input, which the cut also proves
-// has not delivered it before step 1.
+// hold it by then: amqprunner puts cut far enough in the past), at or after cut from
+// the stream, read again if the live input delivered it before step 1, else live.
 
 // StartRebuild marks segments as rebuilding from stored events: they count only
 // events received at or after cut and report no changes (Members leaves them out)

@@ -32,7 +32,7 @@ func envFunc(env map[string]string) func(string) string {
 }
 
 // startLift runs `lift serve` in-process on a free port until stop or the test's end.
-func startLift(t *testing.T, env map[string]string) *liftProc {
+func startLift(t testing.TB, env map[string]string) *liftProc {
 	t.Helper()
 	env["LIFT_HTTP_ADDR"] = "127.0.0.1:0"
 	env["LIFT_LOG_LEVEL"] = "warn"
@@ -87,7 +87,7 @@ func startLift(t *testing.T, env map[string]string) *liftProc {
 }
 
 // runCLI runs a lift subcommand in-process and returns its stdout.
-func runCLI(t *testing.T, env map[string]string, stdin string, args ...string) string {
+func runCLI(t testing.TB, env map[string]string, stdin string, args ...string) string {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	if err := run(context.Background(), args, envFunc(env), strings.NewReader(stdin), &out, &errOut); err != nil {
@@ -97,7 +97,7 @@ func runCLI(t *testing.T, env map[string]string, stdin string, args ...string) s
 }
 
 type client struct {
-	t    *testing.T
+	t    testing.TB
 	base string
 	key  string
 }
@@ -134,7 +134,7 @@ func (c client) do(method, path, body string, out any, headers ...string) *http.
 
 // checkOpenAPI validates an answer against lift's OpenAPI document (web/openapi.json)
 // when it documents the operation; the dashboard's pages are not in it.
-func checkOpenAPI(t *testing.T, method, path string, resp *http.Response, body []byte) {
+func checkOpenAPI(t testing.TB, method, path string, resp *http.Response, body []byte) {
 	t.Helper()
 	doc, err := liftOpenAPI()
 	if err != nil {
@@ -171,7 +171,7 @@ type fixture struct {
 	client client
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	env := map[string]string{"LIFT_POSTGRES_URL": testenv.Postgres(t), "LIFT_RESYNC_INTERVAL": "30s"}
 	f := &fixture{env: env}
 	serverKey := strings.TrimSpace(runCLI(t, env, "", "keys", "create", "--kind", "server", "--name", "test server"))
@@ -181,7 +181,7 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
-func (f *fixture) start(t *testing.T) *liftProc {
+func (f *fixture) start(t testing.TB) *liftProc {
 	p := startLift(t, f.env)
 	f.server.base, f.client.base = p.url, p.url
 	return p
@@ -316,7 +316,7 @@ func TestAuthentication(t *testing.T) {
 
 // eventually polls cond every 10 ms and fails the test if it is not true within limit.
 // It returns how long it took.
-func eventually(t *testing.T, limit time.Duration, cond func() bool) time.Duration {
+func eventually(t testing.TB, limit time.Duration, cond func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for !cond() {

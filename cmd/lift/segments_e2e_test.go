@@ -117,7 +117,7 @@ func TestHighIntentEndToEnd(t *testing.T) {
 
 // waitEngineRuns waits until each of the segment engine's shards runs the segments
 // with these keys (the checkpoints name them: "key1,key2@<digest>") and has rebuilt them.
-func waitEngineRuns(t *testing.T, pool *pgxpool.Pool, shards int, keys ...string) {
+func waitEngineRuns(t testing.TB, pool *pgxpool.Pool, shards int, keys ...string) {
 	t.Helper()
 	eventually(t, 30*time.Second, func() bool {
 		rows, err := pool.Query(context.Background(), "SELECT definitions FROM segment_checkpoints")

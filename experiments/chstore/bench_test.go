@@ -2,6 +2,9 @@ package chstore_test
 
 import (
 	"context"
+	"errors"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +24,10 @@ import (
 // second:
 //   - first: a metric never computed before, so every leaf is computed (each
 //     iteration uses a new attribution window);
+//   - plain: not lift but its yardstick, docs/analytics.md's conversion per
+//     variant query over the same rows (first should take at most twice as long,
+//     which first reports as x-plain, measured against the plain query run just
+//     before each of its iterations);
 //   - unchanged: computed before, no rows since;
 //   - traffic: after 1,000 exposures and 100 purchases arrived (about ten seconds
 //     of a busy experiment), inserted before each iteration with the timer stopped.
@@ -49,11 +56,44 @@ func BenchmarkMetric10M(b *testing.B) {
 			b.Fatalf("unexpected aggregates %+v", data)
 		}
 	}
+	// The yardstick of "first": what an analyst's query for the same per-variant
+	// numbers costs over the same rows (docs/analytics.md, conversion per variant).
+	// The machine is shared, so "first" also runs it, untimed, right before each
+	// computation and reports the ratio of the two (x-plain; the goal is at most 2).
+	plain := plainConversionSQL(b)
+	runPlain := func(b *testing.B) time.Duration {
+		b.Helper()
+		start := time.Now()
+		rows, err := raw.QueryContext(ctx, plain)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for rows.Next() {
+			n++
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil || n != len(benchdata.Variants) {
+			b.Fatalf("plain query: %d variants, %v", n, err)
+		}
+		return time.Since(start)
+	}
 	b.Run("first", func(b *testing.B) {
+		var plainTime time.Duration
 		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			plainTime += runPlain(b)
+			b.StartTimer()
 			first := q
 			first.Window += time.Duration(time.Now().UnixNano()%1e6) * time.Second // a metric never computed
 			run(b, first)
+		}
+		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/query")
+		b.ReportMetric(float64(plainTime.Milliseconds())/float64(b.N), "plain-ms")
+		b.ReportMetric(float64(b.Elapsed())/float64(plainTime), "x-plain")
+	})
+	b.Run("plain", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			runPlain(b)
 		}
 		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/query")
 	})
@@ -129,4 +169,20 @@ func BenchmarkResults10M(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/results")
 	b.ReportMetric(initialMs, "initial-ms")
+}
+
+// plainConversionSQL is docs/analytics.md's "conversion per variant" query, on the
+// benchmark's experiment.
+func plainConversionSQL(b *testing.B) string {
+	doc, err := os.ReadFile("../../docs/analytics.md")
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(doc), "Conversion per variant:")
+	_, after, ok2 := strings.Cut(after, "```sql\n")
+	query, _, ok3 := strings.Cut(after, "```")
+	if !ok || !ok2 || !ok3 || !strings.Contains(query, "'hero-banner'") {
+		b.Fatal("docs/analytics.md: no conversion per variant query on 'hero-banner'")
+	}
+	return strings.ReplaceAll(query, "'hero-banner'", "'"+benchdata.Experiment+"'")
 }

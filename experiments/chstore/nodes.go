@@ -278,13 +278,21 @@ func (s *Store) computeLeaves(ctx context.Context, ms []metric, chunk []uint32, 
 	defer rows.Close()
 	r := newLeafRow(len(ms))
 	targets := r.targets()
+	// The rows are one per leaf and combination, the day included when any metric
+	// is daily: a metric that is not then merges its days, the others append.
+	daily := slices.ContainsFunc(ms, func(m metric) bool { return m.q.Daily })
 	for rows.Next() {
 		if err := rows.Scan(targets...); err != nil {
 			return nil, err
 		}
 		for i, m := range ms {
-			if n := out[i][r.leaf]; n != nil {
-				n.add(r.entry(i, m.q.Daily))
+			n := out[i][r.leaf]
+			switch {
+			case n == nil:
+			case daily && !m.q.Daily:
+				n.add(r.entry(i, false))
+			default:
+				n.entries = append(n.entries, r.entry(i, m.q.Daily))
 			}
 		}
 	}
@@ -330,9 +338,21 @@ func (r *leafRow) entry(i int, daily bool) entry {
 
 // store writes, in one insert, the leaves of chunk for every metric of ms (one row
 // each, empty for leaves without users, so that they too are known to be computed)
-// and the roots of ms that are not nil.
+// and the roots of ms that are not nil. The rows go to the driver column by column,
+// which spares it converting every value through reflection.
 func (s *Store) store(ctx context.Context, ms []metric, chunk []uint32, leaves []map[uint32]*node, roots []*node, version uint64) error {
-	if len(chunk) == 0 && !slices.ContainsFunc(roots, func(r *node) bool { return r != nil }) {
+	var rows [][]any
+	for i, m := range ms {
+		for _, id := range chunk {
+			rows = append(rows, leaves[i][id].values(m.q.Experiment, m.key, leafLevel, id, version))
+		}
+	}
+	for i, r := range roots {
+		if r != nil {
+			rows = append(rows, r.values(ms[i].q.Experiment, ms[i].key, rootLevel, 0, version))
+		}
+	}
+	if len(rows) == 0 {
 		return nil
 	}
 	batch, err := s.conn.PrepareBatch(ctx, insertSQL)
@@ -340,19 +360,43 @@ func (s *Store) store(ctx context.Context, ms []metric, chunk []uint32, leaves [
 		return err
 	}
 	defer batch.Abort()
-	for i, m := range ms {
-		for _, id := range chunk {
-			if err := batch.Append(leaves[i][id].values(m.q.Experiment, m.key, leafLevel, id, version)...); err != nil {
-				return err
-			}
-		}
-	}
-	for i, r := range roots {
-		if r != nil {
-			if err := batch.Append(r.values(ms[i].q.Experiment, ms[i].key, rootLevel, 0, version)...); err != nil {
-				return err
-			}
+	for c := range rows[0] {
+		if err := batch.Column(c).Append(column(rows, c)); err != nil {
+			return fmt.Errorf("metric_nodes column %d: %w", c, err)
 		}
 	}
 	return batch.Send()
+}
+
+// column is column c of rows, as a slice of its values' type.
+func column(rows [][]any, c int) any {
+	switch rows[0][c].(type) {
+	case string:
+		return columnOf[string](rows, c)
+	case uint8:
+		return columnOf[uint8](rows, c)
+	case uint32:
+		return columnOf[uint32](rows, c)
+	case uint64:
+		return columnOf[uint64](rows, c)
+	case []uint8:
+		return columnOf[[]uint8](rows, c)
+	case []string:
+		return columnOf[[]string](rows, c)
+	case []time.Time:
+		return columnOf[[]time.Time](rows, c)
+	case []uint64:
+		return columnOf[[]uint64](rows, c)
+	case []float64:
+		return columnOf[[]float64](rows, c)
+	}
+	panic(fmt.Sprintf("chstore: no column of %T", rows[0][c]))
+}
+
+func columnOf[T any](rows [][]any, c int) []T {
+	out := make([]T, len(rows))
+	for i, r := range rows {
+		out[i] = r[c].(T)
+	}
+	return out
 }

@@ -23,6 +23,10 @@ const (
 	// maxTogether is how many metrics one pass computes: their event conditions are
 	// bits of a UInt64.
 	maxTogether = 64
+	// computeAhead is how many chunks are computed at once: two keep ClickHouse busy
+	// while lift reads, applies and stores the one before (a first computation over
+	// 10,000,000 exposures is sixteen chunks).
+	computeAhead = 2
 )
 
 // lock serialises refreshes of one metric within this process: the second caller
@@ -149,12 +153,14 @@ func (s *Store) refresh(ctx context.Context, ms []metric, gen, version uint64) (
 	if err != nil {
 		return nil, err
 	}
+	var chunks [][]uint32
 	for rest := u.stale; len(rest) > 0; {
 		var chunk []uint32
 		chunk, rest = nextChunk(rest, s.chunk)
-		if err := s.refreshChunk(ctx, u, chunk, want, from, len(rest) == 0, gen, version); err != nil {
-			return nil, err
-		}
+		chunks = append(chunks, chunk)
+	}
+	if err := s.refreshChunks(ctx, u, chunks, want, from, gen, version); err != nil {
+		return nil, err
 	}
 	for i, m := range u.ms {
 		r := u.roots[i]
@@ -225,24 +231,75 @@ func nextChunk(stale []uint32, size int) (chunk, rest []uint32) {
 	return chunk, stale[len(chunk):]
 }
 
-// refreshChunk computes the leaves of chunk for every metric of u, adds their
-// difference to the roots, and stores them; with the last chunk, it stores the
-// roots too (in generation gen), in the same insert.
-func (s *Store) refreshChunk(ctx context.Context, u *update, chunk []uint32, want []stamp, from uint32, last bool, gen, version uint64) error {
-	// The versions the roots sum are read while the leaves are computed.
-	var computed, old []map[uint32]*node
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) {
-		computed, err = s.computeLeaves(gctx, u.ms, chunk, want, from)
-		return err
-	})
-	g.Go(func() (err error) {
-		old, err = s.oldLeaves(gctx, u.ms, chunk, u.roots)
-		return err
-	})
-	if err := g.Wait(); err != nil {
-		return err
+// refreshChunks computes the leaves of chunks for every metric of u, adds their
+// difference to the roots, and stores them, chunk by chunk in order; with the last
+// chunk it stores the roots too (in generation gen), in the same insert. While a
+// chunk is applied and stored, ClickHouse already computes the next ones
+// (computeAhead), so that neither side waits for the other.
+func (s *Store) refreshChunks(ctx context.Context, u *update, chunks [][]uint32, want []stamp, from uint32, gen, version uint64) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		computed, old []map[uint32]*node
+		err           error
 	}
+	results := make([]chan result, len(chunks))
+	for i := range results {
+		results[i] = make(chan result, 1)
+	}
+	// The versions the roots sum are read while the leaves are computed; both only
+	// read, so they may run ahead of the stores (the counts they are stamped with
+	// were read before any of them).
+	// applyChunk sets a root to nil once it must be summed again; the readers ahead
+	// keep the list as it was (each reads only the leaves of its own chunk, which
+	// applyChunk writes only once that chunk is read).
+	roots := slices.Clone(u.roots)
+	slots := make(chan struct{}, computeAhead)
+	go func() {
+		for i, chunk := range chunks {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			go func() {
+				var r result
+				g, gctx := errgroup.WithContext(ctx)
+				g.Go(func() (err error) {
+					r.computed, err = s.computeLeaves(gctx, u.ms, chunk, want, from)
+					return err
+				})
+				g.Go(func() (err error) {
+					r.old, err = s.oldLeaves(gctx, u.ms, chunk, roots)
+					return err
+				})
+				r.err = g.Wait()
+				results[i] <- r
+			}()
+		}
+	}()
+	for i, chunk := range chunks {
+		var r result
+		select {
+		case r = <-results[i]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if r.err != nil {
+			return r.err
+		}
+		if err := s.applyChunk(ctx, u, chunk, r.computed, r.old, i == len(chunks)-1, gen, version); err != nil {
+			return err
+		}
+		<-slots
+	}
+	return nil
+}
+
+// applyChunk adds the difference between the computed and the old leaves of chunk
+// to the roots of u, and stores the computed leaves; with the last chunk, it stores
+// the roots too (in generation gen), in the same insert.
+func (s *Store) applyChunk(ctx context.Context, u *update, chunk []uint32, computed, old []map[uint32]*node, last bool, gen, version uint64) error {
 	for i, r := range u.roots {
 		if r != nil && !u.deltas[i].addChunk(chunk, r.leaves, old[i], computed[i], version) {
 			u.roots[i] = nil // a version it sums is gone

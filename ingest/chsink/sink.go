@@ -93,6 +93,11 @@ func (s *Sink) insertEvents(ctx context.Context, rows []ingest.Event) error {
 		personalization = make([]uint8, n)
 		// Export and erasure trust identity links by source.
 		sources = make([]string, n)
+		// The top-level properties, which conditions read (migration 00046).
+		propKeys    = make([][]string, n)
+		propTypes   = make([][]int8, n)
+		propStrings = make([][]string, n)
+		propNumbers = make([][]float64, n)
 	)
 	for i, e := range rows {
 		ids[i], types[i], users[i], ts[i], received[i], values[i], props[i] =
@@ -104,9 +109,15 @@ func (s *Sink) insertEvents(ctx context.Context, rows []ingest.Event) error {
 			personalization[i] = 1
 		}
 		sources[i] = string(ingest.ParseSource(string(e.Source))) // unset: unknown, not trusted
+		c := ingest.ExtractProperties(props[i])
+		propKeys[i], propStrings[i], propNumbers[i] = c.Keys, c.Strings, c.Numbers
+		propTypes[i] = make([]int8, len(c.Types))
+		for j, t := range c.Types {
+			propTypes[i][j] = int8(t)
+		}
 	}
-	return s.send(ctx, "INSERT INTO events (event_id, type, user_id, ts, received_at, value, properties, personalization, source)",
-		ids, types, users, ts, received, values, props, personalization, sources)
+	return s.send(ctx, "INSERT INTO events (event_id, type, user_id, ts, received_at, value, properties, personalization, source, prop_keys, prop_types, prop_strings, prop_numbers)",
+		ids, types, users, ts, received, values, props, personalization, sources, propKeys, propTypes, propStrings, propNumbers)
 }
 
 var emptyObject = []byte("{}")
@@ -138,10 +149,37 @@ func (s *Sink) send(ctx context.Context, query string, columns ...any) error {
 		return err
 	}
 	for i, col := range columns {
-		if err := b.Column(i).Append(col); err != nil {
+		if err := appendColumn(b.Column(i), col); err != nil {
 			_ = b.Abort()
 			return fmt.Errorf("column %d: %w", i, err)
 		}
 	}
 	return b.Send()
+}
+
+// appendColumn hands the driver a column. The driver reads a whole column of
+// arrays through reflection, row by row, but a row of a plain slice type without:
+// array columns go row by row.
+func appendColumn(c driver.BatchColumn, col any) error {
+	switch rows := col.(type) {
+	case [][]string:
+		return appendRows(c, rows)
+	case [][]int8:
+		return appendRows(c, rows)
+	case [][]float64:
+		return appendRows(c, rows)
+	}
+	return c.Append(col)
+}
+
+func appendRows[T any](c driver.BatchColumn, rows [][]T) error {
+	for _, r := range rows {
+		if r == nil {
+			r = []T{}
+		}
+		if err := c.AppendRow(r); err != nil {
+			return err
+		}
+	}
+	return nil
 }

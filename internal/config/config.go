@@ -52,7 +52,7 @@ type Config struct {
 	DemoClientKey string
 
 	SegmentShards       int           // LIFT_SEGMENT_SHARDS: shards the segment engine's users are split into
-	SegmentRebuildDelay time.Duration // LIFT_SEGMENT_REBUILD_DELAY: wait before a rebuild reads ClickHouse
+	SegmentRebuildDelay time.Duration // LIFT_SEGMENT_REBUILD_DELAY: how far back ClickHouse is complete for a rebuild
 	SegmentRebuild      bool          // LIFT_SEGMENT_REBUILD: rebuild segments without state from ClickHouse
 
 	// Outbound requests: segment webhooks reach public addresses, and besides them

@@ -3,6 +3,7 @@ package amqprunner
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -57,12 +58,21 @@ func (r *Router) Run(ctx context.Context) {
 	restarting(ctx, r.Log, "segment router restarting", r.session)
 }
 
-// restarting runs session until ctx ends, again a second after each failure.
+// errDefinitionsChanged ends a runner's session so that the next one runs the new
+// segment definitions; it is no failure, so the next session starts at once.
+var errDefinitionsChanged = errors.New("segment definitions changed")
+
+// restarting runs session until ctx ends, again a second after each failure, at
+// once after a change of definitions.
 func restarting(ctx context.Context, log *slog.Logger, msg string, session func(context.Context) error) {
 	for ctx.Err() == nil {
 		err := session(ctx)
 		if ctx.Err() != nil {
 			return
+		}
+		if errors.Is(err, errDefinitionsChanged) {
+			log.Info("segment definitions changed; restarting the engine")
+			continue
 		}
 		log.Warn(msg, "err", err)
 		select {

@@ -105,10 +105,14 @@ type Runner struct {
 	CheckpointEvery time.Duration
 	// Prefetch is how many stream messages the runner holds (default 1,000).
 	Prefetch int
-	// RebuildDelay is how long a rebuild waits after its cut before reading
-	// ClickHouse, so that the ingest consumers have stored the events received
-	// before it (default 10 s).
+	// RebuildDelay is how long after its receipt an event is surely stored in
+	// ClickHouse by the ingest consumers (default 10 s). A rebuild reads ClickHouse
+	// for the events received that long before it starts, and this shard's stream
+	// for the later ones, so it does not wait.
 	RebuildDelay time.Duration
+	// DefinitionsEvery is how often the definitions are read to notice a change
+	// (default 250 ms): a new segment goes live that much later at most.
+	DefinitionsEvery time.Duration
 	// Skew is how far before a rebuild's cut a shard stream is read when there is
 	// no checkpoint to resume from, to allow for clocks that disagree (default 1 min).
 	Skew time.Duration
@@ -145,6 +149,9 @@ func (r *Runner) Run(ctx context.Context) {
 	}
 	if r.RebuildDelay == 0 {
 		r.RebuildDelay = 10 * time.Second
+	}
+	if r.DefinitionsEvery == 0 {
+		r.DefinitionsEvery = 250 * time.Millisecond
 	}
 	if r.Skew == 0 {
 		r.Skew = time.Minute
@@ -214,14 +221,13 @@ func (r *Runner) session(ctx context.Context) error {
 	} else if ok {
 		r.Log.Info("segment shard count changed; rebuilding from stored events", "from", cp.Shards, "to", r.Shards)
 	}
-	// The cut is later than every event the state includes, in whole seconds (what
-	// ClickHouse stores): received before it, an event comes from ClickHouse;
-	// at or after it, from the stream.
-	cut := time.Now()
-	if rec := s.engine.Received(); !rec.IsZero() && !rec.Before(cut) {
-		cut = rec.Add(time.Millisecond)
-	}
-	cut = cut.Truncate(time.Second).Add(time.Second)
+	// A rebuild splits the events by receive time and stream offset, so that each
+	// counts once (rebuild.go): received before the cut, whole seconds as ClickHouse
+	// stores them and RebuildDelay in the past, so that ClickHouse holds them all
+	// now, it comes from ClickHouse; received at or after the cut, from this shard's
+	// stream: up to the checkpoint's offset (events the state already includes) read
+	// again for the history, after it live.
+	cut := time.Now().Add(-r.RebuildDelay).Truncate(time.Second)
 	if start == nil {
 		start = cut.Add(-r.Skew)
 	}
@@ -233,13 +239,19 @@ func (r *Runner) session(ctx context.Context) error {
 		restored.Missing = nil
 	}
 	if len(restored.Missing) > 0 {
+		// The state includes events received at or after the cut only if the newest
+		// one it includes was.
+		upTo := s.offset
+		if rec := s.engine.Received(); rec.IsZero() || rec.Before(cut) {
+			upTo = -1
+		}
 		s.engine.StartRebuild(restored.Missing, cut)
-		r.Log.Info("rebuilding segments from stored events", "segments", restored.Missing, "cut", cut)
+		r.Log.Info("rebuilding segments from stored events", "segments", restored.Missing, "cut", cut, "replay_to", upTo)
 		rebuilding := slices.DeleteFunc(slices.Clone(defs), func(d segments.Definition) bool { return !slices.Contains(restored.Missing, d.Key) })
 		histCtx, stopHistory := context.WithCancel(ctx)
 		defer stopHistory()
 		go func() {
-			if h := r.loadHistory(histCtx, rebuilding, cut); h != nil {
+			if h := r.loadHistory(histCtx, rebuilding, cut, upTo); h != nil {
 				history <- h
 			}
 		}()
@@ -282,6 +294,8 @@ func (r *Runner) session(ctx context.Context) error {
 	defer flushTick.Stop()
 	clock := time.NewTicker(time.Second)
 	defer clock.Stop()
+	defsTick := time.NewTicker(r.DefinitionsEvery)
+	defer defsTick.Stop()
 	cpTick := time.NewTicker(r.CheckpointEvery)
 	defer cpTick.Stop()
 	for {
@@ -325,12 +339,13 @@ func (r *Runner) session(ctx context.Context) error {
 			}
 		case now := <-clock.C:
 			s.engine.Tick(now)
-			// A new or changed segment is picked up within a second.
+		case <-defsTick.C:
+			// A new or changed segment is picked up within DefinitionsEvery.
 			if _, fp, err := r.Definitions(ctx); err == nil && fp != fingerprint {
 				if err := s.checkpoint(ctx); err != nil {
 					return err
 				}
-				return fmt.Errorf("segment definitions changed")
+				return errDefinitionsChanged
 			}
 		case <-cpTick.C:
 			if err := s.checkpoint(ctx); err != nil {
@@ -543,11 +558,12 @@ func (s *session) reconcileMembers(ctx context.Context, segs []string) error {
 	return s.flush(ctx)
 }
 
-// loadHistory builds an engine for defs from the stored events of this shard's users
-// received before cut, once RebuildDelay has passed since the cut (so the ingest
-// consumers have stored them), retrying while ClickHouse fails. It returns nil when
-// ctx ends first.
-func (r *Runner) loadHistory(ctx context.Context, defs []segments.Definition, cut time.Time) *segments.Engine {
+// loadHistory builds an engine for defs from this shard's users' events received
+// before cut, which ClickHouse holds, and from the shard stream those received at
+// or after cut up to stream offset upTo (what the live engine had applied before
+// the rebuild began; none when upTo is negative), retrying while either fails. It
+// returns nil when ctx ends first.
+func (r *Runner) loadHistory(ctx context.Context, defs []segments.Definition, cut time.Time, upTo int64) *segments.Engine {
 	var types []string
 	var back time.Duration
 	for _, d := range defs {
@@ -559,7 +575,7 @@ func (r *Runner) loadHistory(ctx context.Context, defs []segments.Definition, cu
 		back = max(back, d.Retention()+d.TTL)
 	}
 	since := cut.Add(-back - r.Lateness).Truncate(time.Second)
-	wait := time.Until(cut.Add(r.RebuildDelay))
+	var wait time.Duration
 	for attempt := 0; ; attempt++ {
 		select {
 		case <-ctx.Done():
@@ -579,6 +595,9 @@ func (r *Runner) loadHistory(ctx context.Context, defs []segments.Definition, cu
 			}
 			return nil
 		})
+		if err == nil && upTo >= 0 {
+			err = r.replayStream(ctx, h, types, cut, upTo)
+		}
 		if err == nil {
 			return h
 		}
@@ -586,5 +605,76 @@ func (r *Runner) loadHistory(ctx context.Context, defs []segments.Definition, cu
 			r.Log.Warn("reading stored events for a rebuild failed; retrying", "err", err)
 		}
 		wait = min(time.Duration(attempt+1)*5*time.Second, time.Minute)
+	}
+}
+
+// replayIdle is how long replayStream waits for a message before it concludes
+// that the stream holds nothing more up to its offset.
+const replayIdle = 5 * time.Second
+
+// replayStream feeds h the events of the given types in this shard's stream that
+// were received at or after cut, reading from the first message published Skew
+// before cut (an event is published after its receipt, by clocks that may
+// disagree) up to offset upTo, which must hold an event received at or after cut
+// (so that the stream has something to deliver).
+func (r *Runner) replayStream(ctx context.Context, h *segments.Engine, types []string, cut time.Time, upTo int64) error {
+	conn, err := amqpbus.Dial(r.URL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	if err := declareShard(ch, r.Shard); err != nil {
+		return err
+	}
+	if err := ch.Qos(r.Prefetch, 0, false); err != nil {
+		return err
+	}
+	deliveries, err := ch.Consume(ShardQueue(r.Shard), "", false, false, false, false, amqp.Table{"x-stream-offset": cut.Add(-r.Skew)})
+	if err != nil {
+		return err
+	}
+	closed := conn.NotifyClose(make(chan *amqp.Error, 1))
+	from := cut.UnixMilli()
+	for n := 1; ; n++ {
+		var d amqp.Delivery
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-closed:
+			return fmt.Errorf("broker connection closed: %v", err)
+		case <-time.After(replayIdle):
+			// Messages the stream holds come at once: none means the read began
+			// after upTo (receipts far ahead of the broker's clock), with nothing
+			// before it left to read.
+			return nil
+		case d = <-deliveries:
+		}
+		offset, ok := d.Headers["x-stream-offset"].(int64)
+		if !ok {
+			return fmt.Errorf("a %s message without x-stream-offset", ShardQueue(r.Shard))
+		}
+		if offset > upTo {
+			return nil // the live engine applies it
+		}
+		var batch []routed
+		if json.Unmarshal(d.Body, &batch) == nil {
+			for i := range batch {
+				if batch[i].R >= from && slices.Contains(types, batch[i].T) {
+					h.Process(batch[i].event())
+				}
+			}
+		}
+		if offset == upTo {
+			return nil
+		}
+		if n%max(r.Prefetch/2, 1) == 0 {
+			if err := ch.Ack(d.DeliveryTag, true); err != nil { // stream credit
+				return err
+			}
+		}
 	}
 }

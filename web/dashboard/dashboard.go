@@ -97,6 +97,8 @@ func New(d Deps) *Dashboard {
 // Register adds the dashboard's routes to e.
 func (d *Dashboard) Register(e *echo.Echo) {
 	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", staticHandler())))
+	// Browsers ask every site for it; without it each page logs a 404.
+	e.GET("/favicon.ico", favicon())
 	g := e.Group("", d.htmlErrors, session.CSRF(d.csrfFailed))
 	g.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, "/experiments") })
 	g.GET("/login", d.loginPage)
@@ -190,6 +192,19 @@ func staticHandler() http.Handler {
 		w.Header().Set("Cache-Control", "public, max-age=86400")
 		files.ServeHTTP(w, r)
 	})
+}
+
+// favicon serves lift's icon, which every page links and browsers ask for at
+// /favicon.ico anyway.
+func favicon() echo.HandlerFunc {
+	icon, err := static.FS.ReadFile("favicon.ico")
+	if err != nil {
+		panic("dashboard: favicon.ico is not embedded: " + err.Error())
+	}
+	return func(c echo.Context) error {
+		c.Response().Header().Set("Cache-Control", "public, max-age=86400")
+		return c.Blob(http.StatusOK, "image/x-icon", icon)
+	}
 }
 
 // Page is what every page's layout needs.

@@ -141,7 +141,10 @@ func (s *Store) Count(ctx context.Context, table string, userIDs []string) (uint
 // LinkedIDs returns the anonymous ids the users' $identify events link to, each
 // with the sources of those events (events.source).
 func (s *Store) LinkedIDs(ctx context.Context, userIDs []string) ([]gdpr.Link, error) {
-	rows, err := s.conn.Query(ctx, fmt.Sprintf(`SELECT visitParamExtractString(properties, 'anonymous_id') AS id,
+	// The top-level anonymous_id only (migration 00046): visitParamExtractString
+	// would take an "anonymous_id" nested anywhere in the properties.
+	rows, err := s.conn.Query(ctx, fmt.Sprintf(`SELECT if(prop_types[indexOf(prop_keys, 'anonymous_id')] = 'string',
+		prop_strings[indexOf(prop_keys, 'anonymous_id')], '') AS id,
 		arraySort(groupUniqArray(toString(source)))
 		FROM events WHERE type = '$identify' AND %s GROUP BY id ORDER BY id`, matchUsers(userIDs)))
 	if err != nil {
