@@ -115,8 +115,15 @@ func TestTrainerOnScheduleAndOnRequest(t *testing.T) {
 		t.Fatalf("requested model version %d", v)
 	}
 	waitModel(2)
-	if reqs, err := store.TrainRequests(ctx); err != nil || len(reqs) != 0 {
-		t.Errorf("requests left: %v %v", reqs, err)
+	// The trainer clears the request after it announces the model: wait for it.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		reqs, err := store.TrainRequests(ctx)
+		if err == nil && len(reqs) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("requests left: %v %v", reqs, err)
+		}
 	}
 	cancel()
 
