@@ -1,6 +1,8 @@
 package bandit
 
-import "math"
+import (
+	"math"
+)
 
 // Discounted combines per-period counts, oldest period first and one Counts per arm in
 // each, into the counts Weights should see when the arms' appeal may drift: only the
@@ -8,7 +10,7 @@ import "math"
 // newest is weighted by decay^k (1 means no decay). Exposures, conversions, sums and
 // sums of squares are all weighted alike, so the posterior is that of the weighted
 // data, as narrow as the weighted number of exposures warrants. It returns a
-// *ValidationError when the periods have different numbers of arms, window is
+// *derrors.ValidationError when the periods have different numbers of arms, window is
 // negative or decay is not in (0, 1].
 func Discounted(periods [][]Counts, window int, decay float64) ([]Counts, error) {
 	if window < 0 {

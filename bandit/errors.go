@@ -1,18 +1,13 @@
 package bandit
 
-import "fmt"
+import (
+	"fmt"
 
-// ValidationError reports an invalid input; Field names the configuration field or
-// simulator flag at fault.
-type ValidationError struct {
-	Field   string
-	Message string
-}
+	"github.com/liftlab/lift/internal/derrors"
+)
 
-func (e *ValidationError) Error() string {
-	return fmt.Sprintf("bandit: %s: %s", e.Field, e.Message)
-}
-
-func invalid(field, format string, args ...any) *ValidationError {
-	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
+// invalid reports an invalid input: field names the configuration field or simulator
+// flag at fault. The error is a *derrors.ValidationError, prefixed "bandit: ".
+func invalid(field, format string, args ...any) error {
+	return fmt.Errorf("bandit: %w", derrors.Invalid(field, fmt.Sprintf(format, args...)))
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/liftlab/lift/bandit"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // FuzzWeights checks that any counts Weights accepts give weights that form a
@@ -34,7 +35,7 @@ func FuzzWeights(f *testing.F) {
 		}
 		res, err := bandit.Weights(arms, cfg)
 		if err != nil {
-			if !errors.As(err, new(*bandit.ValidationError)) {
+			if !errors.As(err, new(*derrors.ValidationError)) {
 				t.Fatalf("error %v is not a ValidationError", err)
 			}
 			return

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/liftlab/lift/bandit"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 func TestSegmentPriorsBorrowStrength(t *testing.T) {
@@ -62,8 +63,8 @@ func TestSegmentPriorsValue(t *testing.T) {
 
 func TestSegmentPriorsValidation(t *testing.T) {
 	global := []bandit.Counts{{Exposures: 1}, {Exposures: 1}}
-	var ve *bandit.ValidationError
-	if _, err := bandit.SegmentPriors(global, bandit.DefaultConfig(), -1); !errors.As(err, &ve) || ve.Field != "segment_ess" {
+	var ve *derrors.ValidationError
+	if _, err := bandit.SegmentPriors(global, bandit.DefaultConfig(), -1); !errors.As(err, &ve) || ve.Fields[0].Field != "segment_ess" {
 		t.Errorf("negative ESS: err = %v", err)
 	}
 }
@@ -100,8 +101,8 @@ func TestDiscounted(t *testing.T) {
 		window int
 		decay  float64
 	}{{"window", -1, 1}, {"decay", 0, 0}, {"decay", 0, 1.5}} {
-		var ve *bandit.ValidationError
-		if _, err := bandit.Discounted(periods, bad.window, bad.decay); !errors.As(err, &ve) || ve.Field != bad.field {
+		var ve *derrors.ValidationError
+		if _, err := bandit.Discounted(periods, bad.window, bad.decay); !errors.As(err, &ve) || ve.Fields[0].Field != bad.field {
 			t.Errorf("window %d, decay %v: err = %v, want one for %q", bad.window, bad.decay, err, bad.field)
 		}
 	}

@@ -55,7 +55,7 @@ type SimResult struct {
 }
 
 // Simulate runs cfg.Seeds independent simulations, seeded 1…Seeds, spread over
-// GOMAXPROCS goroutines. It returns a *ValidationError naming the field for an
+// GOMAXPROCS goroutines. It returns a *derrors.ValidationError naming the field for an
 // invalid configuration, and ctx's error if ctx ends first.
 func Simulate(ctx context.Context, cfg SimConfig) (SimResult, error) {
 	if err := cfg.validate(); err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/liftlab/lift/bandit"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // chapelleLi is the benchmark of Chapelle and Li ("An empirical evaluation of Thompson
@@ -88,8 +89,8 @@ func TestSimulateValidation(t *testing.T) {
 		cfg := good
 		tt.modify(&cfg)
 		_, err := bandit.Simulate(t.Context(), cfg)
-		var ve *bandit.ValidationError
-		if !errors.As(err, &ve) || ve.Field != tt.field {
+		var ve *derrors.ValidationError
+		if !errors.As(err, &ve) || ve.Fields[0].Field != tt.field {
 			t.Errorf("%s: err = %v, want a ValidationError for it", tt.field, err)
 		}
 	}

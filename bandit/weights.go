@@ -51,7 +51,7 @@ type Result struct {
 // Weights turns per-arm counts into traffic weights that sum to 1: each arm's
 // probability of being best (probability matching, the allocation of Thompson
 // sampling), held equal during burn-in and kept above the floor. It returns a
-// *ValidationError for an invalid configuration or impossible counts.
+// *derrors.ValidationError for an invalid configuration or impossible counts.
 func Weights(arms []Counts, cfg Config) (Result, error) {
 	if err := validate(arms, cfg); err != nil {
 		return Result{}, err

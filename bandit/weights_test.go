@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/liftlab/lift/bandit"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 func sum(xs []float64) float64 {
@@ -156,8 +157,8 @@ func TestWeightsValidation(t *testing.T) {
 			tt.modify(&cfg)
 		}
 		_, err := bandit.Weights(tt.arms, cfg)
-		var ve *bandit.ValidationError
-		if !errors.As(err, &ve) || ve.Field != tt.field {
+		var ve *derrors.ValidationError
+		if !errors.As(err, &ve) || ve.Fields[0].Field != tt.field {
 			t.Errorf("%s: err = %v, want a ValidationError for %q", tt.field, err, tt.field)
 		}
 	}

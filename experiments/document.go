@@ -10,7 +10,9 @@ import (
 	"slices"
 	"time"
 
+	"github.com/liftlab/lift/internal/derrors"
 	"github.com/liftlab/lift/segments"
+	"github.com/liftlab/lift/segments/condition"
 )
 
 // Kind names a type of configuration document.
@@ -52,11 +54,11 @@ var keyPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 
 // CheckKey returns a field error for a key of the wrong shape, for documents kept
 // outside this package (webhooks) that follow the same rule.
-func CheckKey(field, key string) *FieldError {
+func CheckKey(field, key string) *derrors.FieldError {
 	if keyPattern.MatchString(key) {
 		return nil
 	}
-	return &FieldError{Field: field, Message: "must match " + keyPattern.String()}
+	return &derrors.FieldError{Field: field, Message: "must match " + keyPattern.String()}
 }
 
 // weightTolerance allows for decimal weights such as 0.1+0.2+0.7 not adding up
@@ -314,23 +316,23 @@ func (e *Experiment) Normalize() {
 }
 
 // Validate checks the document against the contract and the documents it references.
-// It returns a *ValidationError listing every invalid field.
+// It returns a *derrors.ValidationError listing every invalid field.
 func (e *Experiment) Validate(refs Refs) error {
-	v := &ValidationError{}
+	v := &derrors.ValidationError{}
 	checkKey(v, "key", e.Key)
 	if e.Type != TypeAB && e.Type != TypeBandit {
-		v.add("type", "must be %q or %q", TypeAB, TypeBandit)
+		v.Add("type", "must be %q or %q", TypeAB, TypeBandit)
 	}
 	switch e.Status {
 	case StatusDraft, StatusRunning, StatusPaused, StatusStopped:
 	default:
-		v.add("status", "must be one of draft, running, paused, stopped")
+		v.Add("status", "must be one of draft, running, paused, stopped")
 	}
 	if len(e.Variants) < 2 {
-		v.add("variants", "needs at least 2 variants")
+		v.Add("variants", "needs at least 2 variants")
 	}
 	if len(e.Variants) > 100 {
-		v.add("variants", "at most 100 variants")
+		v.Add("variants", "at most 100 variants")
 	}
 	seen := map[string]bool{}
 	sum := 0.0
@@ -338,32 +340,32 @@ func (e *Experiment) Validate(refs Refs) error {
 		field := fmt.Sprintf("variants[%d]", i)
 		checkKey(v, field+".key", va.Key)
 		if seen[va.Key] {
-			v.add(field+".key", "duplicate variant key %q", va.Key)
+			v.Add(field+".key", "duplicate variant key %q", va.Key)
 		}
 		seen[va.Key] = true
 		if math.IsNaN(va.Weight) || va.Weight < 0 || va.Weight > 1 {
-			v.add(field+".weight", "must be between 0 and 1")
+			v.Add(field+".weight", "must be between 0 and 1")
 		}
 		sum += va.Weight
 		checkVariantValue(v, field+".value", va.Value)
 	}
 	if len(e.Variants) >= 2 && math.Abs(sum-1) > weightTolerance {
-		v.add("variants", "weights must sum to 1, got %g", sum)
+		v.Add("variants", "weights must sum to 1, got %g", sum)
 	}
 	if e.Coverage != nil && (math.IsNaN(*e.Coverage) || *e.Coverage < 0 || *e.Coverage > 1) {
-		v.add("coverage", "must be between 0 and 1")
+		v.Add("coverage", "must be between 0 and 1")
 	}
 	if e.HashVersion != 1 && e.HashVersion != 2 {
-		v.add("hash_version", "must be 1 or 2")
+		v.Add("hash_version", "must be 1 or 2")
 	}
 	checkCondition(v, "targeting", e.Targeting)
 	checkSegments(v, "segments", e.Segments, refs)
 	if ns := e.Namespace; ns != nil {
 		if ns.ID == "" {
-			v.add("namespace.id", "is required")
+			v.Add("namespace.id", "is required")
 		}
 		if ns.Range[0] < 0 || ns.Range[1] > 1 || ns.Range[0] >= ns.Range[1] {
-			v.add("namespace.range", "must be [start, end) with 0 ≤ start < end ≤ 1")
+			v.Add("namespace.range", "must be [start, end) with 0 ≤ start < end ≤ 1")
 		}
 	}
 	if g := e.Goal; g != nil {
@@ -375,62 +377,62 @@ func (e *Experiment) Validate(refs Refs) error {
 		field := fmt.Sprintf("metrics[%d]", i)
 		checkKey(v, field+".key", m.Key)
 		if metricKeys[m.Key] {
-			v.add(field+".key", "duplicate metric key %q", m.Key)
+			v.Add(field+".key", "duplicate metric key %q", m.Key)
 		}
 		metricKeys[m.Key] = true
 		checkMetric(v, field, m.Event, m.Kind, m.Window)
 		checkWhere(v, field+".where", m.Where)
 		if m.Role != "" && m.Role != "secondary" && m.Role != "guardrail" {
-			v.add(field+".role", "must be \"secondary\" or \"guardrail\"")
+			v.Add(field+".role", "must be \"secondary\" or \"guardrail\"")
 		}
 	}
 	if a := e.Analysis; a != nil {
 		switch a.Correction {
 		case "", "none", "holm", "benjamini-hochberg":
 		default:
-			v.add("analysis.correction", "must be none, holm or benjamini-hochberg")
+			v.Add("analysis.correction", "must be none, holm or benjamini-hochberg")
 		}
 		if a.MinUsers != nil && (*a.MinUsers < 0 || *a.MinUsers > 1e9) {
-			v.add("analysis.min_users", "must be a whole number of users between 0 and 1,000,000,000")
+			v.Add("analysis.min_users", "must be a whole number of users between 0 and 1,000,000,000")
 		}
 		if a.MinRuntime != "" {
 			if d, err := time.ParseDuration(a.MinRuntime); err != nil || d < 0 || d > 366*24*time.Hour {
-				v.add("analysis.min_runtime", "must be a duration between \"0s\" and a year, such as \"168h\" (7 days)")
+				v.Add("analysis.min_runtime", "must be a duration between \"0s\" and a year, such as \"168h\" (7 days)")
 			}
 		}
 	}
 	if b := e.Bandit; b != nil {
 		if e.Type != TypeBandit {
-			v.add("bandit", "only allowed when type is %q", TypeBandit)
+			v.Add("bandit", "only allowed when type is %q", TypeBandit)
 		}
 		if b.MinWeight < 0 || len(e.Variants) > 0 && b.MinWeight*float64(len(e.Variants)) > 1 {
-			v.add("bandit.min_weight", "must be ≥ 0 and at most 1/number of variants")
+			v.Add("bandit.min_weight", "must be ≥ 0 and at most 1/number of variants")
 		}
 		if b.UpdateEvery != "" {
 			if d, err := time.ParseDuration(b.UpdateEvery); err != nil || d < time.Second {
-				v.add("bandit.update_every", "must be a duration of at least 1s, such as \"10s\"")
+				v.Add("bandit.update_every", "must be a duration of at least 1s, such as \"10s\"")
 			}
 		}
 		checkSegments(v, "bandit.per_segment", b.PerSegment, refs)
 		if b.Window != "" {
 			if d, err := time.ParseDuration(b.Window); err != nil || d < 24*time.Hour || d%(24*time.Hour) != 0 {
-				v.add("bandit.window", "must be a whole number of days of at least one, such as \"168h\"")
+				v.Add("bandit.window", "must be a whole number of days of at least one, such as \"168h\"")
 			}
 		}
 		if b.Decay != 0 && !(b.Decay > 0 && b.Decay <= 1) {
-			v.add("bandit.decay", "must be in (0, 1]")
+			v.Add("bandit.decay", "must be in (0, 1]")
 		}
 		if b.WinnerThreshold != 0 && !(b.WinnerThreshold > 0.5 && b.WinnerThreshold < 1) {
-			v.add("bandit.winner_threshold", "must be between 0.5 and 1")
+			v.Add("bandit.winner_threshold", "must be between 0.5 and 1")
 		}
 		if b.Winner != "" && !slices.Contains(variantKeys(e.Variants), b.Winner) {
-			v.add("bandit.winner", "unknown variant %q", b.Winner)
+			v.Add("bandit.winner", "unknown variant %q", b.Winner)
 		}
 		if b.Control != "" && !slices.Contains(variantKeys(e.Variants), b.Control) {
-			v.add("bandit.control", "unknown variant %q", b.Control)
+			v.Add("bandit.control", "unknown variant %q", b.Control)
 		}
 	}
-	return v.err()
+	return v.Err()
 }
 
 // Normalize fills the flag's defaults.
@@ -445,33 +447,33 @@ func (f *Flag) Normalize() {
 }
 
 // Validate checks the flag against the contract and the documents it references.
-// It returns a *ValidationError listing every invalid field.
+// It returns a *derrors.ValidationError listing every invalid field.
 func (f *Flag) Validate(refs Refs) error {
-	v := &ValidationError{}
+	v := &derrors.ValidationError{}
 	checkKey(v, "key", f.Key)
 	switch f.Type {
 	case FlagBoolean, FlagString, FlagNumber, FlagJSON:
 		checkFlagValue(v, "default", f.Type, f.Default, true)
 	default:
-		v.add("type", "must be one of boolean, string, number, json")
+		v.Add("type", "must be one of boolean, string, number, json")
 	}
 	for i, r := range f.Rules {
 		field := fmt.Sprintf("rules[%d]", i)
 		if r.Experiment != "" {
 			if r.Condition != nil || r.Segment != "" || r.Rollout != nil || r.Value != nil {
-				v.add(field, "an experiment rule takes no condition, segment, rollout or value")
+				v.Add(field, "an experiment rule takes no condition, segment, rollout or value")
 			}
 			if refs != nil && !refs.HasExperiment(r.Experiment) {
-				v.add(field+".experiment", "unknown experiment %q", r.Experiment)
+				v.Add(field+".experiment", "unknown experiment %q", r.Experiment)
 			}
 			continue
 		}
 		checkCondition(v, field+".condition", r.Condition)
 		if r.Segment != "" && refs != nil && !refs.HasSegment(r.Segment) {
-			v.add(field+".segment", "unknown segment %q", r.Segment)
+			v.Add(field+".segment", "unknown segment %q", r.Segment)
 		}
 		if r.Rollout != nil && (math.IsNaN(*r.Rollout) || *r.Rollout < 0 || *r.Rollout > 1) {
-			v.add(field+".rollout", "must be between 0 and 1")
+			v.Add(field+".rollout", "must be between 0 and 1")
 		}
 		if r.Variant != "" {
 			checkKey(v, field+".variant", r.Variant)
@@ -480,68 +482,68 @@ func (f *Flag) Validate(refs Refs) error {
 			checkFlagValue(v, field+".value", f.Type, r.Value, true)
 		}
 	}
-	return v.err()
+	return v.Err()
 }
 
 // Validate checks the segment document: an attribute segment's condition, or a
 // behavioural segment's rule (segments.ParseRuleJSON) and membership TTL.
 func (s *Segment) Validate() error {
-	v := &ValidationError{}
+	v := &derrors.ValidationError{}
 	checkKey(v, "key", s.Key)
 	switch s.Kind {
 	case "attribute":
 		if s.Condition == nil {
-			v.add("condition", "is required for an attribute segment")
+			v.Add("condition", "is required for an attribute segment")
 		}
 		checkCondition(v, "condition", s.Condition)
 	case "behavioral":
 		if s.Rule == nil {
-			v.add("rule", "is required for a behavioral segment")
+			v.Add("rule", "is required for a behavioral segment")
 		} else if _, err := segments.ParseRuleJSON(s.Rule); err != nil {
 			var re *segments.RuleError
 			if errors.As(err, &re) && re.Path != "" {
-				v.add("rule."+re.Path, "%s", re.Message)
+				v.Add("rule."+re.Path, "%s", re.Message)
 			} else {
-				v.add("rule", "%v", err)
+				v.Add("rule", "%v", err)
 			}
 		}
 		if s.TTL != "" {
 			if d, err := time.ParseDuration(s.TTL); err != nil || d < 0 {
-				v.add("ttl", "must be a duration such as \"30m\" (0 or more)")
+				v.Add("ttl", "must be a duration such as \"30m\" (0 or more)")
 			}
 		}
 		if s.Condition != nil {
-			v.add("condition", "only attribute segments have a condition; behavioral ones have a rule")
+			v.Add("condition", "only attribute segments have a condition; behavioral ones have a rule")
 		}
 	default:
-		v.add("kind", "must be \"attribute\" or \"behavioral\"")
+		v.Add("kind", "must be \"attribute\" or \"behavioral\"")
 	}
 	if s.Status != "" && s.Status != SegmentPublished && s.Status != SegmentDraft {
-		v.add("status", "must be \"published\" or \"draft\"")
+		v.Add("status", "must be \"published\" or \"draft\"")
 	}
-	return v.err()
+	return v.Err()
 }
 
 // Validate checks the saved group document.
 func (g *SavedGroup) Validate() error {
-	v := &ValidationError{}
+	v := &derrors.ValidationError{}
 	checkKey(v, "key", g.Key)
 	if g.Values == nil {
-		v.add("values", "is required (an array, possibly empty)")
+		v.Add("values", "is required (an array, possibly empty)")
 	}
-	return v.err()
+	return v.Err()
 }
 
-func checkMetric(v *ValidationError, field, event, kind, window string) {
+func checkMetric(v *derrors.ValidationError, field, event, kind, window string) {
 	if event == "" {
-		v.add(field+".event", "is required")
+		v.Add(field+".event", "is required")
 	}
 	if kind != "conversion" && kind != "value" {
-		v.add(field+".kind", "must be \"conversion\" or \"value\"")
+		v.Add(field+".kind", "must be \"conversion\" or \"value\"")
 	}
 	if window != "" {
 		if d, err := time.ParseDuration(window); err != nil || d <= 0 {
-			v.add(field+".window", "must be a positive duration such as \"168h\"")
+			v.Add(field+".window", "must be a positive duration such as \"168h\"")
 		}
 	}
 }
@@ -582,70 +584,70 @@ func window(s string) time.Duration {
 	return DefaultWindow
 }
 
-func checkKey(v *ValidationError, field, key string) {
+func checkKey(v *derrors.ValidationError, field, key string) {
 	if !keyPattern.MatchString(key) {
-		v.add(field, "must match %s", keyPattern)
+		v.Add(field, "must match %s", keyPattern)
 	}
 }
 
-func checkCondition(v *ValidationError, field string, raw json.RawMessage) {
+func checkCondition(v *derrors.ValidationError, field string, raw json.RawMessage) {
 	if raw == nil {
 		return
 	}
-	if _, err := segments.ParseConditionJSON(raw); err != nil {
-		if ce, ok := err.(*segments.ConditionError); ok && ce.Path != "" {
-			v.add(field+"."+ce.Path, "%s", ce.Message)
+	if _, err := condition.ParseConditionJSON(raw); err != nil {
+		if ce, ok := err.(*condition.ConditionError); ok && ce.Path != "" {
+			v.Add(field+"."+ce.Path, "%s", ce.Message)
 			return
 		}
-		v.add(field, "%v", err)
+		v.Add(field, "%v", err)
 	}
 }
 
-func checkWhere(v *ValidationError, field string, raw json.RawMessage) {
+func checkWhere(v *derrors.ValidationError, field string, raw json.RawMessage) {
 	if _, err := ParseWhere(raw); err != nil {
 		if we, ok := err.(*WhereError); ok && we.Path != "" {
-			v.add(field+"."+we.Path, "%s", we.Message)
+			v.Add(field+"."+we.Path, "%s", we.Message)
 			return
 		}
-		v.add(field, "%v", err)
+		v.Add(field, "%v", err)
 	}
 }
 
-func checkSegments(v *ValidationError, field string, keys []string, refs Refs) {
+func checkSegments(v *derrors.ValidationError, field string, keys []string, refs Refs) {
 	for i, k := range keys {
 		if refs != nil && !refs.HasSegment(k) {
-			v.add(fmt.Sprintf("%s[%d]", field, i), "unknown segment %q", k)
+			v.Add(fmt.Sprintf("%s[%d]", field, i), "unknown segment %q", k)
 		}
 	}
 }
 
 // checkVariantValue allows any JSON value but null and arrays: OpenFeature, which
 // OFREP clients use, has no array type, and null would mean "no value".
-func checkVariantValue(v *ValidationError, field string, raw json.RawMessage) {
+func checkVariantValue(v *derrors.ValidationError, field string, raw json.RawMessage) {
 	raw = bytes.TrimSpace(raw)
 	switch {
 	case raw == nil:
 	case !json.Valid(raw):
-		v.add(field, "is not valid JSON")
+		v.Add(field, "is not valid JSON")
 	case bytes.Equal(raw, []byte("null")):
-		v.add(field, "must not be null (leave it out to serve the variant key)")
+		v.Add(field, "must not be null (leave it out to serve the variant key)")
 	case raw[0] == '[':
-		v.add(field, "must not be an array (OpenFeature has no array type): wrap it in an object")
+		v.Add(field, "must not be an array (OpenFeature has no array type): wrap it in an object")
 	}
 }
 
 // checkFlagValue checks that raw holds a value of the flag's type.
-func checkFlagValue(v *ValidationError, field, typ string, raw json.RawMessage, required bool) {
+func checkFlagValue(v *derrors.ValidationError, field, typ string, raw json.RawMessage, required bool) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		if required {
-			v.add(field, "is required")
+			v.Add(field, "is required")
 		}
 		return
 	}
 	var x any
 	if err := json.Unmarshal(raw, &x); err != nil {
-		v.add(field, "is not valid JSON")
+		v.Add(field, "is not valid JSON")
 		return
 	}
 	ok := true
@@ -665,6 +667,6 @@ func checkFlagValue(v *ValidationError, field, typ string, raw json.RawMessage, 
 		if typ == FlagJSON {
 			want = "JSON object"
 		}
-		v.add(field, "must be a %s", want)
+		v.Add(field, "must be a %s", want)
 	}
 }

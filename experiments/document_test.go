@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 type refs map[string]bool
@@ -15,7 +16,7 @@ func (r refs) HasSegment(k string) bool    { return r["segment:"+k] }
 func (r refs) HasExperiment(k string) bool { return r["experiment:"+k] }
 
 func fields(err error) []string {
-	ve, ok := err.(*experiments.ValidationError)
+	ve, ok := err.(*derrors.ValidationError)
 	if !ok {
 		return nil
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/liftlab/lift/internal/derrors"
 	"github.com/liftlab/lift/segments"
 )
 
@@ -59,20 +60,20 @@ func (f *Feature) Definition() (*segments.Feature, error) {
 
 // Validate checks the feature document.
 func (f *Feature) Validate() error {
-	v := &ValidationError{}
+	v := &derrors.ValidationError{}
 	checkKey(v, "key", f.Key)
 	if _, err := f.Definition(); err != nil {
 		var fe *segments.FeatureError
 		switch {
 		case errors.As(err, &fe) && fe.Path != "":
-			v.add(fe.Path, "%s", fe.Message)
+			v.Add(fe.Path, "%s", fe.Message)
 		case errors.As(err, &fe):
-			v.add("(document)", "%s", fe.Message)
+			v.Add("(document)", "%s", fe.Message)
 		default:
-			v.add("(document)", "%v", err)
+			v.Add("(document)", "%v", err)
 		}
 	}
-	return v.err()
+	return v.Err()
 }
 
 func (f *Feature) docKey() string      { return f.Key }

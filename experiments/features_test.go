@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 func TestFeatureValidate(t *testing.T) {
@@ -28,7 +29,7 @@ func TestFeatureValidate(t *testing.T) {
 		}
 		err := f.Validate()
 		var got []string
-		if ve, ok := err.(*experiments.ValidationError); ok {
+		if ve, ok := err.(*derrors.ValidationError); ok {
 			for _, fe := range ve.Fields {
 				got = append(got, fe.Field)
 			}
@@ -107,7 +108,7 @@ func TestRecommenderValidate(t *testing.T) {
 		Weights: map[string]float64{"click": 1}, RetrainEvery: "1s", Neighbours: 500}
 	bad.Normalize()
 	err := bad.Validate()
-	ve, ok := err.(*experiments.ValidationError)
+	ve, ok := err.(*derrors.ValidationError)
 	if !ok {
 		t.Fatalf("Validate = %v", err)
 	}

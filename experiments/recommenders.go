@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/liftlab/lift/internal/derrors"
 	"github.com/liftlab/lift/segments"
 )
 
@@ -87,29 +88,29 @@ var eventTypePattern = regexp.MustCompile(`^\$?[a-z][a-z0-9_]{0,63}$`)
 
 // Validate checks the recommender document (after Normalize).
 func (r *Recommender) Validate() error {
-	v := &ValidationError{}
+	v := &derrors.ValidationError{}
 	checkKey(v, "key", r.Key)
 	if len(r.EventTypes) == 0 || len(r.EventTypes) > maxRecommenderTypes {
-		v.add("event_types", "must list 1 to %d event types", maxRecommenderTypes)
+		v.Add("event_types", "must list 1 to %d event types", maxRecommenderTypes)
 	}
 	for i, t := range r.EventTypes {
 		if !eventTypePattern.MatchString(t) {
-			v.add("event_types["+strconv.Itoa(i)+"]", "must be an event type such as \"product_view\"")
+			v.Add("event_types["+strconv.Itoa(i)+"]", "must be an event type such as \"product_view\"")
 		}
 		for _, prev := range r.EventTypes[:i] {
 			if prev == t {
-				v.add("event_types["+strconv.Itoa(i)+"]", "repeats %q", t)
+				v.Add("event_types["+strconv.Itoa(i)+"]", "repeats %q", t)
 			}
 		}
 	}
 	if p := r.ItemProperty; p == "" || strings.HasPrefix(p, ".") || strings.HasSuffix(p, ".") || strings.Contains(p, "..") {
-		v.add("item_property", "is required: the property holding the item, such as \"sku\" (dots for nested ones)")
+		v.Add("item_property", "is required: the property holding the item, such as \"sku\" (dots for nested ones)")
 	}
 	for t, w := range r.Weights {
 		if !contains(r.EventTypes, t) {
-			v.add("weights."+t, "names an event type not in event_types")
+			v.Add("weights."+t, "names an event type not in event_types")
 		} else if !(w > 0 && w <= 1000) {
-			v.add("weights."+t, "must be a number greater than 0 and at most 1000")
+			v.Add("weights."+t, "must be a number greater than 0 and at most 1000")
 		}
 	}
 	checkDuration(v, "retrain_every", r.RetrainEvery, time.Minute, 30*24*time.Hour)
@@ -117,12 +118,12 @@ func (r *Recommender) Validate() error {
 	checkDuration(v, "history", r.History, time.Hour, maxRecommenderHistory)
 	checkDuration(v, "recent_within", r.RecentWithin, time.Minute, segments.MaxWindow)
 	if r.Neighbours < 1 || r.Neighbours > MaxNeighbours {
-		v.add("neighbours", "must be from 1 to %d", MaxNeighbours)
+		v.Add("neighbours", "must be from 1 to %d", MaxNeighbours)
 	}
 	if r.Recent < 1 || r.Recent > segments.MaxFeatureN {
-		v.add("recent", "must be from 1 to %d", segments.MaxFeatureN)
+		v.Add("recent", "must be from 1 to %d", segments.MaxFeatureN)
 	}
-	return v.err()
+	return v.Err()
 }
 
 func contains(list []string, s string) bool {
@@ -134,10 +135,10 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func checkDuration(v *ValidationError, field, s string, lo, hi time.Duration) {
+func checkDuration(v *derrors.ValidationError, field, s string, lo, hi time.Duration) {
 	d, err := time.ParseDuration(s)
 	if err != nil || d < lo || d > hi {
-		v.add(field, "must be a duration from %s to %s, such as \"1h\"", lo, hi)
+		v.Add(field, "must be a duration from %s to %s, such as \"1h\"", lo, hi)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/liftlab/lift/experiments/stats"
+	"github.com/liftlab/lift/internal/derrors"
 	"github.com/liftlab/lift/internal/finite"
 )
 
@@ -178,8 +179,8 @@ type ResultsService struct {
 	Now    func() time.Time
 }
 
-// Results analyses an experiment. It returns ErrNotFound if there is no such
-// experiment, and a *ValidationError if it has no goal.
+// Results analyses an experiment. It returns derrors.ErrNotFound if there is no such
+// experiment, and a *derrors.ValidationError if it has no goal.
 func (s *ResultsService) Results(ctx context.Context, key string) (Results, error) {
 	doc, err := s.Store.Get(ctx, KindExperiment, key)
 	if err != nil {
@@ -191,7 +192,7 @@ func (s *ResultsService) Results(ctx context.Context, key string) (Results, erro
 	}
 	e.Normalize()
 	if e.Goal == nil {
-		return Results{}, &ValidationError{Fields: []FieldError{{Field: "goal", Message: "the experiment has no goal metric to analyse"}}}
+		return Results{}, derrors.Invalid("goal", "the experiment has no goal metric to analyse")
 	}
 	res := Results{Experiment: e.Key, Type: e.Type, Status: e.Status, ComputedAt: s.now(), Metrics: []MetricResult{}}
 	opts := stats.DefaultOptions

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"reflect"
 	"time"
+
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // Segment definitions are versioned and may be previewed before they affect
@@ -128,7 +130,7 @@ func validateSegment(seg *Segment) error {
 		return nil
 	}
 	if err := seg.Draft.Validate(); err != nil {
-		if ve, ok := err.(*ValidationError); ok {
+		if ve, ok := err.(*derrors.ValidationError); ok {
 			for i := range ve.Fields {
 				ve.Fields[i].Field = "draft." + ve.Fields[i].Field
 			}
@@ -140,8 +142,8 @@ func validateSegment(seg *Segment) error {
 
 // PublishSegment makes a segment's draft the published definition, or with version
 // > 0 republishes that earlier version (a rollback; a pending draft stays). It returns
-// ErrNotFound, a *ConflictError when there is no draft to publish, or a
-// *ValidationError for an unknown version.
+// derrors.ErrNotFound, a *derrors.ConflictError when there is no draft to publish, or a
+// *derrors.ValidationError for an unknown version.
 func (s *Service) PublishSegment(ctx context.Context, actor, key string, version int) (json.RawMessage, error) {
 	return s.store.Update(ctx, KindSegment, key, "publish", actor, func(before json.RawMessage) (json.RawMessage, error) {
 		var old Segment
@@ -164,7 +166,7 @@ func (s *Service) PublishSegment(ctx context.Context, actor, key string, version
 		case !old.IsPublished():
 			out = old
 		default:
-			return nil, &ConflictError{Reason: fmt.Sprintf("segment %q has no draft to publish", key)}
+			return nil, &derrors.ConflictError{Reason: fmt.Sprintf("segment %q has no draft to publish", key)}
 		}
 		out.Key, out.Status = key, SegmentPublished
 		if err := validateSegment(&out); err != nil {
@@ -189,11 +191,11 @@ func (s *Service) segmentVersion(ctx context.Context, key string, version int) (
 			return &def, nil
 		}
 	}
-	return nil, &ValidationError{Fields: []FieldError{{Field: "version", Message: fmt.Sprintf("segment %q has no version %d", key, version)}}}
+	return nil, derrors.Invalid("version", fmt.Sprintf("segment %q has no version %d", key, version))
 }
 
-// DiscardSegmentDraft drops a published segment's draft. It returns ErrNotFound, or a
-// *ConflictError when there is no draft (or the segment was never published: delete
+// DiscardSegmentDraft drops a published segment's draft. It returns derrors.ErrNotFound, or a
+// *derrors.ConflictError when there is no draft (or the segment was never published: delete
 // it instead).
 func (s *Service) DiscardSegmentDraft(ctx context.Context, actor, key string) (json.RawMessage, error) {
 	return s.store.Update(ctx, KindSegment, key, "discard-draft", actor, func(before json.RawMessage) (json.RawMessage, error) {
@@ -203,9 +205,9 @@ func (s *Service) DiscardSegmentDraft(ctx context.Context, actor, key string) (j
 		}
 		switch {
 		case !old.IsPublished():
-			return nil, &ConflictError{Reason: fmt.Sprintf("segment %q was never published: delete it instead", key)}
+			return nil, &derrors.ConflictError{Reason: fmt.Sprintf("segment %q was never published: delete it instead", key)}
 		case old.Draft == nil:
-			return nil, &ConflictError{Reason: fmt.Sprintf("segment %q has no draft", key)}
+			return nil, &derrors.ConflictError{Reason: fmt.Sprintf("segment %q has no draft", key)}
 		}
 		old.Draft = nil
 		return json.Marshal(&old)
@@ -213,7 +215,7 @@ func (s *Service) DiscardSegmentDraft(ctx context.Context, actor, key string) (j
 }
 
 // SegmentVersions lists every definition a segment has had, oldest first. It returns
-// ErrNotFound if the segment does not exist.
+// derrors.ErrNotFound if the segment does not exist.
 func (s *Service) SegmentVersions(ctx context.Context, key string) ([]SegmentVersion, error) {
 	doc, err := s.store.Get(ctx, KindSegment, key)
 	if err != nil {

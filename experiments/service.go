@@ -8,10 +8,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
-)
 
-// ErrMalformed means a request body is not valid JSON at all.
-var ErrMalformed = errors.New("malformed JSON")
+	"github.com/liftlab/lift/internal/derrors"
+)
 
 // Store persists configuration documents. Every write records an audit entry in the
 // same transaction, so the log cannot miss a change.
@@ -20,16 +19,16 @@ type Store interface {
 	LoadConfig(ctx context.Context) (*Config, error)
 	// List returns the documents of a kind ordered by key.
 	List(ctx context.Context, kind Kind) ([]json.RawMessage, error)
-	// Get returns ErrNotFound if no document of that kind has the key.
+	// Get returns derrors.ErrNotFound if no document of that kind has the key.
 	Get(ctx context.Context, kind Kind, key string) (json.RawMessage, error)
-	// Create returns ErrConflict if the key is taken.
+	// Create returns derrors.ErrConflict if the key is taken.
 	Create(ctx context.Context, kind Kind, key string, doc json.RawMessage, actor string) error
 	// Update replaces a document with what change returns given the current one, while
-	// holding a lock on it. It returns ErrNotFound if the key does not exist, and any
+	// holding a lock on it. It returns derrors.ErrNotFound if the key does not exist, and any
 	// error change returns.
 	Update(ctx context.Context, kind Kind, key, action, actor string,
 		change func(before json.RawMessage) (json.RawMessage, error)) (json.RawMessage, error)
-	// Delete returns ErrNotFound if the key does not exist.
+	// Delete returns derrors.ErrNotFound if the key does not exist.
 	Delete(ctx context.Context, kind Kind, key, actor string) error
 	// Audit lists audit entries, newest first.
 	Audit(ctx context.Context, q AuditQuery) ([]AuditEntry, error)
@@ -113,7 +112,7 @@ func newDocument(kind Kind) document {
 // typo such as "covrage" is not silently ignored.
 func decode(kind Kind, body []byte) (document, error) {
 	if !json.Valid(body) {
-		return nil, ErrMalformed
+		return nil, derrors.ErrMalformed
 	}
 	d := newDocument(kind)
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -133,12 +132,12 @@ func decodeError(err error) error {
 		if field == "" {
 			field = "(document)"
 		}
-		return &ValidationError{Fields: []FieldError{{Field: field, Message: "must be a JSON " + jsonType(typeErr.Type.Kind().String())}}}
+		return derrors.Invalid(field, "must be a JSON "+jsonType(typeErr.Type.Kind().String()))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return &ValidationError{Fields: []FieldError{{Field: field, Message: "unknown field"}}}
+		return derrors.Invalid(field, "unknown field")
 	}
-	return &ValidationError{Fields: []FieldError{{Field: "(document)", Message: err.Error()}}}
+	return derrors.Invalid("(document)", err.Error())
 }
 
 func jsonType(goKind string) string {
@@ -171,8 +170,8 @@ func (r storeRefs) HasExperiment(key string) bool {
 	return err == nil
 }
 
-// Create validates and stores a new document. It returns ErrMalformed, a
-// *ValidationError or ErrConflict (key taken, also across experiments and flags,
+// Create validates and stores a new document. It returns derrors.ErrMalformed, a
+// *derrors.ValidationError or derrors.ErrConflict (key taken, also across experiments and flags,
 // which share the decision namespace).
 func (s *Service) Create(ctx context.Context, actor string, kind Kind, body []byte) (json.RawMessage, error) {
 	d, err := decode(kind, body)
@@ -212,8 +211,8 @@ func (s *Service) checkKeyFree(ctx context.Context, kind Kind, key string) error
 		return nil
 	}
 	if _, err := s.store.Get(ctx, other, key); err == nil {
-		return &ConflictError{Reason: fmt.Sprintf("a %s with key %q exists", other, key)}
-	} else if !errors.Is(err, ErrNotFound) {
+		return &derrors.ConflictError{Reason: fmt.Sprintf("a %s with key %q exists", other, key)}
+	} else if !errors.Is(err, derrors.ErrNotFound) {
 		return err
 	}
 	return nil
@@ -222,7 +221,7 @@ func (s *Service) checkKeyFree(ctx context.Context, kind Kind, key string) error
 // Replace validates and stores a new version of a document. An experiment's status
 // changes only through Transition; a segment saved with "status":"draft" keeps its
 // published definition and stores the change as its draft (segment_versions.go). It
-// returns ErrNotFound, ErrMalformed or a *ValidationError.
+// returns derrors.ErrNotFound, derrors.ErrMalformed or a *derrors.ValidationError.
 func (s *Service) Replace(ctx context.Context, actor string, kind Kind, key string, body []byte) (json.RawMessage, error) {
 	d, err := decode(kind, body)
 	if err != nil {
@@ -232,7 +231,7 @@ func (s *Service) Replace(ctx context.Context, actor string, kind Kind, key stri
 		d.setKey(key)
 	}
 	if d.docKey() != key {
-		return nil, &ValidationError{Fields: []FieldError{{Field: "key", Message: fmt.Sprintf("must match the key in the URL (%q)", key)}}}
+		return nil, derrors.Invalid("key", fmt.Sprintf("must match the key in the URL (%q)", key))
 	}
 	action := "update"
 	if seg, ok := d.(*Segment); ok && seg.Status == SegmentDraft {
@@ -262,7 +261,7 @@ func (s *Service) Replace(ctx context.Context, actor string, kind Kind, key stri
 			if e.Status == "" {
 				e.Status = old.Status
 			} else if e.Status != old.Status {
-				return nil, &ValidationError{Fields: []FieldError{{Field: "status", Message: "change the status with POST /api/v1/experiments/{key}/start, /pause or /stop"}}}
+				return nil, derrors.Invalid("status", "change the status with POST /api/v1/experiments/{key}/start, /pause or /stop")
 			}
 			keepStored(e, &old)
 		}
@@ -317,12 +316,12 @@ var transitions = map[string]struct {
 }
 
 // Transition moves an experiment through its lifecycle: draft → running → paused or
-// stopped (paused may run again; stopped is final). It returns ErrNotFound, or
-// ErrConflict when the transition is not allowed from the current status.
+// stopped (paused may run again; stopped is final). It returns derrors.ErrNotFound, or
+// derrors.ErrConflict when the transition is not allowed from the current status.
 func (s *Service) Transition(ctx context.Context, actor, key, action string) (json.RawMessage, error) {
 	t, ok := transitions[action]
 	if !ok {
-		return nil, fmt.Errorf("experiments: unknown action %q: %w", action, ErrNotFound)
+		return nil, fmt.Errorf("experiments: unknown action %q: %w", action, derrors.ErrNotFound)
 	}
 	return s.store.Update(ctx, KindExperiment, key, action, actor, func(before json.RawMessage) (json.RawMessage, error) {
 		var e Experiment
@@ -334,7 +333,7 @@ func (s *Service) Transition(ctx context.Context, actor, key, action string) (js
 			allowed = allowed || e.Status == from
 		}
 		if !allowed {
-			return nil, &ConflictError{Reason: fmt.Sprintf("cannot %s an experiment that is %s", action, e.Status)}
+			return nil, &derrors.ConflictError{Reason: fmt.Sprintf("cannot %s an experiment that is %s", action, e.Status)}
 		}
 		e.Status = t.to
 		if e.Status == StatusRunning && e.StartedAt == nil {
@@ -345,7 +344,7 @@ func (s *Service) Transition(ctx context.Context, actor, key, action string) (js
 	})
 }
 
-// Delete removes a document. It returns ErrNotFound, or ErrConflict while another
+// Delete removes a document. It returns derrors.ErrNotFound, or derrors.ErrConflict while another
 // document still references it.
 func (s *Service) Delete(ctx context.Context, actor string, kind Kind, key string) error {
 	if kind == KindExperiment || kind == KindSegment {
@@ -354,7 +353,7 @@ func (s *Service) Delete(ctx context.Context, actor string, kind Kind, key strin
 			return err
 		}
 		if by := referencedBy(cfg, kind, key); by != "" {
-			return &ConflictError{Reason: fmt.Sprintf("%s %q is used by %s", kind, key, by)}
+			return &derrors.ConflictError{Reason: fmt.Sprintf("%s %q is used by %s", kind, key, by)}
 		}
 	}
 	return s.store.Delete(ctx, kind, key, actor)
@@ -385,7 +384,7 @@ func referencedBy(cfg *Config, kind Kind, key string) string {
 	return ""
 }
 
-// Get returns ErrNotFound if the document does not exist.
+// Get returns derrors.ErrNotFound if the document does not exist.
 func (s *Service) Get(ctx context.Context, kind Kind, key string) (json.RawMessage, error) {
 	return s.store.Get(ctx, kind, key)
 }

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/liftlab/lift/segments"
+	"github.com/liftlab/lift/segments/condition"
 )
 
 // Config is every document the decision path needs, as loaded from the store.
@@ -62,7 +62,7 @@ type Snapshot struct {
 	entries []entry
 	index   map[string]int
 	keys    []string
-	groups  segments.SavedGroups
+	groups  condition.SavedGroups
 	members Members
 	// hasSticky spares Stick its work when no experiment is sticky.
 	hasSticky bool
@@ -104,7 +104,7 @@ type compiledExperiment struct {
 	// perSegment are a bandit's segments in order: a user goes to the first one they
 	// belong to, everyone else to alloc.
 	perSegment []segmentAllocation
-	targeting  *segments.Condition
+	targeting  *condition.Condition
 	// segments are the conditions of the segments the experiment is limited to,
 	// resolved when the snapshot is built.
 	segments  []*segmentRef
@@ -129,7 +129,7 @@ type segmentAllocation struct {
 }
 
 type compiledRule struct {
-	condition  *segments.Condition
+	condition  *condition.Condition
 	segment    *segmentRef // nil when the rule names no segment
 	rollout    float64
 	variant    string
@@ -154,7 +154,7 @@ func NewSnapshot(cfg *Config, loadedAt time.Time) *Snapshot {
 	s := &Snapshot{
 		LoadedAt: loadedAt,
 		index:    make(map[string]int, len(cfg.Experiments)+len(cfg.Flags)),
-		groups:   make(segments.SavedGroups, len(cfg.SavedGroups)),
+		groups:   make(condition.SavedGroups, len(cfg.SavedGroups)),
 	}
 	sum := sha256.New()
 	enc := json.NewEncoder(sum)
@@ -240,15 +240,15 @@ func NewSnapshot(cfg *Config, loadedAt time.Time) *Snapshot {
 }
 
 // neverMatch is a condition for documents whose stored condition no longer parses.
-var neverMatch, _ = segments.ParseCondition(map[string]any{"$nor": []any{}}) // an empty $or is true; an empty $nor is false
+var neverMatch, _ = condition.ParseCondition(map[string]any{"$nor": []any{}}) // an empty $or is true; an empty $nor is false
 
 // matchAll stands for a segment without a condition.
-var matchAll, _ = segments.ParseCondition(map[string]any{})
+var matchAll, _ = condition.ParseCondition(map[string]any{})
 
 // segmentRef is a segment resolved when the snapshot is built: a condition on
 // attributes, or the key of a behavioural segment.
 type segmentRef struct {
-	cond       *segments.Condition
+	cond       *condition.Condition
 	behavioral string
 }
 
@@ -261,11 +261,11 @@ func resolveSegment(segs map[string]*segmentRef, key string) *segmentRef {
 	return unknownSegment
 }
 
-func compileCondition(raw json.RawMessage) *segments.Condition {
+func compileCondition(raw json.RawMessage) *condition.Condition {
 	if len(raw) == 0 {
 		return nil
 	}
-	c, err := segments.ParseConditionJSON(raw)
+	c, err := condition.ParseConditionJSON(raw)
 	if err != nil {
 		return neverMatch
 	}

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/liftlab/lift/segments"
+	"github.com/liftlab/lift/segments/condition"
 )
 
 // Where is a metric's condition on the properties of the events it counts
@@ -16,7 +16,7 @@ import (
 // stores can evaluate on top-level properties. A document is an implicit $and of its
 // fields; a field holds a literal (equality) or an object of operators; $and, $or,
 // $nor take arrays of documents and $not a document. Literals are strings, numbers
-// and booleans. It means exactly what the condition language (segments.Condition)
+// and booleans. It means exactly what the condition language (condition.Condition)
 // means on the event's decoded properties: types are strict (`{"price":{"$gt":10}}`
 // is false for `"price":"12"`), a missing property is null (so $ne and $nin hold,
 // and $exists means present and not null), $in and $nin on an array property test
@@ -31,7 +31,7 @@ type Where struct {
 	Values []any // string, float64 or bool
 	Exists bool
 
-	cond *segments.Condition // the same condition, as the condition language runs it
+	cond *condition.Condition // the same condition, as the condition language runs it
 }
 
 // WhereError is a problem at a path of a condition, such as "price.$gt".
@@ -68,7 +68,7 @@ func ParseWhere(raw json.RawMessage) (*Where, error) {
 	if err != nil {
 		return nil, err
 	}
-	if w.cond, err = segments.ParseConditionJSON(raw); err != nil {
+	if w.cond, err = condition.ParseConditionJSON(raw); err != nil {
 		return nil, &WhereError{Message: err.Error()}
 	}
 	return &w, nil

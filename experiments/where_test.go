@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/liftlab/lift/experiments"
-	"github.com/liftlab/lift/segments"
+	"github.com/liftlab/lift/segments/condition"
 )
 
 func TestParseWhereErrors(t *testing.T) {
@@ -65,7 +65,7 @@ func TestWhereAgreesWithConditions(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", c, err)
 		}
-		ref, err := segments.ParseConditionJSON([]byte(c))
+		ref, err := condition.ParseConditionJSON([]byte(c))
 		if err != nil {
 			t.Fatalf("%s: %v", c, err)
 		}

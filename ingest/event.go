@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // Built-in event types. $exposure is logged by /v1/decide and stored in the exposures
@@ -162,27 +164,27 @@ type Defaults struct {
 	Types Types
 }
 
-// ParseEvent decodes and validates one event. It returns a *ValidationError naming
-// every invalid field ("(event)" when raw is not a JSON object), or ErrMalformed when
+// ParseEvent decodes and validates one event. It returns a *derrors.ValidationError naming
+// every invalid field ("(event)" when raw is not a JSON object), or derrors.ErrMalformed when
 // raw is not JSON.
 func ParseEvent(raw []byte, d Defaults) (Event, error) {
 	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
-		return Event{}, &ValidationError{Fields: []FieldError{{Field: "(event)", Message: "must be a JSON object"}}}
+		return Event{}, derrors.Invalid("(event)", "must be a JSON object")
 	}
 	var w wireEvent
 	if err := json.Unmarshal(raw, &w); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && typeErr.Field != "" {
-			v := &ValidationError{}
+			v := &derrors.ValidationError{}
 			if typeErr.Field == "value" && strings.HasPrefix(typeErr.Value, "number") {
 				// A number float64 cannot hold, such as 1e309.
-				v.add("value", "must be a finite number between -1e12 and 1e12")
+				v.Add("value", "must be a finite number between -1e12 and 1e12")
 			} else {
-				v.add(typeErr.Field, "must be %s", expectedOf(typeErr.Field))
+				v.Add(typeErr.Field, "must be %s", expectedOf(typeErr.Field))
 			}
 			return Event{}, v
 		}
-		return Event{}, ErrMalformed
+		return Event{}, derrors.ErrMalformed
 	}
 	return validate(w.fields(), d)
 }
@@ -223,7 +225,7 @@ func parseTime(b []byte) (time.Time, error) {
 // within MaxBacklog before and MaxSkew after the server's (and only a trusted input
 // may move it), and the timestamp within MaxAge before and MaxSkew after the receive
 // time. FuzzCheckTimes holds it to that.
-func checkTimes(w *fields, d Defaults, v *ValidationError) (received, ts time.Time) {
+func checkTimes(w *fields, d Defaults, v *derrors.ValidationError) (received, ts time.Time) {
 	received = d.ReceivedAt.UTC()
 	now := received
 	if !d.Now.IsZero() {
@@ -233,33 +235,33 @@ func checkTimes(w *fields, d Defaults, v *ValidationError) (received, ts time.Ti
 		t, err := parseTime(w.receivedAt)
 		switch {
 		case !d.TrustReceivedAt:
-			v.add("received_at", "is set by lift when it receives the event; leave it out")
+			v.Add("received_at", "is set by lift when it receives the event; leave it out")
 		case err != nil:
-			v.add("received_at", "must be an RFC 3339 time")
+			v.Add("received_at", "must be an RFC 3339 time")
 		case t.Before(now.Add(-MaxBacklog)):
-			v.add("received_at", "is more than 30 days before the server's clock")
+			v.Add("received_at", "is more than 30 days before the server's clock")
 		case t.After(now.Add(MaxSkew)):
-			v.add("received_at", "is more than 5 minutes after the server's clock")
+			v.Add("received_at", "is more than 5 minutes after the server's clock")
 		default:
 			received = t.UTC()
 		}
 	}
 	if !inStorage(received) {
 		// Only a server clock outside 1970–2106 gets here; storing would wrap.
-		v.add("received_at", "must be between %s and %s", MinTime.Format(time.RFC3339), MaxTime.Format(time.RFC3339))
+		v.Add("received_at", "must be between %s and %s", MinTime.Format(time.RFC3339), MaxTime.Format(time.RFC3339))
 	}
 	ts = received
 	if w.has&fTimestamp != 0 {
 		t, err := parseTime(w.timestamp)
 		switch {
 		case err != nil:
-			v.add("timestamp", "must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
+			v.Add("timestamp", "must be an RFC 3339 time such as 2026-01-02T15:04:05Z")
 		case t.Before(received.Add(-MaxAge)):
-			v.add("timestamp", "is more than 7 days before the receive time")
+			v.Add("timestamp", "is more than 7 days before the receive time")
 		case t.After(received.Add(MaxSkew)):
-			v.add("timestamp", "is more than 5 minutes after the receive time")
+			v.Add("timestamp", "is more than 5 minutes after the receive time")
 		case !inStorage(t):
-			v.add("timestamp", "must be between %s and %s", MinTime.Format(time.RFC3339), MaxTime.Format(time.RFC3339))
+			v.Add("timestamp", "must be between %s and %s", MinTime.Format(time.RFC3339), MaxTime.Format(time.RFC3339))
 		default:
 			ts = t.UTC()
 		}
@@ -275,17 +277,17 @@ func inStorage(t time.Time) bool {
 // validate applies the rules to a decoded event.
 func validate(w *fields, d Defaults) (Event, error) {
 	if w == nil { // a JSON null in a batch
-		return Event{}, &ValidationError{Fields: []FieldError{{Field: "(event)", Message: "must be a JSON object"}}}
+		return Event{}, derrors.Invalid("(event)", "must be a JSON object")
 	}
 	e := Event{Type: w.typ, UserID: w.userID, Consent: w.consent}
 	// Kept on the stack for the usual valid event; copied out only on failure.
-	var ve ValidationError
+	var ve derrors.ValidationError
 	v := &ve
 
 	if w.has&fEventID != 0 {
 		id, err := uuid.ParseBytes(w.eventID)
 		if err != nil || len(w.eventID) != 36 {
-			v.add("event_id", "must be a UUID such as 0190b3c4-5d6e-7f80-9a1b-2c3d4e5f6a7b")
+			v.Add("event_id", "must be a UUID such as 0190b3c4-5d6e-7f80-9a1b-2c3d4e5f6a7b")
 		}
 		e.ID = id
 	} else {
@@ -295,21 +297,21 @@ func validate(w *fields, d Defaults) (Event, error) {
 	var custom PropertiesValidator
 	switch {
 	case e.Type == "":
-		v.add("type", "is required")
+		v.Add("type", "is required")
 	case builtinTypes[e.Type]:
 	case d.Types != nil:
 		var ok bool
 		if custom, ok = d.Types.Lookup(e.Type); !ok {
-			v.add("type", "unknown event type %q", truncate(e.Type))
+			v.Add("type", "unknown event type %q", truncate(e.Type))
 		}
 	default:
-		v.add("type", "unknown event type %q", truncate(e.Type))
+		v.Add("type", "unknown event type %q", truncate(e.Type))
 	}
 	switch {
 	case e.UserID == "":
-		v.add("user_id", "is required")
+		v.Add("user_id", "is required")
 	case len(e.UserID) > MaxUserIDLen:
-		v.add("user_id", "must be at most %d bytes", MaxUserIDLen)
+		v.Add("user_id", "must be at most %d bytes", MaxUserIDLen)
 	}
 
 	e.ReceivedAt, e.Timestamp = checkTimes(w, d, v)
@@ -317,15 +319,15 @@ func validate(w *fields, d Defaults) (Event, error) {
 	if w.has&fValue != 0 {
 		e.Value = w.value
 		if !(math.Abs(e.Value) <= MaxValue) { // also NaN
-			v.add("value", "must be a finite number between -1e12 and 1e12")
+			v.Add("value", "must be a finite number between -1e12 and 1e12")
 		}
 	}
 	if e.Type == TypePurchase {
 		switch {
 		case w.has&fValue == 0:
-			v.add("value", "is required for purchase events")
+			v.Add("value", "is required for purchase events")
 		case e.Value < 0:
-			v.add("value", "must be ≥ 0 for purchase events")
+			v.Add("value", "must be ≥ 0 for purchase events")
 		}
 	}
 
@@ -333,13 +335,13 @@ func validate(w *fields, d Defaults) (Event, error) {
 		var buf bytes.Buffer
 		switch {
 		case w.properties[0] != '{':
-			v.add("properties", "must be a JSON object")
+			v.Add("properties", "must be a JSON object")
 		case len(w.properties) > MaxPropertiesLen:
-			v.add("properties", "must be at most %d bytes of JSON", MaxPropertiesLen)
+			v.Add("properties", "must be at most %d bytes of JSON", MaxPropertiesLen)
 		case w.compact:
 			e.Properties = w.properties
 		case json.Compact(&buf, w.properties) != nil:
-			v.add("properties", "must be a JSON object")
+			v.Add("properties", "must be a JSON object")
 		default:
 			e.Properties = buf.Bytes()
 		}
@@ -353,16 +355,16 @@ func validate(w *fields, d Defaults) (Event, error) {
 			props = json.RawMessage("{}")
 		}
 		if err := custom.ValidateProperties(props); err != nil {
-			v.add("properties", "%s", err.Error())
+			v.Add("properties", "%s", err.Error())
 		}
 	}
 	if len(v.Fields) > 0 {
-		return Event{}, &ValidationError{Fields: v.Fields}
+		return Event{}, &derrors.ValidationError{Fields: v.Fields}
 	}
 	return e, nil
 }
 
-func parseExposure(props json.RawMessage, v *ValidationError) *Exposure {
+func parseExposure(props json.RawMessage, v *derrors.ValidationError) *Exposure {
 	var x struct {
 		Experiment            *string  `json:"experiment"`
 		Variant               *string  `json:"variant"`
@@ -370,17 +372,17 @@ func parseExposure(props json.RawMessage, v *ValidationError) *Exposure {
 		AssignmentProbability *float64 `json:"assignment_probability"`
 	}
 	if len(props) == 0 || json.Unmarshal(props, &x) != nil {
-		v.add("properties", "must be an object with experiment, variant and assignment_probability for $exposure")
+		v.Add("properties", "must be an object with experiment, variant and assignment_probability for $exposure")
 		return nil
 	}
 	out := &Exposure{}
 	if x.Experiment == nil || *x.Experiment == "" {
-		v.add("properties.experiment", "is required for $exposure")
+		v.Add("properties.experiment", "is required for $exposure")
 	} else {
 		out.Experiment = *x.Experiment
 	}
 	if x.Variant == nil || *x.Variant == "" {
-		v.add("properties.variant", "is required for $exposure")
+		v.Add("properties.variant", "is required for $exposure")
 	} else {
 		out.Variant = *x.Variant
 	}
@@ -389,9 +391,9 @@ func parseExposure(props json.RawMessage, v *ValidationError) *Exposure {
 	}
 	switch p := x.AssignmentProbability; {
 	case p == nil:
-		v.add("properties.assignment_probability", "is required for $exposure")
+		v.Add("properties.assignment_probability", "is required for $exposure")
 	case !(*p >= 0 && *p <= 1):
-		v.add("properties.assignment_probability", "must be between 0 and 1")
+		v.Add("properties.assignment_probability", "must be between 0 and 1")
 	default:
 		out.AssignmentProbability = *p
 	}
@@ -417,26 +419,27 @@ type Rejection struct {
 const noEvents = `is required: send {"events":[{"type":"purchase","user_id":"u1","value":12.5}]}, or one event object with a "type"`
 
 // envelopeError says what is wrong with a collector body that is JSON but not of its
-// shape; ErrMalformed when it is not JSON at all.
+// shape (a derrors.BadRequest: the request is wrong, not one of its events);
+// derrors.ErrMalformed when it is not JSON at all.
 func envelopeError(err error) error {
 	var typeErr *json.UnmarshalTypeError
 	switch {
 	case !errors.As(err, &typeErr):
-		return ErrMalformed
+		return derrors.ErrMalformed
 	case typeErr.Field == "":
-		return &ValidationError{Fields: []FieldError{{Field: "(body)", Message: `must be a JSON object: {"events":[...]} or one event`}}}
+		return derrors.BadRequest("(body)", `must be a JSON object: {"events":[...]} or one event`)
 	case typeErr.Field == "events":
-		return &ValidationError{Fields: []FieldError{{Field: "events", Message: "must be an array of event objects"}}}
+		return derrors.BadRequest("events", "must be an array of event objects")
 	}
-	return &ValidationError{Fields: []FieldError{{Field: typeErr.Field, Message: "must be " + expectedOf(typeErr.Field)}}}
+	return derrors.BadRequest(typeErr.Field, "must be "+expectedOf(typeErr.Field))
 }
 
 // ParseRequest parses a collector body {"events":[...],"consent":{...}}, or one event
 // object on its own (a body with "type" and no "events"): every valid event, and a
 // rejection naming the index and field of every invalid one. The request's consent,
-// if any, is given to each event without its own. It returns ErrMalformed when the
-// body is not JSON, and a *ValidationError naming the envelope's problem ("events"
-// missing, not an array) when it is JSON of another shape.
+// if any, is given to each event without its own. It returns derrors.ErrMalformed when
+// the body is not JSON, and a derrors.BadRequest naming the envelope's problem
+// ("events" missing, not an array) when it is JSON of another shape.
 func ParseRequest(body []byte, d Defaults) ([]Event, []Rejection, error) {
 	// The scanner decodes the usual batch in one pass; it leaves unusual JSON to
 	// encoding/json, one event at a time, which also names the index of an event of
@@ -464,7 +467,7 @@ func ParseRequest(body []byte, d Defaults) ([]Event, []Rejection, error) {
 	}
 	if req.Events == nil {
 		if req.Type == nil {
-			return nil, nil, &ValidationError{Fields: []FieldError{{Field: "events", Message: noEvents}}}
+			return nil, nil, derrors.BadRequest("events", noEvents)
 		}
 		// One event object without the {"events":[...]} around it.
 		e, err := ParseEvent(body, d)

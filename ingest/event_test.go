@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/liftlab/lift/ingest"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 var (
@@ -73,7 +74,7 @@ func TestParseEvent(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e, err := ingest.ParseEvent([]byte(tt.raw), defs)
-			var verr *ingest.ValidationError
+			var verr *derrors.ValidationError
 			switch {
 			case tt.wantFields == nil && err != nil:
 				t.Fatalf("unexpected error %v", err)
@@ -101,13 +102,13 @@ func TestParseRequest(t *testing.T) {
 	if err != nil || len(events) != 2 || len(rejected) != 1 || rejected[0].Index != 1 || rejected[0].Reason != "type" {
 		t.Fatalf("got %v %+v %v", events, rejected, err)
 	}
-	if _, _, err := ingest.ParseRequest([]byte(`{"events":`), defs); !errors.Is(err, ingest.ErrMalformed) {
+	if _, _, err := ingest.ParseRequest([]byte(`{"events":`), defs); !errors.Is(err, derrors.ErrMalformed) {
 		t.Errorf("truncated body: got %v, want ErrMalformed", err)
 	}
 	// JSON of another shape: the error names what is wrong with the envelope.
 	for body, field := range map[string]string{`[]`: "(body)", `{}`: "events", `{"events":{}}`: "events", `{"user_id":"u"}`: "events"} {
 		_, _, err := ingest.ParseRequest([]byte(body), defs)
-		var v *ingest.ValidationError
+		var v *derrors.ValidationError
 		if !errors.As(err, &v) || v.Fields[0].Field != field {
 			t.Errorf("%s: got %v, want a validation error naming %s", body, err, field)
 		}

@@ -12,6 +12,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/liftlab/lift/ingest"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 type fakePublisher struct {
@@ -24,7 +25,7 @@ func (p *fakePublisher) Publish(_ context.Context, events []ingest.Event) error 
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.down {
-		return ingest.ErrUnavailable
+		return derrors.ErrUnavailable
 	}
 	p.batches = append(p.batches, append([]ingest.Event(nil), events...))
 	return nil

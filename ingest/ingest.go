@@ -3,7 +3,7 @@ package ingest
 import "context"
 
 // Publisher hands events to the broker. Publish returns nil only once the broker has
-// confirmed every event; otherwise it returns an error wrapping ErrUnavailable, and
+// confirmed every event; otherwise it returns an error wrapping derrors.ErrUnavailable, and
 // the caller must not report any of them as accepted.
 type Publisher interface {
 	Publish(ctx context.Context, events []Event) error

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"slices"
 	"time"
+
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // EventType is one version of a custom event type: a name and the JSON Schema its
@@ -30,7 +32,7 @@ type Types interface {
 	Lookup(name string) (PropertiesValidator, bool)
 }
 
-// TypeStore keeps event types. Insert fails with ErrConflict if that name and version
+// TypeStore keeps event types. Insert fails with derrors.ErrConflict if that name and version
 // exist already (someone else saved a version first).
 type TypeStore interface {
 	LatestTypes(ctx context.Context) ([]EventType, error)
@@ -54,14 +56,14 @@ func BuiltinTypes() []string {
 	return names
 }
 
-// CheckTypeName returns a *ValidationError unless name can name a custom type.
+// CheckTypeName returns a *derrors.ValidationError unless name can name a custom type.
 func CheckTypeName(name string) error {
-	v := &ValidationError{}
+	v := &derrors.ValidationError{}
 	switch {
 	case !typeName.MatchString(name):
-		v.add("name", "must match ^[a-z][a-z0-9_]{0,63}$")
+		v.Add("name", "must match ^[a-z][a-z0-9_]{0,63}$")
 	case builtinTypes[name]:
-		v.add("name", "%q is a built-in event type", name)
+		v.Add("name", "%q is a built-in event type", name)
 	}
-	return v.err()
+	return v.Err()
 }

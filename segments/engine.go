@@ -8,6 +8,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/liftlab/lift/segments/condition"
 )
 
 // Event is one event as the engine needs it. Offset is the event's position in the
@@ -135,7 +137,7 @@ type segment struct {
 
 type slotRef struct {
 	slot  uint16
-	where *Condition
+	where *condition.Condition
 	// property is where a feature's value is, nil if it keeps none; distinct keeps
 	// only the newest event of each value.
 	property []string

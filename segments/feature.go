@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/liftlab/lift/segments/condition"
 )
 
 // Features are numbers (and short lists) the engine keeps per user over a sliding
@@ -68,7 +70,7 @@ func featureErrorf(path, format string, args ...any) *FeatureError {
 type Feature struct {
 	kind     string
 	events   []string
-	where    *Condition
+	where    *condition.Condition
 	property []string // dotted path, split
 	n        int
 	within   int64 // ms
@@ -136,9 +138,9 @@ func ParseFeatureJSON(data []byte) (*Feature, error) {
 		if !ok {
 			return nil, featureErrorf("where", "must be a condition object, not %s", jsonKind(w))
 		}
-		c, err := ParseCondition(wm)
+		c, err := condition.ParseCondition(wm)
 		if err != nil {
-			ce := err.(*ConditionError)
+			ce := err.(*condition.ConditionError)
 			return nil, featureErrorf(joinPath("where", ce.Path), "%s", ce.Message)
 		}
 		if len(wm) > 0 {

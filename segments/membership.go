@@ -36,6 +36,15 @@ type Change struct {
 	Expiry  time.Time
 }
 
+// MembershipStats are a behavioural segment's size and recent movement, as the
+// membership store counts them.
+type MembershipStats struct {
+	Segment     string `json:"segment"`
+	Members     int64  `json:"members"`
+	EnteredHour int64  `json:"entered_last_hour"`
+	ExitedHour  int64  `json:"exited_last_hour"`
+}
+
 // evaluate brings every segment of u to time t (≥ u.now) and sets u.next.
 func (e *Engine) evaluate(u *user, t int64) {
 	u.now = t

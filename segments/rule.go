@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"time"
+
+	"github.com/liftlab/lift/segments/condition"
 )
 
 // Limits on behavioural rules. They bound the per-user state the engine keeps (a rule
@@ -65,9 +67,9 @@ type Rule struct {
 // their history the rule needs.
 type pattern struct {
 	event  string
-	where  *Condition // nil matches every event of the type
-	retain int64      // ms; older events cannot affect the rule any more
-	keep   int        // at most this many of the newest are kept
+	where  *condition.Condition // nil matches every event of the type
+	retain int64                // ms; older events cannot affect the rule any more
+	keep   int                  // at most this many of the newest are kept
 }
 
 type nodeKind uint8
@@ -262,9 +264,9 @@ func (r *Rule) addPattern(m map[string]any, path string, retain int64, keep int)
 		if !ok {
 			return 0, ruleErrorf(joinPath(path, "where"), "must be a condition object, not %s", jsonKind(w))
 		}
-		c, err := ParseCondition(wm)
+		c, err := condition.ParseCondition(wm)
 		if err != nil {
-			ce := err.(*ConditionError)
+			ce := err.(*condition.ConditionError)
 			return 0, ruleErrorf(joinPath(joinPath(path, "where"), ce.Path), "%s", ce.Message)
 		}
 		if len(wm) > 0 {

@@ -11,7 +11,7 @@ import (
 
 // BanditReporter reports on a bandit experiment.
 type BanditReporter interface {
-	// BanditReport returns experiments.ErrNotFound for an unknown experiment and a
+	// BanditReport returns derrors.ErrNotFound for an unknown experiment and a
 	// validation error for one that is not a bandit.
 	BanditReport(ctx context.Context, key string) (bandit.Report, error)
 }

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/internal/derrors"
 	"github.com/liftlab/lift/web"
 )
 
@@ -35,7 +35,7 @@ func TestParseDecideRequest(t *testing.T) {
 			switch {
 			case tt.wantField == "" && err != nil:
 				t.Fatalf("unexpected error %v", err)
-			case tt.wantField == "malformed" && !errors.Is(err, experiments.ErrMalformed):
+			case tt.wantField == "malformed" && !errors.Is(err, derrors.ErrMalformed):
 				t.Fatalf("got %v, want ErrMalformed", err)
 			case tt.wantField != "" && tt.wantField != "malformed" && (err == nil || !strings.HasPrefix(err.Error(), tt.wantField+":")):
 				t.Fatalf("got %v, want an error naming %s", err, tt.wantField)

@@ -4,9 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
-	"strings"
 
-	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // decodeRequestError turns encoding/json's error for a request body into a 400 that
@@ -17,7 +16,7 @@ import (
 func decodeRequestError(err error, expected map[string]string, example string) error {
 	var typeErr *json.UnmarshalTypeError
 	if !errors.As(err, &typeErr) {
-		return experiments.ErrMalformed
+		return derrors.ErrMalformed
 	}
 	if typeErr.Field == "" {
 		return badRequest("(body)", "must be a JSON object such as "+example)
@@ -50,14 +49,4 @@ func expectedJSON(t reflect.Type) string {
 		return "an array"
 	}
 	return "a different JSON type"
-}
-
-// fieldsText lists field errors as "field: message; …", without the "invalid
-// document:" prefix the domain's error string carries for logs.
-func fieldsText(fields []experiments.FieldError) string {
-	parts := make([]string, len(fields))
-	for i, f := range fields {
-		parts[i] = f.Field + ": " + f.Message
-	}
-	return strings.Join(parts, "; ")
 }

@@ -8,15 +8,14 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/liftlab/lift/experiments"
 	"github.com/liftlab/lift/ingest"
-	"github.com/liftlab/lift/web/auth"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // errorBody is every JSON error lift answers, outside OFREP (which has its own shape).
 type errorBody struct {
-	Error  string                   `json:"error"`
-	Fields []experiments.FieldError `json:"fields,omitempty"`
+	Error  string               `json:"error"`
+	Fields []derrors.FieldError `json:"fields,omitempty"`
 	// Accepted and Rejected answer a batch of events that were all invalid, in the
 	// shape of the 202 that would have listed them.
 	Accepted *int               `json:"accepted,omitempty"`
@@ -28,49 +27,49 @@ type rejectedError []ingest.Rejection
 
 func (e rejectedError) Error() string { return fmt.Sprintf("all %d events rejected", len(e)) }
 
-// requestError is a malformed request envelope (as opposed to an invalid document,
+// badRequest is a request that is wrong in itself (as opposed to an invalid document,
 // which answers 422): a 400 that names the offending field.
-type requestError struct{ err *experiments.ValidationError }
+func badRequest(field, message string) error { return derrors.BadRequest(field, message) }
 
-func badRequest(field, message string) error {
-	return requestError{&experiments.ValidationError{Fields: []experiments.FieldError{{Field: field, Message: message}}}}
-}
-
-func (e requestError) Error() string { return fieldsText(e.err.Fields) }
-
-// statusOf maps an error to its HTTP status: the one place that does.
+// statusOf maps an error to its HTTP status, by derrors' one table (which the
+// dashboard's error pages use too), and to the body that tells an API client why.
 func statusOf(err error) (int, errorBody) {
 	var (
 		httpErr  *echo.HTTPError
-		valErr   *experiments.ValidationError
-		reqErr   requestError
-		conflict *experiments.ConflictError
+		valErr   *derrors.ValidationError
+		conflict *derrors.ConflictError
 		rejected rejectedError
 	)
+	status := derrors.HTTPStatus(err)
 	switch {
 	case errors.As(err, &rejected):
 		none := 0
 		return http.StatusBadRequest, errorBody{Error: "every event was rejected", Accepted: &none, Rejected: rejected}
-	case errors.As(err, &reqErr):
-		return http.StatusBadRequest, errorBody{Error: reqErr.Error(), Fields: reqErr.err.Fields}
 	case errors.As(err, &httpErr):
 		msg := http.StatusText(httpErr.Code)
 		if s, ok := httpErr.Message.(string); ok {
 			msg = s
 		}
 		return httpErr.Code, errorBody{Error: msg}
-	case errors.Is(err, experiments.ErrMalformed):
-		return http.StatusBadRequest, errorBody{Error: "malformed JSON body"}
 	case errors.As(err, &valErr):
-		return http.StatusUnprocessableEntity, errorBody{Error: "validation failed", Fields: valErr.Fields}
+		msg := "validation failed"
+		if errors.Is(valErr, derrors.ErrBadRequest) {
+			msg = valErr.Error() // "field: message", as a request has no form to show fields in
+		}
+		return status, errorBody{Error: msg, Fields: valErr.Fields}
 	case errors.As(err, &conflict):
-		return http.StatusConflict, errorBody{Error: conflict.Reason}
-	case errors.Is(err, experiments.ErrConflict), errors.Is(err, auth.ErrConflict):
-		return http.StatusConflict, errorBody{Error: "already exists"}
-	case errors.Is(err, experiments.ErrNotFound), errors.Is(err, auth.ErrNotFound):
-		return http.StatusNotFound, errorBody{Error: "not found"}
+		return status, errorBody{Error: conflict.Reason}
 	}
-	return http.StatusInternalServerError, errorBody{Error: "internal error"}
+	switch kind := derrors.KindOf(err); kind {
+	case nil:
+		return status, errorBody{Error: "internal error"}
+	case derrors.ErrMalformed:
+		return status, errorBody{Error: "malformed JSON body"}
+	case derrors.ErrConflict:
+		return status, errorBody{Error: "already exists"}
+	default:
+		return status, errorBody{Error: kind.Error()}
+	}
 }
 
 func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {

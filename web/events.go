@@ -12,6 +12,7 @@ import (
 
 	"github.com/liftlab/lift/experiments"
 	"github.com/liftlab/lift/ingest"
+	"github.com/liftlab/lift/internal/derrors"
 	"github.com/liftlab/lift/web/auth"
 )
 
@@ -43,12 +44,8 @@ func (s *server) collect(c echo.Context) error {
 		return err
 	}
 	events, rejected, err := ingest.ParseRequest(body, ingest.Defaults{ReceivedAt: time.Now(), NewID: ingest.NewID, Types: s.Types})
-	var envelope *ingest.ValidationError
-	switch {
-	case errors.As(err, &envelope):
-		return badRequest(envelope.Fields[0].Field, envelope.Fields[0].Message)
-	case err != nil:
-		return experiments.ErrMalformed
+	if err != nil {
+		return err // a 400: derrors.ErrMalformed, or the envelope's derrors.BadRequest
 	}
 	for _, r := range rejected {
 		s.EventMetrics.Rejected.WithLabelValues(r.Reason).Inc()
@@ -64,7 +61,7 @@ func (s *server) collect(c echo.Context) error {
 	// Pseudonymised, scrubbed, and without the events consented to nothing (counted).
 	events = s.Privacy.Collected(events)
 	if err := s.Events.Publish(c.Request().Context(), events); err != nil {
-		if errors.Is(err, ingest.ErrUnavailable) {
+		if errors.Is(err, derrors.ErrUnavailable) {
 			return echo.NewHTTPError(http.StatusServiceUnavailable, "event broker unavailable; retry later").SetInternal(err)
 		}
 		return err
@@ -124,7 +121,7 @@ func parseEventTypeBody(c echo.Context) (eventTypeBody, error) {
 		return b, decodeRequestError(err, nil, `{"name":"signup","schema":{"type":"object"}}`)
 	}
 	if len(b.Schema) == 0 {
-		return b, &experiments.ValidationError{Fields: []experiments.FieldError{{Field: "schema", Message: "is required"}}}
+		return b, derrors.Invalid("schema", "is required")
 	}
 	return b, nil
 }
@@ -132,7 +129,7 @@ func parseEventTypeBody(c echo.Context) (eventTypeBody, error) {
 func (s *server) listEventTypes(c echo.Context) error {
 	types, err := s.EventTypes.List(c.Request().Context())
 	if err != nil {
-		return eventTypeError(err)
+		return err
 	}
 	if types == nil {
 		types = []ingest.EventType{}
@@ -143,7 +140,7 @@ func (s *server) listEventTypes(c echo.Context) error {
 func (s *server) getEventType(c echo.Context) error {
 	versions, err := s.EventTypes.Versions(c.Request().Context(), c.Param("name"))
 	if err != nil {
-		return eventTypeError(err)
+		return err
 	}
 	latest := versions[len(versions)-1]
 	return c.JSON(http.StatusOK, map[string]any{
@@ -158,7 +155,7 @@ func (s *server) createEventType(c echo.Context) error {
 	}
 	t, err := s.EventTypes.Create(c.Request().Context(), actor(c), b.Name, b.Schema)
 	if err != nil {
-		return eventTypeError(err)
+		return err
 	}
 	return c.JSON(http.StatusCreated, t)
 }
@@ -171,26 +168,7 @@ func (s *server) updateEventType(c echo.Context) error {
 	}
 	t, err := s.EventTypes.Update(c.Request().Context(), actor(c), c.Param("name"), b.Schema)
 	if err != nil {
-		return eventTypeError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, t)
-}
-
-// eventTypeError translates the ingest domain's errors into the ones the server's
-// error handler maps to statuses.
-func eventTypeError(err error) error {
-	var v *ingest.ValidationError
-	switch {
-	case errors.As(err, &v):
-		fields := make([]experiments.FieldError, len(v.Fields))
-		for i, f := range v.Fields {
-			fields[i] = experiments.FieldError{Field: f.Field, Message: f.Message}
-		}
-		return &experiments.ValidationError{Fields: fields}
-	case errors.Is(err, ingest.ErrNotFound):
-		return experiments.ErrNotFound
-	case errors.Is(err, ingest.ErrConflict):
-		return experiments.ErrConflict
-	}
-	return err
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/liftlab/lift/ingest"
 	"github.com/liftlab/lift/ingest/amqpbus"
 	"github.com/liftlab/lift/ingest/chsink"
+	"github.com/liftlab/lift/internal/derrors"
 	"github.com/liftlab/lift/internal/testenv"
 	"github.com/liftlab/lift/migrations"
 	"github.com/liftlab/lift/web"
@@ -133,7 +134,7 @@ func TestCollect(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			pub := &evPublisher{}
 			if tt.brokerDown {
-				pub.err = fmt.Errorf("%w: not connected", ingest.ErrUnavailable)
+				pub.err = fmt.Errorf("%w: not connected", derrors.ErrUnavailable)
 			}
 			rec := post(newEventsHandler(t, pub, &evExposures{}), "/v1/events", tt.key, tt.body)
 			if rec.Code != tt.wantStatus {

@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/internal/derrors"
 	"github.com/liftlab/lift/web/auth"
 )
 
@@ -128,11 +129,11 @@ func (s *server) createKey(c echo.Context) error {
 	}
 	kind, err := auth.ParseKind(req.Kind)
 	if err != nil {
-		return &experiments.ValidationError{Fields: []experiments.FieldError{{Field: "kind", Message: err.Error()}}}
+		return derrors.Invalid("kind", err.Error())
 	}
 	origins, err := auth.ParseOrigins(req.Origins)
 	if err != nil {
-		return &experiments.ValidationError{Fields: []experiments.FieldError{{Field: "allowed_origins", Message: err.Error()}}}
+		return derrors.Invalid("allowed_origins", err.Error())
 	}
 	secret, k, err := auth.CreateKey(c.Request().Context(), s.KeyStore, req.Name, kind, actor(c), origins...)
 	if err != nil {
@@ -178,11 +179,11 @@ func (s *server) setKeyOrigins(c echo.Context) error {
 		return decodeRequestError(err, map[string]string{"allowed_origins": "an array of origins (strings)"}, `{"allowed_origins":["https://shop.example"]}`)
 	}
 	if req.Origins == nil {
-		return &experiments.ValidationError{Fields: []experiments.FieldError{{Field: "allowed_origins", Message: "is required ([] allows any origin)"}}}
+		return derrors.Invalid("allowed_origins", "is required ([] allows any origin)")
 	}
 	origins, err := auth.ParseOrigins(*req.Origins)
 	if err != nil {
-		return &experiments.ValidationError{Fields: []experiments.FieldError{{Field: "allowed_origins", Message: err.Error()}}}
+		return derrors.Invalid("allowed_origins", err.Error())
 	}
 	k, err := s.KeyStore.SetOrigins(c.Request().Context(), id, origins, actor(c))
 	if err != nil {
@@ -213,15 +214,15 @@ func (s *server) rotateKey(c echo.Context) error {
 	grace := 24 * time.Hour
 	if req.Grace != "" {
 		if grace, err = time.ParseDuration(req.Grace); err != nil {
-			return &experiments.ValidationError{Fields: []experiments.FieldError{{Field: "grace", Message: "must be a duration such as 24h"}}}
+			return derrors.Invalid("grace", "must be a duration such as 24h")
 		}
 	}
 	if grace <= 0 || grace > auth.MaxRotationGrace {
-		return &experiments.ValidationError{Fields: []experiments.FieldError{{Field: "grace", Message: "must be between 1s and 720h"}}}
+		return derrors.Invalid("grace", "must be between 1s and 720h")
 	}
 	secret, k, err := auth.RotateKey(c.Request().Context(), s.KeyStore, id, grace, actor(c))
-	if errors.Is(err, auth.ErrConflict) {
-		return &experiments.ConflictError{Reason: "key already rotated: rotate its successor instead"}
+	if errors.Is(err, derrors.ErrConflict) {
+		return &derrors.ConflictError{Reason: "key already rotated: rotate its successor instead"}
 	}
 	if err != nil {
 		return err

@@ -22,7 +22,7 @@ import (
 )
 
 // listManager answers the management API's list route; the tests here call no other.
-type listManager struct{ web.Manager }
+type listManager struct{ experiments.Manager }
 
 func (listManager) List(context.Context, experiments.Kind) ([]json.RawMessage, error) {
 	return nil, nil

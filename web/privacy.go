@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -11,8 +10,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/liftlab/lift/experiments"
 	"github.com/liftlab/lift/ingest/gdpr"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // GDPR is the management API's view of erasure and export (docs/privacy.md).
@@ -76,7 +75,7 @@ func (s *server) eraseUser(c echo.Context) error {
 	}
 	j, unconfirmed, err := s.GDPR.Request(c.Request().Context(), actor(c), id, include)
 	if err != nil {
-		return gdprError(err)
+		return err
 	}
 	if unconfirmed == nil {
 		unconfirmed = []gdpr.Link{}
@@ -97,7 +96,7 @@ func (s *server) exportUser(c echo.Context) error {
 	}
 	x, err := s.GDPR.Export(c.Request().Context(), actor(c), id, include)
 	if err != nil {
-		return gdprError(err)
+		return err
 	}
 	c.Response().Header().Set("Content-Disposition", `attachment; filename="lift-export.json"`)
 	return c.JSON(http.StatusOK, x)
@@ -106,7 +105,7 @@ func (s *server) exportUser(c echo.Context) error {
 func (s *server) erasureJob(c echo.Context) error {
 	j, err := s.GDPR.Job(c.Request().Context(), c.Param("id"))
 	if err != nil {
-		return gdprError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, jobResponse{Job: j, URL: jobURL(j.ID)})
 }
@@ -129,21 +128,6 @@ func (s *server) erasureJobs(c echo.Context) error {
 		items[i] = jobResponse{Job: j, URL: jobURL(j.ID)}
 	}
 	return c.JSON(http.StatusOK, map[string]any{"items": items})
-}
-
-// gdprError translates the gdpr domain's errors for the error handler.
-func gdprError(err error) error {
-	var v *gdpr.ValidationError
-	var conflict *gdpr.ConflictError
-	switch {
-	case errors.As(err, &v):
-		return badRequest(v.Field, v.Message)
-	case errors.As(err, &conflict):
-		return &experiments.ConflictError{Reason: conflict.Reason}
-	case errors.Is(err, gdpr.ErrNotFound):
-		return experiments.ErrNotFound
-	}
-	return err
 }
 
 // RetentionManager is the management API's view of retention.
@@ -180,17 +164,13 @@ func (s *server) setRetention(c echo.Context) error {
 	}
 	table := c.Param("table")
 	if !slices.ContainsFunc(o.Tables, func(t gdpr.TableRetention) bool { return t.Table == table }) {
-		return experiments.ErrNotFound
+		return derrors.ErrNotFound
 	}
 	months := 0
 	if req.Months != nil {
 		months = *req.Months
 	}
 	if err := s.Retention.SetPolicy(ctx, actor(c), table, months); err != nil {
-		var v *gdpr.ValidationError
-		if errors.As(err, &v) {
-			return &experiments.ValidationError{Fields: []experiments.FieldError{{Field: v.Field, Message: v.Message}}}
-		}
 		return err
 	}
 	return s.retention(c)

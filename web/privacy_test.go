@@ -14,6 +14,7 @@ import (
 
 	"github.com/liftlab/lift/experiments"
 	"github.com/liftlab/lift/ingest/gdpr"
+	"github.com/liftlab/lift/internal/derrors"
 	"github.com/liftlab/lift/web"
 )
 
@@ -21,7 +22,7 @@ type fakeGDPR struct{ erased, exported, included []string }
 
 func (f *fakeGDPR) Request(_ context.Context, actor, userID string, include []string) (gdpr.Job, []gdpr.Link, error) {
 	if len(userID) > gdpr.MaxUserIDLen {
-		return gdpr.Job{}, nil, &gdpr.ValidationError{Field: "user_id", Message: "must be at most 256 bytes"}
+		return gdpr.Job{}, nil, derrors.BadRequest("user_id", "must be at most 256 bytes")
 	}
 	f.erased = append(f.erased, userID)
 	f.included = append(f.included, include...)
@@ -34,7 +35,7 @@ func (f *fakeGDPR) Export(_ context.Context, _, userID string, include []string)
 }
 func (f *fakeGDPR) Job(_ context.Context, id string) (gdpr.Job, error) {
 	if id != "job-1" {
-		return gdpr.Job{}, gdpr.ErrNotFound
+		return gdpr.Job{}, derrors.ErrNotFound
 	}
 	return gdpr.Job{ID: id, Status: gdpr.StatusDone}, nil
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/liftlab/lift/experiments"
 	"github.com/liftlab/lift/experiments/recommend"
-	"github.com/liftlab/lift/experiments/recommend/pgstore"
 	"github.com/liftlab/lift/ingest"
 )
 
@@ -28,7 +27,7 @@ type ImpressionLogger interface {
 // RecommenderModels is the management API's view of trained models.
 type RecommenderModels interface {
 	RequestTraining(ctx context.Context, recommender, actor string) (time.Time, error)
-	Versions(ctx context.Context, recommender string) ([]pgstore.ModelInfo, time.Time, error)
+	Versions(ctx context.Context, recommender string) ([]recommend.ModelInfo, time.Time, error)
 }
 
 // RecommendRequest is the body of POST /v1/recommend.
@@ -218,7 +217,7 @@ func (s *server) recommenderModels(c echo.Context) error {
 		return err
 	}
 	if versions == nil {
-		versions = []pgstore.ModelInfo{}
+		versions = []recommend.ModelInfo{}
 	}
 	out := map[string]any{"recommender": key, "items": versions}
 	if !asked.IsZero() {

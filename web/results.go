@@ -11,7 +11,7 @@ import (
 
 // ResultsReader computes an experiment's results.
 type ResultsReader interface {
-	// Results returns experiments.ErrNotFound for an unknown experiment.
+	// Results returns derrors.ErrNotFound for an unknown experiment.
 	Results(ctx context.Context, key string) (experiments.Results, error)
 }
 

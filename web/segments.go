@@ -10,24 +10,23 @@ import (
 
 	"github.com/liftlab/lift/experiments"
 	"github.com/liftlab/lift/segments"
-	"github.com/liftlab/lift/segments/pgstore"
 )
 
 // SegmentStats reports behavioural segment sizes.
 type SegmentStats interface {
-	Stats(ctx context.Context, segment string) (pgstore.Stats, error)
+	Stats(ctx context.Context, segment string) (segments.MembershipStats, error)
 }
 
 // segmentStatsResponse adds, for a segment with a draft, the draft's membership as
 // the segment engine computes it in preview.
 type segmentStatsResponse struct {
-	pgstore.Stats
+	segments.MembershipStats
 	Preview *previewStats `json:"preview,omitempty"`
 }
 
 type previewStats struct {
 	Version int `json:"version"`
-	pgstore.Stats
+	segments.MembershipStats
 }
 
 // segmentStats serves GET /api/v1/segments/{key}/stats: members now, entries and exits
@@ -45,7 +44,7 @@ func (s *server) segmentStats(c echo.Context) error {
 		return err
 	}
 	var resp segmentStatsResponse
-	if resp.Stats, err = s.SegmentStats.Stats(ctx, key); err != nil {
+	if resp.MembershipStats, err = s.SegmentStats.Stats(ctx, key); err != nil {
 		return err
 	}
 	draft := seg.Draft
@@ -58,7 +57,7 @@ func (s *server) segmentStats(c echo.Context) error {
 			return err
 		}
 		st.Segment = key
-		resp.Preview = &previewStats{Version: draft.Version, Stats: st}
+		resp.Preview = &previewStats{Version: draft.Version, MembershipStats: st}
 	}
 	return c.JSON(http.StatusOK, resp)
 }

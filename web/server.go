@@ -4,7 +4,6 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -32,26 +31,12 @@ type KeyLookup interface {
 	Lookup(secret string) (auth.Key, bool)
 }
 
-// Manager is the management API's view of the configuration service.
-type Manager interface {
-	Create(ctx context.Context, actor string, kind experiments.Kind, body []byte) (json.RawMessage, error)
-	Replace(ctx context.Context, actor string, kind experiments.Kind, key string, body []byte) (json.RawMessage, error)
-	Transition(ctx context.Context, actor, key, action string) (json.RawMessage, error)
-	Delete(ctx context.Context, actor string, kind experiments.Kind, key string) error
-	Get(ctx context.Context, kind experiments.Kind, key string) (json.RawMessage, error)
-	List(ctx context.Context, kind experiments.Kind) ([]json.RawMessage, error)
-	Audit(ctx context.Context, q experiments.AuditQuery) ([]experiments.AuditEntry, error)
-	PublishSegment(ctx context.Context, actor, key string, version int) (json.RawMessage, error)
-	DiscardSegmentDraft(ctx context.Context, actor, key string) (json.RawMessage, error)
-	SegmentVersions(ctx context.Context, key string) ([]experiments.SegmentVersion, error)
-}
-
 // Deps is what the server needs from the rest of lift.
 type Deps struct {
 	Log       *slog.Logger
 	Snapshots Snapshots
 	Keys      KeyLookup
-	Manager   Manager
+	Manager   experiments.Manager
 	KeyStore  auth.KeyStore
 	// Ready reports the health of each dependency by name (nil error = healthy).
 	Ready func(ctx context.Context) map[string]error

@@ -11,8 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/liftlab/lift/experiments"
-	"github.com/liftlab/lift/segments/pgstore"
+	"github.com/liftlab/lift/internal/derrors"
 	"github.com/liftlab/lift/segments/webhooks"
 	"github.com/liftlab/lift/web/auth"
 )
@@ -24,7 +23,7 @@ type WebhookManager interface {
 	DeleteWebhook(ctx context.Context, actor, key string) error
 	GetWebhook(ctx context.Context, key string) (webhooks.Webhook, error)
 	ListWebhooks(ctx context.Context) ([]webhooks.Webhook, error)
-	DeadLetters(ctx context.Context, key string, limit int) ([]pgstore.DeadLetter, error)
+	DeadLetters(ctx context.Context, key string, limit int) ([]webhooks.DeadLetter, error)
 	Redeliver(ctx context.Context, actor, key string) (int64, error)
 }
 
@@ -51,12 +50,12 @@ func decodeWebhook(c echo.Context) (webhooks.Webhook, error) {
 		var typeErr *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &typeErr) && typeErr.Field != "":
-			return w, &experiments.ValidationError{Fields: []experiments.FieldError{{Field: typeErr.Field, Message: "must be " + expectedJSON(typeErr.Type)}}}
+			return w, derrors.Invalid(typeErr.Field, "must be "+expectedJSON(typeErr.Type))
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return w, &experiments.ValidationError{Fields: []experiments.FieldError{{Field: field, Message: "unknown field"}}}
+			return w, derrors.Invalid(field, "unknown field")
 		}
-		return w, experiments.ErrMalformed
+		return w, derrors.ErrMalformed
 	}
 	return w, nil
 }
@@ -130,7 +129,7 @@ func (s *server) deadLetters(c echo.Context) error {
 		return err
 	}
 	if dls == nil {
-		dls = []pgstore.DeadLetter{}
+		dls = []webhooks.DeadLetter{}
 	}
 	u, isUser := c.Get(userContext).(auth.User)
 	detailed := !isUser || u.Role.Allows(auth.Editor)

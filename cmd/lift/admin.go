@@ -17,9 +17,10 @@ import (
 	"github.com/liftlab/lift/experiments"
 	"github.com/liftlab/lift/experiments/pgstore"
 	"github.com/liftlab/lift/internal/config"
+	"github.com/liftlab/lift/internal/derrors"
 	"github.com/liftlab/lift/migrations"
-	"github.com/liftlab/lift/segments"
 	"github.com/liftlab/lift/segments/amqprunner"
+	"github.com/liftlab/lift/segments/condition"
 	"github.com/liftlab/lift/web/auth"
 	authstore "github.com/liftlab/lift/web/auth/pgstore"
 )
@@ -159,9 +160,9 @@ func usersCreate(ctx context.Context, args []string, getenv func(string) string,
 }
 
 type checkInput struct {
-	Condition   json.RawMessage      `json:"condition"`
-	Attributes  map[string]any       `json:"attributes"`
-	SavedGroups segments.SavedGroups `json:"savedGroups"`
+	Condition   json.RawMessage       `json:"condition"`
+	Attributes  map[string]any        `json:"attributes"`
+	SavedGroups condition.SavedGroups `json:"savedGroups"`
 }
 
 // segmentsCheck answers one JSON line per input line; a bad line gets an error line
@@ -190,7 +191,7 @@ func checkLine(line []byte) map[string]any {
 	if len(in.Condition) == 0 {
 		return map[string]any{"error": "condition: is required"}
 	}
-	cond, err := segments.ParseConditionJSON(in.Condition)
+	cond, err := condition.ParseConditionJSON(in.Condition)
 	if err != nil {
 		return map[string]any{"error": err.Error()}
 	}
@@ -266,7 +267,7 @@ func demoSeed(ctx context.Context, args []string, getenv func(string) string, st
 		_ = json.Unmarshal([]byte(d.doc), &key)
 		_, err := svc.Create(ctx, "demo-seed", d.kind, []byte(d.doc))
 		switch {
-		case errors.Is(err, experiments.ErrConflict):
+		case errors.Is(err, derrors.ErrConflict):
 			fmt.Fprintf(stdout, "exists:  %s %s\n", d.kind, key.Key)
 		case err != nil:
 			return fmt.Errorf("seed %s %s: %w", d.kind, key.Key, err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/liftlab/lift/bandit"
 	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // simHashSeed is the experiment hash seed of the simulated lift policy; the user ids
@@ -41,8 +42,8 @@ func banditSimulate(ctx context.Context, args []string, stdout, stderr io.Writer
 		Arms: means, Rounds: *rounds, Seeds: *seeds, Policy: *policy, Batch: *batch,
 		Router: hashRouter(simHashSeed),
 	})
-	if ve, ok := errors.AsType[*bandit.ValidationError](err); ok {
-		return fmt.Errorf("--%s: %s", ve.Field, ve.Message)
+	if ve, ok := errors.AsType[*derrors.ValidationError](err); ok {
+		return fmt.Errorf("--%s: %s", ve.Fields[0].Field, ve.Fields[0].Message)
 	}
 	if err != nil {
 		return err

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/liftlab/lift/internal/config"
+	"github.com/liftlab/lift/internal/retailsim"
 	liftclient "github.com/liftlab/lift/web/client"
-	"github.com/liftlab/lift/web/client/retailsim"
 )
 
 // simulate drives synthetic retail traffic against a running lift and reports what

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/liftlab/lift/web/client/retailsim"
+	"github.com/liftlab/lift/internal/retailsim"
 )
 
 // TestSimulateRecommenderVsPopular runs `lift simulate` with recommendations on the

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/liftlab/lift/web/client/retailsim"
+	"github.com/liftlab/lift/internal/retailsim"
 )
 
 // TestSimulate runs `lift simulate` against a real lift on the real services: 3,000

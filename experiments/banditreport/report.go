@@ -17,11 +17,12 @@ import (
 
 	"github.com/liftlab/lift/bandit"
 	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // Config reads experiment documents.
 type Config interface {
-	// Get returns experiments.ErrNotFound if there is no such document.
+	// Get returns derrors.ErrNotFound if there is no such document.
 	Get(ctx context.Context, kind experiments.Kind, key string) (json.RawMessage, error)
 }
 
@@ -44,7 +45,7 @@ type Service struct {
 
 // BanditReport returns the report on an experiment's bandits, one SegmentReport per
 // bandit that has published weights, in the order they first did. It returns
-// experiments.ErrNotFound for an unknown experiment and a *experiments.ValidationError
+// derrors.ErrNotFound for an unknown experiment and a *derrors.ValidationError
 // for one that is not a bandit.
 func (s *Service) BanditReport(ctx context.Context, key string) (bandit.Report, error) {
 	doc, err := s.Config.Get(ctx, experiments.KindExperiment, key)
@@ -57,7 +58,7 @@ func (s *Service) BanditReport(ctx context.Context, key string) (bandit.Report, 
 	}
 	e.Normalize()
 	if e.Type != experiments.TypeBandit {
-		return bandit.Report{}, &experiments.ValidationError{Fields: []experiments.FieldError{{Field: "type", Message: "not a bandit experiment"}}}
+		return bandit.Report{}, derrors.Invalid("type", "not a bandit experiment")
 	}
 	rep := bandit.Report{Experiment: key, WinnerThreshold: e.Bandit.Threshold(), Segments: []bandit.SegmentReport{}}
 	if e.Bandit != nil {

@@ -10,6 +10,7 @@ import (
 	"github.com/liftlab/lift/bandit"
 	"github.com/liftlab/lift/experiments"
 	"github.com/liftlab/lift/experiments/banditreport"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 type docs map[string]string
@@ -17,7 +18,7 @@ type docs map[string]string
 func (d docs) Get(_ context.Context, _ experiments.Kind, key string) (json.RawMessage, error) {
 	doc, ok := d[key]
 	if !ok {
-		return nil, experiments.ErrNotFound
+		return nil, derrors.ErrNotFound
 	}
 	return json.RawMessage(doc), nil
 }
@@ -66,10 +67,10 @@ func TestBanditReport(t *testing.T) {
 	if r := all.Regret; r < 19.999 || r > 20.001 {
 		t.Errorf("regret %v, want 20", r)
 	}
-	if _, err := svc.BanditReport(context.Background(), "ab"); !errors.As(err, new(*experiments.ValidationError)) {
+	if _, err := svc.BanditReport(context.Background(), "ab"); !errors.As(err, new(*derrors.ValidationError)) {
 		t.Errorf("an A/B test: %v, want a validation error", err)
 	}
-	if _, err := svc.BanditReport(context.Background(), "nope"); !errors.Is(err, experiments.ErrNotFound) {
+	if _, err := svc.BanditReport(context.Background(), "nope"); !errors.Is(err, derrors.ErrNotFound) {
 		t.Errorf("unknown: %v, want ErrNotFound", err)
 	}
 }

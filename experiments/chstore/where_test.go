@@ -13,7 +13,7 @@ import (
 	"github.com/liftlab/lift/ingest"
 	"github.com/liftlab/lift/ingest/chsink"
 	"github.com/liftlab/lift/migrations"
-	"github.com/liftlab/lift/segments"
+	"github.com/liftlab/lift/segments/condition"
 )
 
 // TestPropertyConditions checks metric conditions through the results API against
@@ -117,7 +117,7 @@ func TestPropertyConditions(t *testing.T) {
 					continue
 				}
 				for ci, c := range conds {
-					cond, err := segments.ParseConditionJSON([]byte(c))
+					cond, err := condition.ParseConditionJSON([]byte(c))
 					if err != nil {
 						t.Fatal(c, err)
 					}

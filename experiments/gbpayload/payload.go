@@ -37,7 +37,7 @@ import (
 	"time"
 
 	"github.com/liftlab/lift/experiments"
-	"github.com/liftlab/lift/segments"
+	"github.com/liftlab/lift/segments/condition"
 )
 
 // SegmentsAttribute is the attribute local evaluation reads behavioural segment
@@ -103,7 +103,7 @@ type VariationMeta struct {
 func Build(snap *experiments.Snapshot, date time.Time) *Payload {
 	b := builder{snap: snap}
 	p := &Payload{Features: make(map[string]Feature, len(snap.Keys())), SavedGroups: map[string][]any{}, DateUpdated: date.UTC()}
-	b.groups = segments.SavedGroups{}
+	b.groups = condition.SavedGroups{}
 	for _, g := range snap.SavedGroupDocs() {
 		values := g.Values
 		if values == nil {
@@ -133,7 +133,7 @@ var jsonNull = json.RawMessage("null")
 
 type builder struct {
 	snap   *experiments.Snapshot
-	groups segments.SavedGroups
+	groups condition.SavedGroups
 }
 
 func (b *builder) flag(f experiments.Flag) Feature {
@@ -281,7 +281,7 @@ func (b *builder) condition(raw json.RawMessage) (cond any, never bool) {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil, false
 	}
-	if _, err := segments.ParseConditionJSON(raw); err != nil {
+	if _, err := condition.ParseConditionJSON(raw); err != nil {
 		return nil, true
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -321,7 +321,7 @@ func nor(conds []any) any {
 
 // inlineCondition replaces saved-group references in a condition (an object of
 // fields and $and/$or/$nor/$not) by the groups' values.
-func inlineCondition(c any, groups segments.SavedGroups) any {
+func inlineCondition(c any, groups condition.SavedGroups) any {
 	m, ok := c.(map[string]any)
 	if !ok {
 		return c
@@ -349,7 +349,7 @@ func inlineCondition(c any, groups segments.SavedGroups) any {
 
 // inlineValue does the same in what a field is tested with: a literal, or an object
 // of operators.
-func inlineValue(v any, groups segments.SavedGroups) any {
+func inlineValue(v any, groups condition.SavedGroups) any {
 	m, ok := v.(map[string]any)
 	if !ok || !isOperatorObject(m) {
 		return v

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // A segment's life with drafts: every definition is kept under its number, a draft
@@ -68,10 +69,10 @@ func TestSegmentDraftsAndVersions(t *testing.T) {
 	if seg := get(); seg.Version != 2 || seg.Draft != nil || seg.Name != "High intent" || seg.Status != "published" {
 		t.Fatalf("after publishing: %+v", seg)
 	}
-	if _, err := svc.PublishSegment(ctx, "cat", "hi", 0); !errors.Is(err, experiments.ErrConflict) {
+	if _, err := svc.PublishSegment(ctx, "cat", "hi", 0); !errors.Is(err, derrors.ErrConflict) {
 		t.Errorf("publishing without a draft: %v, want a conflict", err)
 	}
-	if _, err := svc.DiscardSegmentDraft(ctx, "cat", "hi"); !errors.Is(err, experiments.ErrConflict) {
+	if _, err := svc.DiscardSegmentDraft(ctx, "cat", "hi"); !errors.Is(err, derrors.ErrConflict) {
 		t.Errorf("discarding without a draft: %v, want a conflict", err)
 	}
 	// Roll back to version 1, then draft again and discard the draft.
@@ -79,7 +80,7 @@ func TestSegmentDraftsAndVersions(t *testing.T) {
 	if seg := get(); seg.Version != 1 || !jsonSame(seg.Rule, `{"event":"product_view","count_gte":3,"within":"10m"}`) {
 		t.Fatalf("after the rollback: %+v", seg)
 	}
-	var ve *experiments.ValidationError
+	var ve *derrors.ValidationError
 	if _, err := svc.PublishSegment(ctx, "dan", "hi", 9); !errors.As(err, &ve) || ve.Fields[0].Field != "version" {
 		t.Errorf("publishing an unknown version: %v", err)
 	}
@@ -132,7 +133,7 @@ func TestSegmentDraftsAndVersions(t *testing.T) {
 	// key's numbers are not reused.
 	must(svc.Create(ctx, "gus", experiments.KindSegment, []byte(`{"key":"new","kind":"behavioral","status":"draft",
 		"rule":{"event":"purchase","within":"168h"}}`)))
-	if _, err := svc.DiscardSegmentDraft(ctx, "gus", "new"); !errors.Is(err, experiments.ErrConflict) {
+	if _, err := svc.DiscardSegmentDraft(ctx, "gus", "new"); !errors.Is(err, derrors.ErrConflict) {
 		t.Errorf("discarding a never-published segment: %v", err)
 	}
 	must(svc.PublishSegment(ctx, "gus", "new", 0))

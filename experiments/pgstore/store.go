@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // Store implements experiments.Store on a pgx pool.
@@ -118,7 +119,7 @@ func (s *Store) List(ctx context.Context, kind experiments.Kind) ([]json.RawMess
 	return out, nil
 }
 
-// Get returns experiments.ErrNotFound if there is no such document.
+// Get returns derrors.ErrNotFound if there is no such document.
 func (s *Store) Get(ctx context.Context, kind experiments.Kind, key string) (json.RawMessage, error) {
 	t, err := tableFor(kind)
 	if err != nil {
@@ -132,7 +133,7 @@ func (s *Store) Get(ctx context.Context, kind experiments.Kind, key string) (jso
 	return doc, nil
 }
 
-// Create returns experiments.ErrConflict if the key exists.
+// Create returns derrors.ErrConflict if the key exists.
 func (s *Store) Create(ctx context.Context, kind experiments.Kind, key string, doc json.RawMessage, actor string) error {
 	t, err := tableFor(kind)
 	if err != nil {
@@ -152,7 +153,7 @@ func (s *Store) Create(ctx context.Context, kind experiments.Kind, key string, d
 }
 
 // Update locks the row, lets change compute the new document, and writes it with an
-// audit entry. It returns experiments.ErrNotFound if the key does not exist.
+// audit entry. It returns derrors.ErrNotFound if the key does not exist.
 func (s *Store) Update(ctx context.Context, kind experiments.Kind, key, action, actor string,
 	change func(before json.RawMessage) (json.RawMessage, error)) (json.RawMessage, error) {
 	return s.UpdateAudited(ctx, kind, key, action, actor, change, nil)
@@ -196,7 +197,7 @@ func (s *Store) UpdateAudited(ctx context.Context, kind experiments.Kind, key, a
 	return after, nil
 }
 
-// Delete returns experiments.ErrNotFound if the key does not exist.
+// Delete returns derrors.ErrNotFound if the key does not exist.
 func (s *Store) Delete(ctx context.Context, kind experiments.Kind, key, actor string) error {
 	t, err := tableFor(kind)
 	if err != nil {
@@ -283,9 +284,9 @@ func translate(err error) error {
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return experiments.ErrNotFound
+		return derrors.ErrNotFound
 	case errors.As(err, &pgErr) && pgErr.Code == "23505":
-		return experiments.ErrConflict
+		return derrors.ErrConflict
 	}
 	return err
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/liftlab/lift/experiments"
 	"github.com/liftlab/lift/experiments/pgstore"
+	"github.com/liftlab/lift/internal/derrors"
 	"github.com/liftlab/lift/internal/testenv"
 )
 
@@ -35,10 +36,10 @@ func TestStoreCRUDAndAudit(t *testing.T) {
 	if err := s.Create(ctx, experiments.KindExperiment, "e1", doc, "tester"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Create(ctx, experiments.KindExperiment, "e1", doc, "tester"); !errors.Is(err, experiments.ErrConflict) {
+	if err := s.Create(ctx, experiments.KindExperiment, "e1", doc, "tester"); !errors.Is(err, derrors.ErrConflict) {
 		t.Errorf("duplicate create: %v, want ErrConflict", err)
 	}
-	if _, err := s.Get(ctx, experiments.KindFlag, "e1"); !errors.Is(err, experiments.ErrNotFound) {
+	if _, err := s.Get(ctx, experiments.KindFlag, "e1"); !errors.Is(err, derrors.ErrNotFound) {
 		t.Errorf("get missing: %v, want ErrNotFound", err)
 	}
 	after, err := s.Update(ctx, experiments.KindExperiment, "e1", "start", "tester", func(before json.RawMessage) (json.RawMessage, error) {
@@ -56,7 +57,7 @@ func TestStoreCRUDAndAudit(t *testing.T) {
 	}); !errors.Is(err, refused) {
 		t.Errorf("update whose change fails: %v", err)
 	}
-	if _, err := s.Update(ctx, experiments.KindExperiment, "nope", "update", "tester", nil); !errors.Is(err, experiments.ErrNotFound) {
+	if _, err := s.Update(ctx, experiments.KindExperiment, "nope", "update", "tester", nil); !errors.Is(err, derrors.ErrNotFound) {
 		t.Errorf("update missing: %v, want ErrNotFound", err)
 	}
 	cfg, err := s.LoadConfig(ctx)
@@ -66,7 +67,7 @@ func TestStoreCRUDAndAudit(t *testing.T) {
 	if err := s.Delete(ctx, experiments.KindExperiment, "e1", "tester"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Delete(ctx, experiments.KindExperiment, "e1", "tester"); !errors.Is(err, experiments.ErrNotFound) {
+	if err := s.Delete(ctx, experiments.KindExperiment, "e1", "tester"); !errors.Is(err, derrors.ErrNotFound) {
 		t.Errorf("delete missing: %v, want ErrNotFound", err)
 	}
 

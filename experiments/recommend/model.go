@@ -29,6 +29,14 @@ type Stats struct {
 	To   time.Time `json:"to"`
 }
 
+// ModelInfo describes one stored model version.
+type ModelInfo struct {
+	Version   int64     `json:"version"`
+	TrainedAt time.Time `json:"trained_at"`
+	Bytes     int       `json:"bytes"`
+	Stats     Stats     `json:"stats"`
+}
+
 // Model is a trained recommender: every item's most similar items and the popular
 // items. It is immutable once built and safe for concurrent use.
 type Model struct {

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/liftlab/lift/experiments/recommend"
-	"github.com/liftlab/lift/web/client/retailsim"
+	"github.com/liftlab/lift/internal/retailsim"
 )
 
 // offline is an offline evaluation on a time split of simulated shopping: every

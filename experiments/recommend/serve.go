@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // ModelStore reads stored models (recommend/pgstore).
@@ -107,20 +108,20 @@ type Response struct {
 }
 
 // Recommend answers a request from the snapshot's documents and users' recent items,
-// and the models held. It returns experiments.ErrNotFound for an unknown recommender
-// or experiment and a *experiments.ValidationError for a variant that names no
+// and the models held. It returns derrors.ErrNotFound for an unknown recommender
+// or experiment and a *derrors.ValidationError for a variant that names no
 // usable arm. Without a model yet, the answer has no items and model version 0.
 func (ms *Models) Recommend(snap *experiments.Snapshot, req Request) (Response, error) {
 	resp := Response{Recommender: req.Recommender, Strategy: StrategySimilar, Items: []Scored{}}
 	if req.Experiment != "" {
 		d, ok := snap.Evaluate(req.Experiment, req.UserID, req.Attributes)
 		if !ok {
-			return resp, fmt.Errorf("experiment %q: %w", req.Experiment, experiments.ErrNotFound)
+			return resp, fmt.Errorf("experiment %q: %w", req.Experiment, derrors.ErrNotFound)
 		}
 		arm, err := parseArm(d.Value)
 		if err != nil {
-			return resp, &experiments.ValidationError{Fields: []experiments.FieldError{{Field: "experiment",
-				Message: fmt.Sprintf("variant %q of %q does not name a recommender or strategy: %v", d.Variant, req.Experiment, err)}}}
+			return resp, derrors.Invalid("experiment",
+				fmt.Sprintf("variant %q of %q does not name a recommender or strategy: %v", d.Variant, req.Experiment, err))
 		}
 		resp.Decision = &experiments.Keyed{Key: req.Experiment, Decision: d}
 		if arm.Recommender != "" {
@@ -134,11 +135,11 @@ func (ms *Models) Recommend(snap *experiments.Snapshot, req Request) (Response, 
 		resp.Strategy = req.Strategy
 	}
 	if resp.Recommender == "" {
-		return resp, &experiments.ValidationError{Fields: []experiments.FieldError{{Field: "recommender", Message: "is required"}}}
+		return resp, derrors.Invalid("recommender", "is required")
 	}
 	doc, ok := snap.Recommender(resp.Recommender)
 	if !ok {
-		return resp, fmt.Errorf("recommender %q: %w", resp.Recommender, experiments.ErrNotFound)
+		return resp, fmt.Errorf("recommender %q: %w", resp.Recommender, derrors.ErrNotFound)
 	}
 	m := ms.Get(resp.Recommender)
 	if m == nil {

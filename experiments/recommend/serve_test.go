@@ -8,6 +8,7 @@ import (
 
 	"github.com/liftlab/lift/experiments"
 	"github.com/liftlab/lift/experiments/recommend"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 type recentItems map[string][]any
@@ -59,12 +60,12 @@ func TestModelsRecommend(t *testing.T) {
 	if err != nil || resp.Recommender != "untrained" || resp.ModelVersion != 0 || len(resp.Items) != 0 {
 		t.Errorf("an arm naming an untrained recommender: %+v, %v", resp, err)
 	}
-	var ve *experiments.ValidationError
+	var ve *derrors.ValidationError
 	if _, err := models.Recommend(snap, recommend.Request{UserID: "u1", Recommender: "similar", Experiment: "broken"}); !errors.As(err, &ve) {
 		t.Errorf("broken arm: %v", err)
 	}
 	for _, req := range []recommend.Request{{UserID: "u1", Recommender: "nope"}, {UserID: "u1", Recommender: "similar", Experiment: "nope"}} {
-		if _, err := models.Recommend(snap, req); !errors.Is(err, experiments.ErrNotFound) {
+		if _, err := models.Recommend(snap, req); !errors.Is(err, derrors.ErrNotFound) {
 			t.Errorf("%+v: %v, want ErrNotFound", req, err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/liftlab/lift/ingest"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // ConfirmTimeout bounds how long Publish waits for the broker's confirms: a client
@@ -125,9 +126,9 @@ func (p *Publisher) Ready(context.Context) error {
 	defer p.mu.RUnlock()
 	switch {
 	case p.ch == nil:
-		return fmt.Errorf("%w: not connected", ingest.ErrUnavailable)
+		return fmt.Errorf("event broker %w: not connected", derrors.ErrUnavailable)
 	case p.blocked != "":
-		return fmt.Errorf("%w: blocked: %s", ingest.ErrUnavailable, p.blocked)
+		return fmt.Errorf("event broker %w: blocked: %s", derrors.ErrUnavailable, p.blocked)
 	}
 	return nil
 }
@@ -136,7 +137,7 @@ func (p *Publisher) Ready(context.Context) error {
 // the type) and source (events with a Source carry it in SourceHeader), publishing every message before waiting for any confirm so a request
 // costs one round trip however many events it carries. It returns nil once the
 // broker confirmed every message, and otherwise an error wrapping
-// ingest.ErrUnavailable.
+// derrors.ErrUnavailable.
 func (p *Publisher) Publish(ctx context.Context, events []ingest.Event) error {
 	if len(events) == 0 {
 		return nil
@@ -146,9 +147,9 @@ func (p *Publisher) Publish(ctx context.Context, events []ingest.Event) error {
 	p.mu.RUnlock()
 	switch {
 	case ch == nil:
-		return fmt.Errorf("%w: not connected", ingest.ErrUnavailable)
+		return fmt.Errorf("event broker %w: not connected", derrors.ErrUnavailable)
 	case blocked != "":
-		return fmt.Errorf("%w: broker blocked: %s", ingest.ErrUnavailable, blocked)
+		return fmt.Errorf("event broker %w: broker blocked: %s", derrors.ErrUnavailable, blocked)
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, ConfirmTimeout)
@@ -179,22 +180,22 @@ func (p *Publisher) Publish(ctx context.Context, events []ingest.Event) error {
 			Body:         body,
 		})
 		if err != nil {
-			return fmt.Errorf("%w: publish: %v", ingest.ErrUnavailable, err)
+			return fmt.Errorf("event broker %w: publish: %v", derrors.ErrUnavailable, err)
 		}
 		sent = append(sent, pending{id, dc})
 	}
 	for _, s := range sent {
 		acked, err := s.confirm.WaitContext(ctx)
 		if text, ok := p.returned.LoadAndDelete(s.id); ok {
-			return fmt.Errorf("%w: message unroutable: %v", ingest.ErrUnavailable, text)
+			return fmt.Errorf("event broker %w: message unroutable: %v", derrors.ErrUnavailable, text)
 		}
 		switch {
 		case errors.Is(err, context.DeadlineExceeded):
-			return fmt.Errorf("%w: no confirm within %s", ingest.ErrUnavailable, ConfirmTimeout)
+			return fmt.Errorf("event broker %w: no confirm within %s", derrors.ErrUnavailable, ConfirmTimeout)
 		case err != nil:
-			return fmt.Errorf("%w: %v", ingest.ErrUnavailable, err)
+			return fmt.Errorf("event broker %w: %v", derrors.ErrUnavailable, err)
 		case !acked:
-			return fmt.Errorf("%w: broker did not confirm the message", ingest.ErrUnavailable)
+			return fmt.Errorf("event broker %w: broker did not confirm the message", derrors.ErrUnavailable)
 		}
 	}
 	p.metrics.ConfirmLatency.Observe(time.Since(start).Seconds())

@@ -12,12 +12,8 @@ package gdpr
 
 import (
 	"context"
-	"errors"
 	"time"
 )
-
-// ErrNotFound means no such job.
-var ErrNotFound = errors.New("gdpr: not found")
 
 // Status is where an erasure job is.
 type Status string
@@ -116,7 +112,7 @@ func (j *Job) step(name string) *Step {
 type Jobs interface {
 	// Create stores a new job and records the request in the audit log.
 	Create(ctx context.Context, j Job) error
-	// Get returns ErrNotFound if there is no such job.
+	// Get returns derrors.ErrNotFound if there is no such job.
 	Get(ctx context.Context, id string) (Job, error)
 	// List returns the newest jobs first, at most limit.
 	List(ctx context.Context, limit int) ([]Job, error)

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/liftlab/lift/ingest"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // Link is an anonymous id that a user's $identify events link to them (the visitor's
@@ -37,7 +38,7 @@ type resolution struct {
 
 // resolve follows the user's trusted links and those of include, the linked ids the
 // operator confirmed (as listed, or as the application knows them). It returns a
-// *ValidationError naming include when one of them is not linked to the user.
+// derrors.BadRequest naming include when one of them is not linked to the user.
 func (s *Service) resolve(ctx context.Context, ids, include []string) (resolution, error) {
 	links, err := s.Events.LinkedIDs(ctx, ids)
 	if err != nil {
@@ -48,7 +49,7 @@ func (s *Service) resolve(ctx context.Context, ids, include []string) (resolutio
 	for _, x := range include {
 		i := slices.IndexFunc(links, func(l Link) bool { return l.ID == x || l.ID == s.Pseudonymizer.Pseudonymize(x) })
 		if i < 0 {
-			return resolution{}, &ValidationError{"include", fmt.Sprintf("%q is not an id linked to the user", x)}
+			return resolution{}, derrors.BadRequest("include", fmt.Sprintf("%q is not an id linked to the user", x))
 		}
 		confirmed[links[i].ID] = true
 		r.ids = union(r.ids, []string{x}) // as the application knows it: data from before pseudonymisation

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // Retention: every ClickHouse table keeps its rows for a number of months (the
@@ -238,13 +240,13 @@ func (r *Retention) Overview(ctx context.Context) (Overview, error) {
 }
 
 // SetPolicy sets a table's retention in months (0: the default); it returns a
-// *ValidationError for a negative or absurd number.
+// derrors.Invalid (*derrors.ValidationError) for a negative or absurd number.
 func (r *Retention) SetPolicy(ctx context.Context, actor, table string, months int) error {
 	if months < 0 || months > 1200 {
-		return &ValidationError{Field: "months", Message: "must be between 1 and 1200 (0: the default)"}
+		return derrors.Invalid("months", "must be between 1 and 1200 (0: the default)")
 	}
 	if table == "" {
-		return &ValidationError{Field: "table", Message: "is required"}
+		return derrors.Invalid("table", "is required")
 	}
 	return r.Policies.SetPolicy(ctx, actor, table, months)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/liftlab/lift/ingest/gdpr"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // The runner's bookkeeping against in-memory stand-ins for the stores (the real
@@ -23,7 +24,7 @@ func (m *memJobs) Create(_ context.Context, j gdpr.Job) error { m.jobs[j.ID] = j
 func (m *memJobs) Get(_ context.Context, id string) (gdpr.Job, error) {
 	j, ok := m.jobs[id]
 	if !ok {
-		return j, gdpr.ErrNotFound
+		return j, derrors.ErrNotFound
 	}
 	return j, nil
 }
@@ -179,7 +180,7 @@ func TestRunner(t *testing.T) {
 	if again, _, _ := svc.Request(ctx, "key:test", "alice", nil); again.ID != j.ID {
 		t.Error("second request opened another job")
 	}
-	var ve *gdpr.ValidationError
+	var ve *derrors.ValidationError
 	if _, _, err := svc.Request(ctx, "key:test", "", nil); !errors.As(err, &ve) {
 		t.Errorf("empty id: %v", err)
 	}
@@ -286,8 +287,8 @@ func TestRequestConfirmedLinks(t *testing.T) {
 	ctx := context.Background()
 	jobs := &memJobs{jobs: map[string]gdpr.Job{}}
 	svc := &gdpr.Service{Jobs: jobs, Events: &memEvents{}, Subjects: testSubjects()}
-	var ve *gdpr.ValidationError
-	if _, _, err := svc.Request(ctx, "key:test", "alice", []string{"bob"}); !errors.As(err, &ve) || ve.Field != "include" {
+	var ve *derrors.ValidationError
+	if _, _, err := svc.Request(ctx, "key:test", "alice", []string{"bob"}); !errors.As(err, &ve) || ve.Fields[0].Field != "include" {
 		t.Errorf("include of an id not linked: %v", err)
 	}
 	j, unconfirmed, err := svc.Request(ctx, "key:test", "alice", []string{"forged"})
@@ -307,7 +308,7 @@ func TestRequestConfirmedLinks(t *testing.T) {
 	}
 	j.UserIDs = []string{"alice"}
 	jobs.jobs[j.ID] = j
-	var conflict *gdpr.ConflictError
+	var conflict *derrors.ConflictError
 	if _, _, err := svc.Request(ctx, "key:test", "alice", []string{"forged"}); !errors.As(err, &conflict) {
 		t.Errorf("confirming a link into an open job without it: %v", err)
 	}

@@ -11,21 +11,11 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/liftlab/lift/ingest"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // MaxUserIDLen bounds the ids accepted, as everywhere else.
 const MaxUserIDLen = ingest.MaxUserIDLen
-
-// ValidationError is an invalid request: a user id that cannot be erased or
-// exported, a retention setting out of range.
-type ValidationError struct{ Field, Message string }
-
-func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
-
-// ConflictError is a request that the state of its job refuses.
-type ConflictError struct{ Reason string }
-
-func (e *ConflictError) Error() string { return e.Reason }
 
 // Service takes erasure requests and answers exports.
 type Service struct {
@@ -55,9 +45,9 @@ func (s *Service) now() time.Time {
 func (s *Service) ids(userID string) ([]string, error) {
 	switch {
 	case userID == "":
-		return nil, &ValidationError{"user_id", "is required"}
+		return nil, derrors.BadRequest("user_id", "is required")
 	case len(userID) > MaxUserIDLen:
-		return nil, &ValidationError{"user_id", fmt.Sprintf("must be at most %d bytes", MaxUserIDLen)}
+		return nil, derrors.BadRequest("user_id", fmt.Sprintf("must be at most %d bytes", MaxUserIDLen))
 	}
 	ids := []string{userID}
 	if p := s.Pseudonymizer.Pseudonymize(userID); p != userID {
@@ -85,8 +75,9 @@ func (s *Service) subjects(ctx context.Context, userID string) ([]string, error)
 // Request starts the erasure of a user, or returns the job already open for them,
 // with the linked ids it does not follow: those a client key linked (or stored before
 // lift recorded sources) and include does not confirm. It returns a
-// *ValidationError for an empty or too long id or an include that is not linked to
-// the user, and a *ConflictError when include adds ids to a job already open.
+// derrors.BadRequest (*derrors.ValidationError) for an empty or too long id or an
+// include that is not linked to the user, and a *derrors.ConflictError when include
+// adds ids to a job already open.
 func (s *Service) Request(ctx context.Context, actor, userID string, include []string) (Job, []Link, error) {
 	ids, err := s.ids(userID)
 	if err != nil {
@@ -110,7 +101,7 @@ func (s *Service) Request(ctx context.Context, actor, userID string, include []s
 		}
 		for _, id := range r.confirmed {
 			if !slices.Contains(j.UserIDs, id) {
-				return Job{}, nil, &ConflictError{fmt.Sprintf("erasure job %s for this user is still open: "+
+				return Job{}, nil, &derrors.ConflictError{Reason: fmt.Sprintf("erasure job %s for this user is still open: "+
 					"confirm linked ids once it is done, or erase them on their own", j.ID)}
 			}
 		}
@@ -164,7 +155,7 @@ type Export struct {
 
 // Export gathers what is stored about a user, following the linked ids of include
 // (confirmed by the operator), and records the export in the audit log. It returns a
-// *ValidationError for an empty or too long id or an include that is not linked to
+// derrors.BadRequest for an empty or too long id or an include that is not linked to
 // the user.
 func (s *Service) Export(ctx context.Context, actor, userID string, include []string) (Export, error) {
 	ids, err := s.ids(userID)
@@ -218,7 +209,7 @@ func (s *Service) Export(ctx context.Context, actor, userID string, include []st
 
 // Links returns the ids linked to a user, for an operator to decide which to
 // confirm: those export and erasure follow (trusted) and those they do not. It
-// returns a *ValidationError for an empty or too long id.
+// returns a derrors.BadRequest for an empty or too long id.
 func (s *Service) Links(ctx context.Context, userID string) (followed []string, unconfirmed []Link, err error) {
 	ids, err := s.ids(userID)
 	if err != nil {
@@ -241,7 +232,7 @@ func union(a, b []string) []string {
 	return a
 }
 
-// Job returns ErrNotFound if there is no such job.
+// Job returns derrors.ErrNotFound if there is no such job.
 func (s *Service) Job(ctx context.Context, id string) (Job, error) { return s.Jobs.Get(ctx, id) }
 
 // List returns the newest jobs first, at most limit.

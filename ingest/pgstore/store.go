@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/liftlab/lift/ingest"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // Store implements ingest.TypeStore on a pgx pool.
@@ -33,13 +34,13 @@ func (s *Store) TypeVersions(ctx context.Context, name string) ([]ingest.EventTy
 	return s.query(ctx, "SELECT "+columns+" FROM event_types WHERE name = $1 ORDER BY version", name)
 }
 
-// InsertType saves one version; ingest.ErrConflict if it exists.
+// InsertType saves one version; derrors.ErrConflict if it exists.
 func (s *Store) InsertType(ctx context.Context, t ingest.EventType) error {
 	_, err := s.pool.Exec(ctx, "INSERT INTO event_types ("+columns+") VALUES ($1, $2, $3, $4, $5)",
 		t.Name, t.Version, string(t.Schema), t.CreatedAt, t.CreatedBy)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
-		return fmt.Errorf("pgstore: event type %q version %d: %w", t.Name, t.Version, ingest.ErrConflict)
+		return fmt.Errorf("pgstore: event type %q version %d: %w", t.Name, t.Version, derrors.ErrConflict)
 	}
 	if err != nil {
 		return fmt.Errorf("pgstore: insert event type %q: %w", t.Name, err)

@@ -11,6 +11,7 @@ import (
 	"github.com/liftlab/lift/ingest"
 	"github.com/liftlab/lift/ingest/pgstore"
 	"github.com/liftlab/lift/ingest/typereg"
+	"github.com/liftlab/lift/internal/derrors"
 	"github.com/liftlab/lift/internal/testenv"
 )
 
@@ -28,10 +29,10 @@ func TestEventTypes(t *testing.T) {
 	if _, err := svc.Create(ctx, "test", "signup", []byte(`{"type":"object","required":["plan"]}`)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.Create(ctx, "test", "signup", []byte(`{"type":"object"}`)); !errors.Is(err, ingest.ErrConflict) {
+	if _, err := svc.Create(ctx, "test", "signup", []byte(`{"type":"object"}`)); !errors.Is(err, derrors.ErrConflict) {
 		t.Fatalf("second create: got %v, want ErrConflict", err)
 	}
-	if _, err := svc.Update(ctx, "test", "missing", []byte(`{"type":"object"}`)); !errors.Is(err, ingest.ErrNotFound) {
+	if _, err := svc.Update(ctx, "test", "missing", []byte(`{"type":"object"}`)); !errors.Is(err, derrors.ErrNotFound) {
 		t.Fatalf("update of a missing type: got %v, want ErrNotFound", err)
 	}
 	v2, err := svc.Update(ctx, "test", "signup", []byte(`{"type":"object","required":["plan"],"properties":{"coupon":{"type":"string"}}}`))
@@ -39,7 +40,7 @@ func TestEventTypes(t *testing.T) {
 		t.Fatalf("update: %+v, %v", v2, err)
 	}
 	// A concurrent writer that saved the same version first wins.
-	if err := store.InsertType(ctx, ingest.EventType{Name: "signup", Version: 2, Schema: []byte(`{}`), CreatedAt: time.Now()}); !errors.Is(err, ingest.ErrConflict) {
+	if err := store.InsertType(ctx, ingest.EventType{Name: "signup", Version: 2, Schema: []byte(`{}`), CreatedAt: time.Now()}); !errors.Is(err, derrors.ErrConflict) {
 		t.Fatalf("duplicate version: got %v, want ErrConflict", err)
 	}
 	vs, err := svc.Versions(ctx, "signup")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/liftlab/lift/ingest"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // Registry serves the current version of every custom event type from memory, so
@@ -67,17 +68,17 @@ func (s *Service) List(ctx context.Context) ([]ingest.EventType, error) {
 	return s.store.LatestTypes(ctx)
 }
 
-// Versions returns every version of a type, oldest first, or ingest.ErrNotFound.
+// Versions returns every version of a type, oldest first, or derrors.ErrNotFound.
 func (s *Service) Versions(ctx context.Context, name string) ([]ingest.EventType, error) {
 	vs, err := s.store.TypeVersions(ctx, name)
 	if err == nil && len(vs) == 0 {
-		return nil, ingest.ErrNotFound
+		return nil, derrors.ErrNotFound
 	}
 	return vs, err
 }
 
-// Create saves version 1 of a new type. It returns a *ingest.ValidationError for a
-// bad name or schema and ingest.ErrConflict if the type exists.
+// Create saves version 1 of a new type. It returns a *derrors.ValidationError for a
+// bad name or schema and derrors.ErrConflict if the type exists.
 func (s *Service) Create(ctx context.Context, actor, name string, schema json.RawMessage) (ingest.EventType, error) {
 	if err := ingest.CheckTypeName(name); err != nil {
 		return ingest.EventType{}, err
@@ -89,9 +90,9 @@ func (s *Service) Create(ctx context.Context, actor, name string, schema json.Ra
 	return t, s.store.InsertType(ctx, t)
 }
 
-// Update saves a new version of a type. It returns ingest.ErrNotFound if the type
-// does not exist, and a *ingest.ValidationError if the schema is invalid or the
-// change would break consumers (see Breaking); ingest.ErrConflict if another version
+// Update saves a new version of a type. It returns derrors.ErrNotFound if the type
+// does not exist, and a *derrors.ValidationError if the schema is invalid or the
+// change would break consumers (see Breaking); derrors.ErrConflict if another version
 // was saved concurrently.
 func (s *Service) Update(ctx context.Context, actor, name string, schema json.RawMessage) (ingest.EventType, error) {
 	vs, err := s.Versions(ctx, name)
@@ -103,11 +104,11 @@ func (s *Service) Update(ctx context.Context, actor, name string, schema json.Ra
 	}
 	prev := vs[len(vs)-1]
 	if problems := Breaking(prev.Schema, schema); len(problems) > 0 {
-		return ingest.EventType{}, &ingest.ValidationError{Fields: problems}
+		return ingest.EventType{}, &derrors.ValidationError{Fields: problems}
 	}
 	t := ingest.EventType{Name: name, Version: prev.Version + 1, Schema: schema, CreatedAt: s.now().UTC(), CreatedBy: actor}
 	if err := s.store.InsertType(ctx, t); err != nil {
-		if errors.Is(err, ingest.ErrConflict) {
+		if errors.Is(err, derrors.ErrConflict) {
 			return ingest.EventType{}, fmt.Errorf("typereg: %s version %d was saved meanwhile: %w", name, t.Version, err)
 		}
 		return ingest.EventType{}, err

@@ -15,7 +15,7 @@ import (
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 
-	"github.com/liftlab/lift/ingest"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // Schema is a compiled properties schema.
@@ -32,10 +32,10 @@ func (noLoader) Load(url string) (any, error) {
 }
 
 // Compile checks a properties schema: valid JSON Schema (draft 2020-12 unless it says
-// otherwise) describing an object. It returns a *ingest.ValidationError on field
+// otherwise) describing an object. It returns a *derrors.ValidationError on field
 // "schema".
 func Compile(raw json.RawMessage) (*Schema, error) {
-	v := &ingest.ValidationError{}
+	v := &derrors.ValidationError{}
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
 		v.Add("schema", "must be JSON: %v", err)
@@ -96,18 +96,18 @@ var printer = message.NewPrinter(language.English)
 // property newly required, an enum narrowed or additional properties forbidden
 // (events that were valid would be refused). Nested object properties are compared
 // too. Constraints it does not understand are not compared.
-func Breaking(prev, next json.RawMessage) []ingest.FieldError {
+func Breaking(prev, next json.RawMessage) []derrors.FieldError {
 	var a, b map[string]any
 	if json.Unmarshal(prev, &a) != nil || json.Unmarshal(next, &b) != nil {
 		return nil
 	}
-	var out []ingest.FieldError
+	var out []derrors.FieldError
 	compareObject("schema", a, b, &out)
 	return out
 }
 
-func compareObject(path string, a, b map[string]any, out *[]ingest.FieldError) {
-	add := func(field, msg string) { *out = append(*out, ingest.FieldError{Field: field, Message: msg}) }
+func compareObject(path string, a, b map[string]any, out *[]derrors.FieldError) {
+	add := func(field, msg string) { *out = append(*out, derrors.FieldError{Field: field, Message: msg}) }
 	if !typesWiden(a["type"], b["type"]) {
 		add(path+".type", fmt.Sprintf("changed from %v to %v: existing events or readers would break", a["type"], b["type"]))
 	}

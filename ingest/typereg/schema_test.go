@@ -8,8 +8,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/liftlab/lift/ingest"
 	"github.com/liftlab/lift/ingest/typereg"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 const signupV1 = `{"type":"object","properties":{"plan":{"type":"string","enum":["free","pro"]},
@@ -27,7 +27,7 @@ func TestCompile(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := typereg.Compile(json.RawMessage(tt.schema))
-			var v *ingest.ValidationError
+			var v *derrors.ValidationError
 			switch {
 			case tt.wantField == "" && err != nil:
 				t.Fatalf("unexpected error %v", err)

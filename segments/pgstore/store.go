@@ -302,24 +302,16 @@ func listen(ctx context.Context, connString, channel string, wake chan<- struct{
 	}
 }
 
-// Stats are a behavioural segment's size and recent movement.
-type Stats struct {
-	Segment     string `json:"segment"`
-	Members     int64  `json:"members"`
-	EnteredHour int64  `json:"entered_last_hour"`
-	ExitedHour  int64  `json:"exited_last_hour"`
-}
-
 // Stats counts a segment's members now and its entries and exits over the last hour.
-func (s *Store) Stats(ctx context.Context, segment string) (Stats, error) {
-	st := Stats{Segment: segment}
+func (s *Store) Stats(ctx context.Context, segment string) (segments.MembershipStats, error) {
+	st := segments.MembershipStats{Segment: segment}
 	err := s.pool.QueryRow(ctx, `
 		SELECT count(*) FILTER (WHERE member),
 		       count(*) FILTER (WHERE member AND entered_at > now() - interval '1 hour'),
 		       count(*) FILTER (WHERE NOT member AND exited_at > now() - interval '1 hour')
 		FROM segment_memberships WHERE segment = $1`, segment).Scan(&st.Members, &st.EnteredHour, &st.ExitedHour)
 	if err != nil {
-		return Stats{}, fmt.Errorf("pgstore: stats of segment %q: %w", segment, err)
+		return segments.MembershipStats{}, fmt.Errorf("pgstore: stats of segment %q: %w", segment, err)
 	}
 	return st, nil
 }

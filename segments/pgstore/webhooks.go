@@ -11,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/internal/derrors"
 	"github.com/liftlab/lift/segments/webhooks"
 )
 
@@ -19,7 +19,7 @@ import (
 
 // CreateWebhook stores a new webhook, generating its secret when it has none, and
 // returns it with the secret only if generated. It returns a
-// *experiments.ValidationError or experiments.ErrConflict (key taken).
+// *derrors.ValidationError or derrors.ErrConflict (key taken).
 func (s *Store) CreateWebhook(ctx context.Context, actor string, w webhooks.Webhook) (webhooks.Webhook, error) {
 	if err := w.Validate(s.WebhookGuard); err != nil {
 		return webhooks.Webhook{}, err
@@ -47,13 +47,13 @@ func (s *Store) CreateWebhook(ctx context.Context, actor string, w webhooks.Webh
 }
 
 // UpdateWebhook replaces a webhook's URL, segments and enabled flag, and its secret
-// when w has one. It returns experiments.ErrNotFound or a *experiments.ValidationError.
+// when w has one. It returns derrors.ErrNotFound or a *derrors.ValidationError.
 func (s *Store) UpdateWebhook(ctx context.Context, actor, key string, w webhooks.Webhook) (webhooks.Webhook, error) {
 	if w.Key == "" {
 		w.Key = key
 	}
 	if w.Key != key {
-		return webhooks.Webhook{}, &experiments.ValidationError{Fields: []experiments.FieldError{{Field: "key", Message: fmt.Sprintf("must match the key in the URL (%q)", key)}}}
+		return webhooks.Webhook{}, derrors.Invalid("key", fmt.Sprintf("must match the key in the URL (%q)", key))
 	}
 	if err := w.Validate(s.WebhookGuard); err != nil {
 		return webhooks.Webhook{}, err
@@ -79,7 +79,7 @@ func (s *Store) UpdateWebhook(ctx context.Context, actor, key string, w webhooks
 	return w, nil
 }
 
-// DeleteWebhook removes a webhook and its outbox. It returns experiments.ErrNotFound.
+// DeleteWebhook removes a webhook and its outbox. It returns derrors.ErrNotFound.
 func (s *Store) DeleteWebhook(ctx context.Context, actor, key string) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		before, err := getWebhook(ctx, tx, key, true)
@@ -97,7 +97,7 @@ func (s *Store) DeleteWebhook(ctx context.Context, actor, key string) error {
 	return nil
 }
 
-// GetWebhook returns a webhook without its secret, or experiments.ErrNotFound.
+// GetWebhook returns a webhook without its secret, or derrors.ErrNotFound.
 func (s *Store) GetWebhook(ctx context.Context, key string) (webhooks.Webhook, error) {
 	w, err := getWebhook(ctx, s.pool, key, false)
 	if err != nil {
@@ -171,25 +171,16 @@ func translate(err error) error {
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return experiments.ErrNotFound
+		return derrors.ErrNotFound
 	case errors.As(err, &pgErr) && pgErr.Code == "23505":
-		return experiments.ErrConflict
+		return derrors.ErrConflict
 	}
 	return err
 }
 
-// DeadLetter is a change whose delivery was given up.
-type DeadLetter struct {
-	ID        int64           `json:"id"`
-	Change    webhooks.Change `json:"change"`
-	Attempts  int             `json:"attempts"`
-	LastError string          `json:"last_error"`
-	DeadAt    time.Time       `json:"dead_at"`
-}
-
 // DeadLetters lists a webhook's dead letters, oldest first, at most limit. It returns
-// experiments.ErrNotFound if there is no such webhook.
-func (s *Store) DeadLetters(ctx context.Context, key string, limit int) ([]DeadLetter, error) {
+// derrors.ErrNotFound if there is no such webhook.
+func (s *Store) DeadLetters(ctx context.Context, key string, limit int) ([]webhooks.DeadLetter, error) {
 	if _, err := s.GetWebhook(ctx, key); err != nil {
 		return nil, err
 	}
@@ -198,8 +189,8 @@ func (s *Store) DeadLetters(ctx context.Context, key string, limit int) ([]DeadL
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: dead letters of webhook %q: %w", key, err)
 	}
-	dls, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (DeadLetter, error) {
-		var d DeadLetter
+	dls, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (webhooks.DeadLetter, error) {
+		var d webhooks.DeadLetter
 		var c outboxChange
 		err := row.Scan(&d.ID, &c.kind, &c.segment, &c.userID, &c.at, &c.expires, &d.Attempts, &d.LastError, &d.DeadAt)
 		d.Change = c.change()
@@ -212,7 +203,7 @@ func (s *Store) DeadLetters(ctx context.Context, key string, limit int) ([]DeadL
 }
 
 // Redeliver makes a webhook's dead letters due again, with their attempts reset, and
-// returns how many. It returns experiments.ErrNotFound if there is no such webhook.
+// returns how many. It returns derrors.ErrNotFound if there is no such webhook.
 func (s *Store) Redeliver(ctx context.Context, actor, key string) (int64, error) {
 	var n int64
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/internal/derrors"
 	"github.com/liftlab/lift/internal/testenv"
 	"github.com/liftlab/lift/segments"
 	"github.com/liftlab/lift/segments/pgstore"
@@ -65,7 +65,7 @@ func TestWebhooksRefuseLoopbackByDefault(t *testing.T) {
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
 
 	_, err := s.CreateWebhook(ctx, "test", webhooks.Webhook{Key: "literal", URL: srv.URL, Secret: secret})
-	var ve *experiments.ValidationError
+	var ve *derrors.ValidationError
 	if !errors.As(err, &ve) || len(ve.Fields) != 1 || ve.Fields[0].Field != "url" {
 		t.Fatalf("saving a webhook to %s: %v, want a field error on url", srv.URL, err)
 	}

@@ -17,7 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/internal/derrors"
 	"github.com/liftlab/lift/internal/testenv"
 	"github.com/liftlab/lift/segments"
 	"github.com/liftlab/lift/segments/pgstore"
@@ -221,7 +221,7 @@ func TestWebhooksDeadLetter(t *testing.T) {
 		pending, dead, _ := s.Outbox().Counts(ctx)
 		return pending == 0 && dead == 0
 	})
-	if _, err := s.DeadLetters(ctx, "nope", 10); !errors.Is(err, experiments.ErrNotFound) {
+	if _, err := s.DeadLetters(ctx, "nope", 10); !errors.Is(err, derrors.ErrNotFound) {
 		t.Errorf("dead letters of an unknown webhook: %v", err)
 	}
 	// Every change of configuration is audited, never with the secret.

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // Webhook is one configured endpoint.
@@ -46,13 +47,13 @@ func (w *Webhook) IsEnabled() bool { return w.Enabled == nil || *w.Enabled }
 // guessable.
 const MinSecretLength = 16
 
-// Validate checks the document; it returns a *experiments.ValidationError listing
+// Validate checks the document; it returns a *derrors.ValidationError listing
 // every problem by field. A URL whose host is an IP address g refuses is refused
 // here already; host names are checked when a delivery connects.
 func (w *Webhook) Validate(g *Guard) error {
-	v := &experiments.ValidationError{}
+	v := &derrors.ValidationError{}
 	add := func(field, msg string) {
-		v.Fields = append(v.Fields, experiments.FieldError{Field: field, Message: msg})
+		v.Fields = append(v.Fields, derrors.FieldError{Field: field, Message: msg})
 	}
 	if fe := experiments.CheckKey("key", w.Key); fe != nil {
 		v.Fields = append(v.Fields, *fe)
@@ -120,6 +121,15 @@ type Change struct {
 	UserID    string     `json:"user_id"`
 	At        time.Time  `json:"at"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+}
+
+// DeadLetter is a change whose delivery was given up.
+type DeadLetter struct {
+	ID        int64     `json:"id"`
+	Change    Change    `json:"change"`
+	Attempts  int       `json:"attempts"`
+	LastError string    `json:"last_error"`
+	DeadAt    time.Time `json:"dead_at"`
 }
 
 // ChangeID is the deterministic id of a change.

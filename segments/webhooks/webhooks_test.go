@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/internal/derrors"
 	"github.com/liftlab/lift/segments/webhooks"
 )
 
@@ -76,7 +76,7 @@ func TestValidate(t *testing.T) {
 			err := c.w.Validate(c.guard)
 			var got []string
 			if err != nil {
-				var ve *experiments.ValidationError
+				var ve *derrors.ValidationError
 				if !errors.As(err, &ve) {
 					t.Fatalf("Validate = %v, want a *ValidationError", err)
 				}

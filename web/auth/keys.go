@@ -7,12 +7,13 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // KeyKind says what an API key may do.
@@ -25,12 +26,6 @@ const (
 	// ServerKey may also manage configuration through /api/v1.
 	ServerKey KeyKind = "server"
 )
-
-// ErrNotFound means no such key or user exists.
-var ErrNotFound = errors.New("not found")
-
-// ErrConflict means a user with that e-mail exists.
-var ErrConflict = errors.New("conflict")
 
 // Key describes an API key; the secret itself is never stored.
 type Key struct {
@@ -89,14 +84,14 @@ func Prefix(secret string) string {
 type KeyStore interface {
 	// CreateKey stores a key by hash.
 	CreateKey(ctx context.Context, name string, kind KeyKind, hash KeyHash, prefix, actor string, origins []string) (Key, error)
-	// SetOrigins replaces a key's allowed origins; ErrNotFound if no active key has
+	// SetOrigins replaces a key's allowed origins; derrors.ErrNotFound if no active key has
 	// that id.
 	SetOrigins(ctx context.Context, id int64, origins []string, actor string) (Key, error)
 	// RotateKey stores a successor of key id (its name, kind and origins, a new
-	// secret) and makes the old key expire at expiresAt. It returns ErrNotFound if no
-	// active key has that id and ErrConflict if it was rotated already.
+	// secret) and makes the old key expire at expiresAt. It returns derrors.ErrNotFound if no
+	// active key has that id and derrors.ErrConflict if it was rotated already.
 	RotateKey(ctx context.Context, id int64, hash KeyHash, prefix string, expiresAt time.Time, actor string) (Key, error)
-	// RevokeKey returns ErrNotFound if no active key has that id.
+	// RevokeKey returns derrors.ErrNotFound if no active key has that id.
 	RevokeKey(ctx context.Context, id int64, actor string) error
 	// ListKeys returns every key, revoked ones included.
 	ListKeys(ctx context.Context) ([]Key, error)
@@ -121,7 +116,7 @@ const MaxRotationGrace = 30 * 24 * time.Hour
 
 // RotateKey replaces key id without downtime: the new key works at once, the old one
 // until grace has passed, so clients can be moved over in between. The new secret is
-// returned once. grace must lie in (0, MaxRotationGrace]; ErrNotFound if no active
+// returned once. grace must lie in (0, MaxRotationGrace]; derrors.ErrNotFound if no active
 // key has that id.
 func RotateKey(ctx context.Context, store KeyStore, id int64, grace time.Duration, actor string) (string, Key, error) {
 	if grace <= 0 || grace > MaxRotationGrace {
@@ -133,7 +128,7 @@ func RotateKey(ctx context.Context, store KeyStore, id int64, grace time.Duratio
 	}
 	i := slices.IndexFunc(keys, func(k Key) bool { return k.ID == id && k.RevokedAt == nil })
 	if i < 0 {
-		return "", Key{}, ErrNotFound
+		return "", Key{}, derrors.ErrNotFound
 	}
 	secret := NewSecret(keys[i].Kind)
 	k, err := store.RotateKey(ctx, id, HashKey(secret), Prefix(secret), time.Now().Add(grace), actor)

@@ -10,7 +10,7 @@ type SessionStore interface {
 	// CreateSession stores a session for the user until expires.
 	CreateSession(ctx context.Context, hash KeyHash, userID int64, expires time.Time) error
 	// SessionUser returns the user of an unexpired session whose account is active,
-	// or ErrNotFound.
+	// or derrors.ErrNotFound.
 	SessionUser(ctx context.Context, hash KeyHash) (User, error)
 	// DeleteSession ends a session; ending an unknown one is not an error.
 	DeleteSession(ctx context.Context, hash KeyHash) error

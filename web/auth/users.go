@@ -43,9 +43,9 @@ type User struct {
 
 // UserStore persists users.
 type UserStore interface {
-	// CreateUser returns ErrConflict if the e-mail is taken.
+	// CreateUser returns derrors.ErrConflict if the e-mail is taken.
 	CreateUser(ctx context.Context, email string, role Role, passwordHash, actor string) (User, error)
-	// UserByEmail returns ErrNotFound if there is no such user.
+	// UserByEmail returns derrors.ErrNotFound if there is no such user.
 	UserByEmail(ctx context.Context, email string) (User, error)
 }
 

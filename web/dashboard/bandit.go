@@ -11,11 +11,12 @@ import (
 	"github.com/liftlab/lift/bandit"
 	"github.com/liftlab/lift/experiments"
 	"github.com/liftlab/lift/experiments/stats"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // BanditReporter reports on a bandit experiment.
 type BanditReporter interface {
-	// BanditReport returns experiments.ErrNotFound for an unknown experiment.
+	// BanditReport returns derrors.ErrNotFound for an unknown experiment.
 	BanditReport(ctx context.Context, key string) (bandit.Report, error)
 }
 
@@ -42,7 +43,7 @@ func (d *Dashboard) banditReport(ctx context.Context, e *experiments.Experiment,
 	defer cancel()
 	rep, err := d.Bandits.BanditReport(ctx, e.Key)
 	switch {
-	case errors.Is(err, experiments.ErrNotFound):
+	case errors.Is(err, derrors.ErrNotFound):
 		return banditState{Reason: "No weights have been published for this bandit yet."}
 	case err != nil:
 		d.Log.WarnContext(ctx, "bandit report failed", "err", err, "experiment", e.Key)

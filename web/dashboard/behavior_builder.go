@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // The behavioural rule builder edits the rules of docs/segments.md that a product
@@ -257,7 +257,7 @@ func (r *behaviorRule) document() (json.RawMessage, fieldErrors) {
 		return json.RawMessage(s), nil
 	}
 	var errs fieldErrors
-	add := func(field, msg string) { errs = append(errs, experiments.FieldError{Field: field, Message: msg}) }
+	add := func(field, msg string) { errs = append(errs, derrors.FieldError{Field: field, Message: msg}) }
 	where := func(field, text string, into map[string]any) {
 		if text == "" {
 			return

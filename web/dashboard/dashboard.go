@@ -6,8 +6,6 @@ package dashboard
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -18,24 +16,11 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/internal/derrors"
 	"github.com/liftlab/lift/web/auth"
 	"github.com/liftlab/lift/web/session"
 	"github.com/liftlab/lift/web/static"
 )
-
-// Config is the dashboard's view of the configuration service.
-type Config interface {
-	Create(ctx context.Context, actor string, kind experiments.Kind, body []byte) (json.RawMessage, error)
-	Replace(ctx context.Context, actor string, kind experiments.Kind, key string, body []byte) (json.RawMessage, error)
-	Transition(ctx context.Context, actor, key, action string) (json.RawMessage, error)
-	Delete(ctx context.Context, actor string, kind experiments.Kind, key string) error
-	Get(ctx context.Context, kind experiments.Kind, key string) (json.RawMessage, error)
-	List(ctx context.Context, kind experiments.Kind) ([]json.RawMessage, error)
-	Audit(ctx context.Context, q experiments.AuditQuery) ([]experiments.AuditEntry, error)
-	PublishSegment(ctx context.Context, actor, key string, version int) (json.RawMessage, error)
-	DiscardSegmentDraft(ctx context.Context, actor, key string) (json.RawMessage, error)
-	SegmentVersions(ctx context.Context, key string) ([]experiments.SegmentVersion, error)
-}
 
 // Users is what the users page needs.
 type Users interface {
@@ -46,7 +31,7 @@ type Users interface {
 // Deps is what the dashboard needs from the rest of lift.
 type Deps struct {
 	Log      *slog.Logger
-	Config   Config
+	Config   experiments.Manager
 	Keys     auth.KeyStore
 	Users    Users
 	Sessions *session.Manager
@@ -267,29 +252,33 @@ func render(c echo.Context, status int, comp templ.Component) error {
 }
 
 // htmlErrors turns errors from dashboard handlers into HTML error pages (the JSON
-// error handler of the API would show a browser raw JSON).
+// error handler of the API would show a browser raw JSON), with the status the API
+// answers for the same error: derrors' one table.
 func (d *Dashboard) htmlErrors(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		err := next(c)
 		if err == nil || c.Response().Committed {
 			return err
 		}
-		status, msg := http.StatusInternalServerError, "Something went wrong on our side. The error was logged."
+		status := derrors.HTTPStatus(err)
+		msg := http.StatusText(status)
 		var he *echo.HTTPError
-		var conflict *experiments.ConflictError
-		var invalid *experiments.ValidationError
+		var conflict *derrors.ConflictError
+		var invalid *derrors.ValidationError
 		switch {
 		case errors.As(err, &invalid):
-			status, msg = http.StatusUnprocessableEntity, "The stored document is no longer valid: "+problemsText(invalid.Fields)+". Fix it in its editor."
+			msg = "The stored document is no longer valid: " + problemsText(invalid.Fields) + ". Fix it in its editor."
 		case errors.As(err, &he):
 			status, msg = he.Code, http.StatusText(he.Code)
 			if s, ok := he.Message.(string); ok {
 				msg = s
 			}
-		case errors.Is(err, experiments.ErrNotFound), errors.Is(err, auth.ErrNotFound):
-			status, msg = http.StatusNotFound, "There is nothing here. It may have been deleted."
+		case errors.Is(err, derrors.ErrNotFound):
+			msg = "There is nothing here. It may have been deleted."
 		case errors.As(err, &conflict):
-			status, msg = http.StatusConflict, conflict.Reason
+			msg = conflict.Reason
+		case status >= 500:
+			msg = "Something went wrong on our side. The error was logged."
 		}
 		if status >= 500 {
 			d.Log.ErrorContext(c.Request().Context(), "dashboard request failed", "err", err, "method", c.Request().Method, "path", c.Path())
@@ -311,7 +300,7 @@ func actor(c echo.Context) string {
 
 // fieldErrors are the problems of a submitted form, by field path as the service
 // names them ("variants[1].weight").
-type fieldErrors []experiments.FieldError
+type fieldErrors []derrors.FieldError
 
 // For returns the messages for a field and anything below it ("targeting" also gets
 // "targeting.country.$in").
@@ -331,14 +320,14 @@ func (f fieldErrors) For(field string) string {
 // asFieldErrors extracts the field errors of a validation error; other errors are
 // returned as they are, to become an error page.
 func asFieldErrors(err error) (fieldErrors, error) {
-	var v *experiments.ValidationError
-	var conflict *experiments.ConflictError
+	var v *derrors.ValidationError
+	var conflict *derrors.ConflictError
 	switch {
 	case errors.As(err, &v):
 		return v.Fields, nil
 	case errors.As(err, &conflict):
 		return fieldErrors{{Field: "key", Message: conflict.Reason}}, nil
-	case errors.Is(err, experiments.ErrConflict):
+	case errors.Is(err, derrors.ErrConflict):
 		return fieldErrors{{Field: "key", Message: "is already used by another document"}}, nil
 	}
 	return nil, err

@@ -12,8 +12,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/liftlab/lift/experiments"
 	"github.com/liftlab/lift/ingest"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // EventTypes is what the event types pages read.
@@ -24,7 +24,7 @@ type EventTypes interface {
 }
 
 // EventTypeCreator registers custom event types (typereg.Service): it returns a
-// *ingest.ValidationError for a bad name or schema and ingest.ErrConflict when the
+// *derrors.ValidationError for a bad name or schema and derrors.ErrConflict when the
 // type exists.
 type EventTypeCreator interface {
 	Create(ctx context.Context, actor, name string, schema json.RawMessage) (ingest.EventType, error)
@@ -107,13 +107,11 @@ func (d *Dashboard) eventTypeCreate(c echo.Context) error {
 	if msg := jsonProblem(schema); msg != "" {
 		f.Errors = fieldErrors{{Field: "schema", Message: msg}}
 	} else if _, err := d.TypeCreator.Create(c.Request().Context(), actor(c), f.Name, json.RawMessage(schema)); err != nil {
-		var v *ingest.ValidationError
+		var v *derrors.ValidationError
 		switch {
 		case errors.As(err, &v):
-			for _, fe := range v.Fields {
-				f.Errors = append(f.Errors, experiments.FieldError{Field: fe.Field, Message: fe.Message})
-			}
-		case errors.Is(err, ingest.ErrConflict):
+			f.Errors = append(f.Errors, v.Fields...)
+		case errors.Is(err, derrors.ErrConflict):
 			f.Errors = fieldErrors{{Field: "name", Message: "is taken: an event type of that name exists (add a version through the API)"}}
 		default:
 			return err

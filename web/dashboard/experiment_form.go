@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // variantRow is one variant as the form shows it: weight in percent, value as JSON text.
@@ -288,7 +289,7 @@ func (f *experimentForm) apply(op string) bool {
 	case op == "to-builder":
 		rows, ok := rowsFromCondition(json.RawMessage(f.TargetJSON))
 		if !ok {
-			f.Errors = append(f.Errors, experiments.FieldError{Field: "targeting",
+			f.Errors = append(f.Errors, derrors.FieldError{Field: "targeting",
 				Message: "this condition is more than the builder can show (it takes attribute/operator/value lines joined by AND); keep editing it as JSON"})
 			return true
 		}
@@ -307,7 +308,7 @@ func (f *experimentForm) apply(op string) bool {
 // the service could not name precisely (percentages, JSON syntax) are found here.
 func (f *experimentForm) document(base *experiments.Experiment) ([]byte, fieldErrors) {
 	var errs fieldErrors
-	add := func(field, msg string) { errs = append(errs, experiments.FieldError{Field: field, Message: msg}) }
+	add := func(field, msg string) { errs = append(errs, derrors.FieldError{Field: field, Message: msg}) }
 	e := *base
 	if !f.Editing {
 		e.Key = f.Key

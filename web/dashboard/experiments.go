@@ -269,14 +269,6 @@ func variantNames(e *experiments.Experiment) map[string]string {
 	return names
 }
 
-// variantLabel is how a variant is named on the pages: its name, else its key.
-func variantLabel(v experiments.Variant) string {
-	if v.Name != "" {
-		return v.Name
-	}
-	return v.Key
-}
-
 // transitionText explains each lifecycle action on its confirmation page.
 var transitionText = map[string]struct{ Verb, Explain string }{
 	"start": {"Start", "Users who match the targeting start getting variants and exposures are logged. Changing weights later skews results."},

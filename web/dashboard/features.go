@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // Features are numbers and short lists the segment engine keeps per user over a
@@ -230,14 +231,14 @@ func (f *featureForm) document() ([]byte, fieldErrors) {
 	}
 	if f.Where != "" {
 		if !json.Valid([]byte(f.Where)) {
-			errs = append(errs, experiments.FieldError{Field: "where", Message: "is not valid JSON"})
+			errs = append(errs, derrors.FieldError{Field: "where", Message: "is not valid JSON"})
 		}
 		doc.Where = json.RawMessage(f.Where)
 	}
 	if f.N != "" {
 		n, err := strconv.Atoi(f.N)
 		if err != nil {
-			errs = append(errs, experiments.FieldError{Field: "n", Message: "must be a whole number"})
+			errs = append(errs, derrors.FieldError{Field: "n", Message: "must be a whole number"})
 		}
 		doc.N = n
 	}

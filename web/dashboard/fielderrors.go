@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // fieldLabels names the parts of a field path as the forms do; parts not listed are
@@ -61,7 +61,7 @@ func label(part string) string {
 }
 
 // problemsText lists field errors for a sentence: "Variant 2 weight must be …; …".
-func problemsText(fields []experiments.FieldError) string {
+func problemsText(fields []derrors.FieldError) string {
 	parts := make([]string, len(fields))
 	for i, f := range fields {
 		parts[i] = humanField(f.Field) + " " + f.Message
@@ -71,16 +71,16 @@ func problemsText(fields []experiments.FieldError) string {
 
 // summary is the form's list of problems, each once, with its field as the form names
 // it.
-func (f fieldErrors) summary() []experiments.FieldError {
+func (f fieldErrors) summary() []derrors.FieldError {
 	seen := map[string]bool{}
-	var out []experiments.FieldError
+	var out []derrors.FieldError
 	for _, e := range f {
 		name := humanField(e.Field)
 		if seen[name+"\x00"+e.Message] {
 			continue
 		}
 		seen[name+"\x00"+e.Message] = true
-		out = append(out, experiments.FieldError{Field: name, Message: e.Message})
+		out = append(out, derrors.FieldError{Field: name, Message: e.Message})
 	}
 	return out
 }

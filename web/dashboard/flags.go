@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // ruleRow is one flag rule as the form shows it. Kind is "value" (condition, segment,
@@ -148,7 +149,7 @@ func (f *flagForm) apply(op string) bool {
 	case scan(op, "cond-builder-%d", &i) && i < len(f.Rules):
 		conds, ok := rowsFromCondition(json.RawMessage(f.Rules[i].Condition))
 		if !ok {
-			f.Errors = append(f.Errors, experiments.FieldError{Field: rfield(i, "condition"),
+			f.Errors = append(f.Errors, derrors.FieldError{Field: rfield(i, "condition"),
 				Message: "is more than the builder can show (it takes attribute/operator/value lines joined by AND); keep editing it as JSON"})
 			return true
 		}
@@ -185,7 +186,7 @@ func (f *flagForm) apply(op string) bool {
 
 func (f *flagForm) document(base *experiments.Flag) ([]byte, fieldErrors) {
 	var errs fieldErrors
-	add := func(field, msg string) { errs = append(errs, experiments.FieldError{Field: field, Message: msg}) }
+	add := func(field, msg string) { errs = append(errs, derrors.FieldError{Field: field, Message: msg}) }
 	fl := *base
 	if !f.Editing {
 		fl.Key = f.Key

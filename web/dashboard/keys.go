@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/liftlab/lift/internal/derrors"
 	"github.com/liftlab/lift/web/auth"
 )
 
@@ -112,7 +113,7 @@ func (d *Dashboard) userCreate(c echo.Context) error {
 	if err != nil {
 		field, msg, found := strings.Cut(err.Error(), ": ")
 		switch {
-		case errors.Is(err, auth.ErrConflict):
+		case errors.Is(err, derrors.ErrConflict):
 			f.Errors = fieldErrors{{Field: "email", Message: "a user with this e-mail exists"}}
 		case found && (field == "email" || field == "password"):
 			f.Errors = fieldErrors{{Field: field, Message: msg}}

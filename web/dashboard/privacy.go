@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/liftlab/lift/ingest/gdpr"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // Privacy is what the privacy settings page (/settings/privacy) shows and changes:
@@ -180,9 +181,9 @@ func (d *Dashboard) privacyRetention(c echo.Context) error {
 		return echo.ErrNotFound
 	}
 	if err := d.Privacy.SetPolicy(c.Request().Context(), actor(c), table, months); err != nil {
-		var v *gdpr.ValidationError
+		var v *derrors.ValidationError
 		if errors.As(err, &v) {
-			return d.showPrivacy(c, http.StatusUnprocessableEntity, table+": "+v.Message, "")
+			return d.showPrivacy(c, http.StatusUnprocessableEntity, table+": "+v.Fields[0].Message, "")
 		}
 		return err
 	}
@@ -200,11 +201,11 @@ func (d *Dashboard) privacyErase(c echo.Context) error {
 		return err
 	}
 	fail := func(err error) error {
-		var v *gdpr.ValidationError
-		var conflict *gdpr.ConflictError
+		var v *derrors.ValidationError
+		var conflict *derrors.ConflictError
 		switch {
 		case errors.As(err, &v):
-			f.Error = v.Field + ": " + v.Message
+			f.Error = v.Error()
 		case errors.As(err, &conflict):
 			f.Error = conflict.Reason
 		default:

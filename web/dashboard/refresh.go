@@ -83,7 +83,7 @@ func newRunningSince() *runningSince { return &runningSince{at: map[string]time.
 
 // note looks up when key last became running (the zero time when the audit log does
 // not say, so that the list does not ask again).
-func (r *runningSince) note(ctx context.Context, config Config, key string) {
+func (r *runningSince) note(ctx context.Context, config experiments.Manager, key string) {
 	entries, err := config.Audit(ctx, experiments.AuditQuery{Entity: experiments.KindExperiment, Key: key, Limit: 100})
 	if err != nil {
 		return

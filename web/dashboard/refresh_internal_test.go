@@ -39,7 +39,7 @@ func (r *growingReader) count() int {
 
 // fakeConfig holds one running experiment and its audit log.
 type fakeConfig struct {
-	Config
+	experiments.Manager
 	doc   json.RawMessage
 	audit []experiments.AuditEntry
 }

@@ -13,13 +13,14 @@ import (
 
 	"github.com/liftlab/lift/experiments"
 	"github.com/liftlab/lift/experiments/stats"
+	"github.com/liftlab/lift/internal/derrors"
 	"github.com/liftlab/lift/internal/finite"
 )
 
 // ResultsReader computes an experiment's results (experiments.ResultsService).
 type ResultsReader interface {
-	// Results returns experiments.ErrNotFound for an unknown experiment and a
-	// *experiments.ValidationError when it has no goal; other errors mean the event
+	// Results returns derrors.ErrNotFound for an unknown experiment and a
+	// *derrors.ValidationError when it has no goal; other errors mean the event
 	// store did not answer.
 	Results(ctx context.Context, key string) (experiments.Results, error)
 }
@@ -305,9 +306,9 @@ func (d *Dashboard) experimentResults(ctx context.Context, e *experiments.Experi
 		ctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		res, err = d.Results.Results(ctx, e.Key)
-		var invalid *experiments.ValidationError
+		var invalid *derrors.ValidationError
 		switch {
-		case errors.As(err, &invalid), errors.Is(err, experiments.ErrNotFound):
+		case errors.As(err, &invalid), errors.Is(err, derrors.ErrNotFound):
 			return resultsState{}
 		case err != nil:
 			d.Log.WarnContext(ctx, "results unavailable", "err", err, "experiment", e.Key)

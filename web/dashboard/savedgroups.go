@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // Saved groups are named lists of values (user ids, account ids, postcodes) that
@@ -272,13 +273,13 @@ func (f *groupForm) parseValues() ([]any, fieldErrors) {
 		case groupNumbers:
 			n, err := strconv.ParseFloat(line, 64)
 			if err != nil {
-				errs = append(errs, experiments.FieldError{Field: "values", Message: fmt.Sprintf("line %d: %q is not a number", i+1, line)})
+				errs = append(errs, derrors.FieldError{Field: "values", Message: fmt.Sprintf("line %d: %q is not a number", i+1, line)})
 				continue
 			}
 			v = n
 		case groupJSON:
 			if err := json.Unmarshal([]byte(line), &v); err != nil {
-				errs = append(errs, experiments.FieldError{Field: "values", Message: fmt.Sprintf("line %d: not a JSON value (text needs quotes)", i+1)})
+				errs = append(errs, derrors.FieldError{Field: "values", Message: fmt.Sprintf("line %d: not a JSON value (text needs quotes)", i+1)})
 				continue
 			}
 		default:
@@ -290,7 +291,7 @@ func (f *groupForm) parseValues() ([]any, fieldErrors) {
 		}
 	}
 	if len(values) > maxGroupValues {
-		errs = append(errs, experiments.FieldError{Field: "values", Message: fmt.Sprintf("at most %s values", count(maxGroupValues))})
+		errs = append(errs, derrors.FieldError{Field: "values", Message: fmt.Sprintf("at most %s values", count(maxGroupValues))})
 	}
 	return values, errs
 }

@@ -13,7 +13,9 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/internal/derrors"
 	"github.com/liftlab/lift/segments"
+	"github.com/liftlab/lift/segments/condition"
 )
 
 // segmentForm is the segment editor's view-model: an attribute segment's condition,
@@ -245,7 +247,7 @@ func (d *Dashboard) saveSegment(c echo.Context, editing bool) error {
 	if f.Behavioral() {
 		s.Rule, errs = f.Rule.document()
 		if ttl, err := parseWindow(f.TTL); err != nil {
-			errs = append(errs, experiments.FieldError{Field: "ttl", Message: err.Error()})
+			errs = append(errs, derrors.FieldError{Field: "ttl", Message: err.Error()})
 		} else {
 			s.TTL = ttl
 		}
@@ -387,8 +389,8 @@ type testResult struct {
 
 // matchUser evaluates a condition against attributes, with the saved groups known to
 // lift, exactly as decisions do.
-func (d *Dashboard) matchUser(c echo.Context, condition, attributes string) testResult {
-	cond, err := segments.ParseConditionJSON([]byte(condition))
+func (d *Dashboard) matchUser(c echo.Context, conditionJSON, attributes string) testResult {
+	cond, err := condition.ParseConditionJSON([]byte(conditionJSON))
 	if err != nil {
 		return testResult{Error: "Condition: " + err.Error()}
 	}
@@ -397,7 +399,7 @@ func (d *Dashboard) matchUser(c echo.Context, condition, attributes string) test
 	if err := dec.Decode(&attrs); err != nil {
 		return testResult{Error: `Attributes must be a JSON object, such as {"country": "US"}.`}
 	}
-	groups := segments.SavedGroups{}
+	groups := condition.SavedGroups{}
 	docs, err := d.Config.List(c.Request().Context(), experiments.KindSavedGroup)
 	if err != nil {
 		return testResult{Error: "Could not load saved groups; try again."}

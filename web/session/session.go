@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/liftlab/lift/internal/derrors"
 	"github.com/liftlab/lift/web/auth"
 )
 
@@ -86,7 +87,7 @@ func (m *Manager) Login(c echo.Context, email, password string) (auth.User, erro
 	}
 	ctx := c.Request().Context()
 	u, err := m.users.UserByEmail(ctx, email)
-	if errors.Is(err, auth.ErrNotFound) {
+	if errors.Is(err, derrors.ErrNotFound) {
 		// Hash anyway so a missing account takes as long as a wrong password and
 		// response times do not reveal which e-mails exist.
 		auth.VerifyPassword(dummyHash, password)
@@ -152,7 +153,7 @@ func (m *Manager) User(c echo.Context) (auth.User, bool, error) {
 		return auth.User{}, false, nil
 	}
 	u, err := m.store.SessionUser(c.Request().Context(), auth.HashKey(ck.Value))
-	if errors.Is(err, auth.ErrNotFound) {
+	if errors.Is(err, derrors.ErrNotFound) {
 		return auth.User{}, false, nil
 	}
 	if err != nil {

@@ -17,8 +17,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/liftlab/lift/experiments"
 	"github.com/liftlab/lift/experiments/recommend"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // KeepVersions is how many models of each recommender are kept.
@@ -135,14 +135,14 @@ func (s *Store) Latest(ctx context.Context) (map[string]int64, error) {
 	return out, nil
 }
 
-// Load implements recommend.ModelStore; it returns experiments.ErrNotFound for a
+// Load implements recommend.ModelStore; it returns derrors.ErrNotFound for a
 // version that is not stored.
 func (s *Store) Load(ctx context.Context, recommender string, version int64) (*recommend.Model, error) {
 	var data, stats []byte
 	err := s.pool.QueryRow(ctx, "SELECT model, stats FROM recommender_models WHERE recommender = $1 AND version = $2",
 		recommender, version).Scan(&data, &stats)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("recommend/pgstore: model %q version %d: %w", recommender, version, experiments.ErrNotFound)
+		return nil, fmt.Errorf("recommend/pgstore: model %q version %d: %w", recommender, version, derrors.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("recommend/pgstore: model %q version %d: %w", recommender, version, err)
@@ -158,24 +158,16 @@ func (s *Store) Load(ctx context.Context, recommender string, version int64) (*r
 	return m, nil
 }
 
-// ModelInfo describes one stored model version.
-type ModelInfo struct {
-	Version   int64           `json:"version"`
-	TrainedAt time.Time       `json:"trained_at"`
-	Bytes     int             `json:"bytes"`
-	Stats     recommend.Stats `json:"stats"`
-}
-
 // Versions lists a recommender's stored models, newest first, and when training was
 // asked for if it still is (zero if not).
-func (s *Store) Versions(ctx context.Context, recommender string) ([]ModelInfo, time.Time, error) {
+func (s *Store) Versions(ctx context.Context, recommender string) ([]recommend.ModelInfo, time.Time, error) {
 	rows, err := s.pool.Query(ctx, `SELECT version, trained_at, octet_length(model), stats FROM recommender_models
 		WHERE recommender = $1 ORDER BY version DESC`, recommender)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("recommend/pgstore: models of %q: %w", recommender, err)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ModelInfo, error) {
-		var mi ModelInfo
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (recommend.ModelInfo, error) {
+		var mi recommend.ModelInfo
 		var stats []byte
 		if err := row.Scan(&mi.Version, &mi.TrainedAt, &mi.Bytes, &stats); err != nil {
 			return mi, err

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/liftlab/lift/ingest/gdpr"
+	"github.com/liftlab/lift/internal/derrors"
 )
 
 // Store implements gdpr.Jobs and gdpr.Policies.
@@ -83,11 +84,11 @@ func (s *Store) Create(ctx context.Context, j gdpr.Job) error {
 	return nil
 }
 
-// Get returns gdpr.ErrNotFound if there is no such job.
+// Get returns derrors.ErrNotFound if there is no such job.
 func (s *Store) Get(ctx context.Context, id string) (gdpr.Job, error) {
 	j, err := scanJob(s.pool.QueryRow(ctx, "SELECT "+jobColumns+" FROM erasure_jobs WHERE id = $1", id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return gdpr.Job{}, fmt.Errorf("pgstore: erasure job %q: %w", id, gdpr.ErrNotFound)
+		return gdpr.Job{}, fmt.Errorf("pgstore: erasure job %q: %w", id, derrors.ErrNotFound)
 	}
 	if err != nil {
 		return gdpr.Job{}, fmt.Errorf("pgstore: erasure job %q: %w", id, err)

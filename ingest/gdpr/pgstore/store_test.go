@@ -13,6 +13,7 @@ import (
 
 	"github.com/liftlab/lift/ingest/gdpr"
 	"github.com/liftlab/lift/ingest/gdpr/pgstore"
+	"github.com/liftlab/lift/internal/derrors"
 	"github.com/liftlab/lift/internal/testenv"
 )
 
@@ -68,7 +69,7 @@ func TestJobs(t *testing.T) {
 	if by, _ := s.BySubject(ctx, "lp_subject"); len(by) != 1 {
 		t.Errorf("by subject: %+v", by)
 	}
-	if _, err := s.Get(ctx, "nope"); !errors.Is(err, gdpr.ErrNotFound) {
+	if _, err := s.Get(ctx, "nope"); !errors.Is(err, derrors.ErrNotFound) {
 		t.Errorf("missing job: %v", err)
 	}
 	// The audit log has the request and the completion, and never the ids.

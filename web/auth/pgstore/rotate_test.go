@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/liftlab/lift/internal/derrors"
 	"github.com/liftlab/lift/web/auth"
 )
 
@@ -24,7 +25,7 @@ func TestOriginsAndRotation(t *testing.T) {
 	if err != nil || len(k.AllowedOrigins) != 2 {
 		t.Fatalf("set origins: %+v, %v", k, err)
 	}
-	if _, err := s.SetOrigins(ctx, 999, nil, "tester"); !errors.Is(err, auth.ErrNotFound) {
+	if _, err := s.SetOrigins(ctx, 999, nil, "tester"); !errors.Is(err, derrors.ErrNotFound) {
 		t.Errorf("unknown key: %v", err)
 	}
 	newSecret, next, err := auth.RotateKey(ctx, s, k.ID, time.Hour, "tester")
@@ -34,7 +35,7 @@ func TestOriginsAndRotation(t *testing.T) {
 	if next.ID == k.ID || next.Name != "site" || next.Kind != auth.ClientKey || len(next.AllowedOrigins) != 2 || newSecret == oldSecret {
 		t.Errorf("successor %+v", next)
 	}
-	if _, _, err := auth.RotateKey(ctx, s, k.ID, time.Hour, "tester"); !errors.Is(err, auth.ErrConflict) {
+	if _, _, err := auth.RotateKey(ctx, s, k.ID, time.Hour, "tester"); !errors.Is(err, derrors.ErrConflict) {
 		t.Errorf("second rotation: %v, want ErrConflict", err)
 	}
 	ring := auth.NewKeyRing(s)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/liftlab/lift/internal/derrors"
 	"github.com/liftlab/lift/web/auth"
 )
 
@@ -28,7 +29,7 @@ func (s *Store) CreateSession(ctx context.Context, hash auth.KeyHash, userID int
 	return nil
 }
 
-// SessionUser returns auth.ErrNotFound for an unknown or expired session, or one whose
+// SessionUser returns derrors.ErrNotFound for an unknown or expired session, or one whose
 // user has been disabled.
 func (s *Store) SessionUser(ctx context.Context, hash auth.KeyHash) (auth.User, error) {
 	var u auth.User
@@ -37,7 +38,7 @@ func (s *Store) SessionUser(ctx context.Context, hash auth.KeyHash) (auth.User, 
 		WHERE s.token_hash = $1 AND s.expires_at > now() AND u.disabled_at IS NULL`, hash[:]).
 		Scan(&u.ID, &u.Email, &u.Role, &u.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return auth.User{}, auth.ErrNotFound
+		return auth.User{}, derrors.ErrNotFound
 	}
 	if err != nil {
 		return auth.User{}, fmt.Errorf("pgstore: session: %w", err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/liftlab/lift/internal/derrors"
 	"github.com/liftlab/lift/web/auth"
 )
 
@@ -28,14 +29,14 @@ func TestSessions(t *testing.T) {
 		t.Fatalf("SessionUser(live) = %+v, %v", got, err)
 	}
 	for name, h := range map[string]auth.KeyHash{"expired": expired, "unknown": auth.HashKey("nope")} {
-		if _, err := s.SessionUser(ctx, h); !errors.Is(err, auth.ErrNotFound) {
+		if _, err := s.SessionUser(ctx, h); !errors.Is(err, derrors.ErrNotFound) {
 			t.Errorf("SessionUser(%s): %v, want ErrNotFound", name, err)
 		}
 	}
 	if err := s.DeleteSession(ctx, live); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.SessionUser(ctx, live); !errors.Is(err, auth.ErrNotFound) {
+	if _, err := s.SessionUser(ctx, live); !errors.Is(err, derrors.ErrNotFound) {
 		t.Errorf("after logout: %v", err)
 	}
 	users, err := s.ListUsers(ctx)

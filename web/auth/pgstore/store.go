@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/liftlab/lift/internal/derrors"
 	"github.com/liftlab/lift/web/auth"
 )
 
@@ -53,13 +54,13 @@ func (s *Store) CreateKey(ctx context.Context, name string, kind auth.KeyKind, h
 	return k, nil
 }
 
-// RevokeKey returns auth.ErrNotFound if no active key has that id.
+// RevokeKey returns derrors.ErrNotFound if no active key has that id.
 func (s *Store) RevokeKey(ctx context.Context, id int64, actor string) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		k, err := scanKey(tx.QueryRow(ctx, `UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL
 			RETURNING `+keyColumns, id))
 		if errors.Is(err, pgx.ErrNoRows) {
-			return auth.ErrNotFound
+			return derrors.ErrNotFound
 		}
 		if err != nil {
 			return err
@@ -109,7 +110,7 @@ func (s *Store) ActiveKeys(ctx context.Context) (map[auth.KeyHash]auth.Key, erro
 	return keys, nil
 }
 
-// SetOrigins replaces a key's allowed origins; auth.ErrNotFound if no active key has
+// SetOrigins replaces a key's allowed origins; derrors.ErrNotFound if no active key has
 // that id.
 func (s *Store) SetOrigins(ctx context.Context, id int64, origins []string, actor string) (auth.Key, error) {
 	if origins == nil {
@@ -119,7 +120,7 @@ func (s *Store) SetOrigins(ctx context.Context, id int64, origins []string, acto
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		before, err := scanKey(tx.QueryRow(ctx, "SELECT "+keyColumns+" FROM api_keys WHERE id = $1 AND revoked_at IS NULL FOR UPDATE", id))
 		if errors.Is(err, pgx.ErrNoRows) {
-			return auth.ErrNotFound
+			return derrors.ErrNotFound
 		}
 		if err != nil {
 			return err
@@ -136,20 +137,20 @@ func (s *Store) SetOrigins(ctx context.Context, id int64, origins []string, acto
 }
 
 // RotateKey stores the successor of key id and makes the old key expire at
-// expiresAt: auth.ErrNotFound if no active key has that id, auth.ErrConflict if it
+// expiresAt: derrors.ErrNotFound if no active key has that id, derrors.ErrConflict if it
 // was rotated already.
 func (s *Store) RotateKey(ctx context.Context, id int64, hash auth.KeyHash, prefix string, expiresAt time.Time, actor string) (auth.Key, error) {
 	var k auth.Key
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		old, err := scanKey(tx.QueryRow(ctx, "SELECT "+keyColumns+" FROM api_keys WHERE id = $1 AND revoked_at IS NULL FOR UPDATE", id))
 		if errors.Is(err, pgx.ErrNoRows) {
-			return auth.ErrNotFound
+			return derrors.ErrNotFound
 		}
 		if err != nil {
 			return err
 		}
 		if old.ExpiresAt != nil {
-			return auth.ErrConflict
+			return derrors.ErrConflict
 		}
 		k = auth.Key{Name: old.Name, Kind: old.Kind, Prefix: prefix, AllowedOrigins: old.AllowedOrigins}
 		if err := tx.QueryRow(ctx, `INSERT INTO api_keys (name, kind, hash, prefix, allowed_origins) VALUES ($1, $2, $3, $4, $5)
@@ -171,7 +172,7 @@ func (s *Store) RotateKey(ctx context.Context, id int64, hash auth.KeyHash, pref
 	return k, nil
 }
 
-// CreateUser returns auth.ErrConflict if the e-mail is taken.
+// CreateUser returns derrors.ErrConflict if the e-mail is taken.
 func (s *Store) CreateUser(ctx context.Context, email string, role auth.Role, passwordHash, actor string) (auth.User, error) {
 	u := auth.User{Email: email, Role: role, PasswordHash: passwordHash}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -185,7 +186,7 @@ func (s *Store) CreateUser(ctx context.Context, email string, role auth.Role, pa
 	})
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
-		return auth.User{}, fmt.Errorf("pgstore: create user %q: %w", email, auth.ErrConflict)
+		return auth.User{}, fmt.Errorf("pgstore: create user %q: %w", email, derrors.ErrConflict)
 	}
 	if err != nil {
 		return auth.User{}, fmt.Errorf("pgstore: create user %q: %w", email, err)
@@ -193,14 +194,14 @@ func (s *Store) CreateUser(ctx context.Context, email string, role auth.Role, pa
 	return u, nil
 }
 
-// UserByEmail returns auth.ErrNotFound if there is no such active user.
+// UserByEmail returns derrors.ErrNotFound if there is no such active user.
 func (s *Store) UserByEmail(ctx context.Context, email string) (auth.User, error) {
 	var u auth.User
 	err := s.pool.QueryRow(ctx,
 		"SELECT id, email, role, password_hash, created_at FROM users WHERE email = $1 AND disabled_at IS NULL", email).
 		Scan(&u.ID, &u.Email, &u.Role, &u.PasswordHash, &u.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return auth.User{}, fmt.Errorf("pgstore: user %q: %w", email, auth.ErrNotFound)
+		return auth.User{}, fmt.Errorf("pgstore: user %q: %w", email, derrors.ErrNotFound)
 	}
 	if err != nil {
 		return auth.User{}, fmt.Errorf("pgstore: user %q: %w", email, err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/liftlab/lift/internal/derrors"
 	"github.com/liftlab/lift/internal/testenv"
 	"github.com/liftlab/lift/web/auth"
 	"github.com/liftlab/lift/web/auth/pgstore"
@@ -42,7 +43,7 @@ func TestKeys(t *testing.T) {
 	if err := s.RevokeKey(ctx, k.ID, "tester"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.RevokeKey(ctx, k.ID, "tester"); !errors.Is(err, auth.ErrNotFound) {
+	if err := s.RevokeKey(ctx, k.ID, "tester"); !errors.Is(err, derrors.ErrNotFound) {
 		t.Errorf("revoking twice: %v, want ErrNotFound", err)
 	}
 	if err := ring.Reload(ctx); err != nil {
@@ -67,14 +68,14 @@ func TestUsers(t *testing.T) {
 	if u.Email != "ada@example.com" {
 		t.Errorf("email not normalised: %q", u.Email)
 	}
-	if _, err := auth.CreateUser(ctx, s, "ada@example.com", auth.Viewer, "another password", "tester"); !errors.Is(err, auth.ErrConflict) {
+	if _, err := auth.CreateUser(ctx, s, "ada@example.com", auth.Viewer, "another password", "tester"); !errors.Is(err, derrors.ErrConflict) {
 		t.Errorf("duplicate user: %v, want ErrConflict", err)
 	}
 	got, err := s.UserByEmail(ctx, "ada@example.com")
 	if err != nil || got.Role != auth.Editor || !auth.VerifyPassword(got.PasswordHash, "a long password") {
 		t.Errorf("user by email: %+v, %v", got, err)
 	}
-	if _, err := s.UserByEmail(ctx, "nobody@example.com"); !errors.Is(err, auth.ErrNotFound) {
+	if _, err := s.UserByEmail(ctx, "nobody@example.com"); !errors.Is(err, derrors.ErrNotFound) {
 		t.Errorf("missing user: %v, want ErrNotFound", err)
 	}
 }

@@ -17,8 +17,14 @@ import (
 
 	"github.com/liftlab/lift/ingest"
 	"github.com/liftlab/lift/ingest/amqpbus"
+	"github.com/liftlab/lift/internal/derrors"
 	"github.com/liftlab/lift/web/client"
 )
+
+// ErrUnavailable is what Send's error wraps while the broker is unreachable or does
+// not confirm: nothing was stored, and the same events may be sent again. It is
+// lift's own error kind, named here because a client cannot import lift's internals.
+var ErrUnavailable = derrors.ErrUnavailable
 
 // Publisher publishes events to lift's exchange, reconnecting by itself.
 type Publisher struct {
@@ -46,7 +52,7 @@ func Dial(ctx context.Context, url string, log *slog.Logger) (*Publisher, error)
 
 // Send publishes events and returns nil once the broker confirmed them. Events
 // without an ID or timestamp get them (client.Prepare), so a retry is idempotent.
-// It fails, wrapping ingest.ErrUnavailable, while the broker is unreachable.
+// It fails, wrapping ErrUnavailable, while the broker is unreachable.
 func (p *Publisher) Send(ctx context.Context, events []client.Event) error {
 	client.Prepare(events)
 	now := time.Now().UTC()

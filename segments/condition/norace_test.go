@@ -1,5 +1,5 @@
 //go:build !race
 
-package segments_test
+package condition_test
 
 const raceEnabled = false

@@ -1,4 +1,4 @@
-package segments
+package condition
 
 // GrowthBook's reference SDK is JavaScript. Its conditions no longer convert between
 // types, but some JavaScript behaviour remains part of the language: how a number is

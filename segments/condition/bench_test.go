@@ -1,9 +1,9 @@
-package segments_test
+package condition_test
 
 import (
 	"testing"
 
-	"github.com/liftlab/lift/segments"
+	"github.com/liftlab/lift/segments/condition"
 )
 
 func BenchmarkMatch(b *testing.B) {
@@ -12,7 +12,7 @@ func BenchmarkMatch(b *testing.B) {
 		"browser": "Mozilla/5.0 (Linux; Android 14) Mobile Safari", "appVersion": "4.12.1",
 		"tags": []any{"beta", "vip"},
 	}
-	groups := segments.SavedGroups{"internal": {"user-1", "user-2", "user-123"}}
+	groups := condition.SavedGroups{"internal": {"user-1", "user-2", "user-123"}}
 	for _, bm := range []struct{ name, condition string }{
 		{"targeting", `{"country":{"$in":["US","CA"]},"age":{"$gte":18}}`},
 		{"equality", `{"plan":"pro"}`},
@@ -39,7 +39,7 @@ func BenchmarkParseCondition(b *testing.B) {
 	raw := []byte(`{"country":{"$in":["US","CA"]},"age":{"$gte":18},"browser":{"$regex":"Mobile"}}`)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := segments.ParseConditionJSON(raw); err != nil {
+		if _, err := condition.ParseConditionJSON(raw); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,6 +1,6 @@
 //go:build race
 
-package segments_test
+package condition_test
 
 // raceEnabled: under the race detector sync.Pool drops a quarter of what is put back
 // (on purpose, to find misuse), so code that reuses pooled values — regexp's matchers

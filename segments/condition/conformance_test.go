@@ -1,4 +1,4 @@
-package segments_test
+package condition_test
 
 import (
 	"encoding/json"
@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/liftlab/lift/internal/conformance"
-	"github.com/liftlab/lift/segments"
+	"github.com/liftlab/lift/segments/condition"
 )
 
 // evalConditionCase is one GrowthBook case: [name, condition, attributes, expected,
@@ -17,7 +17,7 @@ type evalConditionCase struct {
 	condition json.RawMessage
 	attrs     map[string]any
 	want      bool
-	groups    segments.SavedGroups
+	groups    condition.SavedGroups
 }
 
 func loadEvalConditionCases(t testing.TB) []evalConditionCase {
@@ -55,16 +55,16 @@ func loadEvalConditionCases(t testing.TB) []evalConditionCase {
 func TestConditionConformance(t *testing.T) {
 	for _, tc := range loadEvalConditionCases(t) {
 		t.Run(tc.name, func(t *testing.T) {
-			cond, err := segments.ParseConditionJSON(tc.condition)
+			cond, err := condition.ParseConditionJSON(tc.condition)
 			if err != nil {
 				// GrowthBook evaluates what lift rejects to false, except an operator it
 				// does not know, which it evaluates to "unknown": that fails even under
 				// $not or $nor, and only another branch of an $or that passes makes such a
 				// condition match. lift refuses to store either kind, so no decision
 				// depends on one.
-				var ce *segments.ConditionError
+				var ce *condition.ConditionError
 				if !errors.As(err, &ce) {
-					t.Fatalf("error %v is %T, want *segments.ConditionError", err, err)
+					t.Fatalf("error %v is %T, want *condition.ConditionError", err, err)
 				}
 				if tc.want && !unknownToGrowthBook(ce) {
 					t.Fatalf("ParseConditionJSON(%s) = %v, but GrowthBook expects a match", tc.condition, err)
@@ -80,7 +80,7 @@ func TestConditionConformance(t *testing.T) {
 			if err := json.Unmarshal(tc.condition, &decoded); err != nil {
 				t.Fatal(err)
 			}
-			cond2, err := segments.ParseCondition(decoded)
+			cond2, err := condition.ParseCondition(decoded)
 			if err != nil {
 				t.Fatalf("ParseCondition: %v", err)
 			}
@@ -103,7 +103,7 @@ var growthBookOperators = map[string]bool{
 
 // unknownToGrowthBook reports whether lift rejected an operator that GrowthBook does
 // not know either, so that GrowthBook evaluates it to "unknown".
-func unknownToGrowthBook(ce *segments.ConditionError) bool {
+func unknownToGrowthBook(ce *condition.ConditionError) bool {
 	name, ok := strings.CutPrefix(ce.Message, "unknown operator ")
 	return ok && !growthBookOperators[strings.Trim(name, `"`)]
 }

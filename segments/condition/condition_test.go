@@ -1,4 +1,4 @@
-package segments_test
+package condition_test
 
 import (
 	"encoding/json"
@@ -8,14 +8,14 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/liftlab/lift/segments"
+	"github.com/liftlab/lift/segments/condition"
 )
 
-func mustParse(t testing.TB, condition string) *segments.Condition {
+func mustParse(t testing.TB, cond string) *condition.Condition {
 	t.Helper()
-	c, err := segments.ParseConditionJSON([]byte(condition))
+	c, err := condition.ParseConditionJSON([]byte(cond))
 	if err != nil {
-		t.Fatalf("ParseConditionJSON(%s): %v", condition, err)
+		t.Fatalf("ParseConditionJSON(%s): %v", cond, err)
 	}
 	return c
 }
@@ -33,39 +33,39 @@ func TestParseConditionErrors(t *testing.T) {
 	tests := []struct {
 		name      string
 		condition string
-		want      segments.ConditionError // Message is matched as a substring
+		want      condition.ConditionError // Message is matched as a substring
 	}{
-		{"unknown operator", `{"country":{"$inn":["US"]}}`, segments.ConditionError{Path: "country.$inn", Message: `unknown operator "$inn"`}},
-		{"nested path", `{"$and":[{"a":1},{"age":{"$gt":[1]}}]}`, segments.ConditionError{Path: "$and[1].age.$gt", Message: "must be a number or a string"}},
-		{"in not array", `{"c":{"$in":"US"}}`, segments.ConditionError{Path: "c.$in", Message: "must be an array"}},
-		{"in element object", `{"c":{"$in":["US",{"a":1}]}}`, segments.ConditionError{Path: "c.$in[1]", Message: "must be a string, number, boolean or null"}},
-		{"nin not array", `{"c":{"$nin":1}}`, segments.ConditionError{Path: "c.$nin", Message: "must be an array"}},
-		{"ini not array", `{"c":{"$ini":1}}`, segments.ConditionError{Path: "c.$ini", Message: "must be an array"}},
-		{"bad regex", `{"name":{"$regex":"/???***[)"}}`, segments.ConditionError{Path: "name.$regex", Message: "invalid regular expression"}},
-		{"regex lookahead unsupported by RE2", `{"name":{"$regex":"a(?=b)"}}`, segments.ConditionError{Path: "name.$regex", Message: "invalid regular expression"}},
-		{"regex not string", `{"name":{"$regexi":5}}`, segments.ConditionError{Path: "name.$regexi", Message: "must be a regular expression string"}},
-		{"size string", `{"tags":{"$size":"3"}}`, segments.ConditionError{Path: "tags.$size", Message: "must be a number or an operator object"}},
-		{"size bad inner operator", `{"tags":{"$size":{"$gtt":3}}}`, segments.ConditionError{Path: "tags.$size.$gtt", Message: "unknown operator"}},
-		{"exists not bool", `{"a":{"$exists":1}}`, segments.ConditionError{Path: "a.$exists", Message: "must be true or false"}},
-		{"type unknown", `{"a":{"$type":"int"}}`, segments.ConditionError{Path: "a.$type", Message: "must be one of"}},
-		{"all not array", `{"a":{"$all":"x"}}`, segments.ConditionError{Path: "a.$all", Message: "must be an array"}},
-		{"all element", `{"a":{"$all":["x",{"$foo":1}]}}`, segments.ConditionError{Path: "a.$all[1].$foo", Message: "unknown operator"}},
-		{"elemMatch not object", `{"a":{"$elemMatch":[1]}}`, segments.ConditionError{Path: "a.$elemMatch", Message: "must be a condition or operator object"}},
-		{"elemMatch nested", `{"h":{"$elemMatch":{"name":{"$regx":"^p"}}}}`, segments.ConditionError{Path: "h.$elemMatch.name.$regx", Message: "unknown operator"}},
-		{"not inner", `{"a":{"$not":{"$bad":1}}}`, segments.ConditionError{Path: "a.$not.$bad", Message: "unknown operator"}},
-		{"group id not string", `{"id":{"$inGroup":1}}`, segments.ConditionError{Path: "id.$inGroup", Message: "must be a saved group id"}},
-		{"version not string", `{"v":{"$vgt":true}}`, segments.ConditionError{Path: "v.$vgt", Message: "must be a version string"}},
-		{"mixed operator object", `{"a":{"$gt":1,"b":2}}`, segments.ConditionError{Path: "a", Message: "mixes operators with field names"}},
-		{"or not array", `{"$or":{"a":1}}`, segments.ConditionError{Path: "$or", Message: "must be an array of condition objects"}},
-		{"or element", `{"$or":[{"a":1},"b"]}`, segments.ConditionError{Path: "$or[1]", Message: "must be a condition object"}},
-		{"top-level not", `{"$not":[1]}`, segments.ConditionError{Path: "$not", Message: "must be a condition object"}},
-		{"not an object", `[1,2]`, segments.ConditionError{Message: "must be a JSON object"}},
-		{"not JSON", `{"a":`, segments.ConditionError{Message: "not valid JSON"}},
+		{"unknown operator", `{"country":{"$inn":["US"]}}`, condition.ConditionError{Path: "country.$inn", Message: `unknown operator "$inn"`}},
+		{"nested path", `{"$and":[{"a":1},{"age":{"$gt":[1]}}]}`, condition.ConditionError{Path: "$and[1].age.$gt", Message: "must be a number or a string"}},
+		{"in not array", `{"c":{"$in":"US"}}`, condition.ConditionError{Path: "c.$in", Message: "must be an array"}},
+		{"in element object", `{"c":{"$in":["US",{"a":1}]}}`, condition.ConditionError{Path: "c.$in[1]", Message: "must be a string, number, boolean or null"}},
+		{"nin not array", `{"c":{"$nin":1}}`, condition.ConditionError{Path: "c.$nin", Message: "must be an array"}},
+		{"ini not array", `{"c":{"$ini":1}}`, condition.ConditionError{Path: "c.$ini", Message: "must be an array"}},
+		{"bad regex", `{"name":{"$regex":"/???***[)"}}`, condition.ConditionError{Path: "name.$regex", Message: "invalid regular expression"}},
+		{"regex lookahead unsupported by RE2", `{"name":{"$regex":"a(?=b)"}}`, condition.ConditionError{Path: "name.$regex", Message: "invalid regular expression"}},
+		{"regex not string", `{"name":{"$regexi":5}}`, condition.ConditionError{Path: "name.$regexi", Message: "must be a regular expression string"}},
+		{"size string", `{"tags":{"$size":"3"}}`, condition.ConditionError{Path: "tags.$size", Message: "must be a number or an operator object"}},
+		{"size bad inner operator", `{"tags":{"$size":{"$gtt":3}}}`, condition.ConditionError{Path: "tags.$size.$gtt", Message: "unknown operator"}},
+		{"exists not bool", `{"a":{"$exists":1}}`, condition.ConditionError{Path: "a.$exists", Message: "must be true or false"}},
+		{"type unknown", `{"a":{"$type":"int"}}`, condition.ConditionError{Path: "a.$type", Message: "must be one of"}},
+		{"all not array", `{"a":{"$all":"x"}}`, condition.ConditionError{Path: "a.$all", Message: "must be an array"}},
+		{"all element", `{"a":{"$all":["x",{"$foo":1}]}}`, condition.ConditionError{Path: "a.$all[1].$foo", Message: "unknown operator"}},
+		{"elemMatch not object", `{"a":{"$elemMatch":[1]}}`, condition.ConditionError{Path: "a.$elemMatch", Message: "must be a condition or operator object"}},
+		{"elemMatch nested", `{"h":{"$elemMatch":{"name":{"$regx":"^p"}}}}`, condition.ConditionError{Path: "h.$elemMatch.name.$regx", Message: "unknown operator"}},
+		{"not inner", `{"a":{"$not":{"$bad":1}}}`, condition.ConditionError{Path: "a.$not.$bad", Message: "unknown operator"}},
+		{"group id not string", `{"id":{"$inGroup":1}}`, condition.ConditionError{Path: "id.$inGroup", Message: "must be a saved group id"}},
+		{"version not string", `{"v":{"$vgt":true}}`, condition.ConditionError{Path: "v.$vgt", Message: "must be a version string"}},
+		{"mixed operator object", `{"a":{"$gt":1,"b":2}}`, condition.ConditionError{Path: "a", Message: "mixes operators with field names"}},
+		{"or not array", `{"$or":{"a":1}}`, condition.ConditionError{Path: "$or", Message: "must be an array of condition objects"}},
+		{"or element", `{"$or":[{"a":1},"b"]}`, condition.ConditionError{Path: "$or[1]", Message: "must be a condition object"}},
+		{"top-level not", `{"$not":[1]}`, condition.ConditionError{Path: "$not", Message: "must be a condition object"}},
+		{"not an object", `[1,2]`, condition.ConditionError{Message: "must be a JSON object"}},
+		{"not JSON", `{"a":`, condition.ConditionError{Message: "not valid JSON"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := segments.ParseConditionJSON([]byte(tt.condition))
-			var ce *segments.ConditionError
+			_, err := condition.ParseConditionJSON([]byte(tt.condition))
+			var ce *condition.ConditionError
 			if !errors.As(err, &ce) {
 				t.Fatalf("ParseConditionJSON(%s) error = %v (%T), want *ConditionError", tt.condition, err, err)
 			}
@@ -80,10 +80,10 @@ func TestParseConditionErrors(t *testing.T) {
 }
 
 func TestMatchEverything(t *testing.T) {
-	var nilCond *segments.Condition
-	conds := map[string]*segments.Condition{"nil *Condition": nilCond, "zero Condition": {}}
+	var nilCond *condition.Condition
+	conds := map[string]*condition.Condition{"nil *Condition": nilCond, "zero Condition": {}}
 	for _, raw := range []any{nil, map[string]any{}, []byte(""), json.RawMessage("null"), []byte(" {} ")} {
-		c, err := segments.ParseCondition(raw)
+		c, err := condition.ParseCondition(raw)
 		if err != nil {
 			t.Fatalf("ParseCondition(%#v): %v", raw, err)
 		}
@@ -227,7 +227,7 @@ func TestMatchGoValues(t *testing.T) {
 		"ids":  []string{"x", "7"},
 		"v":    uint8(3),
 	}
-	groups := segments.SavedGroups{"g": {int(1), "7"}}
+	groups := condition.SavedGroups{"g": {int(1), "7"}}
 	if !c.Match(attrs, groups) {
 		t.Error("Go-typed attributes do not match")
 	}
@@ -236,14 +236,14 @@ func TestMatchGoValues(t *testing.T) {
 		t.Error("age 17 matches $gte 18")
 	}
 
-	parsed, err := segments.ParseCondition(map[string]any{"n": map[string]any{"$in": []string{"a"}, "$gt": int32(3)}})
+	parsed, err := condition.ParseCondition(map[string]any{"n": map[string]any{"$in": []string{"a"}, "$gt": int32(3)}})
 	if err != nil {
 		t.Fatalf("ParseCondition with Go values: %v", err)
 	}
 	if parsed.Match(map[string]any{"n": 4}, nil) {
 		t.Error(`4 matches {"$in":["a"]}`)
 	}
-	if _, err := segments.ParseCondition(map[string]any{"n": struct{}{}}); err == nil {
+	if _, err := condition.ParseCondition(map[string]any{"n": struct{}{}}); err == nil {
 		t.Error("ParseCondition accepted a struct")
 	}
 }
@@ -251,10 +251,10 @@ func TestMatchGoValues(t *testing.T) {
 func TestSavedGroups(t *testing.T) {
 	in := mustParse(t, `{"id":{"$inGroup":"beta"}}`)
 	notIn := mustParse(t, `{"id":{"$notInGroup":"beta"}}`)
-	groups := segments.SavedGroups{"beta": {"u1", "u2", 3.0}}
+	groups := condition.SavedGroups{"beta": {"u1", "u2", 3.0}}
 	tests := []struct {
 		attrs      map[string]any
-		groups     segments.SavedGroups
+		groups     condition.SavedGroups
 		in, notIn  bool
 		comparison string
 	}{
@@ -281,7 +281,7 @@ func TestParseConditionCopiesInput(t *testing.T) {
 	list := []any{"US", "CA"}
 	literal := []any{"a"}
 	raw := map[string]any{"country": map[string]any{"$in": list}, "tags": literal}
-	c, err := segments.ParseCondition(raw)
+	c, err := condition.ParseCondition(raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,8 +321,8 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 		"country": "US", "age": 30.0, "plan": "pro", "tags": []any{"a", "b"},
 		"v": "2.10.3", "ua": "Android Mobile", "id": "u1", "sub": map[string]any{"n": 3.0},
 	}
-	groups := segments.SavedGroups{"beta": {"u0", "u1"}}
-	for _, condition := range []string{
+	groups := condition.SavedGroups{"beta": {"u0", "u1"}}
+	for _, cond := range []string{
 		`{"country":{"$in":["US","CA"]},"age":{"$gte":18}}`,
 		`{"plan":"pro"}`,
 		`{"plan":{"$eq":"pro"},"age":{"$ne":3}}`,
@@ -339,23 +339,23 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 		`{"tags":{"$size":2}}`,
 		`{"$or":[{"country":"FR"},{"age":{"$gte":18}}],"$not":{"plan":"free"}}`,
 	} {
-		c := mustParse(t, condition)
+		c := mustParse(t, cond)
 		if !c.Match(attrs, groups) {
-			t.Errorf("%s does not match %v", condition, attrs)
+			t.Errorf("%s does not match %v", cond, attrs)
 		}
-		if raceEnabled && strings.Contains(condition, "$regex") {
+		if raceEnabled && strings.Contains(cond, "$regex") {
 			continue // regexp's pooled matchers are dropped at random under -race
 		}
 		if n := testing.AllocsPerRun(100, func() { c.Match(attrs, groups) }); n != 0 {
-			t.Errorf("Match(%s) allocates %v times per run, want 0", condition, n)
+			t.Errorf("Match(%s) allocates %v times per run, want 0", cond, n)
 		}
 	}
 }
 
 func TestConditionErrorMessage(t *testing.T) {
 	got := []string{
-		(&segments.ConditionError{Path: "a.$gt", Message: "m"}).Error(),
-		(&segments.ConditionError{Message: "m"}).Error(),
+		(&condition.ConditionError{Path: "a.$gt", Message: "m"}).Error(),
+		(&condition.ConditionError{Message: "m"}).Error(),
 	}
 	want := []string{"invalid condition at a.$gt: m", "invalid condition: m"}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -1,11 +1,11 @@
-package segments_test
+package condition_test
 
 import (
 	"encoding/json"
 	"errors"
 	"testing"
 
-	"github.com/liftlab/lift/segments"
+	"github.com/liftlab/lift/segments/condition"
 )
 
 func FuzzCondition(f *testing.F) {
@@ -18,13 +18,13 @@ func FuzzCondition(f *testing.F) {
 	}
 	f.Add([]byte(`{"v":{"$vgt":"1.0.0-\u2028+x"}}`), []byte(`{"v":"😀.1"}`))
 	f.Add([]byte(`{"a.0.b":{"$elemMatch":{"c":{"$size":{"$gt":1}}}}}`), []byte(`{"a":[{"b":[{"c":[1,2]}]}]}`))
-	groups := segments.SavedGroups{"g": {"a", 1.0, nil, true}}
-	f.Fuzz(func(t *testing.T, condition, attrs []byte) {
-		c, err := segments.ParseConditionJSON(condition)
+	groups := condition.SavedGroups{"g": {"a", 1.0, nil, true}}
+	f.Fuzz(func(t *testing.T, cond, attrs []byte) {
+		c, err := condition.ParseConditionJSON(cond)
 		if err != nil {
-			var ce *segments.ConditionError
+			var ce *condition.ConditionError
 			if !errors.As(err, &ce) {
-				t.Fatalf("error %v is %T, want *segments.ConditionError", err, err)
+				t.Fatalf("error %v is %T, want *condition.ConditionError", err, err)
 			}
 			return
 		}
