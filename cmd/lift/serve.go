@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,36 +17,23 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/liftlab/lift/bandit"
-	banditstore "github.com/liftlab/lift/bandit/pgstore"
 	"github.com/liftlab/lift/experiments"
-	"github.com/liftlab/lift/experiments/banditreport"
 	"github.com/liftlab/lift/experiments/chstore"
 	"github.com/liftlab/lift/experiments/pgstore"
 	"github.com/liftlab/lift/experiments/recommend"
-	recch "github.com/liftlab/lift/experiments/recommend/chstore"
 	recpg "github.com/liftlab/lift/experiments/recommend/pgstore"
 	"github.com/liftlab/lift/ingest"
-	"github.com/liftlab/lift/ingest/amqpbus"
-	"github.com/liftlab/lift/ingest/chsink"
 	"github.com/liftlab/lift/ingest/gdpr"
 	gdprch "github.com/liftlab/lift/ingest/gdpr/chstore"
 	gdprpg "github.com/liftlab/lift/ingest/gdpr/pgstore"
 	ingestpg "github.com/liftlab/lift/ingest/pgstore"
 	"github.com/liftlab/lift/ingest/typereg"
 	"github.com/liftlab/lift/internal/config"
-	"github.com/liftlab/lift/internal/leader"
 	"github.com/liftlab/lift/internal/logctx"
-	"github.com/liftlab/lift/segments/amqprunner"
-	segchsink "github.com/liftlab/lift/segments/chsink"
 	segstore "github.com/liftlab/lift/segments/pgstore"
-	"github.com/liftlab/lift/segments/webhooks"
 	"github.com/liftlab/lift/web"
 	"github.com/liftlab/lift/web/auth"
 	authstore "github.com/liftlab/lift/web/auth/pgstore"
-	"github.com/liftlab/lift/web/dashboard"
-	"github.com/liftlab/lift/web/demo"
-	"github.com/liftlab/lift/web/session"
 )
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
@@ -57,11 +45,13 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 }
 
 // serve runs the server until ctx is cancelled, then drains in-flight requests.
-// The api role serves decisions, OFREP and the management API; every role serves
-// /healthz, /readyz and /metrics (on LIFT_ADMIN_ADDR instead when that is set). The api role also runs the event collector and
-// the exposure log (publishing to RabbitMQ); the ingest role runs the consumers that
-// move events into ClickHouse; all runs both. The worker role gets its work from the
-// bandit and segment components as those are added.
+// Every role serves /healthz, /readyz and /metrics (on LIFT_ADMIN_ADDR instead when
+// that is set) and keeps the decision snapshot. The api role (role_api.go) serves
+// decisions, OFREP, GrowthBook's SDK protocol, the management API and the dashboard,
+// and publishes events and exposures to RabbitMQ; the ingest role (role_ingest.go)
+// moves them into ClickHouse; the worker role (role_worker.go) runs the bandit
+// updater, the segment engine, erasures, retention, the recommender trainer and
+// webhook deliveries; all runs the three.
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -78,49 +68,136 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg, stderr).With("role", *role)
-	log.Info("starting lift", "config", cfg)
-	// Webhook URLs are checked against it when saved and every delivery's
-	// connection when dialled.
-	webhookGuard := &webhooks.Guard{Allow: cfg.WebhookAllowNets}
+	s, err := newServer(ctx, cfg, *role, stderr)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if s.runs("api") {
+		s.startPublishing(ctx)
+	}
+	if s.runs("ingest") {
+		if err := s.startIngest(); err != nil {
+			return err
+		}
+	}
+	if err := s.openStorage(); err != nil {
+		return err
+	}
+	if s.runs("api") {
+		s.wireAPI()
+	}
+	if s.runs("worker") {
+		if err := s.startWorker(); err != nil {
+			return err
+		}
+	}
+	if s.runs("api") {
+		if err := s.wireDashboard(); err != nil {
+			return err
+		}
+	}
+	return s.listen(ctx, stdout)
+}
 
+// server is one lift process: what every role shares, filled in by newServer and
+// openStorage, and what the roles it runs add to deps and the pipeline.
+type server struct {
+	cfg  config.Config
+	role string
+	log  *slog.Logger
+	reg  *prometheus.Registry
+
+	pool       *pgxpool.Pool
+	store      *pgstore.Store
+	keyStore   *authstore.Store
+	typeStore  *ingestpg.Store
+	live       *experiments.Live
+	members    *experiments.MemberSet
+	features   *experiments.FeatureSet
+	eventTypes *typereg.Registry
+	models     *recommend.Models
+	privacy    *ingest.Privacy
+	metrics    *ingest.Metrics
+
+	// Storage every role reads (openStorage); the ClickHouse connections are lazy, so
+	// lift starts (and decides) while ClickHouse is down.
+	results   *experiments.ResultsService
+	gdprStore *gdprch.Store
+	gdprJobs  *gdprpg.Store
+	subjects  *gdpr.Subjects
+	retention *gdpr.Retention
+
+	// ready are the /readyz checks; deps what the HTTP handler is built from.
+	ready map[string]func(context.Context) error
+	deps  web.Deps
+
+	// The pipeline (publisher, consumers, engines) outlives ctx until the HTTP
+	// server has drained, so requests in flight still get their events confirmed.
+	pipeCtx  context.Context
+	stopPipe context.CancelFunc
+	pipeline sync.WaitGroup
+	// closers run in reverse order once the pipeline has stopped.
+	closers []func()
+}
+
+func (s *server) runs(role string) bool { return s.role == "all" || s.role == role }
+
+func (s *server) onClose(f func()) { s.closers = append(s.closers, f) }
+
+// close stops the pipeline, waits for it, then closes the connections.
+func (s *server) close() {
+	s.stopPipe()
+	s.pipeline.Wait()
+	for _, f := range slices.Backward(s.closers) {
+		f()
+	}
+}
+
+// newServer connects to Postgres, loads the configuration, and starts what every
+// role keeps up to date: the decision snapshot, API keys and event types (and, for
+// the api role, segment memberships, features and recommender models).
+func newServer(ctx context.Context, cfg config.Config, role string, stderr io.Writer) (*server, error) {
+	log := newLogger(cfg, stderr).With("role", role)
+	log.Info("starting lift", "config", cfg)
 	pool, err := pgxpool.New(ctx, cfg.PostgresURL)
 	if err != nil {
-		return fmt.Errorf("postgres: %w", err)
+		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	defer pool.Close()
-	store := pgstore.New(pool)
-	keyStore := authstore.New(pool)
-	live := experiments.NewLive(store)
-	// Behavioural segment memberships follow the segment engine's table, change by
-	// change, so /v1/decide reads them from memory.
-	members := experiments.NewMemberSet()
-	live.Members = members
-	// So do users' features (docs/recommendations.md).
-	features := experiments.NewFeatureSet()
-	live.FeatureValues = features
-	keys := auth.NewKeyRing(keyStore)
-	typeStore := ingestpg.New(pool)
-	eventTypes := typereg.New(typeStore)
+	s := &server{cfg: cfg, role: role, log: log, pool: pool, reg: prometheus.NewRegistry(),
+		store: pgstore.New(pool), keyStore: authstore.New(pool), typeStore: ingestpg.New(pool),
+		ready: map[string]func(context.Context) error{"postgres": pool.Ping}}
+	s.pipeCtx, s.stopPipe = context.WithCancel(context.WithoutCancel(ctx))
+	s.onClose(pool.Close)
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.live = experiments.NewLive(s.store)
+	// Behavioural segment memberships follow the segment engine's table, change by
+	// change, so /v1/decide reads them from memory; so do users' features
+	// (docs/recommendations.md).
+	s.members, s.features = experiments.NewMemberSet(), experiments.NewFeatureSet()
+	s.live.Members, s.live.FeatureValues = s.members, s.features
+	keys := auth.NewKeyRing(s.keyStore)
+	s.eventTypes = typereg.New(s.typeStore)
+	s.deps.Keys = keys
+
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	snapshotAge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "lift_snapshot_age_seconds",
 		Help: "Seconds since the decision snapshot was loaded from Postgres.",
-	}, func() float64 { return time.Since(live.Snapshot().LoadedAt).Seconds() })
+	}, func() float64 { return time.Since(s.live.Snapshot().LoadedAt).Seconds() })
 	reloads := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "lift_snapshot_reloads_total",
 		Help: "Snapshot reload attempts by outcome.",
 	}, []string{"outcome"})
 	reloads.WithLabelValues("ok")
 	reloads.WithLabelValues("error")
-	reg.MustRegister(snapshotAge, reloads, snapshotInfo{live})
+	s.reg.MustRegister(snapshotAge, reloads, snapshotInfo{s.live})
 
 	// Load once before listening so the first requests see the configuration; if
 	// Postgres is down the watcher keeps trying and /readyz says so meanwhile.
+	reloaders := []pgstore.Reloader{s.live, keys, s.eventTypes}
 	loadCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	for _, r := range []pgstore.Reloader{live, keys, eventTypes} {
+	for _, r := range reloaders {
 		if err := r.Reload(loadCtx); err != nil {
 			log.Warn("initial configuration load failed; will retry", "err", err)
 		}
@@ -130,7 +207,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ConnString: cfg.PostgresURL,
 		Resync:     cfg.Resync,
 		Log:        log,
-		Reloaders:  []pgstore.Reloader{live, keys, eventTypes},
+		Reloaders:  reloaders,
 		OnReload: func(err error) {
 			if err != nil {
 				reloads.WithLabelValues("error").Inc()
@@ -140,231 +217,77 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		},
 	}
 	watchCtx, stopWatch := context.WithCancel(ctx)
-	defer stopWatch()
+	s.onClose(stopWatch)
 	go watcher.Run(watchCtx)
-	if *role == "all" || *role == "api" {
-		go segstore.New(pool).Follow(watchCtx, cfg.PostgresURL, members, time.Second, log)
-		go segstore.New(pool).FollowFeatures(watchCtx, cfg.PostgresURL, features, time.Second, log)
-	}
 	// Every decision process holds the newest model of each recommender, loaded
 	// when the trainer saves one.
-	models := recommend.NewModels(recpg.New(pool))
-	if *role == "all" || *role == "api" {
-		go recpg.Follow(watchCtx, cfg.PostgresURL, models, cfg.Resync, log)
+	s.models = recommend.NewModels(recpg.New(pool))
+	if s.runs("api") {
+		go segstore.New(pool).Follow(watchCtx, cfg.PostgresURL, s.members, time.Second, log)
+		go segstore.New(pool).FollowFeatures(watchCtx, cfg.PostgresURL, s.features, time.Second, log)
+		go recpg.Follow(watchCtx, cfg.PostgresURL, s.models, cfg.Resync, log)
 	}
 
-	ingestMetrics := ingest.NewMetrics(reg)
-	privacy, err := newPrivacy(cfg, ingest.NewPrivacyMetrics(reg))
-	if err != nil {
-		return err
+	s.metrics = ingest.NewMetrics(s.reg)
+	if s.privacy, err = newPrivacy(cfg, ingest.NewPrivacyMetrics(s.reg)); err != nil {
+		s.close()
+		return nil, err
 	}
-	ready := map[string]func(context.Context) error{"postgres": pool.Ping}
-	// The collector and the exposure log outlive ctx until the HTTP server has
-	// drained, so requests in flight still get their events confirmed.
-	pipeCtx, stopPipe := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopPipe()
-	var pipeline sync.WaitGroup
-	var publisher *amqpbus.Publisher
-	var exposures *ingest.ExposureLog
-	var impressions *recommend.ImpressionLog
-	if *role == "all" || *role == "api" {
-		publisher = amqpbus.NewPublisher(cfg.AMQPURL, log, ingestMetrics)
-		exposures = ingest.NewExposureLog(publisher, log, ingestMetrics, cfg.ExposureBuffer)
-		pubCtx, stopPub := context.WithCancel(context.WithoutCancel(ctx))
-		defer stopPub()
-		pipeline.Go(func() { publisher.Run(pubCtx) })
-		expDone := make(chan struct{})
-		go func() { exposures.Run(pipeCtx); close(expDone) }()
-		// So do the recommendation impressions.
-		impressions = recommend.NewImpressionLog(publisher, log, cfg.ExposureBuffer)
-		impDone := make(chan struct{})
-		go func() { impressions.Run(pipeCtx); close(impDone) }()
-		// The exposure log flushes through the publisher, so the publisher stops after it.
-		pipeline.Go(func() { <-expDone; <-impDone; stopPub() })
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "lift_exposure_buffer_length",
-			Help: "Exposures from /v1/decide waiting to be published (LIFT_EXPOSURE_BUFFER is the most).",
-		}, func() float64 { return float64(exposures.Buffered()) }))
-		ready["rabbitmq"] = publisher.Ready
-		waitCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		if err := publisher.WaitConnected(waitCtx); err != nil {
-			log.Warn("RabbitMQ not reachable yet; /v1/events answers 503 until it is", "err", err)
-		}
-		cancel()
-	}
-	if *role == "all" || *role == "ingest" {
-		sink, err := chsink.Open(cfg.ClickHouseAddr, cfg.ClickHouseDB)
-		if err != nil {
-			return err
-		}
-		defer sink.Close()
-		for range cfg.IngestConsumers {
-			c := &amqpbus.Consumer{URL: cfg.AMQPURL, Sink: sink, Types: eventTypes, Log: log, Metrics: ingestMetrics, Privacy: privacy,
-				BatchRows: cfg.IngestBatchRows, BatchWait: cfg.IngestBatchWait, Prefetch: cfg.IngestPrefetch}
-			pipeline.Go(func() { c.Run(pipeCtx) })
-		}
-		// A copy of every dead letter is recorded for the dashboard; of all ingest
-		// processes one records at a time (a single-active-consumer queue).
-		deadLog := &amqpbus.DeadLetterLog{URL: cfg.AMQPURL, Sink: sink, Log: log, Privacy: privacy}
-		pipeline.Go(func() { deadLog.Run(pipeCtx) })
-		ready["clickhouse"] = sink.Ping
-	}
-	defer func() { stopPipe(); pipeline.Wait() }()
+	return s, nil
+}
 
-	streamsDone := make(chan struct{})
-	deps := web.Deps{
-		Log:       log,
-		Snapshots: live,
-		Keys:      keys,
-		Manager:   experiments.NewService(store),
-		KeyStore:  keyStore,
-		Ready: func(ctx context.Context) map[string]error {
-			errs := make(map[string]error, len(ready))
-			for name, check := range ready {
-				errs[name] = check(ctx)
-			}
-			return errs
-		},
-		Registry: reg,
-		// With an admin address, the metrics are served there only: they describe
-		// traffic, keys' rates and internals that the public need not see.
-		AdminMetrics:   cfg.AdminAddr != "",
-		TrustedProxies: cfg.TrustedProxies,
-		MaxBodyBytes:   cfg.MaxBodyBytes,
-		DecideRate:     float64(cfg.DecideRate),
-		APIRate:        float64(cfg.APIRate),
-		Privacy:        privacy,
-		// GrowthBook streams end when the server shuts down (see srv below).
-		StreamHeartbeat: cfg.StreamHeartbeat,
-		StreamsPerKey:   cfg.StreamsPerKey,
-		StreamsDone:     streamsDone,
-	}
-	if publisher != nil {
-		deps.Events, deps.EventMetrics, deps.Exposures = publisher, ingestMetrics, exposures
-		deps.Impressions = impressions
-		deps.EventsRate = float64(cfg.EventsRate)
-		deps.Types, deps.EventTypes = eventTypes, typereg.NewService(typeStore)
-	}
-	// Results and the bandit updater read ClickHouse on demand; the connection is
-	// lazy, so lift starts (and decides) while ClickHouse is down.
-	events, err := chstore.Open(cfg.ClickHouseAddr, cfg.ClickHouseDB)
+// openStorage opens the ClickHouse stores the results, the bandit updater, erasure,
+// export and retention read, all lazily connected.
+func (s *server) openStorage() error {
+	events, err := chstore.Open(s.cfg.ClickHouseAddr, s.cfg.ClickHouseDB)
 	if err != nil {
 		return err
 	}
-	defer events.Close()
-	if *role == "all" || *role == "api" {
-		deps.Results = &experiments.ResultsService{Store: store, Events: events}
-		deps.Bandits = &banditreport.Service{Config: store, Weights: banditstore.New(pool)}
-		deps.SegmentStats = segstore.New(pool)
-		deps.Recommendations, deps.RecommenderModels = models, recpg.New(pool)
-		hooks := segstore.New(pool)
-		hooks.WebhookGuard = webhookGuard
-		deps.Webhooks = hooks
-	}
-	// Erasure and export reach ClickHouse on demand (lazy connection).
-	gdprEvents, err := gdprch.Open(cfg.ClickHouseAddr, cfg.ClickHouseDB)
-	if err != nil {
+	s.onClose(func() { events.Close() })
+	s.results = &experiments.ResultsService{Store: s.store, Events: events}
+	if s.gdprStore, err = gdprch.Open(s.cfg.ClickHouseAddr, s.cfg.ClickHouseDB); err != nil {
 		return err
 	}
-	defer gdprEvents.Close()
-	gdprJobs := gdprpg.New(pool)
+	s.onClose(func() { s.gdprStore.Close() })
+	s.gdprJobs = gdprpg.New(s.pool)
 	// Jobs and audit entries name users by a digest keyed with the installation's
 	// secret, shared by the api (requests, exports) and the erasure runner.
-	subjects := &gdpr.Subjects{Key: gdprJobs.SubjectKey}
-	retention := &gdpr.Retention{Partitions: gdprEvents, Policies: gdprJobs, DefaultMonths: cfg.RetentionMonths,
-		Every: cfg.RetentionEvery, Log: log}
-	if *role == "all" || *role == "api" {
-		deps.GDPR = &gdpr.Service{Jobs: gdprJobs, Events: gdprEvents, Memberships: segstore.New(pool),
-			Configuration: configEraser{store}, Subjects: subjects, Audit: gdprJobs, Pseudonymizer: privacy.Pseudonymizer}
-		deps.Retention = retention
-	}
-	if *role == "all" || *role == "worker" {
-		wm := newWorkerMetrics(reg)
-		// Any number of processes may run the worker role; one at a time leads.
-		updater := &bandit.Updater{Source: banditSource{config: store, events: events, results: &experiments.ResultsService{Store: store, Events: events}},
-			Publisher: banditstore.New(pool), Log: log, Config: bandit.DefaultConfig(), Observe: wm.banditRound}
-		elector := &leader.Elector{ConnString: cfg.PostgresURL, Name: "lift.bandit-updater", Log: log, OnChange: wm.leading("lift.bandit-updater")}
-		pipeline.Go(func() { elector.Run(pipeCtx, updater.Run) })
-		// The segment engine: a router (one leader) splits lift.segments into a
-		// stream per shard; the worker processes share the shards (an advisory lock
-		// each) and run one engine per shard they own. Every enter and exit also goes
-		// to ClickHouse segment_changes, and rebuilds read ClickHouse events (lazy
-		// connection: while ClickHouse is down the log waits and rebuilds retry).
-		chSegments, err := segchsink.Open(cfg.ClickHouseAddr, cfg.ClickHouseDB)
-		if err != nil {
-			return err
+	s.subjects = &gdpr.Subjects{Key: s.gdprJobs.SubjectKey}
+	s.retention = &gdpr.Retention{Partitions: s.gdprStore, Policies: s.gdprJobs, DefaultMonths: s.cfg.RetentionMonths,
+		Every: s.cfg.RetentionEvery, Log: s.log}
+	return nil
+}
+
+// httpDeps completes deps with what every role's handler needs: health, readiness,
+// metrics, keys, the snapshot and the limits.
+func (s *server) httpDeps() web.Deps {
+	cfg, d := s.cfg, s.deps
+	d.Log, d.Snapshots, d.Registry = s.log, s.live, s.reg
+	d.Manager, d.KeyStore = experiments.NewService(s.store), s.keyStore
+	d.Ready = func(ctx context.Context) map[string]error {
+		errs := make(map[string]error, len(s.ready))
+		for name, check := range s.ready {
+			errs[name] = check(ctx)
 		}
-		router := &amqprunner.Router{URL: cfg.AMQPURL, Shards: cfg.SegmentShards, Store: segstore.New(pool), Log: log, Privacy: privacy}
-		// The router's lock keeps the name of the single engine it replaced, which
-		// the dashboards and alerts know (lift_leader{name="lift.segment-engine"}).
-		routerElector := &leader.Elector{ConnString: cfg.PostgresURL, Name: "lift.segment-engine", Log: log, OnChange: wm.leading("lift.segment-engine")}
-		pipeline.Go(func() { routerElector.Run(pipeCtx, router.Run) })
-		definitions := segmentDefinitions(store)
-		var history amqprunner.History = chSegments
-		if !cfg.SegmentRebuild {
-			history = nil // new and changed segments start from the live events
-		}
-		shards := &segstore.Shards{ConnString: cfg.PostgresURL, Count: cfg.SegmentShards, Log: log,
-			Shard: func(ctx context.Context, shard int, owner int32) {
-				wm.segmentShard(shard, true)
-				defer wm.segmentShard(shard, false)
-				runner := &amqprunner.Runner{URL: cfg.AMQPURL, Store: segstore.New(pool), Changes: chSegments, History: history,
-					Features: segstore.New(pool), FeatureLog: chSegments,
-					Definitions: definitions, Log: log, Shard: shard, Shards: cfg.SegmentShards, Owner: owner,
-					RebuildDelay: cfg.SegmentRebuildDelay, Observe: wm.segmentEngine, Erasures: segstore.New(pool)}
-				runner.Run(ctx)
-			}}
-		pipeline.Go(func() { shards.Run(pipeCtx); chSegments.Close() })
-		// Erasure jobs: one runner at a time; a job resumes from its saved progress
-		// under whichever process leads next.
-		erasures := &gdpr.Runner{Jobs: gdprJobs, Events: gdprEvents, Memberships: segstore.New(pool),
-			Segments: segmentEraser{store: segstore.New(pool), defs: segmentDefinitions(store), staleAfter: time.Minute},
-			Webhooks: segstore.New(pool), Configuration: configEraser{store}, Subjects: subjects, Log: log, Poll: cfg.ErasurePoll}
-		erasureElector := &leader.Elector{ConnString: cfg.PostgresURL, Name: "lift.erasure", Log: log, OnChange: wm.leading("lift.erasure")}
-		pipeline.Go(func() { erasureElector.Run(pipeCtx, erasures.Run) })
-		// Recommenders: one trainer at a time, reading ClickHouse events (lazily
-		// connected) and saving models to Postgres.
-		trainingData, err := recch.Open(cfg.ClickHouseAddr, cfg.ClickHouseDB)
-		if err != nil {
-			return err
-		}
-		defer trainingData.Close()
-		trainer := &recommend.Trainer{Recommenders: recommenderSpecs(store), Source: trainingData, Store: recpg.New(pool), Log: log}
-		trainerElector := &leader.Elector{ConnString: cfg.PostgresURL, Name: "lift.recommender-trainer", Log: log, OnChange: wm.leading("lift.recommender-trainer")}
-		pipeline.Go(func() { trainerElector.Run(pipeCtx, trainer.Run) })
-		retentionElector := &leader.Elector{ConnString: cfg.PostgresURL, Name: "lift.retention", Log: log, OnChange: wm.leading("lift.retention")}
-		pipeline.Go(func() { retentionElector.Run(pipeCtx, retention.Run) })
-		// Webhook deliveries: every worker process drains the outbox (claims are
-		// leased, so they share it).
-		dispatcher := &webhooks.Dispatcher{Store: segstore.New(pool).Outbox(), Guard: webhookGuard, Log: log, Metrics: webhooks.NewMetrics(reg)}
-		pipeline.Go(func() { dispatcher.Run(pipeCtx) })
+		return errs
 	}
-	if *role == "all" || *role == "api" {
-		// The dashboard, and dashboard sessions on /api/v1, come with the management API.
-		deps.Sessions = session.New(keyStore, keyStore, 0)
-		// The live view reads recent rows from ClickHouse (lazily connected) and asks
-		// RabbitMQ how many dead letters wait.
-		feed, err := chsink.Open(cfg.ClickHouseAddr, cfg.ClickHouseDB)
-		if err != nil {
-			return err
-		}
-		defer feed.Close()
-		inspector := &amqpbus.QueueInspector{URL: cfg.AMQPURL}
-		defer inspector.Close()
-		db := dashboard.New(dashboard.Deps{Log: log, Config: experiments.NewService(store),
-			Keys: keyStore, Users: keyStore, Sessions: deps.Sessions, Results: deps.Results,
-			Bandits: deps.Bandits, EventTypes: typeStore, TypeCreator: typereg.NewService(typeStore), Members: members,
-			Activity: segmentActivity{segstore.New(pool)}, Feed: feed, DeadQueue: deadQueue{inspector},
-			Privacy: dashboardPrivacy{retention, deps.GDPR.(*gdpr.Service)}, PrivacyConfig: privacyConfig(privacy, cfg)})
-		// The list and the experiment page read the same results, kept fresh here.
-		pipeline.Go(func() { db.RefreshResults(pipeCtx) })
-		deps.Dashboard = db
-	}
-	if cfg.DemoClientKey != "" && (*role == "all" || *role == "api") {
-		deps.Demo = demo.Shop{ClientKey: cfg.DemoClientKey}
-	}
-	handler := web.New(deps)
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	// With an admin address, the metrics are served there only: they describe
+	// traffic, keys' rates and internals that the public need not see.
+	d.AdminMetrics = cfg.AdminAddr != ""
+	d.TrustedProxies, d.MaxBodyBytes = cfg.TrustedProxies, cfg.MaxBodyBytes
+	d.DecideRate, d.APIRate = float64(cfg.DecideRate), float64(cfg.APIRate)
+	d.Privacy = s.privacy
+	d.StreamHeartbeat, d.StreamsPerKey = cfg.StreamHeartbeat, cfg.StreamsPerKey
+	return d
+}
+
+// listen serves HTTP (and the admin address) until ctx is cancelled or serving fails.
+func (s *server) listen(ctx context.Context, stdout io.Writer) error {
+	streamsDone := make(chan struct{})
+	// GrowthBook streams end when the server shuts down (see srv below).
+	s.deps.StreamsDone = streamsDone
+	handler := web.New(s.httpDeps())
+	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
 	if err != nil {
 		return err
 	}
@@ -373,31 +296,31 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	srv.RegisterOnShutdown(func() { close(streamsDone) })
 	// Tests and scripts read this line to learn the address (the port may be 0).
 	fmt.Fprintf(stdout, "lift listening on http://%s\n", ln.Addr())
-	log.Info("listening", "addr", ln.Addr().String())
+	s.log.Info("listening", "addr", ln.Addr().String())
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	if cfg.AdminAddr != "" {
-		adminLn, err := net.Listen("tcp", cfg.AdminAddr)
+	if s.cfg.AdminAddr != "" {
+		adminLn, err := net.Listen("tcp", s.cfg.AdminAddr)
 		if err != nil {
 			return fmt.Errorf("LIFT_ADMIN_ADDR: %w", err)
 		}
-		admin := &http.Server{Handler: web.Admin(reg), ReadHeaderTimeout: 10 * time.Second}
+		admin := &http.Server{Handler: web.Admin(s.reg), ReadHeaderTimeout: 10 * time.Second}
 		defer admin.Close()
 		go func() { _ = admin.Serve(adminLn) }()
 		fmt.Fprintf(stdout, "lift admin on http://%s\n", adminLn.Addr())
-		log.Info("admin address (pprof, metrics)", "addr", adminLn.Addr().String())
+		s.log.Info("admin address (pprof, metrics)", "addr", adminLn.Addr().String())
 	}
 	select {
 	case err := <-serveErr:
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down", "grace", cfg.ShutdownGrace)
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownGrace)
+	s.log.Info("shutting down", "grace", s.cfg.ShutdownGrace)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownGrace)
 	defer cancel()
 	err = srv.Shutdown(shutdownCtx)
-	stopPipe()
+	s.stopPipe()
 	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shutdown: %w", err)
 	}

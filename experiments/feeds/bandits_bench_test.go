@@ -1,4 +1,4 @@
-package main
+package feeds_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	banditstore "github.com/liftlab/lift/bandit/pgstore"
 	"github.com/liftlab/lift/experiments"
 	"github.com/liftlab/lift/experiments/chstore"
+	"github.com/liftlab/lift/experiments/feeds"
 	"github.com/liftlab/lift/experiments/pgstore"
 	"github.com/liftlab/lift/internal/benchdata"
 	"github.com/liftlab/lift/internal/testenv"
@@ -50,7 +51,7 @@ func BenchmarkBanditUpdate10M(b *testing.B) {
 	raw := migrations.OpenClickHouse(addr, db)
 	defer raw.Close()
 	weights := banditstore.New(pool)
-	updater := &bandit.Updater{Source: banditSource{config: pgstore.New(pool), events: events}, Publisher: weights,
+	updater := &bandit.Updater{Source: &feeds.Bandits{Config: pgstore.New(pool), Events: events}, Publisher: weights,
 		Log: slog.New(slog.DiscardHandler), Config: bandit.DefaultConfig()}
 	now := time.Now()
 	round := func(b *testing.B) {
