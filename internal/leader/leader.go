@@ -1,5 +1,6 @@
 // Package leader elects one process among many to run a singleton (the bandit
-// updater) with a PostgreSQL advisory lock. The lock belongs to a session, so when the
+// updater, the segment router, erasure jobs, retention, the recommender trainer) with
+// a PostgreSQL advisory lock. The lock belongs to a session, so when the
 // leader dies or loses its connection, Postgres releases it and another process takes
 // over at its next try.
 package leader
