@@ -292,7 +292,7 @@ func (b *builder) condition(raw json.RawMessage) (cond any, never bool) {
 	if m, ok := cond.(map[string]any); ok && len(m) == 0 {
 		return nil, false
 	}
-	return inlineCondition(cond, b.groups), false
+	return Strict(inlineCondition(cond, b.groups)), false
 }
 
 func and(conds ...any) any {

@@ -9,7 +9,9 @@
 //       instance per user. Prints the same, exposures counting callbacks that sent.
 //   {"mode":"stream","apiHost":…,"clientKey":…,"key":…} streams (/sub) and prints
 //       {"ready":value}, then {"changed":value} as soon as the key's value changes.
-import { GrowthBook, setPolyfills, clearCache } from "@growthbook/growthbook";
+//   {"mode":"conditions","cases":[[condition, attributes, savedGroups], …]} evaluates
+//       each condition with the SDK's evalCondition. Prints {"results":[bool, …]}.
+import { GrowthBook, setPolyfills, clearCache, evalCondition } from "@growthbook/growthbook";
 import { EventSource } from "eventsource";
 
 const chunks = [];
@@ -48,7 +50,11 @@ function trackingCallback(experiment, result) {
   );
 }
 
-if (job.mode === "stream") {
+if (job.mode === "conditions") {
+  const results = job.cases.map(([cond, attrs, groups]) => evalCondition(attrs, cond, groups || {}));
+  await print({ results });
+  process.exit(0);
+} else if (job.mode === "stream") {
   setPolyfills({ EventSource });
   const gb = new GrowthBook({ apiHost: job.apiHost, clientKey: job.clientKey });
   await gb.init({ timeout: 5000, streaming: true });
