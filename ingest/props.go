@@ -112,7 +112,7 @@ func (p *propScanner) object() bool {
 			}
 		case '{':
 			e.typ = PropObject
-			if !p.checked(0) {
+			if !p.skip(0, true) {
 				return false
 			}
 		default:
@@ -146,7 +146,7 @@ func (p *propScanner) array(e *propEntry) bool {
 		p.ws()
 		switch p.peek() {
 		case '[', '{':
-			if !p.checked(1) {
+			if !p.skip(1, true) {
 				return false
 			}
 		default:
@@ -213,55 +213,6 @@ func (p *propScanner) str() (string, bool) {
 		return "", false
 	}
 	return s, true
-}
-
-// checked skips a nested value like skip, but fails on a number out of float64's
-// range, where encoding/json would.
-func (p *propScanner) checked(depth int) bool {
-	switch c := p.peek(); {
-	case c == '{', c == '[':
-		if depth >= maxScanDepth {
-			return false
-		}
-		end := byte('}')
-		if c == '[' {
-			end = ']'
-		}
-		p.i++
-		p.ws()
-		if p.peek() == end {
-			p.i++
-			return true
-		}
-		for {
-			p.ws()
-			if end == '}' {
-				if !p.skipString() {
-					return false
-				}
-				p.ws()
-				if p.next() != ':' {
-					return false
-				}
-				p.ws()
-			}
-			if !p.checked(depth + 1) {
-				return false
-			}
-			p.ws()
-			switch p.next() {
-			case ',':
-			case end:
-				return true
-			default:
-				return false
-			}
-		}
-	case c == '-' || c >= '0' && c <= '9':
-		var it propItem
-		return p.scalar(&it)
-	}
-	return p.skip(depth)
 }
 
 // columns lays the entries out, keeping the last of each key with its items.

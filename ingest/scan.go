@@ -105,7 +105,7 @@ func scanRequest(data []byte) ([]*fields, *Consent, bool) {
 				return nil, nil, false
 			}
 		default:
-			if strings.EqualFold(string(key), "events") || strings.EqualFold(string(key), "consent") || !s.skip(0) {
+			if strings.EqualFold(string(key), "events") || strings.EqualFold(string(key), "consent") || !s.skip(0, false) {
 				return nil, nil, false
 			}
 		}
@@ -254,7 +254,7 @@ func (s *scanner) object(w *fields) bool {
 					return false // encoding/json would match it case-insensitively
 				}
 			}
-			if !s.skip(0) {
+			if !s.skip(0, false) {
 				return false
 			}
 		}
@@ -283,7 +283,7 @@ func (s *scanner) field(w *fields, f int) bool {
 	if f == fProperties {
 		start := s.i
 		s.spaced = false
-		if !s.skip(0) {
+		if !s.skip(0, false) {
 			return false
 		}
 		w.properties = s.data[start:s.i]
@@ -368,7 +368,7 @@ func (s *scanner) consent() (*Consent, bool) {
 		case "personalization":
 			dst, bit = &c.Personalization, 2
 		default:
-			if strings.EqualFold(string(key), "analytics") || strings.EqualFold(string(key), "personalization") || !s.skip(0) {
+			if strings.EqualFold(string(key), "analytics") || strings.EqualFold(string(key), "personalization") || !s.skip(0, false) {
 				return nil, false
 			}
 		}
@@ -485,8 +485,9 @@ func (s *scanner) plainString(nonASCII bool) ([]byte, bool) {
 }
 
 // skip steps over any valid JSON value, as encoding/json's validity check accepts it
-// (bytes ≥ 0x80 in strings unchecked).
-func (s *scanner) skip(depth int) bool {
+// (bytes ≥ 0x80 in strings unchecked). With inRange, numbers must also fit a
+// float64, as encoding/json requires when it decodes them.
+func (s *scanner) skip(depth int, inRange bool) bool {
 	switch c := s.peek(); {
 	case c == '"':
 		return s.skipString()
@@ -516,7 +517,7 @@ func (s *scanner) skip(depth int) bool {
 				}
 				s.ws()
 			}
-			if !s.skip(depth + 1) {
+			if !s.skip(depth+1, inRange) {
 				return false
 			}
 			s.ws()
@@ -535,7 +536,11 @@ func (s *scanner) skip(depth int) bool {
 	case c == 'n':
 		return s.literal("null")
 	case c == '-' || c >= '0' && c <= '9':
-		_, ok := s.number()
+		n, ok := s.number()
+		if ok && inRange {
+			_, err := strconv.ParseFloat(string(n), 64)
+			ok = err == nil
+		}
 		return ok
 	}
 	return false

@@ -117,33 +117,15 @@ type FeatureSet interface {
 // memberships: every row first, then the rows changed since the last one seen
 // whenever a NOTIFY arrives and every interval, until ctx ends.
 func (s *Store) FollowFeatures(ctx context.Context, connString string, set FeatureSet, interval time.Duration, log *slog.Logger) {
-	wake := make(chan struct{}, 1)
-	go listen(ctx, connString, "lift_features", wake, log)
-	var last int64
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		for {
-			vs, err := s.FeaturesSince(ctx, last, 10_000)
-			if err != nil {
-				if ctx.Err() == nil {
-					log.Warn("following feature values", "err", err)
-				}
-				break
-			}
-			for _, v := range vs {
-				set.SetFeature(v.Feature, v.UserID, v.Value)
-				last = v.Seq
-			}
-			if len(vs) < 10_000 {
-				break
-			}
+	follow(ctx, connString, "lift_features", "following feature values", interval, log, func(ctx context.Context, last int64) (int, int64, error) {
+		vs, err := s.FeaturesSince(ctx, last, followPage)
+		if err != nil {
+			return 0, last, err
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-wake:
-		case <-tick.C:
+		for _, v := range vs {
+			set.SetFeature(v.Feature, v.UserID, v.Value)
+			last = v.Seq
 		}
-	}
+		return len(vs), last, nil
+	})
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/liftlab/lift/internal/pglisten"
 	"github.com/liftlab/lift/segments"
 	"github.com/liftlab/lift/segments/webhooks"
 )
@@ -237,25 +238,44 @@ type Set interface {
 // rows changed since the last one seen whenever a NOTIFY arrives and every interval
 // (in case one is missed), until ctx ends.
 func (s *Store) Follow(ctx context.Context, connString string, set Set, interval time.Duration, log *slog.Logger) {
+	follow(ctx, connString, "lift_memberships", "following segment memberships", interval, log, func(ctx context.Context, last int64) (int, int64, error) {
+		ms, err := s.Since(ctx, last, followPage)
+		if err != nil {
+			return 0, last, err
+		}
+		for _, m := range ms {
+			set.Set(m.Segment, m.UserID, m.Member)
+			last = m.Seq
+		}
+		return len(ms), last, nil
+	})
+}
+
+// followPage is how many rows follow reads at a time.
+const followPage = 10_000
+
+// follow calls page with the sequence number of the last row seen, from 0, until a
+// page is short, then again whenever a NOTIFY on channel arrives and every interval
+// (in case one is missed), until ctx ends; errors are logged as what. page returns how many rows it read and
+// the last one's sequence number.
+func follow(ctx context.Context, connString, channel, what string, interval time.Duration, log *slog.Logger,
+	page func(ctx context.Context, last int64) (int, int64, error)) {
 	wake := make(chan struct{}, 1)
-	go listen(ctx, connString, "lift_memberships", wake, log)
+	go pglisten.Wake(ctx, connString, channel, wake, log)
 	var last int64
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
 		for {
-			ms, err := s.Since(ctx, last, 10_000)
+			n, seen, err := page(ctx, last)
 			if err != nil {
 				if ctx.Err() == nil {
-					log.Warn("following segment memberships", "err", err)
+					log.Warn(what, "err", err)
 				}
 				break
 			}
-			for _, m := range ms {
-				set.Set(m.Segment, m.UserID, m.Member)
-				last = m.Seq
-			}
-			if len(ms) < 10_000 {
+			last = seen
+			if n < followPage {
 				break
 			}
 		}
@@ -264,40 +284,6 @@ func (s *Store) Follow(ctx context.Context, connString string, set Set, interval
 			return
 		case <-wake:
 		case <-tick.C:
-		}
-	}
-}
-
-func listen(ctx context.Context, connString, channel string, wake chan<- struct{}, log *slog.Logger) {
-	for ctx.Err() == nil {
-		conn, err := pgx.Connect(ctx, connString)
-		if err == nil {
-			if _, err = conn.Exec(ctx, "LISTEN "+channel); err == nil {
-				// Changes made while this connection was being set up sent their
-				// NOTIFY to nobody: fetch once now.
-				select {
-				case wake <- struct{}{}:
-				default:
-				}
-				for {
-					if _, err = conn.WaitForNotification(ctx); err != nil {
-						break
-					}
-					select {
-					case wake <- struct{}{}:
-					default:
-					}
-				}
-			}
-			conn.Close(context.WithoutCancel(ctx))
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		log.Debug("listener reconnecting", "channel", channel, "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
 		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/liftlab/lift/experiments/recommend"
 	"github.com/liftlab/lift/internal/derrors"
+	"github.com/liftlab/lift/internal/pglisten"
 )
 
 // KeepVersions is how many models of each recommender are kept.
@@ -189,37 +190,7 @@ func (s *Store) Versions(ctx context.Context, recommender string) ([]recommend.M
 // (NOTIFY lift_models) and every interval, until ctx ends.
 func Follow(ctx context.Context, connString string, models *recommend.Models, interval time.Duration, log *slog.Logger) {
 	wake := make(chan struct{}, 1)
-	go func() {
-		for ctx.Err() == nil {
-			conn, err := pgx.Connect(ctx, connString)
-			if err == nil {
-				if _, err = conn.Exec(ctx, "LISTEN lift_models"); err == nil {
-					select { // saved while connecting: load once now
-					case wake <- struct{}{}:
-					default:
-					}
-					for {
-						if _, err = conn.WaitForNotification(ctx); err != nil {
-							break
-						}
-						select {
-						case wake <- struct{}{}:
-						default:
-						}
-					}
-				}
-				conn.Close(context.WithoutCancel(ctx))
-			}
-			if ctx.Err() != nil {
-				return
-			}
-			log.Debug("model listener reconnecting", "err", err)
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
-		}
-	}()
+	go pglisten.Wake(ctx, connString, "lift_models", wake, log)
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
