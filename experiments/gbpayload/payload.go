@@ -322,6 +322,12 @@ func nor(conds []any) any {
 // inlineCondition replaces saved-group references in a condition (an object of
 // fields and $and/$or/$nor/$not) by the groups' values.
 func inlineCondition(c any, groups condition.SavedGroups) any {
+	return mapFields(c, func(v any) any { return inlineValue(v, groups) })
+}
+
+// mapFields rebuilds a condition with what each field is tested with replaced by
+// value's result, through $and, $or, $nor and $not.
+func mapFields(c any, value func(any) any) any {
 	m, ok := c.(map[string]any)
 	if !ok {
 		return c
@@ -331,16 +337,16 @@ func inlineCondition(c any, groups condition.SavedGroups) any {
 		switch k {
 		case "$and", "$or", "$nor":
 			if list, ok := v.([]any); ok {
-				inlined := make([]any, len(list))
+				mapped := make([]any, len(list))
 				for i, e := range list {
-					inlined[i] = inlineCondition(e, groups)
+					mapped[i] = mapFields(e, value)
 				}
-				v = inlined
+				v = mapped
 			}
 		case "$not":
-			v = inlineCondition(v, groups)
+			v = mapFields(v, value)
 		default:
-			v = inlineValue(v, groups)
+			v = value(v)
 		}
 		out[k] = v
 	}

@@ -24,31 +24,7 @@ import "encoding/json"
 //
 // $ini, $nini and $alli are left as they are: their case folding has no strict
 // spelling, and they differ only for numbers against strings.
-func Strict(c any) any {
-	m, ok := c.(map[string]any)
-	if !ok {
-		return c
-	}
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		switch k {
-		case "$and", "$or", "$nor":
-			if list, ok := v.([]any); ok {
-				rewritten := make([]any, len(list))
-				for i, e := range list {
-					rewritten[i] = Strict(e)
-				}
-				v = rewritten
-			}
-		case "$not":
-			v = Strict(v)
-		default:
-			v = strictValue(v)
-		}
-		out[k] = v
-	}
-	return out
-}
+func Strict(c any) any { return mapFields(c, strictValue) }
 
 // noType is a $type no value has: getType answers string, number, boolean, null,
 // array, object, undefined or unknown.

@@ -84,60 +84,22 @@ func (d *Dashboard) featureList(c echo.Context) error {
 // featureUsages finds, for every feature, the experiments, flags and attribute
 // segments whose conditions read features.<key>.
 func (d *Dashboard) featureUsages(c echo.Context) (map[string][]usage, error) {
-	ctx := c.Request().Context()
-	out := map[string][]usage{}
-	note := func(u usage, cond json.RawMessage) {
-		s := string(cond)
-		for rest := s; ; {
-			i := strings.Index(rest, `"features.`)
-			if i < 0 {
-				return
-			}
-			rest = rest[i+len(`"features.`):]
-			key, _, _ := strings.Cut(rest, `"`)
-			key, _, _ = strings.Cut(key, ".")
-			if !containsUsage(out[key], u) {
-				out[key] = append(out[key], u)
-			}
-		}
-	}
-	for _, kind := range []experiments.Kind{experiments.KindExperiment, experiments.KindFlag, experiments.KindSegment} {
-		docs, err := d.Config.List(ctx, kind)
-		if err != nil {
-			return nil, err
-		}
-		for _, doc := range docs {
-			switch kind {
-			case experiments.KindExperiment:
-				var e experiments.Experiment
-				if json.Unmarshal(doc, &e) == nil {
-					note(usage{"experiment", e.Key, "/experiments/" + e.Key}, e.Targeting)
-				}
-			case experiments.KindFlag:
-				var f experiments.Flag
-				if json.Unmarshal(doc, &f) == nil {
-					for _, r := range f.Rules {
-						note(usage{"flag", f.Key, "/flags/" + f.Key}, r.Condition)
-					}
-				}
-			case experiments.KindSegment:
-				var s experiments.Segment
-				if json.Unmarshal(doc, &s) == nil {
-					note(usage{"segment", s.Key, "/segments/" + s.Key}, s.Condition)
-				}
-			}
-		}
-	}
-	return out, nil
+	return d.conditionUsages(c.Request().Context(), featuresIn)
 }
 
-func containsUsage(list []usage, u usage) bool {
-	for _, x := range list {
-		if x == u {
-			return true
+// featuresIn lists the features a condition reads (field paths features.<key>…).
+func featuresIn(cond json.RawMessage) []string {
+	var keys []string
+	for rest := string(cond); ; {
+		i := strings.Index(rest, `"features.`)
+		if i < 0 {
+			return keys
 		}
+		rest = rest[i+len(`"features.`):]
+		key, _, _ := strings.Cut(rest, `"`)
+		key, _, _ = strings.Cut(key, ".")
+		keys = append(keys, key)
 	}
-	return false
 }
 
 func (d *Dashboard) loadFeature(c echo.Context) (*experiments.Feature, error) {

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -76,12 +77,17 @@ func (d *Dashboard) groupList(c echo.Context) error {
 // groupUsages finds, for every saved group, the experiments, flags and attribute
 // segments whose conditions test it.
 func (d *Dashboard) groupUsages(c echo.Context) (map[string][]usage, error) {
-	ctx := c.Request().Context()
+	return d.conditionUsages(c.Request().Context(), groupsIn)
+}
+
+// conditionUsages maps each key that keysIn finds in a condition to the experiments,
+// flags and attribute segments whose conditions have it.
+func (d *Dashboard) conditionUsages(ctx context.Context, keysIn func(json.RawMessage) []string) (map[string][]usage, error) {
 	out := map[string][]usage{}
 	note := func(u usage, cond json.RawMessage) {
-		for _, g := range groupsIn(cond) {
-			if !slices.Contains(out[g], u) {
-				out[g] = append(out[g], u)
+		for _, k := range keysIn(cond) {
+			if !slices.Contains(out[k], u) {
+				out[k] = append(out[k], u)
 			}
 		}
 	}
