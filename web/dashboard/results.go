@@ -446,12 +446,22 @@ func newResultsView(e *experiments.Experiment, r experiments.Results) *resultsVi
 func variantRows(kind string, vs []stats.VariantResult, control string) []armRow {
 	scale := 0.0
 	lo, hi := math.Inf(1), math.Inf(-1)
+	valueCI := func(v stats.VariantResult) (float64, float64) {
+		l, h := *v.ValueCILow, *v.ValueCIHigh
+		if kind == "conversion" {
+			// Every rate lies in [0, 1]; with few users the normal approximation
+			// reaches past either end, which the page does not show.
+			l, h = math.Max(l, 0), math.Min(h, 1)
+		}
+		return l, h
+	}
 	for _, v := range vs {
 		if v.Key != control && v.CILow != nil && v.CIHigh != nil {
 			scale = math.Max(scale, math.Max(math.Abs(*v.CILow), math.Abs(*v.CIHigh)))
 		}
 		if v.ValueCILow != nil && v.ValueCIHigh != nil && finite.All(*v.ValueCILow, *v.ValueCIHigh) {
-			lo, hi = math.Min(lo, *v.ValueCILow), math.Max(hi, *v.ValueCIHigh)
+			l, h := valueCI(v)
+			lo, hi = math.Min(lo, l), math.Max(hi, h)
 		}
 	}
 	value := decimal
@@ -477,9 +487,10 @@ func variantRows(kind string, vs []stats.VariantResult, control string) []armRow
 			}
 		}
 		if v.ValueCILow != nil && v.ValueCIHigh != nil {
-			row.ValueCI = value(*v.ValueCILow) + " to " + value(*v.ValueCIHigh)
+			l, h := valueCI(v)
+			row.ValueCI = value(l) + " to " + value(h)
 			if !math.IsInf(lo, 1) {
-				row.ValueBar = valueBar(v.Value, *v.ValueCILow, *v.ValueCIHigh, lo, hi)
+				row.ValueBar = valueBar(v.Value, l, h, lo, hi)
 			}
 		}
 		if v.PBest != nil {

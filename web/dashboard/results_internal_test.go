@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/experiments/stats"
 )
 
 // slowReader answers with users once release is closed.
@@ -55,5 +56,24 @@ func TestFormats(t *testing.T) {
 		if c.got != c.want {
 			t.Errorf("got %q, want %q", c.got, c.want)
 		}
+	}
+}
+
+// TestRateIntervalsStayInRange: a conversion rate's interval is shown within [0, 1]
+// (the normal approximation reaches below zero with few users); a value metric's is
+// shown as computed.
+func TestRateIntervalsStayInRange(t *testing.T) {
+	f := func(x float64) *float64 { return &x }
+	arms := []stats.VariantResult{
+		{Key: "a", Value: 0.027, ValueCILow: f(-0.0499), ValueCIHigh: f(0.1043)},
+		{Key: "b", Value: 0.98, ValueCILow: f(0.95), ValueCIHigh: f(1.01)},
+	}
+	rows := variantRows("conversion", arms, "")
+	if rows[0].ValueCI != "0.00% to 10.43%" || rows[1].ValueCI != "95.00% to 100.00%" {
+		t.Errorf("conversion intervals %q, %q", rows[0].ValueCI, rows[1].ValueCI)
+	}
+	rows = variantRows("value", []stats.VariantResult{{Key: "a", Value: 1, ValueCILow: f(-2), ValueCIHigh: f(4)}}, "")
+	if rows[0].ValueCI != "-2.00 to 4.00" {
+		t.Errorf("value interval %q", rows[0].ValueCI)
 	}
 }
