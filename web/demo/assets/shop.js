@@ -92,6 +92,8 @@ function renderGrid() {
 async function renderReco(decisions) {
   const arm = decisions.recommendations?.variant;
   const block = blocks[arm] || blocks.bestsellers;
+  // The section's heading is the flag recommendations-title; the bandit picks the block.
+  document.getElementById("reco-heading").textContent = lift.value("recommendations-title", "You may also like");
   document.getElementById("reco-title").textContent = block.title;
   document.getElementById("reco").dataset.arm = arm || "";
   let cards = block.pick.map((i) => card(products[i], { reco: arm }));
@@ -134,6 +136,7 @@ function renderDecisions(decisions) {
   document.getElementById("offer").hidden = !d;
   if (d) document.getElementById("offer-text").textContent = `Here is ${d.percent}% off your order with code ${d.code}.`;
   if (document.getElementById("reco").dataset.arm !== decisions.recommendations?.variant) renderReco(decisions);
+  document.getElementById("reco-heading").textContent = lift.value("recommendations-title", "You may also like");
   document.getElementById("who").textContent = lift.id;
   const rows = Object.keys(decisions).sort().map((key) => {
     const tr = document.createElement("tr");
