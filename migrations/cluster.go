@@ -16,11 +16,11 @@ package migrations
 //     refuses inserts through a Distributed table that has MATERIALIZED columns.
 //   - CREATE MATERIALIZED VIEW v TO t AS SELECT … FROM s … is created ON CLUSTER from
 //     s_local into t_local: every replica aggregates the rows it receives.
-//   - ALTER TABLE t ADD/DROP/MODIFY COLUMN alters t_local ON CLUSTER and creates t
+//   - ALTER TABLE t ADD/DROP/MODIFY COLUMN alters t_local on one replica of every
+//     shard (PerShard; the other replicas follow through ZooKeeper) and creates t
 //     again with the new columns (ClickHouse refuses ALTER … ON CLUSTER of a
 //     Distributed table on a cluster with internal_replication); ALTER TABLE t
-//     UPDATE/DELETE, a mutation, runs on t_local ON CLUSTER (once per shard: replicas
-//     share mutations through ZooKeeper).
+//     UPDATE/DELETE, a mutation, runs on t_local per shard likewise.
 //   - DROP TABLE drops t and t_local (or the view v) ON CLUSTER; RENAME TABLE renames
 //     the local tables ON CLUSTER and recreates the Distributed tables under the new
 //     names; TRUNCATE TABLE truncates t_local ON CLUSTER.
@@ -35,17 +35,30 @@ package migrations
 
 import (
 	"bufio"
+	"context"
+	"database/sql"
 	"fmt"
 	"io/fs"
+	"net"
 	"path"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing/fstest"
+
+	"github.com/pressly/goose/v3"
 )
 
 // localSuffix names the replicated table under a Distributed table.
 const localSuffix = "_local"
+
+// PerShard starts a rewritten statement that runs on one replica of every shard, not
+// ON CLUSTER: an ALTER of a replicated table, which its replicas share through
+// ZooKeeper. (ClickHouse 18.16 runs such an ALTER … ON CLUSTER once per shard too,
+// but two replicas of a shard can both take the task, and the loser's DDL queue then
+// stops: seen on the local test cluster under concurrent migrations.)
+const PerShard = "/* per shard */ "
 
 type chColumn struct {
 	name string
@@ -233,7 +246,7 @@ func (s *clusterSchema) rename(list string) ([]string, error) {
 }
 
 func (s *clusterSchema) alter(name, clauses string) ([]string, error) {
-	local := "ALTER TABLE " + s.q(name+localSuffix) + s.onCluster() + " " + clauses
+	local := PerShard + "ALTER TABLE " + s.q(name+localSuffix) + " " + clauses
 	if reMutation.MatchString(clauses) {
 		return []string{local}, nil
 	}
@@ -475,4 +488,92 @@ func clusterFS(fsys fs.FS, cluster, db string) (fs.FS, error) {
 		out[n] = &fstest.MapFile{Data: []byte(text), Mode: 0o444}
 	}
 	return out, nil
+}
+
+// clusterMigrations turns the rewritten files of fsys into goose Go migrations, one
+// per file with its version, that run each statement on the migrator's connection,
+// or, when it starts with PerShard, on each of shards (one pool per shard).
+func clusterMigrations(fsys fs.FS, shards []*sql.DB) ([]*goose.Migration, error) {
+	names, err := fs.Glob(fsys, "*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var out []*goose.Migration
+	for _, n := range names {
+		version, err := goose.NumericComponent(n)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", n, err)
+		}
+		src, err := fs.ReadFile(fsys, n)
+		if err != nil {
+			return nil, err
+		}
+		var up, down []string
+		section := &up
+		for line := range strings.SplitSeq(string(src), "\n") {
+			switch {
+			case strings.EqualFold(line, "-- +goose up"):
+				section = &up
+			case strings.EqualFold(line, "-- +goose down"):
+				section = &down
+			case strings.TrimSpace(line) != "":
+				*section = append(*section, strings.TrimSuffix(line, ";"))
+			}
+		}
+		run := func(stmts []string) *goose.GoFunc {
+			return &goose.GoFunc{RunDB: func(ctx context.Context, db *sql.DB) error {
+				for _, st := range stmts {
+					targets := []*sql.DB{db}
+					if strings.HasPrefix(st, PerShard) {
+						targets = shards
+					}
+					for _, t := range targets {
+						if _, err := t.ExecContext(ctx, st); err != nil {
+							return fmt.Errorf("%s: %.80s: %w", n, st, err)
+						}
+					}
+				}
+				return nil
+			}}
+		}
+		out = append(out, goose.NewGoMigration(version, run(up), run(down)))
+	}
+	return out, nil
+}
+
+// openShards returns a pool per shard of cluster, over its replicas, as
+// system.clusters of the node db is connected to lists them.
+func openShards(ctx context.Context, db *sql.DB, cluster string) ([]*sql.DB, error) {
+	rows, err := db.QueryContext(ctx, `SELECT shard_num, host_address, port FROM system.clusters
+		WHERE cluster = ? ORDER BY shard_num, replica_num`, cluster)
+	if err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", cluster, err)
+	}
+	defer rows.Close()
+	var addrs [][]string
+	last := uint32(0)
+	for rows.Next() {
+		var num uint32
+		var host string
+		var port uint16
+		if err := rows.Scan(&num, &host, &port); err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", cluster, err)
+		}
+		if len(addrs) == 0 || num != last {
+			addrs = append(addrs, nil)
+			last = num
+		}
+		addrs[len(addrs)-1] = append(addrs[len(addrs)-1], net.JoinHostPort(host, strconv.Itoa(int(port))))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("cluster %s: %w", cluster, err)
+	}
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("cluster %s is not in system.clusters", cluster)
+	}
+	var shards []*sql.DB
+	for _, a := range addrs {
+		shards = append(shards, OpenClickHouse(strings.Join(a, ","), "default"))
+	}
+	return shards, nil
 }

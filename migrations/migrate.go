@@ -225,13 +225,33 @@ func clickhouseUp(ctx context.Context, addr, database string, fsys fs.FS, o opti
 	if err != nil {
 		return fmt.Errorf("migrations: clickhouse store: %w", err)
 	}
-	p, err := goose.NewProvider(goose.DialectCustom, db, fsys,
+	popts := []goose.ProviderOption{
 		goose.WithStore(store),
 		// ClickHouse has no transactions; run each statement on its own.
 		goose.WithIsolateDDL(true),
 		goose.WithDisableGlobalRegistry(true),
 		goose.WithSlog(o.logger.With("store", "clickhouse", "database", database)),
-	)
+	}
+	if o.cluster != "" {
+		// Some rewritten statements run per shard (PerShard), which goose's SQL
+		// migrations cannot do: each file becomes a Go migration of its version.
+		shards, err := openShards(ctx, db, o.cluster)
+		if err != nil {
+			return fmt.Errorf("migrations: %w", err)
+		}
+		defer func() {
+			for _, s := range shards {
+				s.Close()
+			}
+		}()
+		gms, err := clusterMigrations(fsys, shards)
+		if err != nil {
+			return fmt.Errorf("migrations: %w", err)
+		}
+		fsys = nil
+		popts = append(popts, goose.WithGoMigrations(gms...))
+	}
+	p, err := goose.NewProvider(goose.DialectCustom, db, fsys, popts...)
 	if err != nil {
 		return fmt.Errorf("migrations: clickhouse provider: %w", err)
 	}
