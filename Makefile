@@ -105,11 +105,13 @@ lint:
 		git diff --exit-code --stat -- '*_templ.go'
 	fi
 	# Without the compose plugin, the compose-spec loader validates the file instead.
-	if docker compose version >/dev/null 2>&1; then
-		docker compose -f docker-compose.yml config -q
-	else
-		(cd scripts/composecheck && $(GO) run . ../../docker-compose.yml)
-	fi
+	for f in docker-compose.yml docs/deploy/compose.cluster.yml; do
+		if docker compose version >/dev/null 2>&1; then
+			docker compose -f "$$f" config -q
+		else
+			(cd scripts/composecheck && $(GO) run . "../../$$f")
+		fi
+	done
 
 bench: services
 	scripts/tools wrk
