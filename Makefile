@@ -1,6 +1,7 @@
 # make run         start the services, migrate, seed the demo, create the admin, serve
 #                  with the demo shop (/demo) and simulated visitors in the background
-# make test        the whole suite against real services (CI runs it after make lint)
+# make test        the whole suite against real services and the local ClickHouse cluster
+#                  (CI runs it after make lint)
 # make test-short  unit tests only, no services
 # make lint        gofmt, go mod tidy, go vet, staticcheck, templ drift, compose file check
 #                  (docker compose config or scripts/composecheck); CI runs it before make test
@@ -27,13 +28,18 @@ ADMIN_EMAIL ?= admin@lift.local
 # Visitors per second the demo's background simulation sends (0: none).
 DEMO_RATE ?= 5
 
-.PHONY: build run test test-short lint bench chaos fuzz services
+.PHONY: build run test test-short lint bench chaos fuzz services cluster
 
 build:
 	$(GO) build -o bin/lift ./cmd/lift
 
 services:
 	scripts/services up
+
+# ZooKeeper and four ClickHouse nodes (2 shards x 2 replicas) for the cluster tests
+# (docs/deploy.md); scripts/services cluster down removes them.
+cluster:
+	scripts/services cluster up
 
 run: services build
 	@export LIFT_HTTP_ADDR='$(LIFT_HTTP_ADDR)' LIFT_POSTGRES_URL='$(LIFT_POSTGRES_URL)' LIFT_LOG_FORMAT='$(LIFT_LOG_FORMAT)'
@@ -61,7 +67,7 @@ run: services build
 	fi
 	bin/lift serve
 
-test: services
+test: services cluster
 	scripts/tools chromium promtool growthbook-js # browser tests, docs/ops alert rules, GrowthBook's JS SDK; installs only when missing
 	$(GO) test -race -count=1 -timeout 60m ./...
 
@@ -99,11 +105,13 @@ lint:
 		git diff --exit-code --stat -- '*_templ.go'
 	fi
 	# Without the compose plugin, the compose-spec loader validates the file instead.
-	if docker compose version >/dev/null 2>&1; then
-		docker compose -f docker-compose.yml config -q
-	else
-		(cd scripts/composecheck && $(GO) run . ../../docker-compose.yml)
-	fi
+	for f in docker-compose.yml docs/deploy/compose.cluster.yml; do
+		if docker compose version >/dev/null 2>&1; then
+			docker compose -f "$$f" config -q
+		else
+			(cd scripts/composecheck && $(GO) run . "../../$$f")
+		fi
+	done
 
 bench: services
 	scripts/tools wrk

@@ -23,6 +23,8 @@ import (
 	"github.com/pressly/goose/v3"
 	goosedb "github.com/pressly/goose/v3/database"
 	"github.com/pressly/goose/v3/lock"
+
+	"github.com/liftlab/lift/internal/chconn"
 )
 
 //go:embed postgres/*.sql clickhouse/*.sql
@@ -41,7 +43,15 @@ const VersionTable = "goose_db_version"
 type Option func(*options)
 
 type options struct {
-	logger *slog.Logger
+	logger  *slog.Logger
+	cluster string
+}
+
+// WithCluster makes ClickHouse migrate a cluster: the database and the tables are
+// created ON CLUSTER name, as replicated local tables under Distributed ones (see
+// cluster.go). Without it, or with "", the single-server schema is applied as written.
+func WithCluster(name string) Option {
+	return func(o *options) { o.cluster = name }
 }
 
 // WithLogger makes goose log each applied migration to l. Without it nothing is logged.
@@ -162,16 +172,28 @@ var chIdentifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // INSERT … VALUES hangs on ClickHouse 18.16 (see docs/storage.md).
 // ClickHouse has no locks: concurrent callers may both apply a migration, which the
 // migrations tolerate by being written with IF [NOT] EXISTS.
+// addr may list several servers of a cluster, comma-separated; the migrator talks to
+// the first that answers. With WithCluster the statements run ON CLUSTER and wait for
+// every node, so a node that is down makes the migration fail after ClickHouse's
+// distributed_ddl_task_timeout (180 s by default).
 // It returns an error if the server cannot be reached or a migration fails.
 func ClickHouse(ctx context.Context, addr, database string, opts ...Option) error {
 	o := newOptions(opts)
 	if !chIdentifier.MatchString(database) {
 		return fmt.Errorf("migrations: invalid clickhouse database name %q", database)
 	}
+	if o.cluster != "" && !chIdentifier.MatchString(o.cluster) {
+		return fmt.Errorf("migrations: invalid clickhouse cluster name %q", o.cluster)
+	}
 
 	fsys, err := FS("clickhouse")
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
+	}
+	if o.cluster != "" {
+		if fsys, err = clusterFS(fsys, o.cluster, database); err != nil {
+			return fmt.Errorf("migrations: %w", err)
+		}
 	}
 	return clickhouseUp(ctx, addr, database, fsys, o)
 }
@@ -179,7 +201,11 @@ func ClickHouse(ctx context.Context, addr, database string, opts ...Option) erro
 // clickhouseUp applies the migrations of fsys.
 func clickhouseUp(ctx context.Context, addr, database string, fsys fs.FS, o options) error {
 	admin := OpenClickHouse(addr, "default")
-	_, err := admin.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS `"+database+"`")
+	create := "CREATE DATABASE IF NOT EXISTS `" + database + "`"
+	if o.cluster != "" {
+		create += " ON CLUSTER `" + o.cluster + "`"
+	}
+	_, err := admin.ExecContext(ctx, create)
 	admin.Close()
 	if err != nil {
 		return fmt.Errorf("migrations: create clickhouse database %q: %w", database, err)
@@ -187,17 +213,45 @@ func clickhouseUp(ctx context.Context, addr, database string, fsys fs.FS, o opti
 
 	db := OpenClickHouse(addr, database)
 	defer db.Close()
-	store, err := goosedb.NewStoreFromQuerier(VersionTable, clickhouseQuerier{})
+	querier := clickhouseQuerier{cluster: o.cluster, database: database}
+	if o.cluster != "" {
+		// The version table is replicated to every node; this one may not have fetched
+		// the newest rows yet.
+		if err := querier.syncVersions(ctx, db); err != nil {
+			return err
+		}
+	}
+	store, err := goosedb.NewStoreFromQuerier(VersionTable, querier)
 	if err != nil {
 		return fmt.Errorf("migrations: clickhouse store: %w", err)
 	}
-	p, err := goose.NewProvider(goose.DialectCustom, db, fsys,
+	popts := []goose.ProviderOption{
 		goose.WithStore(store),
 		// ClickHouse has no transactions; run each statement on its own.
 		goose.WithIsolateDDL(true),
 		goose.WithDisableGlobalRegistry(true),
 		goose.WithSlog(o.logger.With("store", "clickhouse", "database", database)),
-	)
+	}
+	if o.cluster != "" {
+		// Some rewritten statements run per shard (PerShard), which goose's SQL
+		// migrations cannot do: each file becomes a Go migration of its version.
+		shards, err := openShards(ctx, db, o.cluster)
+		if err != nil {
+			return fmt.Errorf("migrations: %w", err)
+		}
+		defer func() {
+			for _, s := range shards {
+				s.Close()
+			}
+		}()
+		gms, err := clusterMigrations(fsys, shards)
+		if err != nil {
+			return fmt.Errorf("migrations: %w", err)
+		}
+		fsys = nil
+		popts = append(popts, goose.WithGoMigrations(gms...))
+	}
+	p, err := goose.NewProvider(goose.DialectCustom, db, fsys, popts...)
 	if err != nil {
 		return fmt.Errorf("migrations: clickhouse provider: %w", err)
 	}
@@ -209,27 +263,57 @@ func clickhouseUp(ctx context.Context, addr, database string, fsys fs.FS, o opti
 
 // OpenClickHouse returns a database/sql handle on a ClickHouse database over the native
 // protocol, the only one that works on ClickHouse 18.16.
+// addr may be a comma-separated list of servers (chconn.Addrs).
 func OpenClickHouse(addr, database string) *sql.DB {
 	return clickhouse.OpenDB(&clickhouse.Options{
-		Addr:        []string{addr},
+		Addr:        chconn.Addrs(addr),
 		Protocol:    clickhouse.Native,
 		Auth:        clickhouse.Auth{Database: database, Username: "default"},
+		Settings:    chconn.Settings(),
 		DialTimeout: 5 * time.Second,
 	})
 }
 
 // clickhouseQuerier is goose's ClickHouse dialect adapted to ClickHouse 18.16: the insert
 // uses INSERT … SELECT, the delete has no mutations_sync setting, and TableExists reads
-// system.tables instead of relying on a failing query.
-type clickhouseQuerier struct{}
+// system.tables instead of relying on a failing query. On a cluster the version table
+// is one ReplicatedMergeTree with a replica on every node.
+type clickhouseQuerier struct {
+	cluster, database string
+}
 
-func (clickhouseQuerier) CreateTable(t string) string {
+func (q clickhouseQuerier) CreateTable(t string) string {
+	if q.cluster != "" {
+		return fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s ON CLUSTER %s (
+		version_id Int64,
+		is_applied UInt8,
+		date Date DEFAULT today(),
+		tstamp DateTime DEFAULT now()
+	) ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/%s/%s', '{replica}') ORDER BY (version_id)`,
+			"`"+q.database+"`.`"+t+"`", "`"+q.cluster+"`", q.database, t)
+	}
 	return fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s (
 		version_id Int64,
 		is_applied UInt8,
 		date Date DEFAULT today(),
 		tstamp DateTime DEFAULT now()
 	) ENGINE = MergeTree() ORDER BY (version_id)`, t)
+}
+
+// syncVersions waits until the version table on the node db talks to has every row
+// written on the other nodes; there is nothing to wait for before it exists.
+func (q clickhouseQuerier) syncVersions(ctx context.Context, db *sql.DB) error {
+	var exists bool
+	if err := db.QueryRowContext(ctx, q.TableExists(VersionTable)).Scan(&exists); err != nil {
+		return fmt.Errorf("migrations: look up %s: %w", VersionTable, err)
+	}
+	if !exists {
+		return nil
+	}
+	if _, err := db.ExecContext(ctx, "SYSTEM SYNC REPLICA `"+q.database+"`.`"+VersionTable+"`"); err != nil {
+		return fmt.Errorf("migrations: sync %s: %w", VersionTable, err)
+	}
+	return nil
 }
 
 func (clickhouseQuerier) InsertVersion(t string) string {

@@ -37,7 +37,7 @@ func migrate(ctx context.Context, getenv func(string) string, stderr io.Writer) 
 	if err := migrations.Postgres(ctx, cfg.PostgresURL, migrations.WithLogger(log)); err != nil {
 		return fmt.Errorf("migrate postgres: %w", err)
 	}
-	if err := migrations.ClickHouse(ctx, cfg.ClickHouseAddr, cfg.ClickHouseDB, migrations.WithLogger(log)); err != nil {
+	if err := migrations.ClickHouse(ctx, cfg.ClickHouseAddr, cfg.ClickHouseDB, migrations.WithLogger(log), migrations.WithCluster(cfg.ClickHouseCluster)); err != nil {
 		return fmt.Errorf("migrate clickhouse: %w", err)
 	}
 	// lift.segments became a stream: replace the quorum queue of earlier versions.

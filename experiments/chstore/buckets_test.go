@@ -8,15 +8,16 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/uuid"
 
 	"github.com/liftlab/lift/experiments"
 	"github.com/liftlab/lift/experiments/chstore"
+	"github.com/liftlab/lift/internal/chconn"
 	"github.com/liftlab/lift/internal/testenv"
 )
 
@@ -217,7 +218,91 @@ func mustWhere(t *testing.T, s string) *experiments.Where {
 // computed again.
 func TestBucketsMatchGroundTruth(t *testing.T) {
 	addr, db := testenv.ClickHouse(t)
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: clickhouse.Auth{Database: db, Username: "default"}})
+	bucketsMatchGroundTruth(t, storage{addr: addr, db: db})
+}
+
+// TestBucketsMatchGroundTruthOnCluster is the same on the local ClickHouse cluster:
+// two shards of two replicas, written and read through Distributed tables, with the
+// erasure and the dropped partition run ON CLUSTER on the local tables. Results on
+// the cluster must equal the ground truth, and so the results on one server.
+func TestBucketsMatchGroundTruthOnCluster(t *testing.T) {
+	c := testenv.ClickHouseCluster(t)
+	bucketsMatchGroundTruth(t, storage{addr: c.Addr, db: c.DB, cluster: c.Name, nodes: c.Nodes})
+}
+
+// storage is where a test's rows live: one server, or a cluster.
+type storage struct {
+	addr, db string
+	cluster  string   // "" on one server
+	nodes    []string // the cluster's nodes
+}
+
+// alter runs ALTER TABLE table clause; on a cluster on the local tables of one
+// replica of every shard, as lift does (its replicas follow through ZooKeeper).
+func (s storage) alter(t *testing.T, conn driver.Conn, table, clause string) {
+	t.Helper()
+	if s.cluster == "" {
+		if err := conn.Exec(context.Background(), "ALTER TABLE "+table+" "+clause); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	s.perShard(t, conn, "ALTER TABLE "+table+"_local "+clause)
+}
+
+// optimize merges table's parts, on a cluster on one replica of every shard.
+func (s storage) optimize(t *testing.T, conn driver.Conn, table string) {
+	t.Helper()
+	if s.cluster == "" {
+		if err := conn.Exec(context.Background(), "OPTIMIZE TABLE "+table+" FINAL"); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	s.perShard(t, conn, "OPTIMIZE TABLE "+table+"_local FINAL")
+}
+
+// perShard runs query on one replica of every shard of the cluster.
+func (s storage) perShard(t *testing.T, conn driver.Conn, query string) {
+	t.Helper()
+	ctx := context.Background()
+	shards, err := chconn.Topology(ctx, conn, s.cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sh := range shards {
+		c, err := chconn.Open(strings.Join(sh.Replicas, ","), s.db, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = c.Exec(ctx, query)
+		c.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", query, err)
+		}
+	}
+}
+
+// waitMutations waits until no mutation of the database runs, on every node.
+func (s storage) waitMutations(t *testing.T, conn driver.Conn) {
+	t.Helper()
+	if s.cluster == "" {
+		waitMutations(t, conn)
+		return
+	}
+	for _, node := range s.nodes {
+		c, err := chconn.Open(node, s.db, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitMutations(t, c)
+		c.Close()
+	}
+}
+
+func bucketsMatchGroundTruth(t *testing.T, st storage) {
+	addr, db := st.addr, st.db
+	conn, err := chconn.Open(addr, db, 5*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,28 +518,22 @@ func TestBucketsMatchGroundTruth(t *testing.T) {
 		FROM metric_nodes FINAL WHERE level = 0 AND node = cityHash64('u8') % 65536 * 4 + intDiv(cityHash64('u8'), 65536) % 4`); err != nil {
 		t.Fatal(err)
 	}
-	if err := conn.Exec(ctx, "OPTIMIZE TABLE metric_nodes FINAL"); err != nil {
-		t.Fatal(err)
-	}
+	st.optimize(t, conn, "metric_nodes")
 	w.insert(t, conn, nil, []erow{event("purchase", "u8", start.Add(2*time.Hour))})
 	check("a leaf version gone")
 
 	// Erasure deletes rows without inserting any.
 	erased := map[string]bool{"u1": true, "u2": true, "u3": true, "u3001": true}
 	for _, table := range []string{"exposures", "events"} {
-		if err := conn.Exec(ctx, "ALTER TABLE "+table+" DELETE WHERE user_id IN ('u1', 'u2', 'u3', 'u3001')"); err != nil {
-			t.Fatal(err)
-		}
+		st.alter(t, conn, table, "DELETE WHERE user_id IN ('u1', 'u2', 'u3', 'u3001')")
 	}
-	waitMutations(t, conn)
+	st.waitMutations(t, conn)
 	w.xs = slices.DeleteFunc(w.xs, func(x xrow) bool { return erased[x.user] })
 	w.es = slices.DeleteFunc(w.es, func(e erow) bool { return erased[e.user] })
 	check("erasure")
 
 	// Retention drops November's events.
-	if err := conn.Exec(ctx, "ALTER TABLE events DROP PARTITION 202611"); err != nil {
-		t.Fatal(err)
-	}
+	st.alter(t, conn, "events", "DROP PARTITION 202611")
 	w.es = slices.DeleteFunc(w.es, func(e erow) bool { return e.ts.Month() == time.November })
 	check("dropped partition")
 }

@@ -22,6 +22,20 @@ type Store struct {
 	locks sync.Map
 	now   func() time.Time
 	chunk int // leaves computed per query (chunkLeaves; tests make it small)
+
+	database string
+	// layout is how the tables are laid out, found out at the first refresh.
+	layoutMu sync.Mutex
+	layout   *layout
+}
+
+// layout is one server's tables, or a cluster's: then exposures and events are
+// Distributed tables sharded by user, and the leaves, which are sets of users, are
+// computed on each shard's local tables (shards: one pool per shard, over its
+// replicas) and combined.
+type layout struct {
+	genSQL string // generationSQL, or clusterGenerationSQL
+	shards []driver.Conn
 }
 
 // Open connects lazily to the database at addr (native protocol).
@@ -30,11 +44,20 @@ func Open(addr, database string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chstore: %w", err)
 	}
-	return &Store{conn: conn, now: time.Now, chunk: chunkLeaves}, nil
+	return &Store{conn: conn, now: time.Now, chunk: chunkLeaves, database: database}, nil
 }
 
 // Close closes the connections.
-func (s *Store) Close() error { return s.conn.Close() }
+func (s *Store) Close() error {
+	s.layoutMu.Lock()
+	defer s.layoutMu.Unlock()
+	if s.layout != nil {
+		for _, c := range s.layout.shards {
+			c.Close()
+		}
+	}
+	return s.conn.Close()
+}
 
 // MetricAggregates returns per-variant (and per-group) aggregates of one metric. It
 // first computes again the parts of the metric whose data changed since they were

@@ -1,6 +1,9 @@
 package chstore
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestLeafFilter(t *testing.T) {
 	leaf := leafOf("user_id")
@@ -15,5 +18,14 @@ func TestLeafFilter(t *testing.T) {
 		if got := leafFilter(c.chunk); got != c.want {
 			t.Errorf("leafFilter(%v) = %q, want %q", c.chunk, got, c.want)
 		}
+	}
+}
+
+// On a cluster the leaf query reads the shard's local tables, both of them.
+func TestLocalLeafQuery(t *testing.T) {
+	q := localLeafQuery(leafQuery([]metric{{}}, []uint32{1, 2}))
+	if !strings.Contains(q, "FROM exposures_local\n") || !strings.Contains(q, "FROM events_local FINAL\n") ||
+		strings.Contains(q, "FROM exposures\n") || strings.Contains(q, "FROM events FINAL") {
+		t.Errorf("local leaf query reads Distributed tables:\n%s", q)
 	}
 }

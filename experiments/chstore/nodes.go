@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/liftlab/lift/internal/chconn"
 )
 
 // Reading and writing bucket_rows, daily_exposures and metric_nodes: the queries of
@@ -82,11 +86,50 @@ func (n *node) values(experiment, metric string, level uint8, id uint32, version
 }
 
 // generation fingerprints the mutations and partitions of exposures and events
-// (generationSQL).
+// (generationSQL), of every shard on a cluster (clusterGenerationSQL).
 func (s *Store) generation(ctx context.Context) (uint64, error) {
+	l, err := s.tables(ctx)
+	if err != nil {
+		return 0, err
+	}
 	var gen uint64
-	err := s.conn.QueryRow(ctx, generationSQL).Scan(&gen)
+	err = s.conn.QueryRow(ctx, l.genSQL).Scan(&gen)
 	return gen, err
+}
+
+// tables finds out once whether exposures and events are Distributed, and then
+// opens a connection pool to every shard.
+func (s *Store) tables(ctx context.Context) (*layout, error) {
+	s.layoutMu.Lock()
+	defer s.layoutMu.Unlock()
+	if s.layout != nil {
+		return s.layout, nil
+	}
+	cluster, err := chconn.ClusterOf(ctx, s.conn, "events")
+	if err != nil {
+		return nil, err
+	}
+	if cluster == "" {
+		s.layout = &layout{genSQL: generationSQL}
+		return s.layout, nil
+	}
+	shards, err := chconn.Topology(ctx, s.conn, cluster)
+	if err != nil {
+		return nil, err
+	}
+	l := &layout{genSQL: clusterGenerationSQL(s.database, shards)}
+	for _, sh := range shards {
+		c, err := chconn.Open(strings.Join(sh.Replicas, ","), s.database, 10*time.Minute)
+		if err != nil {
+			for _, c := range l.shards {
+				c.Close()
+			}
+			return nil, err
+		}
+		l.shards = append(l.shards, c)
+	}
+	s.layout = l
+	return l, nil
 }
 
 // eventsFrom returns the earliest time (Unix seconds) an event can count for
@@ -271,9 +314,30 @@ func (s *Store) computeLeaves(ctx context.Context, ms []metric, chunk []uint32, 
 	if len(chunk) == 0 {
 		return out, nil
 	}
-	rows, err := s.conn.Query(cached(ctx), leafQuery(ms, chunk), ms[0].q.Experiment, ms[0].q.Event, from)
+	l, err := s.tables(ctx)
 	if err != nil {
 		return nil, err
+	}
+	query, conns := leafQuery(ms, chunk), []driver.Conn{s.conn}
+	if len(l.shards) > 0 {
+		// A leaf is a set of users and a user's rows live on one shard, so each
+		// shard computes its leaves from its local tables, where the bucket column
+		// is an index (in the Distributed tables it is an ALIAS).
+		query, conns = localLeafQuery(query), l.shards
+	}
+	for _, conn := range conns {
+		if err := s.scanLeaves(ctx, conn, query, ms, out, from); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// scanLeaves runs one leaf query and adds its rows to out.
+func (s *Store) scanLeaves(ctx context.Context, conn driver.Conn, query string, ms []metric, out []map[uint32]*node, from uint32) error {
+	rows, err := conn.Query(cached(ctx), query, ms[0].q.Experiment, ms[0].q.Event, from)
+	if err != nil {
+		return err
 	}
 	defer rows.Close()
 	r := newLeafRow(len(ms))
@@ -283,7 +347,7 @@ func (s *Store) computeLeaves(ctx context.Context, ms []metric, chunk []uint32, 
 	daily := slices.ContainsFunc(ms, func(m metric) bool { return m.q.Daily })
 	for rows.Next() {
 		if err := rows.Scan(targets...); err != nil {
-			return nil, err
+			return err
 		}
 		for i, m := range ms {
 			n := out[i][r.leaf]
@@ -296,7 +360,7 @@ func (s *Store) computeLeaves(ctx context.Context, ms []metric, chunk []uint32, 
 			}
 		}
 	}
-	return out, rows.Err()
+	return rows.Err()
 }
 
 // leafRow is one row of leafSQL: a leaf's combination, its users and Σ 1/p, and

@@ -9,6 +9,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
+	"github.com/liftlab/lift/internal/chconn"
+
 	"github.com/liftlab/lift/experiments"
 )
 
@@ -154,6 +156,33 @@ SELECT cityHash64(
            GROUP BY table, partition_id)),
     (SELECT arrayStringConcat(arraySort(groupArray(concat(table, '/', mutation_id))), ',')
      FROM system.mutations WHERE database = currentDatabase() AND table IN ('events', 'exposures') AND is_done = 1))`
+
+// localLeafQuery is a leafQuery reading a shard's local tables.
+func localLeafQuery(query string) string {
+	return strings.NewReplacer("FROM exposures\n", "FROM exposures_local\n", "FROM events FINAL\n", "FROM events_local FINAL\n").Replace(query)
+}
+
+// clusterGenerationSQL is generationSQL on a cluster, where exposures and events are
+// Distributed tables over exposures_local and events_local and system.parts and
+// system.mutations describe one node: it reads them on one replica of every shard
+// (the first that answers) and keys each entry by its shard, since every shard
+// numbers its blocks itself.
+func clusterGenerationSQL(database string, shards []chconn.Shard) string {
+	db := strings.ReplaceAll(strings.ReplaceAll(database, `\`, `\\`), `'`, `\'`)
+	var parts, mutations []string
+	for _, sh := range shards {
+		parts = append(parts, fmt.Sprintf(`SELECT concat('%d/', table, '/', partition_id, '/', toString(min(min_block_number))) AS k
+           FROM %s WHERE database = '%s' AND table IN ('events_local', 'exposures_local') AND active
+           GROUP BY table, partition_id`, sh.Num, sh.Remote("parts"), db))
+		mutations = append(mutations, fmt.Sprintf(`SELECT concat('%d/', table, '/', mutation_id) AS k
+           FROM %s WHERE database = '%s' AND table IN ('events_local', 'exposures_local') AND is_done = 1`,
+			sh.Num, sh.Remote("mutations"), db))
+	}
+	return `
+SELECT cityHash64(
+    (SELECT arrayStringConcat(arraySort(groupArray(k)), ',') FROM (` + strings.Join(parts, "\n    UNION ALL ") + `)),
+    (SELECT arrayStringConcat(arraySort(groupArray(k)), ',') FROM (` + strings.Join(mutations, "\n    UNION ALL ") + `)))`
+}
 
 // The root's aggregates, one array entry per combination (leaves keep theirs in
 // packed, see pack.go), and the stamp and version of each leaf it sums, packed

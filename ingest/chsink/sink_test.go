@@ -107,3 +107,61 @@ func BenchmarkInsert(b *testing.B) {
 		})
 	}
 }
+
+// On a cluster the sink inserts through the Distributed tables: every row lands on
+// the shard of its user and on both of its replicas, and a batch delivered again
+// (a consumer that died before its ack) is dropped by the replicated tables as a
+// duplicate block, or collapses under FINAL.
+func TestInsertOnCluster(t *testing.T) {
+	c := testenv.ClickHouseCluster(t)
+	sink, err := chsink.Open(c.Addr, c.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	at := time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
+	var batch []ingest.Event
+	for i := range 1000 {
+		user := fmt.Sprintf("u%d", i%300)
+		batch = append(batch, ingest.Event{ID: ingest.NewID(), Type: ingest.TypePurchase, UserID: user,
+			Timestamp: at, ReceivedAt: at, Value: 1, Properties: []byte(`{"sku":"a"}`)})
+		if i%4 == 0 {
+			batch = append(batch, ingest.Event{ID: ingest.NewID(), Type: ingest.TypeExposure, UserID: user, Timestamp: at,
+				ReceivedAt: at, Exposure: &ingest.Exposure{Experiment: "hero", Variant: "bold", AssignmentProbability: 0.5}})
+		}
+	}
+	ctx := context.Background()
+	for range 2 {
+		if err := sink.Insert(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.SyncReplicas(t)
+
+	count := func(node, query string) uint64 {
+		t.Helper()
+		conn := migrations.OpenClickHouse(node, c.DB)
+		defer conn.Close()
+		var n uint64
+		if err := conn.QueryRow(query).Scan(&n); err != nil {
+			t.Fatalf("%s on %s: %v", query, node, err)
+		}
+		return n
+	}
+	for table, want := range map[string]uint64{"events": 1000, "exposures": 250} {
+		if n := count(c.Addr, "SELECT count() FROM "+table+" FINAL"); n != want {
+			t.Errorf("%s: %d rows after FINAL, want %d", table, n, want)
+		}
+		var perNode []uint64
+		for _, node := range c.Nodes {
+			perNode = append(perNode, count(node, "SELECT count() FROM "+table+"_local FINAL"))
+		}
+		if len(perNode) == 4 && (perNode[0] != perNode[1] || perNode[2] != perNode[3] || perNode[0]+perNode[2] != want || perNode[0] == 0 || perNode[2] == 0) {
+			t.Errorf("%s rows per node %v: want two equal pairs, both shards used, %d in all", table, perNode, want)
+		}
+	}
+	// The views count each user once, whichever shard it is on.
+	if n := count(c.Addr, "SELECT count() FROM (SELECT user_id FROM first_exposures GROUP BY experiment, user_id)"); n != 75 {
+		t.Errorf("first_exposures: %d users, want 75 (every fourth event of 300 users)", n)
+	}
+}

@@ -4,8 +4,10 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -14,17 +16,20 @@ import (
 // Config is every setting lift reads at start-up. Defaults point at the local
 // services that `make run` starts.
 type Config struct {
-	HTTPAddr       string        // LIFT_HTTP_ADDR
-	AdminAddr      string        // LIFT_ADMIN_ADDR: pprof and metrics; "" = off
-	PostgresURL    string        // LIFT_POSTGRES_URL
-	ClickHouseAddr string        // LIFT_CLICKHOUSE_ADDR, native protocol
-	ClickHouseDB   string        // LIFT_CLICKHOUSE_DB
-	AMQPURL        string        // LIFT_AMQP_URL
-	LogFormat      string        // LIFT_LOG_FORMAT: json or text
-	LogLevel       slog.Level    // LIFT_LOG_LEVEL: debug, info, warn, error
-	Resync         time.Duration // LIFT_RESYNC_INTERVAL: full snapshot reload period
-	MaxBodyBytes   int64         // LIFT_MAX_BODY_BYTES: request body limit
-	ShutdownGrace  time.Duration // LIFT_SHUTDOWN_GRACE: time to drain on SIGTERM
+	HTTPAddr       string // LIFT_HTTP_ADDR
+	AdminAddr      string // LIFT_ADMIN_ADDR: pprof and metrics; "" = off
+	PostgresURL    string // LIFT_POSTGRES_URL
+	ClickHouseAddr string // LIFT_CLICKHOUSE_ADDR, native protocol; host:port, or several comma-separated
+	ClickHouseDB   string // LIFT_CLICKHOUSE_DB
+	// ClickHouseCluster (LIFT_CLICKHOUSE_CLUSTER) names the cluster in ClickHouse's
+	// remote_servers that lift's tables live on (docs/deploy.md); "" = one server.
+	ClickHouseCluster string
+	AMQPURL           string        // LIFT_AMQP_URL
+	LogFormat         string        // LIFT_LOG_FORMAT: json or text
+	LogLevel          slog.Level    // LIFT_LOG_LEVEL: debug, info, warn, error
+	Resync            time.Duration // LIFT_RESYNC_INTERVAL: full snapshot reload period
+	MaxBodyBytes      int64         // LIFT_MAX_BODY_BYTES: request body limit
+	ShutdownGrace     time.Duration // LIFT_SHUTDOWN_GRACE: time to drain on SIGTERM
 
 	IngestBatchRows int           // LIFT_INGEST_BATCH_ROWS: rows per ClickHouse insert
 	IngestBatchWait time.Duration // LIFT_INGEST_BATCH_WAIT: longest wait before an insert
@@ -69,14 +74,15 @@ type Config struct {
 // Load reads the configuration through getenv and validates it.
 func Load(getenv func(string) string) (Config, error) {
 	c := Config{
-		HTTPAddr:       or(getenv("LIFT_HTTP_ADDR"), "127.0.0.1:8080"),
-		AdminAddr:      getenv("LIFT_ADMIN_ADDR"),
-		PostgresURL:    or(getenv("LIFT_POSTGRES_URL"), "postgres://postgres@127.0.0.1:5432/lift?sslmode=disable"),
-		ClickHouseAddr: or(getenv("LIFT_CLICKHOUSE_ADDR"), "127.0.0.1:9000"),
-		ClickHouseDB:   or(getenv("LIFT_CLICKHOUSE_DB"), "lift"),
-		AMQPURL:        or(getenv("LIFT_AMQP_URL"), "amqp://guest:guest@127.0.0.1:5672/"),
-		DemoClientKey:  getenv("LIFT_DEMO_CLIENT_KEY"),
-		LogFormat:      or(getenv("LIFT_LOG_FORMAT"), "json"),
+		HTTPAddr:          or(getenv("LIFT_HTTP_ADDR"), "127.0.0.1:8080"),
+		AdminAddr:         getenv("LIFT_ADMIN_ADDR"),
+		PostgresURL:       or(getenv("LIFT_POSTGRES_URL"), "postgres://postgres@127.0.0.1:5432/lift?sslmode=disable"),
+		ClickHouseAddr:    or(getenv("LIFT_CLICKHOUSE_ADDR"), "127.0.0.1:9000"),
+		ClickHouseDB:      or(getenv("LIFT_CLICKHOUSE_DB"), "lift"),
+		ClickHouseCluster: getenv("LIFT_CLICKHOUSE_CLUSTER"),
+		AMQPURL:           or(getenv("LIFT_AMQP_URL"), "amqp://guest:guest@127.0.0.1:5672/"),
+		DemoClientKey:     getenv("LIFT_DEMO_CLIENT_KEY"),
+		LogFormat:         or(getenv("LIFT_LOG_FORMAT"), "json"),
 	}
 	var err error
 	if err = c.LogLevel.UnmarshalText([]byte(or(getenv("LIFT_LOG_LEVEL"), "info"))); err != nil {
@@ -170,6 +176,12 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return c, fmt.Errorf("LIFT_LOG_FORMAT: want json or text, got %q", c.LogFormat)
 	}
+	if err := clickHouseAddrs(c.ClickHouseAddr); err != nil {
+		return c, fmt.Errorf("LIFT_CLICKHOUSE_ADDR: %w", err)
+	}
+	if c.ClickHouseCluster != "" && !identifier.MatchString(c.ClickHouseCluster) {
+		return c, fmt.Errorf("LIFT_CLICKHOUSE_CLUSTER: want a cluster name of letters, digits and _, got %q", c.ClickHouseCluster)
+	}
 	for name, u := range map[string]string{"LIFT_POSTGRES_URL": c.PostgresURL, "LIFT_AMQP_URL": c.AMQPURL} {
 		if _, err := url.Parse(u); err != nil {
 			return c, fmt.Errorf("%s: %w", name, err)
@@ -186,6 +198,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("postgres_url", mask(c.PostgresURL)),
 		slog.String("clickhouse_addr", c.ClickHouseAddr),
 		slog.String("clickhouse_db", c.ClickHouseDB),
+		slog.String("clickhouse_cluster", c.ClickHouseCluster),
 		slog.String("amqp_url", mask(c.AMQPURL)),
 		slog.Duration("resync", c.Resync),
 		slog.Int64("max_body_bytes", c.MaxBodyBytes),
@@ -267,6 +280,30 @@ func networks(v string) ([]netip.Prefix, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// clickHouseAddrs checks a comma-separated list of host:port addresses.
+func clickHouseAddrs(v string) error {
+	n := 0
+	for a := range strings.SplitSeq(v, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		host, port, err := net.SplitHostPort(a)
+		if err != nil || host == "" {
+			return fmt.Errorf("want host:port[,host:port…], got %q", v)
+		}
+		if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+			return fmt.Errorf("bad port in %q", a)
+		}
+		n++
+	}
+	if n == 0 {
+		return fmt.Errorf("want host:port[,host:port…], got %q", v)
+	}
+	return nil
 }
 
 func or(v, def string) string {

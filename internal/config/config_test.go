@@ -95,3 +95,30 @@ func TestTrustedProxies(t *testing.T) {
 		}
 	}
 }
+
+func TestClickHouseCluster(t *testing.T) {
+	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+	c, err := config.Load(env(nil))
+	if err != nil || c.ClickHouseAddr != "127.0.0.1:9000" || c.ClickHouseCluster != "" {
+		t.Fatalf("defaults: addr %q cluster %q, %v", c.ClickHouseAddr, c.ClickHouseCluster, err)
+	}
+	c, err = config.Load(env(map[string]string{
+		"LIFT_CLICKHOUSE_ADDR":    "ch1:9000, ch2:9000,[::1]:9000",
+		"LIFT_CLICKHOUSE_CLUSTER": "lift_2x2",
+	}))
+	if err != nil || c.ClickHouseAddr != "ch1:9000, ch2:9000,[::1]:9000" || c.ClickHouseCluster != "lift_2x2" {
+		t.Errorf("cluster: addr %q cluster %q, %v", c.ClickHouseAddr, c.ClickHouseCluster, err)
+	}
+	for _, bad := range []map[string]string{
+		{"LIFT_CLICKHOUSE_ADDR": "ch1"},
+		{"LIFT_CLICKHOUSE_ADDR": "ch1:9000,ch2"},
+		{"LIFT_CLICKHOUSE_ADDR": " , "},
+		{"LIFT_CLICKHOUSE_ADDR": "ch1:0"},
+		{"LIFT_CLICKHOUSE_CLUSTER": "lift-2x2"},
+		{"LIFT_CLICKHOUSE_CLUSTER": "lift`; DROP"},
+	} {
+		if _, err := config.Load(env(bad)); err == nil || !strings.Contains(err.Error(), "LIFT_CLICKHOUSE_") {
+			t.Errorf("%v: error %v, want one naming the variable", bad, err)
+		}
+	}
+}

@@ -11,6 +11,11 @@
 //
 //	LIFT_TEST_POSTGRES_URL   postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 //	LIFT_TEST_CLICKHOUSE_ADDR 127.0.0.1:9000 (native protocol)
+//	LIFT_TEST_CLICKHOUSE_CLUSTER_ADDR
+//	                         127.0.0.1:9101,127.0.0.1:9102,127.0.0.1:9103,127.0.0.1:9104:
+//	                         every node of the cluster that `scripts/services cluster up`
+//	                         starts, shard by shard
+//	LIFT_TEST_CLICKHOUSE_CLUSTER lift: its name in remote_servers
 //	LIFT_TEST_AMQP_URL       amqp://guest:guest@127.0.0.1:5672/
 //	LIFT_TEST_RABBITMQ_API   management API base URL; default http://<amqp host>:15672,
 //	                         used when it answers, else rabbitmqctl manages vhosts
@@ -20,8 +25,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -35,7 +42,11 @@ const (
 	defaultClickHouseAddr = "127.0.0.1:9000"
 	defaultAMQPURL        = "amqp://guest:guest@127.0.0.1:5672/"
 
-	hint = "start the test services with: scripts/services up"
+	defaultClusterAddr = "127.0.0.1:9101,127.0.0.1:9102,127.0.0.1:9103,127.0.0.1:9104"
+	defaultClusterName = "lift"
+
+	hint        = "start the test services with: scripts/services up"
+	clusterHint = "start the test cluster with: scripts/services cluster up"
 
 	setupTimeout   = 2 * time.Minute
 	cleanupTimeout = 30 * time.Second
@@ -150,6 +161,108 @@ func ClickHouse(t testing.TB) (addr, db string) {
 		t.Fatalf("testenv: migrate ClickHouse database %s: %v", db, err)
 	}
 	return addr, db
+}
+
+// CHCluster is a database on the ClickHouse cluster, made by ClickHouseCluster.
+type CHCluster struct {
+	Addr  string   // every node, comma-separated: what LIFT_CLICKHOUSE_ADDR would be
+	Nodes []string // the same, one address each
+	Name  string   // the cluster, as LIFT_CLICKHOUSE_CLUSTER would be
+	DB    string   // the database
+}
+
+// ClickHouseCluster creates a fresh database lift_test_<random hex> ON CLUSTER on the
+// ClickHouse cluster of $LIFT_TEST_CLICKHOUSE_CLUSTER_ADDR and applies the ClickHouse
+// migrations in cluster mode: replicated local tables under Distributed ones. The
+// database is dropped ON CLUSTER when the test ends. Every node must answer; a node
+// that does not fails the test (outside -short). Migrating takes some 20 s on the
+// local cluster, so few tests should call it.
+func ClickHouseCluster(t testing.TB) CHCluster {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("ClickHouse cluster integration test: skipped with -short")
+	}
+	c := CHCluster{
+		Addr: getenv("LIFT_TEST_CLICKHOUSE_CLUSTER_ADDR", defaultClusterAddr),
+		Name: getenv("LIFT_TEST_CLICKHOUSE_CLUSTER", defaultClusterName),
+	}
+	for a := range strings.SplitSeq(c.Addr, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			c.Nodes = append(c.Nodes, a)
+		}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*setupTimeout)
+	defer cancel()
+	for _, node := range c.Nodes {
+		db := migrations.OpenClickHouse(node, "default")
+		pingCtx, pingCancel := context.WithTimeout(ctx, pingTimeout)
+		err := db.PingContext(pingCtx)
+		pingCancel()
+		db.Close()
+		if err != nil {
+			t.Fatalf("testenv: ClickHouse cluster node unreachable at %s: %v\n%s", node, err, clusterHint)
+		}
+	}
+
+	c.DB = uniqueName(t, "lift_test_")
+	t.Cleanup(func() {
+		admin := migrations.OpenClickHouse(c.Addr, "default")
+		defer admin.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 4*cleanupTimeout)
+		defer cancel()
+		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+c.DB+"` ON CLUSTER `"+c.Name+"`"); err != nil {
+			t.Errorf("testenv: drop ClickHouse cluster database %s: %v", c.DB, err)
+		}
+	})
+	if err := migrations.ClickHouse(ctx, c.Addr, c.DB, migrations.WithCluster(c.Name)); err != nil {
+		t.Fatalf("testenv: migrate ClickHouse cluster database %s: %v", c.DB, err)
+	}
+	return c
+}
+
+// SyncReplicas waits until every replica of every replicated table of the database
+// has fetched what the other replica of its shard received (SYSTEM SYNC REPLICA on
+// every node): after it, a read from any replica sees every acknowledged insert.
+func (c CHCluster) SyncReplicas(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	for _, node := range c.Nodes {
+		db := migrations.OpenClickHouse(node, c.DB)
+		err := func() error {
+			defer db.Close()
+			rows, err := db.QueryContext(ctx, "SELECT name FROM system.tables WHERE database = currentDatabase() AND engine LIKE 'Replicated%'")
+			if err != nil {
+				return err
+			}
+			var tables []string
+			for rows.Next() {
+				var name string
+				if err := rows.Scan(&name); err != nil {
+					rows.Close()
+					return err
+				}
+				tables = append(tables, name)
+			}
+			if err := rows.Err(); err != nil {
+				rows.Close()
+				return err
+			}
+			if err := rows.Close(); err != nil {
+				return err
+			}
+			for _, table := range tables {
+				if _, err := db.ExecContext(ctx, "SYSTEM SYNC REPLICA `"+c.DB+"`.`"+table+"`"); err != nil {
+					return fmt.Errorf("%s: %w", table, err)
+				}
+			}
+			return nil
+		}()
+		if err != nil {
+			t.Fatalf("testenv: sync replicas on %s: %v", node, err)
+		}
+	}
 }
 
 func redact(u *url.URL) string {

@@ -192,3 +192,51 @@ func TestIntegrationSkipsShort(t *testing.T) {
 		t.Fatalf("Integration skipped=%v with testing.Short()=%v", f.skipped, testing.Short())
 	}
 }
+
+func TestClickHouseCluster(t *testing.T) {
+	var c testenv.CHCluster
+	t.Run("use", func(t *testing.T) {
+		c = testenv.ClickHouseCluster(t)
+		conn := migrations.OpenClickHouse(c.Addr, c.DB)
+		defer conn.Close()
+		if _, err := conn.Exec(`INSERT INTO segment_changes (ts, user_id, segment, kind, expires_at, recorded_at)
+			SELECT now(), concat('u', toString(number)), 's', 'enter', now(), now() FROM system.numbers LIMIT 100`); err != nil {
+			t.Fatal(err)
+		}
+		c.SyncReplicas(t)
+		// Every node reads every shard through the Distributed table, and the replicas
+		// of a shard hold the same rows.
+		var local []uint64
+		for _, node := range c.Nodes {
+			db := migrations.OpenClickHouse(node, c.DB)
+			var all, mine uint64
+			err := db.QueryRow("SELECT (SELECT count() FROM segment_changes), (SELECT count() FROM segment_changes_local)").Scan(&all, &mine)
+			db.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if all != 100 {
+				t.Errorf("node %s reads %d rows through the Distributed table, want 100", node, all)
+			}
+			local = append(local, mine)
+		}
+		if len(local) == 4 && (local[0] != local[1] || local[2] != local[3] || local[0]+local[2] != 100) {
+			t.Errorf("rows per node %v: want two equal pairs summing to 100", local)
+		}
+	})
+	if c.DB == "" {
+		return
+	}
+	for _, node := range c.Nodes {
+		conn := migrations.OpenClickHouse(node, "default")
+		var n uint64
+		err := conn.QueryRow("SELECT count() FROM system.databases WHERE name = ?", c.DB).Scan(&n)
+		conn.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Errorf("database %s still exists on %s after the test ended", c.DB, node)
+		}
+	}
+}
