@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/liftlab/lift/internal/testenv"
 )
 
 // TestBanditEndToEnd runs bandits on the real services in one lift process (role all:
@@ -35,7 +37,7 @@ func TestBanditEndToEnd(t *testing.T) {
 		"variants":[{"key":"a"},{"key":"b"}],
 		"goal":{"event":"click","kind":"conversion"},"bandit":{"update_every":"2s","auto_stop":true},
 		"analysis":{"min_users":200,"min_runtime":"0s"}}`, nil)
-	eventually(t, 5*time.Second, func() bool {
+	testenv.Eventually(t, 5*time.Second, "the three bandits to be served", func() bool {
 		var r decideResp
 		f.client.want(200, "POST", "/v1/decide", `{"user_id":"probe","track":false}`, &r)
 		return r.Decisions["reco"].Reason == "bandit" && r.Decisions["banner"].Reason == "bandit" && r.Decisions["promo"].Reason == "bandit"

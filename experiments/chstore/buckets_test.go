@@ -461,18 +461,12 @@ func TestBucketsMatchGroundTruth(t *testing.T) {
 
 func waitMutations(t *testing.T, conn driver.Conn) {
 	t.Helper()
-	for deadline := time.Now().Add(time.Minute); ; {
+	testenv.Eventually(t, time.Minute, "the mutations to finish", func() bool {
 		var pending uint64
 		if err := conn.QueryRow(context.Background(),
 			"SELECT count() FROM system.mutations WHERE database = currentDatabase() AND is_done = 0").Scan(&pending); err != nil {
 			t.Fatal(err)
 		}
-		if pending == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("mutations still running after a minute")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return pending == 0
+	})
 }

@@ -387,13 +387,8 @@ func (m *model) erase() {
 		}
 	}
 	for _, table := range tables {
-		for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
-			if _, done, err := m.gdpr.FindMutation(ctx, table, marker); err != nil || done {
-				break
-			}
-			if time.Now().After(deadline) {
-				m.fatalf("erasure of %s still running after a minute", table)
-			}
+		if !testenv.Poll(time.Minute, func() bool { _, done, err := m.gdpr.FindMutation(ctx, table, marker); return err != nil || done }) {
+			m.fatalf("erasure of %s still running after a minute", table)
 		}
 	}
 	m.w.xs = slices.DeleteFunc(m.w.xs, func(x xrow) bool { return slices.Contains(ids, x.user) })

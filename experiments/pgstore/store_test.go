@@ -106,12 +106,8 @@ func TestWatcherReloadsOnNotify(t *testing.T) {
 
 	waitFor := func(n int64) {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for r.n.Load() < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("reloads: %d, want ≥ %d", r.n.Load(), n)
-			}
-			time.Sleep(5 * time.Millisecond)
+		if !testenv.Poll(5*time.Second, func() bool { return r.n.Load() >= n }) {
+			t.Fatalf("reloads: %d, want ≥ %d", r.n.Load(), n)
 		}
 	}
 	waitFor(1) // the reload after connecting

@@ -67,7 +67,7 @@ func TestDeadLetterLog(t *testing.T) {
 		}
 	}
 	var letters []ingest.DeadLetter
-	waitFor(t, 30*time.Second, "dead letters recorded", func() bool {
+	testenv.Eventually(t, 30*time.Second, "dead letters recorded", func() bool {
 		letters, err = sink.RecentDeadLetters(ctx, 100)
 		return err == nil && len(letters) == n
 	})

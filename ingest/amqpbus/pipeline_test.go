@@ -32,7 +32,7 @@ func TestReplayStoresOnce(t *testing.T) {
 	for range 3 {
 		publishAll(t, pub, events)
 	}
-	waitFor(t, 60*time.Second, "every replayed event consumed", func() bool {
+	testenv.Eventually(t, 60*time.Second, "every replayed event consumed", func() bool {
 		return queueDepth(t, url, amqpbus.IngestQueue) == 0 &&
 			queryInt(t, ch, "SELECT count() FROM events FINAL") == 10_000 &&
 			queryInt(t, ch, "SELECT count() FROM exposures FINAL") == 1000
@@ -86,10 +86,10 @@ func TestInvalidEventsDeadLettered(t *testing.T) {
 			t.Fatal("publish nacked")
 		}
 	}
-	waitFor(t, 60*time.Second, "valid events stored", func() bool {
+	testenv.Eventually(t, 60*time.Second, "valid events stored", func() bool {
 		return queryInt(t, ch, "SELECT count() FROM events FINAL") == total-total/every
 	})
-	waitFor(t, 10*time.Second, "invalid events dead-lettered", func() bool {
+	testenv.Eventually(t, 10*time.Second, "invalid events dead-lettered", func() bool {
 		return queueDepth(t, url, amqpbus.DeadQueue) == total/every
 	})
 	// Nothing more arrives later.
@@ -160,7 +160,7 @@ func TestClickHouseOutage(t *testing.T) {
 		t.Fatalf("publishing failed during the ClickHouse outage: %v", err)
 	}
 	start := time.Now()
-	waitFor(t, 60*time.Second, "backlog drained", func() bool {
+	testenv.Eventually(t, 60*time.Second, "backlog drained", func() bool {
 		return queryInt(t, ch, "SELECT count() FROM events FINAL") == uint64(published)
 	})
 	t.Logf("%d events published (%d by the end of a %s outage); backlog drained %s after publishing stopped",
@@ -226,10 +226,10 @@ func TestKill9(t *testing.T) {
 	}
 
 	child()
-	waitFor(t, 60*time.Second, "every event stored", func() bool {
+	testenv.Eventually(t, 60*time.Second, "every event stored", func() bool {
 		return queryInt(t, ch, "SELECT uniqExact(event_id) FROM events") == total
 	})
-	waitFor(t, 10*time.Second, "queue drained", func() bool { return queueDepth(t, url, amqpbus.IngestQueue) == 0 })
+	testenv.Eventually(t, 10*time.Second, "queue drained", func() bool { return queueDepth(t, url, amqpbus.IngestQueue) == 0 })
 	if got := queryInt(t, ch, "SELECT count() FROM events FINAL"); got != total {
 		t.Errorf("count() FINAL = %d, want %d", got, total)
 	}
@@ -253,7 +253,7 @@ func TestPoisonMessageDeadLettered(t *testing.T) {
 	for {
 		var msg amqp.Delivery
 		var ok bool
-		waitFor(t, 10*time.Second, "the message back in lift.ingest or in lift.dead", func() bool {
+		testenv.Eventually(t, 10*time.Second, "the message back in lift.ingest or in lift.dead", func() bool {
 			msg, ok, err = ch.Get(amqpbus.IngestQueue, false)
 			if err != nil {
 				t.Fatal(err)

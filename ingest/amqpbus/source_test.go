@@ -42,7 +42,7 @@ func TestEventSourceRecorded(t *testing.T) {
 			t.Fatalf("publish %s: %v", user, err)
 		}
 	}
-	waitFor(t, 30*time.Second, "every event stored", func() bool { return queryInt(t, ch, "SELECT count() FROM events") == 5 })
+	testenv.Eventually(t, 30*time.Second, "every event stored", func() bool { return queryInt(t, ch, "SELECT count() FROM events") == 5 })
 	rows, err := ch.Query("SELECT user_id, toString(source) FROM events ORDER BY user_id")
 	if err != nil {
 		t.Fatal(err)

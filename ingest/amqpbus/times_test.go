@@ -45,7 +45,7 @@ func TestConsumerBoundsReceiveTimes(t *testing.T) {
 			t.Fatal("publish nacked")
 		}
 	}
-	waitFor(t, 30*time.Second, "the valid events stored and the other dead-lettered", func() bool {
+	testenv.Eventually(t, 30*time.Second, "the valid events stored and the other dead-lettered", func() bool {
 		return queryInt(t, ch, "SELECT count() FROM events FINAL") == 2 && queueDepth(t, url, amqpbus.DeadQueue) == 1
 	})
 	after := time.Now().UTC()

@@ -40,11 +40,11 @@ func TestErasure(t *testing.T) {
 	fctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go s.Follow(fctx, url, members, 50*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	waitFor(t, func() bool { m, _ := members.get("keen/gone"); return m })
+	testenv.Eventually(t, 10*time.Second, "keen/gone to become a member", func() bool { m, _ := members.get("keen/gone"); return m })
 	if n, err := s.EndMemberships(ctx, []string{"gone"}); err != nil || n != 1 {
 		t.Fatalf("ended %d, %v", n, err)
 	}
-	waitFor(t, func() bool { m, ok := members.get("keen/gone"); return ok && !m })
+	testenv.Eventually(t, 10*time.Second, "keen/gone's membership to end", func() bool { m, ok := members.get("keen/gone"); return ok && !m })
 	rows, err := s.Memberships(ctx, []string{"gone"})
 	if err != nil || len(rows) != 1 || rows[0]["member"] != false {
 		t.Errorf("memberships %v, %v", rows, err)
@@ -116,17 +116,6 @@ func TestErasure(t *testing.T) {
 	}
 	if pending, _ := s.ErasurePending(ctx, "job-3"); len(pending) != 0 {
 		t.Errorf("job-3 pending %+v", pending)
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10 s")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 

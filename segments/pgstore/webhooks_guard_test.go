@@ -87,7 +87,7 @@ func TestWebhooksRefuseLoopbackByDefault(t *testing.T) {
 	byDefault := fastDispatcher(s, 1)
 	byDefault.Guard = nil
 	stop := runDispatcher(t, byDefault)
-	waitUntil(t, func() bool { _, dead, _ := s.Outbox().Counts(ctx); return dead == 2 })
+	testenv.Eventually(t, 30*time.Second, "two dead letters", func() bool { _, dead, _ := s.Outbox().Counts(ctx); return dead == 2 })
 	stop()
 	if n := recv.calls.Load(); n != 0 {
 		t.Fatalf("the receiver on 127.0.0.1 got %d requests", n)
@@ -102,7 +102,7 @@ func TestWebhooksRefuseLoopbackByDefault(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitUntil(t, func() bool { p, dead, _ := s.Outbox().Counts(ctx); return p == 0 && dead == 0 })
+	testenv.Eventually(t, 30*time.Second, "an empty outbox", func() bool { p, dead, _ := s.Outbox().Counts(ctx); return p == 0 && dead == 0 })
 	if n := recv.calls.Load(); n != 2 {
 		t.Errorf("%d requests with 127.0.0.1/32 allowed, want one per webhook", n)
 	}
@@ -125,7 +125,7 @@ func TestWebhooksDoNotFollowRedirects(t *testing.T) {
 		t.Fatal(err)
 	}
 	runDispatcher(t, fastDispatcher(s, 1))
-	waitUntil(t, func() bool { _, dead, _ := s.Outbox().Counts(ctx); return dead == 1 })
+	testenv.Eventually(t, 30*time.Second, "one dead letter", func() bool { _, dead, _ := s.Outbox().Counts(ctx); return dead == 1 })
 	if n := target.calls.Load(); n != 0 {
 		t.Errorf("the redirect was followed: its target got %d requests", n)
 	}

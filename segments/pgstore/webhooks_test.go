@@ -130,7 +130,7 @@ func TestWebhooksRetryUntilDelivered(t *testing.T) {
 	ctxA, stopA := context.WithCancel(ctx)
 	doneA := make(chan struct{})
 	go func() { first.Run(ctxA); close(doneA) }()
-	waitUntil(t, func() bool { return recv.calls.Load() >= 5 })
+	testenv.Eventually(t, 30*time.Second, "five calls to the receiver", func() bool { return recv.calls.Load() >= 5 })
 	stopA() // lift stops while the receiver is still failing
 	<-doneA
 	if pending, _, err := s.Outbox().Counts(ctx); err != nil || pending != 121 {
@@ -149,7 +149,7 @@ func TestWebhooksRetryUntilDelivered(t *testing.T) {
 	go fastDispatcher(s2, 1000).Run(ctxB)
 	time.Sleep(100 * time.Millisecond)
 	recv.failing.Store(false)
-	waitUntil(t, func() bool {
+	testenv.Eventually(t, 30*time.Second, "no pending change", func() bool {
 		pending, _, _ := s2.Outbox().Counts(ctx)
 		return pending == 0
 	})
@@ -197,7 +197,7 @@ func TestWebhooksDeadLetter(t *testing.T) {
 	run, stop := context.WithCancel(ctx)
 	defer stop()
 	go fastDispatcher(s, 3).Run(run)
-	waitUntil(t, func() bool {
+	testenv.Eventually(t, 30*time.Second, "one dead letter", func() bool {
 		_, dead, _ := s.Outbox().Counts(ctx)
 		return dead == 1
 	})
@@ -216,8 +216,8 @@ func TestWebhooksDeadLetter(t *testing.T) {
 	if n, err := s.Redeliver(ctx, "test", "cdp"); err != nil || n != 1 {
 		t.Fatalf("Redeliver = %d, %v", n, err)
 	}
-	waitUntil(t, func() bool { return recv.distinct() == 1 })
-	waitUntil(t, func() bool {
+	testenv.Eventually(t, 30*time.Second, "the redelivered change", func() bool { return recv.distinct() == 1 })
+	testenv.Eventually(t, 30*time.Second, "an empty outbox", func() bool {
 		pending, dead, _ := s.Outbox().Counts(ctx)
 		return pending == 0 && dead == 0
 	})
@@ -233,16 +233,5 @@ func TestWebhooksDeadLetter(t *testing.T) {
 	}
 	if n != 3 || leaked {
 		t.Errorf("%d audit entries (want create, update, redeliver), secret leaked: %v", n, leaked)
-	}
-}
-
-func waitUntil(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

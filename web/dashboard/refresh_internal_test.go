@@ -11,6 +11,7 @@ import (
 
 	"github.com/liftlab/lift/experiments"
 	"github.com/liftlab/lift/experiments/stats"
+	"github.com/liftlab/lift/internal/testenv"
 )
 
 // growingReader is an event store that gains 100 users between computations and
@@ -78,9 +79,7 @@ func TestListAndPageShowOneComputation(t *testing.T) {
 
 	// Someone opens the list; the first computation lands in the background.
 	d.cache.headlines(ctx, rows)
-	for deadline := time.Now().Add(2 * time.Second); reader.count() < 1 && time.Now().Before(deadline); {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.Poll(2*time.Second, func() bool { return reader.count() >= 1 })
 	time.Sleep(10 * time.Millisecond)
 	// Five minutes pass while data keeps arriving; the background refresh ran.
 	clock.Add(int64(5 * time.Minute))

@@ -106,9 +106,7 @@ func TestRetention(t *testing.T) {
 		"SELECT count() FROM daily_events":    2,
 		"SELECT count() FROM first_exposures": 2,
 	} {
-		for count(q) != want && time.Now().Before(deadline) {
-			time.Sleep(100 * time.Millisecond)
-		}
+		testenv.Poll(time.Until(deadline), func() bool { return count(q) == want })
 		if got := count(q); got != want {
 			t.Errorf("%s = %d, want %d", q, got, want)
 		}
