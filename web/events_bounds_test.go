@@ -28,6 +28,7 @@ import (
 // are rejected, as are values out of range; the honest event of the same batch is
 // stored with the collector's receive time, and nothing beyond the clock is stored.
 func TestCollectorTimeBoundsEndToEnd(t *testing.T) {
+	t.Parallel()
 	url := testenv.AMQPURL(t)
 	addr, db := testenv.ClickHouse(t)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))

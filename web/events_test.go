@@ -352,6 +352,7 @@ func hostOf(t *testing.T, amqpURL string) string {
 // While RabbitMQ blocks publishing (a memory or disk alarm), the collector answers
 // 503 with Retry-After at once and never 202; it accepts again once the alarm clears.
 func TestCollectorBrokerAlarm(t *testing.T) {
+	t.Parallel()
 	url := testenv.AMQPURL(t)
 	proxy := testenv.NewAlarmProxy(t, hostOf(t, url))
 	reg := prometheus.NewRegistry()

@@ -20,6 +20,7 @@ import (
 //   - "banner": per-segment bandit whose best arm is "a" on mobile and "b" on desktop;
 //     each segment converges to its own best arm.
 func TestBanditEndToEnd(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("drives 20,000 users through the real pipeline")
 	}

@@ -16,6 +16,7 @@ import (
 // (the cache, and stale answers once lift is stopped), events over HTTP, and events
 // published straight to RabbitMQ, all counted in ClickHouse.
 func TestGoClient(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("drives the real pipeline")
 	}

@@ -18,6 +18,7 @@ import (
 // management API, the collector, exposures from /v1/decide, and both reaching
 // ClickHouse.
 func TestEventsEndToEnd(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.start(t)
 	f.server.want(201, "POST", "/api/v1/event-types",

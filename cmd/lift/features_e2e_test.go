@@ -16,6 +16,7 @@ import (
 // engine from the events the collector accepts, read by a flag's condition as
 // features.<key>, and answered by /v1/decide on request, on the real services.
 func TestFeaturesEndToEnd(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("drives the real pipeline")
 	}

@@ -199,6 +199,7 @@ func compareValues(t *testing.T, sdk string, got, want map[string]map[string]jso
 // evaluate every experiment and flag as /v1/decide does, and the exposures their
 // tracking callbacks send land in ClickHouse's exposures table.
 func TestGrowthBookSDKsEvaluateAsDecide(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs GrowthBook's SDKs against the real pipeline")
 	}
@@ -376,6 +377,7 @@ func TestGrowthBookStreaming(t *testing.T) {
 // TestGrowthBookRemoteEval: the JS SDK in remote-evaluation mode gets /v1/decide's
 // values, including those of a behavioural segment only lift's segment engine knows.
 func TestGrowthBookRemoteEval(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs GrowthBook's SDK against the real pipeline")
 	}

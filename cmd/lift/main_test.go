@@ -202,6 +202,7 @@ const heroBanner = `{"key":"hero-banner","name":"Hero banner","type":"ab",
  "targeting":{"country":{"$in":["US","CA"]}},"goal":{"event":"purchase","kind":"conversion"}}`
 
 func TestManagementAPI(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.start(t)
 	s := f.server
@@ -480,6 +481,7 @@ func TestStableAcrossRestarts(t *testing.T) {
 // TestPostgresOutage cuts the connection to Postgres: decisions keep coming from the
 // last snapshot, /readyz says degraded, and changes flow again once it is back.
 func TestPostgresOutage(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	direct := f.env["LIFT_POSTGRES_URL"]
 	u, err := url.Parse(direct)
@@ -532,6 +534,7 @@ func TestPostgresOutage(t *testing.T) {
 // Finding 8a of issue 17: with LIFT_ADMIN_ADDR set, /metrics is served on the admin
 // address only; the public address answers 404.
 func TestMetricsOnAdminAddr(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.env["LIFT_ADMIN_ADDR"] = "127.0.0.1:0"
 	p := f.start(t)
@@ -551,6 +554,7 @@ func TestMetricsOnAdminAddr(t *testing.T) {
 // LIFT_TRUSTED_PROXIES reaches the server: from a listed proxy, X-Forwarded-Proto
 // https makes the session cookie Secure (web/dashboard's tests cover the rest).
 func TestTrustedProxiesSetting(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	const pw = "proxied password 1"
 	runCLI(t, f.env, pw+"\n", "users", "create", "--email", "ann@example.com", "--role", "viewer")
@@ -577,6 +581,7 @@ func TestTrustedProxiesSetting(t *testing.T) {
 }
 
 func TestHealthAndMetrics(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	p := f.start(t)
 	anon := client{t: t, base: p.url}
@@ -600,6 +605,7 @@ func TestHealthAndMetrics(t *testing.T) {
 }
 
 func TestUsersCreate(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"LIFT_POSTGRES_URL": testenv.Postgres(t)}
 	out := runCLI(t, env, "correct horse battery\n", "users", "create", "--email", "Admin@Example.com", "--role", "admin")
 	if !strings.Contains(out, "admin@example.com") {
@@ -619,6 +625,7 @@ func TestUsersCreate(t *testing.T) {
 }
 
 func TestSegmentsCheck(t *testing.T) {
+	t.Parallel()
 	in := `{"condition":{"country":{"$in":["US","CA"]}},"attributes":{"country":"US"}}
 {"condition":{"id":{"$inGroup":"beta"}},"attributes":{"id":"u2"},"savedGroups":{"beta":["u1"]}}
 {"condition":{"age":{"$bogus":3}},"attributes":{}}
@@ -633,6 +640,7 @@ not json
 }
 
 func TestAnalyze(t *testing.T) {
+	t.Parallel()
 	in := `{"weights":[0.5,0.5],"variants":[{"key":"control","users":1000,"conversions":100},{"key":"bold","users":1000,"conversions":120}]}`
 	var out struct {
 		Variants []struct {

@@ -21,6 +21,7 @@ var consumerLagObserved = regexp.MustCompile(`(?m)^lift_consumer_lag_seconds_cou
 // by a running lift (role all, after some traffic), and promtool accepts the rules
 // and passes their unit tests.
 func TestOpsDocsUseExportedMetrics(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.start(t)
 	f.server.want(201, "POST", "/api/v1/experiments", heroBanner, nil)

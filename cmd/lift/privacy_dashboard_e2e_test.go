@@ -14,6 +14,7 @@ import (
 // in the navigation, sees every table's retention and changes one, looks a user up
 // and erases them with the linked id a client key made, once ticked.
 func TestPrivacyPageEndToEnd(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("drives a browser")
 	}

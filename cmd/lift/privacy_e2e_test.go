@@ -150,6 +150,7 @@ func (pf *privacyFixture) findInClickHouse(t *testing.T, needles ...string) []st
 // what ends up in ClickHouse (events, exposures) and in the segment engine
 // (memberships in Postgres).
 func TestConsentMatrixEndToEnd(t *testing.T) {
+	t.Parallel()
 	pf := newPrivacyFixture(t)
 	pf.start(t)
 	pf.configure(t)
@@ -364,6 +365,7 @@ func (pf *privacyFixture) seedTwoUsers(t *testing.T) {
 // every table, the anonymous visitor's linked by $identify, memberships, the saved
 // group naming them) and nothing of anyone else.
 func TestExportEndToEnd(t *testing.T) {
+	t.Parallel()
 	pf := newPrivacyFixture(t)
 	pf.start(t)
 	pf.configure(t)
@@ -456,6 +458,7 @@ func (pf *privacyFixture) outboxUsers(t *testing.T) map[string]int {
 // the other user untouched, writes no id into the audit log, and completes after
 // lift is restarted in the middle of the job without starting its mutations again.
 func TestErasureEndToEnd(t *testing.T) {
+	t.Parallel()
 	pf := newPrivacyFixture(t)
 	// Mutations are checked every 3 s: a window in which the job is certainly
 	// between starting its mutations and seeing them done.

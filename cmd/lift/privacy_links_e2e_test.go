@@ -39,6 +39,7 @@ func (x exportResp) eventsOf() map[string]int {
 // it (include=, audited by keyed digest). The same link sent with a server key, or
 // published to RabbitMQ by a backend, is followed.
 func TestIdentifyLinksEndToEnd(t *testing.T) {
+	t.Parallel()
 	pf := newPrivacyFixture(t)
 	pf.start(t)
 	ctx := context.Background()

@@ -28,6 +28,7 @@ import (
 // posted through /v1/events, for a known split, produce the expected numbers in the
 // results API.
 func TestResultsEndToEnd(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.start(t)
 	f.server.want(201, "POST", "/api/v1/experiments", `{"key":"checkout","status":"running",
@@ -130,6 +131,7 @@ func TestResultsEndToEnd(t *testing.T) {
 // page's number formatting (a fatal stack overflow that took the whole process down);
 // two purchases of 1e308 made sums +Inf, which JSON cannot encode (500 for good).
 func TestResultsSurviveStoredValues(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	const pw = "correct horse battery"
 	runCLI(t, f.env, pw+"\n", "users", "create", "--email", "pm@example.com", "--role", "viewer")
@@ -320,6 +322,7 @@ func insertPurchases(t *testing.T, addr, db string, data map[string]map[string][
 // ClickHouse's sum of squares loses — and keeps the sign of a lift over a negative
 // control mean (net refunds −0.5 → −0.2 per user is +60%).
 func TestResultsDegenerate(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.start(t)
 	const noMinimum = `"analysis":{"min_users":0,"min_runtime":"0s","sequential":false}`

@@ -46,6 +46,7 @@ const sdkPage = `<!doctype html><html><head><meta charset="utf-8"><title>shop</t
 // reach ClickHouse, and events tracked right before the page is closed (or left) are
 // all stored, once.
 func TestBrowserSDK(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("drives a browser against the real pipeline")
 	}

@@ -62,6 +62,7 @@ func (h *hookReceiver) changes() []string {
 // published, decisions and webhooks follow at once, without waiting for new events.
 // Every version is kept and every step audited.
 func TestSegmentPreviewPublishAndWebhooks(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("drives the real pipeline")
 	}

@@ -106,6 +106,7 @@ func reference(t *testing.T, evs []simEvent, shards int) map[string]finalState {
 // memberships table with an uninterrupted run of the same events: every row, member
 // or not, with its enter and exit times, must be the same.
 func TestSegmentEngineKilledMidStream(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs lift as a child process")
 	}

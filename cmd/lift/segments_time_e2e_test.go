@@ -82,6 +82,7 @@ func readMembership(t *testing.T, pool *pgxpool.Pool, segment, user string) (mem
 // the exact event times; cart abandonment enters 30 minutes after the cart add and a
 // purchase ends it. Each is checked in Postgres and in what /v1/decide serves.
 func TestSegmentTimeSemanticsEndToEnd(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("drives the real pipeline")
 	}

@@ -18,6 +18,7 @@ import (
 // and buffered exposures are published. The consumer waits 30 s to fill a batch, so
 // events only reach ClickHouse before the stop through the drain.
 func TestShutdownDrains(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.env["LIFT_INGEST_BATCH_WAIT"] = "30s"
 	f.env["LIFT_INGEST_CONSUMERS"] = "1"

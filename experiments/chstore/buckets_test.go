@@ -216,6 +216,7 @@ func mustWhere(t *testing.T, s string) *experiments.Where {
 // everything inserted. It also checks that only the leaves that received rows are
 // computed again.
 func TestBucketsMatchGroundTruth(t *testing.T) {
+	t.Parallel()
 	addr, db := testenv.ClickHouse(t)
 	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: clickhouse.Auth{Database: db, Username: "default"}})
 	if err != nil {

@@ -3,6 +3,7 @@ package chstore
 import "testing"
 
 func TestLeafFilter(t *testing.T) {
+	t.Parallel()
 	leaf := leafOf("user_id")
 	for _, c := range []struct {
 		chunk []uint32

@@ -34,6 +34,7 @@ import (
 // LIFT_CHSTORE_MODEL_SEED the seed (default: a new one each run). A failure prints
 // the seed and the operations that led to it.
 func TestModel(t *testing.T) {
+	t.Parallel()
 	seed := envUint(t, "LIFT_CHSTORE_MODEL_SEED", rand.Uint64())
 	ops := envUint(t, "LIFT_CHSTORE_MODEL_OPS", 30)
 	m := newModel(t, seed)

@@ -29,6 +29,7 @@ func newStore(t *testing.T) (*pgstore.Store, string) {
 }
 
 func TestStoreCRUDAndAudit(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	ctx := context.Background()
 	doc := json.RawMessage(`{"key":"e1","status":"draft","variants":[{"key":"a","weight":0.5},{"key":"b","weight":0.5}]}`)
@@ -97,6 +98,7 @@ func (c *countingReloader) Reload(context.Context) error { c.n.Add(1); return ni
 
 // A write by anyone (here: the store, as the API would) wakes every watcher.
 func TestWatcherReloadsOnNotify(t *testing.T) {
+	t.Parallel()
 	s, url := newStore(t)
 	r := &countingReloader{}
 	ctx, cancel := context.WithCancel(context.Background())

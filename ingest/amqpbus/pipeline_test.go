@@ -22,6 +22,7 @@ import (
 // Publishing the same events three times stores each once (FINAL), and the
 // aggregates fed by materialized views count each once too.
 func TestReplayStoresOnce(t *testing.T) {
+	t.Parallel()
 	url := testenv.AMQPURL(t)
 	addr, db := testenv.ClickHouse(t)
 	pub := startPublisher(t, url)
@@ -59,6 +60,7 @@ func TestReplayStoresOnce(t *testing.T) {
 // Invalid events published straight to lift.events end up in lift.dead, one message
 // each with the reason, and the valid rest is stored.
 func TestInvalidEventsDeadLettered(t *testing.T) {
+	t.Parallel()
 	url := testenv.AMQPURL(t)
 	addr, db := testenv.ClickHouse(t)
 	startPublisher(t, url) // declares the topology
@@ -107,6 +109,7 @@ func TestInvalidEventsDeadLettered(t *testing.T) {
 // and retries, nothing is dead-lettered, and the backlog drains once it is back.
 // The issue asks for a 30 s outage; `go test` uses 10 s (LIFT_TEST_CH_OUTAGE overrides).
 func TestClickHouseOutage(t *testing.T) {
+	t.Parallel()
 	outage := 10 * time.Second
 	if v := os.Getenv("LIFT_TEST_CH_OUTAGE"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -173,6 +176,7 @@ func TestClickHouseOutage(t *testing.T) {
 // A consumer killed with SIGKILL mid-stream loses nothing (its unacked deliveries
 // are redelivered) and adds no duplicates after FINAL.
 func TestKill9(t *testing.T) {
+	t.Parallel()
 	url := testenv.AMQPURL(t)
 	addr, db := testenv.ClickHouse(t)
 	pub := startPublisher(t, url)
@@ -242,6 +246,7 @@ func TestKill9(t *testing.T) {
 // A message that no consumer ever acks (one that crashes them, say) is dead-lettered
 // by the broker after DeliveryLimit deliveries instead of circulating for ever.
 func TestPoisonMessageDeadLettered(t *testing.T) {
+	t.Parallel()
 	url := testenv.AMQPURL(t)
 	ch := confirmChannel(t, url)
 	dc, err := ch.PublishWithDeferredConfirmWithContext(context.Background(), amqpbus.Exchange, "click", true, false,

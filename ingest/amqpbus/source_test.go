@@ -17,6 +17,7 @@ import (
 // backend published without that header is the backend's. A header with any other
 // value counts as a client's, since only the collector writes it.
 func TestEventSourceRecorded(t *testing.T) {
+	t.Parallel()
 	url := testenv.AMQPURL(t)
 	addr, db := testenv.ClickHouse(t)
 	pub := startPublisher(t, url)

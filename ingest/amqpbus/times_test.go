@@ -19,6 +19,7 @@ import (
 // message timestamp from a clock gone wrong is neither a receive time nor a negative
 // lag.
 func TestConsumerBoundsReceiveTimes(t *testing.T) {
+	t.Parallel()
 	url := testenv.AMQPURL(t)
 	addr, db := testenv.ClickHouse(t)
 	startPublisher(t, url) // declares the topology

@@ -27,6 +27,7 @@ import (
 // 2105 membership ends, a user with three views enters, and the lag stays ≥ 0 even
 // for an event received by a clock two minutes ahead.
 func TestRunnerRepairsFutureCheckpoint(t *testing.T) {
+	t.Parallel()
 	pgURL := testenv.Postgres(t)
 	amqpURL := testenv.AMQPURL(t)
 	pool, err := pgxpool.New(context.Background(), pgURL)

@@ -102,6 +102,7 @@ func startProcess(t *testing.T, name, pgURL, amqpURL string, defs amqprunner.Def
 // views in High Intent, users with two not (an event counted twice would put one in,
 // an event lost would keep a three-view user out).
 func TestEnginesShareShardsAndHandOver(t *testing.T) {
+	t.Parallel()
 	pgURL := testenv.Postgres(t)
 	amqpURL := testenv.AMQPURL(t)
 	pool, err := pgxpool.New(context.Background(), pgURL)

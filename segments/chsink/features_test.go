@@ -27,6 +27,7 @@ import (
 // picks it up, and ClickHouse feature_values; a runner restarted from its checkpoint
 // goes on from the values it had, and values published again collapse in ClickHouse.
 func TestRunnerPublishesFeatures(t *testing.T) {
+	t.Parallel()
 	addr, db := testenv.ClickHouse(t)
 	pgURL := testenv.Postgres(t)
 	pool, err := pgxpool.New(context.Background(), pgURL)

@@ -29,6 +29,7 @@ import (
 // (received before the rebuild's cut) counts from storage only. Events stored
 // without consent to personalisation do not count.
 func TestRebuildFromClickHouse(t *testing.T) {
+	t.Parallel()
 	addr, db := testenv.ClickHouse(t)
 	pool, err := pgxpool.New(context.Background(), testenv.Postgres(t))
 	if err != nil {

@@ -54,6 +54,7 @@ type row struct {
 // event times and expiry, and no duplicates when the same changes are recorded again
 // (as an engine restarted from an older checkpoint re-emits them).
 func TestRunnerRecordsChanges(t *testing.T) {
+	t.Parallel()
 	addr, db := testenv.ClickHouse(t)
 	pool, err := pgxpool.New(context.Background(), testenv.Postgres(t))
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 // takes the user out of a checkpoint: by the shard at its next checkpoint, or here
 // when no engine runs the shard.
 func TestErasure(t *testing.T) {
+	t.Parallel()
 	url := testenv.Postgres(t)
 	pool, err := pgxpool.New(context.Background(), url)
 	if err != nil {
@@ -122,6 +123,7 @@ func TestErasure(t *testing.T) {
 // An erasure deletes the user's segment changes from the webhook outbox, those
 // waiting and the dead letters, and leaves the other users' alone.
 func TestForgetDeliveries(t *testing.T) {
+	t.Parallel()
 	pool, err := pgxpool.New(context.Background(), testenv.Postgres(t))
 	if err != nil {
 		t.Fatal(err)

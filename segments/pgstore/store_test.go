@@ -37,6 +37,7 @@ func (s *set) get(key string) (bool, bool) {
 // Apply is idempotent, Follow sees every change (the initial rows and the ones that
 // come later), and Stats counts members and recent movement.
 func TestMembershipsAndFollow(t *testing.T) {
+	t.Parallel()
 	url := testenv.Postgres(t)
 	pool, err := pgxpool.New(context.Background(), url)
 	if err != nil {
@@ -84,6 +85,7 @@ func TestMembershipsAndFollow(t *testing.T) {
 // (sequence numbers taken by one transaction and committed after a later one would
 // be skipped by a follower reading "seq > last").
 func TestFollowSeesConcurrentWriters(t *testing.T) {
+	t.Parallel()
 	url := testenv.Postgres(t)
 	pool, err := pgxpool.New(context.Background(), url)
 	if err != nil {

@@ -58,6 +58,7 @@ func lastErrors(t *testing.T, s *pgstore.Store, keys ...string) []string {
 // an address saved while the allow-list covered it. The dead letter says "address
 // not allowed" and no more; with 127.0.0.1/32 allowed the same changes arrive.
 func TestWebhooksRefuseLoopbackByDefault(t *testing.T) {
+	t.Parallel()
 	s, pool := newWebhookStore(t)
 	ctx := context.Background()
 	const secret = "a-secret-of-more-than-16"
@@ -111,6 +112,7 @@ func TestWebhooksRefuseLoopbackByDefault(t *testing.T) {
 // A receiver's redirect is a failed delivery ("HTTP 302: redirect not followed"); its
 // target gets nothing.
 func TestWebhooksDoNotFollowRedirects(t *testing.T) {
+	t.Parallel()
 	s, _ := newWebhookStore(t)
 	s.WebhookGuard = allowLoopback
 	ctx := context.Background()

@@ -89,6 +89,7 @@ func fastDispatcher(s *pgstore.Store, attempts int) *webhooks.Dispatcher {
 // dispatcher on a new pool); changes replayed by a restarted engine are not sent
 // again; previews are never sent.
 func TestWebhooksRetryUntilDelivered(t *testing.T) {
+	t.Parallel()
 	url := testenv.Postgres(t)
 	pool, err := pgxpool.New(context.Background(), url)
 	if err != nil {
@@ -167,6 +168,7 @@ func TestWebhooksRetryUntilDelivered(t *testing.T) {
 // After MaxAttempts a change is dead: listed with its last error, counted, and
 // delivered after Redeliver once the receiver works again.
 func TestWebhooksDeadLetter(t *testing.T) {
+	t.Parallel()
 	pool, err := pgxpool.New(context.Background(), testenv.Postgres(t))
 	if err != nil {
 		t.Fatal(err)

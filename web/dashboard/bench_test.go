@@ -151,6 +151,7 @@ func BenchmarkPages(b *testing.B) {
 // must answer 200. How long they take is BenchmarkPages' concern (`make bench` holds
 // each page's mean to pageBudget); the ordinary run asserts no wall-clock limit.
 func TestPagesAtScale(t *testing.T) {
+	t.Parallel()
 	h := benchHarness(t)
 	seedMany(h)
 	br := h.signedIn("bench@example.com", auth.Admin)

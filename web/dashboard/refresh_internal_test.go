@@ -107,6 +107,7 @@ func TestListAndPageShowOneComputation(t *testing.T) {
 }
 
 func TestRunningFor(t *testing.T) {
+	t.Parallel()
 	for d, want := range map[time.Duration]string{
 		20 * time.Second: "under a minute", time.Minute: "1 minute", 5 * time.Minute: "5 minutes",
 		3*time.Hour + 59*time.Minute: "3 hours", 47 * time.Hour: "47 hours", 50 * time.Hour: "2 days",
@@ -118,6 +119,7 @@ func TestRunningFor(t *testing.T) {
 }
 
 func TestHumanField(t *testing.T) {
+	t.Parallel()
 	for path, want := range map[string]string{
 		"variants[1].value": "Variant 2 value", "goal.event": "Goal event", "rules[0].rollout": "Rule 1 rollout",
 		"targeting.country.$in": "Targeting (country.$in)", "rules[2].condition.a.$regex": "Rule 3 condition (a.$regex)",

@@ -25,6 +25,7 @@ import (
 // processes following the models get every new version within a second; only the
 // last KeepVersions versions are kept.
 func TestTrainerOnScheduleAndOnRequest(t *testing.T) {
+	t.Parallel()
 	addr, db := testenv.ClickHouse(t)
 	pgURL := testenv.Postgres(t)
 	pool, err := pgxpool.New(context.Background(), pgURL)

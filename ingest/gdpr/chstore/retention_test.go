@@ -35,6 +35,7 @@ func (p *policies) Drops(context.Context, int) ([]gdpr.Drop, error) { return p.d
 // retention are dropped whole, from raw tables and aggregates alike; newer ones and
 // tables not partitioned by time stay.
 func TestRetention(t *testing.T) {
+	t.Parallel()
 	addr, db := testenv.ClickHouse(t)
 	sink, err := chsink.Open(addr, db)
 	if err != nil {

@@ -61,6 +61,7 @@ func setup(t *testing.T) (*chstore.Store, func(query string) uint64) {
 }
 
 func TestTablesAndExport(t *testing.T) {
+	t.Parallel()
 	s, _ := setup(t)
 	ctx := context.Background()
 	tables, err := s.Tables(ctx)
@@ -101,6 +102,7 @@ func TestTablesAndExport(t *testing.T) {
 }
 
 func TestDeleteAndMutations(t *testing.T) {
+	t.Parallel()
 	s, count := setup(t)
 	ctx := context.Background()
 	if err := s.StartDelete(ctx, "events", []string{"alice"}, "lift-erasure:job-1:1"); err != nil {
