@@ -121,7 +121,6 @@ func (s screenshots) take(ctx context.Context, name string) {
 }
 
 func TestDashboardEndToEnd(t *testing.T) {
-	t.Parallel()
 	f := newFixture(t)
 	const pw = "e2e password 1"
 	runCLI(t, f.env, pw+"\n", "users", "create", "--email", "pm@example.com", "--role", "admin")

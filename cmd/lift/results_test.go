@@ -131,7 +131,6 @@ func TestResultsEndToEnd(t *testing.T) {
 // page's number formatting (a fatal stack overflow that took the whole process down);
 // two purchases of 1e308 made sums +Inf, which JSON cannot encode (500 for good).
 func TestResultsSurviveStoredValues(t *testing.T) {
-	t.Parallel()
 	f := newFixture(t)
 	const pw = "correct horse battery"
 	runCLI(t, f.env, pw+"\n", "users", "create", "--email", "pm@example.com", "--role", "viewer")

@@ -19,7 +19,6 @@ import (
 // asks lift what each arm would have shown every visitor); lift's measured lift must
 // put it inside its 95% CI, and the recommender must win.
 func TestSimulateRecommenderVsPopular(t *testing.T) {
-	t.Parallel()
 	if testing.Short() {
 		t.Skip("drives 2,500 simulated visitors through the real pipeline")
 	}

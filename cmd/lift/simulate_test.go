@@ -19,7 +19,6 @@ import (
 // count every simulated user and purchase, put the true lift inside lift's 95% CI, and
 // find each segment's true best arm.
 func TestSimulate(t *testing.T) {
-	t.Parallel()
 	if testing.Short() {
 		t.Skip("drives 3,000 simulated visitors through the real pipeline")
 	}
