@@ -69,7 +69,12 @@ run: services build
 
 test: services cluster
 	scripts/tools chromium promtool growthbook-js # browser tests, docs/ops alert rules, GrowthBook's JS SDK; installs only when missing
-	$(GO) test -race -count=1 -timeout 60m ./...
+	# -parallel 4: tests that call t.Parallel (those with only their own databases and
+	# vhosts) mostly wait on the services, so four at a time per package keep two cores
+	# busy. Tests that assert how long something takes, the cmd/lift ones that load lift
+	# and ClickHouse hard (the simulators, results pages) and internal/chaos (its private
+	# servers and timed faults) do not call t.Parallel and run one at a time.
+	$(GO) test -race -count=1 -parallel 4 -timeout 60m ./...
 
 test-short:
 	$(GO) test -short -count=1 ./...

@@ -13,6 +13,7 @@ import (
 
 	"github.com/liftlab/lift/ingest"
 	"github.com/liftlab/lift/internal/derrors"
+	"github.com/liftlab/lift/internal/testenv"
 )
 
 type fakePublisher struct {
@@ -84,10 +85,7 @@ func TestExposureLog(t *testing.T) {
 	pub.mu.Lock()
 	pub.down = false
 	pub.mu.Unlock()
-	deadline := time.Now().Add(5 * time.Second)
-	for pub.published()+int(dropped) < 30 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Poll(5*time.Second, func() bool { return pub.published()+int(dropped) >= 30 })
 	if got := pub.published() + int(dropped); got != 30 {
 		t.Errorf("published %d + dropped %v, want 30 in all", pub.published(), dropped)
 	}

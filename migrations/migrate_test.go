@@ -38,6 +38,7 @@ func getenv(key, def string) string {
 }
 
 func TestPostgres(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration test: needs Postgres (scripts/services up)")
 	}
@@ -111,6 +112,7 @@ func TestPostgres(t *testing.T) {
 }
 
 func TestClickHouse(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration test: needs ClickHouse (scripts/services up)")
 	}

@@ -20,6 +20,7 @@ import (
 // prop_keys, prop_types, prop_strings and prop_numbers, as ingest.ExtractProperties
 // reads them, written into the parts (not only computed at read time).
 func TestClickHouseEventProperties(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration test: needs ClickHouse (scripts/services up)")
 	}

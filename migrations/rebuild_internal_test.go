@@ -16,6 +16,7 @@ import (
 // applies the rest: 00041 rebuilds exposures and events sorted by bucket, and the
 // rows, the aggregate views and the new bucket counts must all be there afterwards.
 func TestClickHouseBucketRebuild(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("integration test: needs ClickHouse (scripts/services up)")
 	}

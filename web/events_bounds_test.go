@@ -28,6 +28,7 @@ import (
 // are rejected, as are values out of range; the honest event of the same batch is
 // stored with the collector's receive time, and nothing beyond the clock is stored.
 func TestCollectorTimeBoundsEndToEnd(t *testing.T) {
+	t.Parallel()
 	url := testenv.AMQPURL(t)
 	addr, db := testenv.ClickHouse(t)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -101,17 +102,12 @@ func TestCollectorTimeBoundsEndToEnd(t *testing.T) {
 		n        uint64
 		received time.Time
 	)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		err := ch.QueryRow(`SELECT count(), max(received_at) FROM events FINAL`).Scan(&n, &received)
-		if err != nil {
+	testenv.Poll(30*time.Second, func() bool {
+		if err := ch.QueryRow(`SELECT count(), max(received_at) FROM events FINAL`).Scan(&n, &received); err != nil {
 			t.Fatal(err)
 		}
-		if n > 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return n > 0
+	})
 	if n != 1 {
 		t.Fatalf("%d events stored, want the honest one only", n)
 	}

@@ -232,10 +232,7 @@ func TestCollectorBrokerOutage(t *testing.T) {
 	t.Cleanup(func() { sink.Close() })
 	consumer := &amqpbus.Consumer{URL: url, Sink: sink, Log: quiet, Metrics: m, BatchWait: 100 * time.Millisecond}
 	wg.Go(func() { consumer.Run(ctx) })
-	deadline := time.Now().Add(10 * time.Second)
-	for pub.Ready(ctx) != nil && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Poll(10*time.Second, func() bool { return pub.Ready(ctx) == nil })
 	srv := httptest.NewServer(newEventsHandler(t, pub, &evExposures{}))
 	defer srv.Close()
 
@@ -318,8 +315,7 @@ func TestCollectorBrokerOutage(t *testing.T) {
 	// Events answered 503 may be stored too (published but not confirmed in time);
 	// what matters is that none answered 202 is missing.
 	var missing int
-	deadline = time.Now().Add(30 * time.Second)
-	for {
+	testenv.Poll(30*time.Second, func() bool {
 		stored := map[string]bool{}
 		rows, err := ch.Query("SELECT toString(event_id) FROM events FINAL")
 		if err != nil {
@@ -339,11 +335,8 @@ func TestCollectorBrokerOutage(t *testing.T) {
 				missing++
 			}
 		}
-		if missing == 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return missing == 0
+	})
 	if missing != 0 {
 		t.Fatalf("%d of %d events answered 202 never reached ClickHouse", missing, len(accepted))
 	}
@@ -359,6 +352,7 @@ func hostOf(t *testing.T, amqpURL string) string {
 // While RabbitMQ blocks publishing (a memory or disk alarm), the collector answers
 // 503 with Retry-After at once and never 202; it accepts again once the alarm clears.
 func TestCollectorBrokerAlarm(t *testing.T) {
+	t.Parallel()
 	url := testenv.AMQPURL(t)
 	proxy := testenv.NewAlarmProxy(t, hostOf(t, url))
 	reg := prometheus.NewRegistry()
@@ -376,17 +370,11 @@ func TestCollectorBrokerAlarm(t *testing.T) {
 	status := func() *httptest.ResponseRecorder { return post(h, "/v1/events", evClientKey, body) }
 	waitStatus := func(want int) *httptest.ResponseRecorder {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			rec := status()
-			if rec.Code == want {
-				return rec
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("status %d (%s), want %d", rec.Code, rec.Body, want)
-			}
-			time.Sleep(20 * time.Millisecond)
+		var rec *httptest.ResponseRecorder
+		if !testenv.Poll(10*time.Second, func() bool { rec = status(); return rec.Code == want }) {
+			t.Fatalf("status %d (%s), want %d", rec.Code, rec.Body, want)
 		}
+		return rec
 	}
 	waitStatus(http.StatusAccepted)
 

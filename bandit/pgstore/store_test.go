@@ -16,6 +16,7 @@ import (
 // Publications become numbered versions that the decision snapshot loads, latest per
 // segment, and that History returns in order.
 func TestPublishAndHistory(t *testing.T) {
+	t.Parallel()
 	pool, err := pgxpool.New(context.Background(), testenv.Postgres(t))
 	if err != nil {
 		t.Fatal(err)

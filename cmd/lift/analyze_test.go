@@ -83,6 +83,7 @@ func analyzeJSON(t *testing.T, in string, args ...string) analyzed {
 // lift's sign; CUPED's pre-exposure sums adjust the estimates; --sequential widens
 // the interval; and bad input names the field.
 func TestAnalyzeValues(t *testing.T) {
+	t.Parallel()
 	// Control: 10 users with values 1..10 (sum 55, Σy² 385); treatment: 10 users
 	// with 3..12 (sum 75, Σy² 645). Both have s² = 55/6, so the difference 2 has
 	// variance 2·(55/6)/10 and df = 18. SciPy: 2·t.sf(2/√(11/6), 18) = 0.156932196 for
@@ -133,6 +134,7 @@ func TestAnalyzeValues(t *testing.T) {
 // a revenue that does not vary, values around 1e12 whose spread the sums lost —
 // each without interval, p-value or chance, and with the reason.
 func TestAnalyzeDegenerate(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ name, in, reason string }{
 		{"one user per arm", `{"weights":[0.5,0.5],"variants":[{"key":"a","users":1,"conversions":1},{"key":"b","users":1,"conversions":0}]}`, "fewer than 2 users"},
 		{"revenue that does not vary", `{"weights":[0.5,0.5],"variants":[{"key":"a","users":1000,"sum":10000,"sum_squares":100000},{"key":"b","users":1000,"sum":11000,"sum_squares":121000}]}`, "does not vary"},

@@ -30,6 +30,7 @@ import (
 // is paused so the updater leaves the published weights alone; it asks for no
 // minimum sample or runtime, so its candidate shows.
 func TestBanditDashboard(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	const pw = "correct horse battery"
 	runCLI(t, f.env, pw+"\n", "users", "create", "--email", "pm@example.com", "--role", "viewer")

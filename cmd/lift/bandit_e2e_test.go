@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/liftlab/lift/internal/testenv"
 )
 
 // TestBanditEndToEnd runs bandits on the real services in one lift process (role all:
@@ -18,6 +20,7 @@ import (
 //   - "banner": per-segment bandit whose best arm is "a" on mobile and "b" on desktop;
 //     each segment converges to its own best arm.
 func TestBanditEndToEnd(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("drives 20,000 users through the real pipeline")
 	}
@@ -35,7 +38,7 @@ func TestBanditEndToEnd(t *testing.T) {
 		"variants":[{"key":"a"},{"key":"b"}],
 		"goal":{"event":"click","kind":"conversion"},"bandit":{"update_every":"2s","auto_stop":true},
 		"analysis":{"min_users":200,"min_runtime":"0s"}}`, nil)
-	eventually(t, 5*time.Second, func() bool {
+	testenv.Eventually(t, 5*time.Second, "the three bandits to be served", func() bool {
 		var r decideResp
 		f.client.want(200, "POST", "/v1/decide", `{"user_id":"probe","track":false}`, &r)
 		return r.Decisions["reco"].Reason == "bandit" && r.Decisions["banner"].Reason == "bandit" && r.Decisions["promo"].Reason == "bandit"

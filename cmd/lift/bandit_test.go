@@ -13,6 +13,7 @@ import (
 )
 
 func TestBanditSimulateFlagErrors(t *testing.T) {
+	t.Parallel()
 	base := map[string]string{"arms": "0.5,0.4", "rounds": "100", "seeds": "2", "policy": "ts"}
 	tests := []struct {
 		flag, value string
@@ -45,6 +46,7 @@ func TestBanditSimulateFlagErrors(t *testing.T) {
 }
 
 func TestBanditSimulateOutput(t *testing.T) {
+	t.Parallel()
 	var out bytes.Buffer
 	args := []string{"bandit", "simulate", "--arms", "0.5, 0.45,0.3", "--rounds", "5000", "--seeds", "4", "--policy", "lift", "--batch", "500"}
 	if err := run(t.Context(), args, envFunc(nil), strings.NewReader(""), &out, io.Discard); err != nil {
@@ -68,6 +70,7 @@ func TestBanditSimulateOutput(t *testing.T) {
 // TestHashRouter checks that lift's routing is a function of the user while the
 // weights stay the same, and that it splits users in proportion to the weights.
 func TestHashRouter(t *testing.T) {
+	t.Parallel()
 	weights := []float64{0.7, 0.2, 0.1}
 	route := hashRouter("exp-seed")(weights)
 	again := hashRouter("exp-seed")(weights)
@@ -94,6 +97,7 @@ func TestHashRouter(t *testing.T) {
 // one, where the issue asks for at most 1.5×). Over a short horizon burn-in and the
 // first equal-weight batches weigh more, hence the looser 2×.
 func TestServedPolicyNearThompson(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("simulation")
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/liftlab/lift/internal/testenv"
 	liftclient "github.com/liftlab/lift/web/client"
 	"github.com/liftlab/lift/web/client/amqpclient"
 )
@@ -15,6 +16,7 @@ import (
 // (the cache, and stale answers once lift is stopped), events over HTTP, and events
 // published straight to RabbitMQ, all counted in ClickHouse.
 func TestGoClient(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("drives the real pipeline")
 	}
@@ -28,7 +30,7 @@ func TestGoClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	var d liftclient.Decisions
-	eventually(t, 5*time.Second, func() bool {
+	testenv.Eventually(t, 5*time.Second, "hero to be served by split", func() bool {
 		d, err = c.Decide(ctx, "go-user-1", map[string]any{"country": "US"}, "hero")
 		return err == nil && d.Decisions["hero"].Reason == "split"
 	})
@@ -69,7 +71,7 @@ func TestGoClient(t *testing.T) {
 	}
 
 	count := clickhouseCount(t, f.env)
-	eventually(t, 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "the Go client's events in ClickHouse", func() bool {
 		return count("SELECT count() FROM events FINAL WHERE user_id = 'go-user-1' AND type = 'purchase'") == 1 &&
 			count("SELECT count() FROM events FINAL WHERE type = 'page_view' AND user_id LIKE 'go-batch-%'") == 250 &&
 			count("SELECT count() FROM events FINAL WHERE type = 'add_to_cart' AND user_id = 'go-amqp'") == 120 &&

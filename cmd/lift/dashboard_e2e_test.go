@@ -177,18 +177,14 @@ func TestDashboardEndToEnd(t *testing.T) {
 	shots.take(ctx, "experiment")
 
 	// The running experiment is served by /v1/decide within a second or so.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var got decideResp
+	var got decideResp
+	if !testenv.Poll(10*time.Second, func() bool {
+		got = decideResp{}
 		f.client.want(200, "POST", "/v1/decide", `{"user_id":"u-42","attributes":{"country":"US"},"keys":["pricing-page"],"track":false}`, &got)
 		d := got.Decisions["pricing-page"]
-		if d.Reason == "split" && (d.Variant == "control" || d.Variant == "annual-first") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pricing-page not served by /v1/decide: %+v", got)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return d.Reason == "split" && (d.Variant == "control" || d.Variant == "annual-first")
+	}) {
+		t.Fatalf("pricing-page not served by /v1/decide: %+v", got)
 	}
 
 	// A form posted without the CSRF token is refused, even with a valid session.
@@ -276,7 +272,7 @@ func TestDashboardEndToEnd(t *testing.T) {
 
 	rctx := newBrowser(t)
 	loginAs(t, rctx, p.url, "pm@example.com", pw)
-	eventually(t, 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "the results page to show the results", func() bool {
 		run1(t, rctx, "results page", chromedp.Navigate(p.url+"/experiments/pricing-page?refresh=1"), chromedp.WaitVisible(byID("experiment-name")))
 		html := get(t, rctx, "results html", chromedp.OuterHTML(css("main")))
 		if !strings.Contains(html, `data-testid="results"`) {
@@ -366,7 +362,7 @@ func dashboardEditors(t *testing.T, f *fixture, p *liftProc, ctx context.Context
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	eventually(t, 20*time.Second, func() bool {
+	testenv.Eventually(t, 20*time.Second, "the engine to run ready-to-buy", func() bool {
 		var defs string
 		_ = pool.QueryRow(context.Background(), "SELECT definitions FROM segment_checkpoints WHERE shard = 0").Scan(&defs)
 		return strings.Contains(defs, "ready-to-buy")
@@ -409,7 +405,7 @@ func dashboardEditors(t *testing.T, f *fixture, p *liftProc, ctx context.Context
 	)
 	shots.take(ctx, "declare-winner")
 	run1(t, ctx, "declare winner", chromedp.Click(byID("confirm-button")), chromedp.WaitVisible(byID("resume-learning")))
-	eventually(t, 10*time.Second, func() bool {
+	testenv.Eventually(t, 10*time.Second, "the winner to be served", func() bool {
 		for i := range 20 {
 			var r decideResp
 			f.client.want(200, "POST", "/v1/decide", fmt.Sprintf(`{"user_id":"w-%d","keys":["reco-widget"],"track":false}`, i), &r)
@@ -435,7 +431,7 @@ func liveEvents(t *testing.T, f *fixture, p *liftProc, ctx context.Context, shot
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "the three dead letters on the events page", func() bool {
 		run1(t, ctx, "dead letters", chromedp.Navigate(p.url+"/events?tab=dead&live=0"), chromedp.WaitVisible(byID("dead-depth")))
 		html := get(t, ctx, "dead html", chromedp.OuterHTML(byID("live-feed")))
 		return strings.Count(html, `class="dead"`) == 3 && strings.Contains(html, `data-testid="dead-depth-value">3<`)

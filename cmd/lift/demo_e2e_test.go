@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/liftlab/lift/internal/testenv"
 )
 
 // TestDemo is what `make run` sets up, on the real services: `lift demo seed --keys`,
@@ -92,7 +94,7 @@ func TestDemo(t *testing.T) {
 	shots.take(tab, "demo-offer")
 
 	count := clickhouseCount(t, f.env)
-	eventually(t, 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "the visitor's purchase and exposures in ClickHouse", func() bool {
 		// 189 less the 15% discount.
 		return count("SELECT count() FROM events FINAL WHERE user_id = ? AND type = 'purchase' AND value = 160.65", visitor) == 1 &&
 			count("SELECT count() FROM exposures FINAL WHERE user_id = ? AND experiment IN ('hero-banner', 'recommendations')", visitor) == 2

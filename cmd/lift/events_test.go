@@ -10,6 +10,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/liftlab/lift/ingest/amqpbus"
+	"github.com/liftlab/lift/internal/testenv"
 	"github.com/liftlab/lift/migrations"
 )
 
@@ -17,6 +18,7 @@ import (
 // management API, the collector, exposures from /v1/decide, and both reaching
 // ClickHouse.
 func TestEventsEndToEnd(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.start(t)
 	f.server.want(201, "POST", "/api/v1/event-types",
@@ -50,7 +52,7 @@ func TestEventsEndToEnd(t *testing.T) {
 		}
 	}
 	// The collector learns of the new type through NOTIFY, within a second or so.
-	eventually(t, 5*time.Second, func() bool {
+	testenv.Eventually(t, 5*time.Second, "the collector to accept the new event type", func() bool {
 		f.client.want(202, "POST", "/v1/events", body, &got)
 		return got.Accepted == 2
 	})
@@ -58,7 +60,7 @@ func TestEventsEndToEnd(t *testing.T) {
 		t.Errorf("rejected %+v, want index 1 missing plan", got.Rejected)
 	}
 	var d decideResp
-	eventually(t, 5*time.Second, func() bool {
+	testenv.Eventually(t, 5*time.Second, "hero-banner to be served by split", func() bool {
 		f.client.want(200, "POST", "/v1/decide", `{"user_id":"u1","attributes":{"country":"US"},"keys":["hero-banner"]}`, &d)
 		return d.Decisions["hero-banner"].Reason == "split"
 	})
@@ -71,7 +73,7 @@ func TestEventsEndToEnd(t *testing.T) {
 		}
 		return n
 	}
-	eventually(t, 15*time.Second, func() bool {
+	testenv.Eventually(t, 15*time.Second, "the signup and page views in ClickHouse", func() bool {
 		// Only the last try carried an accepted signup; earlier ones, sent before the
 		// collector knew the type, added page views only.
 		return count("SELECT count() FROM events FINAL WHERE type = 'signup'") == 1 &&
@@ -98,11 +100,11 @@ func TestEventsEndToEnd(t *testing.T) {
 	if err != nil || !dc.Wait() {
 		t.Fatalf("publish: %v", err)
 	}
-	eventually(t, 15*time.Second, func() bool {
+	testenv.Eventually(t, 15*time.Second, "b1's signup in ClickHouse", func() bool {
 		return count("SELECT count() FROM events FINAL WHERE type = 'signup' AND user_id = 'b1'") == 1
 	})
 	var dead amqp.Delivery
-	eventually(t, 10*time.Second, func() bool {
+	testenv.Eventually(t, 10*time.Second, "a dead letter in lift.dead", func() bool {
 		var ok bool
 		dead, ok, err = pch.Get(amqpbus.DeadQueue, true)
 		return err == nil && ok

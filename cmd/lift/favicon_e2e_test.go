@@ -13,6 +13,7 @@ import (
 // icon, that /favicon.ico answers with it, and that no request of any page failed
 // (before the icon existed, every page logged a 404 for /favicon.ico).
 func TestFavicon(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	const pw = "favicon password 1"
 	runCLI(t, f.env, pw+"\n", "users", "create", "--email", "pm@example.com", "--role", "admin")

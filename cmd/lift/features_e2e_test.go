@@ -8,12 +8,15 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/liftlab/lift/internal/testenv"
 )
 
 // TestFeaturesEndToEnd: a feature defined through the API is computed by the segment
 // engine from the events the collector accepts, read by a flag's condition as
 // features.<key>, and answered by /v1/decide on request, on the real services.
 func TestFeaturesEndToEnd(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("drives the real pipeline")
 	}
@@ -56,12 +59,12 @@ func TestFeaturesEndToEnd(t *testing.T) {
 	}
 	view("u1", "a")
 	view("u1", "b")
-	eventually(t, 15*time.Second, func() bool { return fmt.Sprint(decide("u1").Features) == "map[recent:[b a] views_10m:2]" })
+	testenv.Eventually(t, 15*time.Second, "u1's features after two views", func() bool { return fmt.Sprint(decide("u1").Features) == "map[recent:[b a] views_10m:2]" })
 	if got := string(decide("u1").Decisions["offer"].Value); got != `"none"` {
 		t.Errorf("offer after two views: %s", got)
 	}
 	view("u1", "a")
-	took := eventually(t, 15*time.Second, func() bool { return string(decide("u1").Decisions["offer"].Value) == `"discount"` })
+	took := testenv.Eventually(t, 15*time.Second, "the discount offer after the third view", func() bool { return string(decide("u1").Decisions["offer"].Value) == `"discount"` })
 	t.Logf("third view accepted → the flag reads features.views_10m ≥ 3 within %v", took)
 	if a := decide("u1"); fmt.Sprint(a.Features) != "map[recent:[a b] views_10m:3]" {
 		t.Errorf("features after three views: %v", a.Features)

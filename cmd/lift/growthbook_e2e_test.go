@@ -20,6 +20,7 @@ import (
 
 	"github.com/liftlab/lift/bandit"
 	banditstore "github.com/liftlab/lift/bandit/pgstore"
+	"github.com/liftlab/lift/internal/testenv"
 )
 
 // GrowthBook's SDKs, unchanged, against a real lift on the real services: the JS SDK
@@ -67,13 +68,13 @@ func gbSetup(t *testing.T) (*fixture, *liftProc, []string) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	eventually(t, 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "reco's first bandit weights", func() bool {
 		var n int
 		err := pool.QueryRow(context.Background(), `SELECT count(*) FROM bandit_weights WHERE experiment = 'reco'`).Scan(&n)
 		return err == nil && n > 0
 	})
 	publishWeights(t, f.env, [3]float64{0.2, 0.3, 0.5})
-	eventually(t, 5*time.Second, func() bool {
+	testenv.Eventually(t, 5*time.Second, "the weights 0.2/0.3/0.5 in the GrowthBook payload", func() bool {
 		var pl struct{ Features map[string]json.RawMessage }
 		f.client.do("GET", "/api/features/"+f.client.key, "", &pl)
 		return len(pl.Features) == len(keys) && strings.Contains(string(pl.Features["reco"]), `"weights":[0.2,0.3,0.5]`)
@@ -198,6 +199,7 @@ func compareValues(t *testing.T, sdk string, got, want map[string]map[string]jso
 // evaluate every experiment and flag as /v1/decide does, and the exposures their
 // tracking callbacks send land in ClickHouse's exposures table.
 func TestGrowthBookSDKsEvaluateAsDecide(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs GrowthBook's SDKs against the real pipeline")
 	}
@@ -292,7 +294,7 @@ func TestGrowthBookSDKsEvaluateAsDecide(t *testing.T) {
 	if goExposures == 0 {
 		t.Fatal("the Go SDK's callback sent no exposure")
 	}
-	eventually(t, 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "every SDK exposure in ClickHouse", func() bool {
 		return count("SELECT count() FROM exposures WHERE has(?, user_id)", ids) >= uint64(total)
 	})
 	if n := count("SELECT count() FROM exposures WHERE has(?, user_id)", ids); n != uint64(total) {
@@ -356,7 +358,7 @@ func TestGrowthBookStreaming(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond) // the stream connects after the first load
 	f.server.want(200, "PUT", "/api/v1/flags/free-shipping", `{"type":"boolean","default":false}`, nil)
-	waited := eventually(t, time.Second, func() bool { return gb.EvalFeature(ctx, "free-shipping").Value == false })
+	waited := testenv.Eventually(t, time.Second, "the Go SDK to see the flag change", func() bool { return gb.EvalFeature(ctx, "free-shipping").Value == false })
 	t.Logf("Go SDK saw the flag change %v after the API answered", waited)
 
 	weights := func() []float64 {
@@ -368,13 +370,14 @@ func TestGrowthBookStreaming(t *testing.T) {
 		return nil
 	}
 	publishWeights(t, f.env, [3]float64{0.6, 0.3, 0.1})
-	waited = eventually(t, time.Second, func() bool { return reflect.DeepEqual(weights(), []float64{0.6, 0.3, 0.1}) })
+	waited = testenv.Eventually(t, time.Second, "the Go SDK to see the new bandit weights", func() bool { return reflect.DeepEqual(weights(), []float64{0.6, 0.3, 0.1}) })
 	t.Logf("Go SDK saw the bandit weights %v after they were published", waited)
 }
 
 // TestGrowthBookRemoteEval: the JS SDK in remote-evaluation mode gets /v1/decide's
 // values, including those of a behavioural segment only lift's segment engine knows.
 func TestGrowthBookRemoteEval(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs GrowthBook's SDK against the real pipeline")
 	}
@@ -383,7 +386,7 @@ func TestGrowthBookRemoteEval(t *testing.T) {
 	for i := range 3 {
 		f.client.want(202, "POST", "/v1/events", fmt.Sprintf(`{"events":[{"type":"product_view","user_id":%q,"properties":{"sku":"s%d"}}]}`, member, i), nil)
 	}
-	eventually(t, 20*time.Second, func() bool {
+	testenv.Eventually(t, 20*time.Second, "the member in high-intent", func() bool {
 		var r struct{ Segments []string }
 		f.client.do("POST", "/v1/decide", fmt.Sprintf(`{"user_id":%q,"track":false,"segments":true}`, member), &r)
 		return strings.Contains(strings.Join(r.Segments, ","), "high-intent")
@@ -417,7 +420,7 @@ func TestGrowthBookRemoteEval(t *testing.T) {
 	}
 	// lift logged the remote evaluation's exposures itself, as /v1/decide would.
 	count := clickhouseCount(t, f.env)
-	eventually(t, 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "the remote evaluation's exposure in ClickHouse", func() bool {
 		return count("SELECT count() FROM exposures WHERE user_id = ? AND experiment = 'intent-exp'", member) >= 1
 	})
 }

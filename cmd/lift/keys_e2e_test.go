@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/liftlab/lift/internal/testenv"
 )
 
 // TestKeyOriginsAndRotation: a client key with an allow-list serves pages on those
@@ -30,7 +32,7 @@ func TestKeyOriginsAndRotation(t *testing.T) {
 	f.server.want(422, "POST", "/api/v1/keys", `{"name":"bad","kind":"client","allowed_origins":["shop.example"]}`, nil)
 	shop := client{t: t, base: p.url, key: created.Key}
 	// A new key is served within a second (LISTEN/NOTIFY).
-	eventually(t, 5*time.Second, func() bool { return shop.do("POST", "/v1/decide", `{"user_id":"u1"}`, nil).StatusCode == 200 })
+	testenv.Eventually(t, 5*time.Second, "the new key to be accepted", func() bool { return shop.do("POST", "/v1/decide", `{"user_id":"u1"}`, nil).StatusCode == 200 })
 	for origin, want := range map[string]int{
 		"https://shop.example": 200, "https://eu.brand.example": 200, "https://evil.example": 403,
 		p.url: 200, // lift's own pages
@@ -47,7 +49,7 @@ func TestKeyOriginsAndRotation(t *testing.T) {
 	}
 	// Changing the list takes effect as fast.
 	f.server.want(200, "PUT", "/api/v1/keys/"+strconv.FormatInt(created.Info.ID, 10)+"/origins", `{"allowed_origins":["https://evil.example"]}`, nil)
-	eventually(t, 5*time.Second, func() bool {
+	testenv.Eventually(t, 5*time.Second, "the changed origin list to take effect", func() bool {
 		return shop.do("POST", "/v1/decide", `{"user_id":"u1"}`, nil, "Origin", "https://evil.example").StatusCode == 200
 	})
 	f.server.want(200, "PUT", "/api/v1/keys/"+strconv.FormatInt(created.Info.ID, 10)+"/origins", `{"allowed_origins":[]}`, nil)
@@ -98,7 +100,7 @@ func TestKeyOriginsAndRotation(t *testing.T) {
 		t.Errorf("%d of %d requests failed during the rotation", failures.Load(), sent.Load())
 	}
 	t.Logf("%d requests during the rotation, %d failed", sent.Load(), failures.Load())
-	eventually(t, 10*time.Second, func() bool { return shop.do("POST", "/v1/decide", `{"user_id":"u1"}`, nil).StatusCode == 401 })
+	testenv.Eventually(t, 10*time.Second, "the rotated-out key to be refused", func() bool { return shop.do("POST", "/v1/decide", `{"user_id":"u1"}`, nil).StatusCode == 401 })
 	next := client{t: t, base: p.url, key: rotated.Key}
 	next.want(200, "POST", "/v1/decide", `{"user_id":"u1"}`, nil)
 	// The rotation is audited.

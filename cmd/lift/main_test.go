@@ -202,6 +202,7 @@ const heroBanner = `{"key":"hero-banner","name":"Hero banner","type":"ab",
  "targeting":{"country":{"$in":["US","CA"]}},"goal":{"event":"purchase","kind":"conversion"}}`
 
 func TestManagementAPI(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.start(t)
 	s := f.server
@@ -309,23 +310,9 @@ func TestAuthentication(t *testing.T) {
 	}
 	f.server.want(201, "POST", "/api/v1/keys", `{"kind":"client","name":"short-lived"}`, &created)
 	short := client{t: t, base: p.url, key: created.Key}
-	eventually(t, time.Second, func() bool { return short.do("POST", "/v1/decide", `{"user_id":"u1"}`, nil).StatusCode == 200 })
+	testenv.Eventually(t, time.Second, "the new key to be accepted", func() bool { return short.do("POST", "/v1/decide", `{"user_id":"u1"}`, nil).StatusCode == 200 })
 	f.server.want(204, "DELETE", fmt.Sprintf("/api/v1/keys/%d", created.Info.ID), "", nil)
-	eventually(t, time.Second, func() bool { return short.do("POST", "/v1/decide", `{"user_id":"u1"}`, nil).StatusCode == 401 })
-}
-
-// eventually polls cond every 10 ms and fails the test if it is not true within limit.
-// It returns how long it took.
-func eventually(t testing.TB, limit time.Duration, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > limit {
-			t.Fatalf("condition not met within %v", limit)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return time.Since(start)
+	testenv.Eventually(t, time.Second, "the deleted key to be refused", func() bool { return short.do("POST", "/v1/decide", `{"user_id":"u1"}`, nil).StatusCode == 401 })
 }
 
 func TestDecide(t *testing.T) {
@@ -336,7 +323,7 @@ func TestDecide(t *testing.T) {
 		"rules":[{"condition":{"plan":"pro"},"value":"dark","variant":"pro"},{"experiment":"hero-banner"}]}`, nil)
 
 	var r decideResp
-	eventually(t, time.Second, func() bool {
+	testenv.Eventually(t, time.Second, "both experiments in the decision", func() bool {
 		r = decideResp{}
 		f.client.want(200, "POST", "/v1/decide", `{"user_id":"u1","attributes":{"country":"US"}}`, &r)
 		return len(r.Decisions) == 2
@@ -346,7 +333,7 @@ func TestDecide(t *testing.T) {
 		t.Errorf("draft experiment: %+v", d)
 	}
 	f.server.want(200, "POST", "/api/v1/experiments/hero-banner/start", "", nil)
-	eventually(t, time.Second, func() bool {
+	testenv.Eventually(t, time.Second, "the started hero-banner to be served by split", func() bool {
 		f.client.want(200, "POST", "/v1/decide", `{"user_id":"u1","attributes":{"country":"US"}}`, &r)
 		return r.Decisions["hero-banner"].Reason == "split"
 	})
@@ -386,11 +373,11 @@ func TestOFREP(t *testing.T) {
 		Value                                         json.RawMessage
 	}
 	var r result
-	eventually(t, time.Second, func() bool {
+	testenv.Eventually(t, time.Second, "new-nav's targeting to be served over OFREP", func() bool {
 		f.client.do("POST", "/ofrep/v1/evaluate/flags/new-nav", `{"context":{"targetingKey":"u1","country":"CA"}}`, &r)
 		return r.Reason == "TARGETING_MATCH" && r.Variant == "on" && string(r.Value) == "true"
 	})
-	eventually(t, time.Second, func() bool {
+	testenv.Eventually(t, time.Second, "hero-banner to be served over OFREP", func() bool {
 		return f.client.do("POST", "/ofrep/v1/evaluate/flags/hero-banner", `{"context":{"targetingKey":"u1"}}`, nil).StatusCode == 200
 	})
 	f.client.want(200, "POST", "/ofrep/v1/evaluate/flags/hero-banner", `{"context":{"targetingKey":"u1","country":"US"}}`, &r)
@@ -425,7 +412,7 @@ func TestOFREP(t *testing.T) {
 	}
 	// A configuration change changes the answer and so the ETag.
 	f.server.want(200, "PUT", "/api/v1/flags/new-nav", `{"type":"boolean","default":false,"enabled":false}`, nil)
-	eventually(t, time.Second, func() bool {
+	testenv.Eventually(t, time.Second, "the flag change to change the ETag", func() bool {
 		return f.client.do("POST", "/ofrep/v1/evaluate/flags", `{"context":{"targetingKey":"u1","country":"CA"}}`, nil,
 			"If-None-Match", etag).StatusCode == 200
 	})
@@ -448,7 +435,7 @@ func TestChangesReachEveryProcess(t *testing.T) {
 		viaB.want(200, "POST", "/v1/decide", `{"user_id":"someone"}`, &r)
 		return r.Decisions["w"].Variant
 	}
-	eventually(t, time.Second, func() bool { return variantOnB() == "control" })
+	testenv.Eventually(t, time.Second, "the other process to serve control", func() bool { return variantOnB() == "control" })
 
 	for i := range 5 {
 		body, want := allTreatment, "treatment"
@@ -457,7 +444,7 @@ func TestChangesReachEveryProcess(t *testing.T) {
 		}
 		start := time.Now()
 		viaA.want(200, "PUT", "/api/v1/experiments/w", body, nil)
-		took := eventually(t, time.Second, func() bool { return variantOnB() == want })
+		took := testenv.Eventually(t, time.Second, "the other process to serve the change", func() bool { return variantOnB() == want })
 		t.Logf("change %d served by the other process after %v (PUT returned after %v)", i, took, time.Since(start)-took)
 	}
 }
@@ -479,7 +466,7 @@ func TestStableAcrossRestarts(t *testing.T) {
 		}
 		return out
 	}
-	eventually(t, time.Second, func() bool { return len(assignments()["user-0"]) > 0 })
+	testenv.Eventually(t, time.Second, "user-0's assignment", func() bool { return len(assignments()["user-0"]) > 0 })
 	before := assignments()
 	p.stop()
 	f.start(t)
@@ -494,6 +481,7 @@ func TestStableAcrossRestarts(t *testing.T) {
 // TestPostgresOutage cuts the connection to Postgres: decisions keep coming from the
 // last snapshot, /readyz says degraded, and changes flow again once it is back.
 func TestPostgresOutage(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	direct := f.env["LIFT_POSTGRES_URL"]
 	u, err := url.Parse(direct)
@@ -520,7 +508,7 @@ func TestPostgresOutage(t *testing.T) {
 
 	proxy.Cut()
 	var ready struct{ Status string }
-	eventually(t, 5*time.Second, func() bool {
+	testenv.Eventually(t, 5*time.Second, "readiness to report degraded", func() bool {
 		c.do("GET", "/readyz", "", &ready)
 		return ready.Status == "degraded"
 	})
@@ -533,11 +521,11 @@ func TestPostgresOutage(t *testing.T) {
 	f.server.want(200, "POST", "/api/v1/experiments/e/stop", "", nil)
 
 	proxy.Restore()
-	eventually(t, 10*time.Second, func() bool {
+	testenv.Eventually(t, 10*time.Second, "decisions after the restore", func() bool {
 		c.want(200, "POST", "/v1/decide", `{"user_id":"u1"}`, &r)
 		return r.Decisions["e"].Reason == "not_eligible"
 	})
-	eventually(t, 5*time.Second, func() bool {
+	testenv.Eventually(t, 5*time.Second, "readiness to report ok", func() bool {
 		c.do("GET", "/readyz", "", &ready)
 		return ready.Status == "ok"
 	})
@@ -546,6 +534,7 @@ func TestPostgresOutage(t *testing.T) {
 // Finding 8a of issue 17: with LIFT_ADMIN_ADDR set, /metrics is served on the admin
 // address only; the public address answers 404.
 func TestMetricsOnAdminAddr(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.env["LIFT_ADMIN_ADDR"] = "127.0.0.1:0"
 	p := f.start(t)
@@ -565,6 +554,7 @@ func TestMetricsOnAdminAddr(t *testing.T) {
 // LIFT_TRUSTED_PROXIES reaches the server: from a listed proxy, X-Forwarded-Proto
 // https makes the session cookie Secure (web/dashboard's tests cover the rest).
 func TestTrustedProxiesSetting(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	const pw = "proxied password 1"
 	runCLI(t, f.env, pw+"\n", "users", "create", "--email", "ann@example.com", "--role", "viewer")
@@ -591,6 +581,7 @@ func TestTrustedProxiesSetting(t *testing.T) {
 }
 
 func TestHealthAndMetrics(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	p := f.start(t)
 	anon := client{t: t, base: p.url}
@@ -614,6 +605,7 @@ func TestHealthAndMetrics(t *testing.T) {
 }
 
 func TestUsersCreate(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"LIFT_POSTGRES_URL": testenv.Postgres(t)}
 	out := runCLI(t, env, "correct horse battery\n", "users", "create", "--email", "Admin@Example.com", "--role", "admin")
 	if !strings.Contains(out, "admin@example.com") {
@@ -633,6 +625,7 @@ func TestUsersCreate(t *testing.T) {
 }
 
 func TestSegmentsCheck(t *testing.T) {
+	t.Parallel()
 	in := `{"condition":{"country":{"$in":["US","CA"]}},"attributes":{"country":"US"}}
 {"condition":{"id":{"$inGroup":"beta"}},"attributes":{"id":"u2"},"savedGroups":{"beta":["u1"]}}
 {"condition":{"age":{"$bogus":3}},"attributes":{}}
@@ -647,6 +640,7 @@ not json
 }
 
 func TestAnalyze(t *testing.T) {
+	t.Parallel()
 	in := `{"weights":[0.5,0.5],"variants":[{"key":"control","users":1000,"conversions":100},{"key":"bold","users":1000,"conversions":120}]}`
 	var out struct {
 		Variants []struct {
@@ -684,7 +678,7 @@ func TestStickyBucketing(t *testing.T) {
 		decideResp
 		Sticky map[string]string
 	}
-	eventually(t, time.Second, func() bool {
+	testenv.Eventually(t, time.Second, "reco's sticky assignment", func() bool {
 		r.Sticky = nil
 		f.client.want(200, "POST", "/v1/decide", `{"user_id":"u1","track":false}`, &r)
 		return r.Sticky["reco"] != ""

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/liftlab/lift/internal/testenv"
 )
 
 var consumerLagObserved = regexp.MustCompile(`(?m)^lift_consumer_lag_seconds_count [1-9]`)
@@ -19,12 +21,13 @@ var consumerLagObserved = regexp.MustCompile(`(?m)^lift_consumer_lag_seconds_cou
 // by a running lift (role all, after some traffic), and promtool accepts the rules
 // and passes their unit tests.
 func TestOpsDocsUseExportedMetrics(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.start(t)
 	f.server.want(201, "POST", "/api/v1/experiments", heroBanner, nil)
 	f.server.want(200, "POST", "/api/v1/experiments/hero-banner/start", "", nil)
 	var d decideResp
-	eventually(t, 5*time.Second, func() bool {
+	testenv.Eventually(t, 5*time.Second, "hero-banner to be served by split", func() bool {
 		f.client.want(200, "POST", "/v1/decide", `{"user_id":"u1","attributes":{"country":"US"}}`, &d)
 		return d.Decisions["hero-banner"].Reason == "split"
 	})
@@ -38,7 +41,7 @@ func TestOpsDocsUseExportedMetrics(t *testing.T) {
 	}
 	// Consumers sample the queue and insert within their batch wait (1 s); the
 	// worker's leaders report after their first round.
-	eventually(t, 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "the consumer and leader metrics", func() bool {
 		exposition = scrape()
 		// At least one batch inserted: the exposures may arrive in a batch of their own.
 		return consumerLagObserved.MatchString(exposition) &&

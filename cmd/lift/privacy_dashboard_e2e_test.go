@@ -6,12 +6,15 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/liftlab/lift/internal/testenv"
 )
 
 // TestPrivacyPageEndToEnd: in a real browser, an admin finds the privacy settings
 // in the navigation, sees every table's retention and changes one, looks a user up
 // and erases them with the linked id a client key made, once ticked.
 func TestPrivacyPageEndToEnd(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("drives a browser")
 	}
@@ -24,7 +27,7 @@ func TestPrivacyPageEndToEnd(t *testing.T) {
 		{"type":"$identify","user_id":"u1","properties":{"anonymous_id":"a1"}}]}`, nil)
 	pf := &privacyFixture{fixture: f}
 	pf.ch = openFixtureClickHouse(t, f)
-	eventually(t, 30*time.Second, func() bool { return pf.count(t, "SELECT count() FROM events") == 2 })
+	testenv.Eventually(t, 30*time.Second, "the two events in ClickHouse", func() bool { return pf.count(t, "SELECT count() FROM events") == 2 })
 
 	ctx := newBrowser(t)
 	loginAs(t, ctx, p.url, "dpo@example.com", pw)
@@ -66,7 +69,7 @@ func TestPrivacyPageEndToEnd(t *testing.T) {
 	)
 	// The page is swapped in by htmx: tick the box once the swap has settled, or
 	// the click may land on the element being replaced.
-	eventually(t, 10*time.Second, func() bool {
+	testenv.Eventually(t, 10*time.Second, "the htmx swap to settle", func() bool {
 		return get(t, ctx, "settled", chromedp.Evaluate[bool](`document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling') === null`))
 	})
 	run1(t, ctx, "tick a1", chromedp.Click(byID("include-a1")))

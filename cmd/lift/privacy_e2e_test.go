@@ -80,7 +80,7 @@ func (pf *privacyFixture) configure(t *testing.T) {
 		"rule":{"event":"product_view","count_gte":1,"within":"1h"},"ttl":"1h"}`, nil)
 	s.want(201, "POST", "/api/v1/flags", `{"key":"offer","type":"string","default":"none",
 		"rules":[{"segment":"viewers","value":"vip","variant":"vip"}]}`, nil)
-	eventually(t, 15*time.Second, func() bool {
+	testenv.Eventually(t, 15*time.Second, "the engine to run viewers", func() bool {
 		var defs string
 		_ = pf.pg.QueryRow(context.Background(), "SELECT definitions FROM segment_checkpoints WHERE shard = 0").Scan(&defs)
 		return strings.Contains(defs, "viewers") && !strings.Contains(defs, "rebuilding")
@@ -150,6 +150,7 @@ func (pf *privacyFixture) findInClickHouse(t *testing.T, needles ...string) []st
 // what ends up in ClickHouse (events, exposures) and in the segment engine
 // (memberships in Postgres).
 func TestConsentMatrixEndToEnd(t *testing.T) {
+	t.Parallel()
 	pf := newPrivacyFixture(t)
 	pf.start(t)
 	pf.configure(t)
@@ -188,7 +189,7 @@ func TestConsentMatrixEndToEnd(t *testing.T) {
 	}
 	for _, m := range matrix {
 		if m.want.member {
-			eventually(t, 15*time.Second, func() bool { return string(decide(m.user, m.consent).Decisions["offer"].Value) == `"vip"` })
+			testenv.Eventually(t, 15*time.Second, "the vip offer for a member", func() bool { return string(decide(m.user, m.consent).Decisions["offer"].Value) == `"vip"` })
 		}
 	}
 	for _, m := range matrix {
@@ -209,7 +210,7 @@ func TestConsentMatrixEndToEnd(t *testing.T) {
 	// before them was handled (one consumer, in order).
 	pf.client.want(202, "POST", "/v1/events", `{"events":[{"type":"click","user_id":"last"}]}`, nil)
 	pf.client.want(200, "POST", "/v1/decide", `{"user_id":"last"}`, nil)
-	eventually(t, 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "the last user's event and exposure in ClickHouse", func() bool {
 		last := pf.pseud.Pseudonymize("last")
 		return pf.count(t, "SELECT count() FROM events WHERE user_id = ?", last) == 1 &&
 			pf.count(t, "SELECT count() FROM exposures WHERE user_id = ?", last) == 1
@@ -261,7 +262,7 @@ func TestConsentMatrixEndToEnd(t *testing.T) {
 		t.Errorf("raw ids in segment_memberships: %d (%v)", n, err)
 	}
 	// The engine checkpoints every few seconds: wait for one with the users in it.
-	eventually(t, 15*time.Second, func() bool {
+	testenv.Eventually(t, 15*time.Second, "a checkpoint holding alice", func() bool {
 		err := pf.pg.QueryRow(context.Background(), "SELECT state FROM segment_checkpoints WHERE shard = 0").Scan(&checkpoint)
 		return err == nil && strings.Contains(string(checkpoint), pf.pseud.Pseudonymize("alice@example.com"))
 	})
@@ -348,12 +349,12 @@ func (pf *privacyFixture) seedTwoUsers(t *testing.T) {
 	}
 	pf.server.want(202, "POST", "/v1/events", `{"events":[{"type":"$identify","user_id":"alice@example.com","properties":{"anonymous_id":"anon-alice"}}]}`, nil)
 	alice, bob, anon := pf.pseud.Pseudonymize("alice@example.com"), pf.pseud.Pseudonymize("bob@example.com"), pf.pseud.Pseudonymize("anon-alice")
-	eventually(t, 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "alice's, bob's and the anonymous rows", func() bool {
 		rows := pf.userRows(t, alice)
 		return rows["events"] == 3 && rows["exposures"] == 1 && rows["first_exposures"] == 1 && rows["segment_changes"] == 1 &&
 			pf.userRows(t, bob)["segment_changes"] == 1 && pf.userRows(t, anon)["segment_changes"] == 1
 	})
-	eventually(t, 15*time.Second, func() bool {
+	testenv.Eventually(t, 15*time.Second, "a checkpoint holding alice, anon and bob", func() bool {
 		var cp []byte
 		err := pf.pg.QueryRow(context.Background(), "SELECT state FROM segment_checkpoints WHERE shard = 0").Scan(&cp)
 		return err == nil && strings.Contains(string(cp), alice) && strings.Contains(string(cp), anon) && strings.Contains(string(cp), bob)
@@ -364,6 +365,7 @@ func (pf *privacyFixture) seedTwoUsers(t *testing.T) {
 // every table, the anonymous visitor's linked by $identify, memberships, the saved
 // group naming them) and nothing of anyone else.
 func TestExportEndToEnd(t *testing.T) {
+	t.Parallel()
 	pf := newPrivacyFixture(t)
 	pf.start(t)
 	pf.configure(t)
@@ -456,6 +458,7 @@ func (pf *privacyFixture) outboxUsers(t *testing.T) map[string]int {
 // the other user untouched, writes no id into the audit log, and completes after
 // lift is restarted in the middle of the job without starting its mutations again.
 func TestErasureEndToEnd(t *testing.T) {
+	t.Parallel()
 	pf := newPrivacyFixture(t)
 	// Mutations are checked every 3 s: a window in which the job is certainly
 	// between starting its mutations and seeing them done.
@@ -468,7 +471,7 @@ func TestErasureEndToEnd(t *testing.T) {
 	pf.seedTwoUsers(t)
 	alice, bob, anon := pf.pseud.Pseudonymize("alice@example.com"), pf.pseud.Pseudonymize("bob@example.com"), pf.pseud.Pseudonymize("anon-alice")
 	bobBefore := pf.userRows(t, bob)
-	eventually(t, 15*time.Second, func() bool {
+	testenv.Eventually(t, 15*time.Second, "one outbox change for each user", func() bool {
 		o := pf.outboxUsers(t)
 		return o[alice]+o[alice+" (dead)"] == 1 && o[anon]+o[anon+" (dead)"] == 1 && o[bob]+o[bob+" (dead)"] == 1
 	})
@@ -505,7 +508,7 @@ func TestErasureEndToEnd(t *testing.T) {
 		}
 		return n
 	}
-	eventually(t, 60*time.Second, func() bool {
+	testenv.Eventually(t, 60*time.Second, "the erasure job to start", func() bool {
 		pf.server.want(200, "GET", job.URL, "", &job)
 		return started(job) > 0
 	})
@@ -517,7 +520,7 @@ func TestErasureEndToEnd(t *testing.T) {
 	t.Logf("stopped lift with %d mutations started", started(job))
 
 	pf.start(t)
-	eventually(t, 120*time.Second, func() bool {
+	testenv.Eventually(t, 120*time.Second, "the erasure job to finish", func() bool {
 		pf.server.want(200, "GET", job.URL, "", &job)
 		return job.Status == "done"
 	})

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/liftlab/lift/internal/testenv"
 	liftclient "github.com/liftlab/lift/web/client"
 	"github.com/liftlab/lift/web/client/amqpclient"
 )
@@ -38,6 +39,7 @@ func (x exportResp) eventsOf() map[string]int {
 // it (include=, audited by keyed digest). The same link sent with a server key, or
 // published to RabbitMQ by a backend, is followed.
 func TestIdentifyLinksEndToEnd(t *testing.T) {
+	t.Parallel()
 	pf := newPrivacyFixture(t)
 	pf.start(t)
 	ctx := context.Background()
@@ -61,7 +63,7 @@ func TestIdentifyLinksEndToEnd(t *testing.T) {
 	if err := pub.Send(ctx, []liftclient.Event{{Type: "$identify", UserID: "dave", Properties: map[string]any{"anonymous_id": "dave-anon"}}}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "the linked users' events in ClickHouse", func() bool {
 		return pf.userRows(t, P("victim"))["events"] == 2 && pf.userRows(t, P("mallory"), P("eve"), P("carol"), "dave", P("dave"))["events"] == 4 &&
 			pf.userRows(t, P("carol-anon"), P("dave-anon"), P("eve-anon"))["events"] == 3
 	})
@@ -138,7 +140,7 @@ func TestIdentifyLinksEndToEnd(t *testing.T) {
 		t.Errorf("erasure of eve with the link confirmed lists %+v", unconfirmed)
 	}
 	for _, j := range []*jobResp{&mallory, &carol, &eve} {
-		eventually(t, 90*time.Second, func() bool {
+		testenv.Eventually(t, 90*time.Second, "the erasure job to finish", func() bool {
 			pf.server.want(200, "GET", j.URL, "", j)
 			return j.Status == "done"
 		})

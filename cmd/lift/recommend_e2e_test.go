@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/liftlab/lift/internal/testenv"
 	"github.com/liftlab/lift/migrations"
 )
 
@@ -100,7 +101,7 @@ func TestRecommendationsFollowViewsEndToEnd(t *testing.T) {
 
 	// Train on request until the model has seen the history (the ingest consumers
 	// store events within a second or so).
-	eventually(t, 60*time.Second, func() bool {
+	testenv.Eventually(t, 60*time.Second, "a model trained on the history", func() bool {
 		var models struct {
 			Items []struct {
 				Version int64
@@ -115,7 +116,7 @@ func TestRecommendationsFollowViewsEndToEnd(t *testing.T) {
 		time.Sleep(time.Second)
 		return false
 	})
-	eventually(t, 10*time.Second, func() bool { return recommend("probe", "").ModelVersion > 0 })
+	testenv.Eventually(t, 10*time.Second, "the decision process to load the model", func() bool { return recommend("probe", "").ModelVersion > 0 })
 	// A new visitor gets the popular items.
 	if a := recommend("new-visitor", ""); len(a.Items) != 3 || a.Items[0].Source != "popular" {
 		t.Errorf("new visitor: %+v", a)
@@ -169,11 +170,11 @@ func TestRecommendationsFollowViewsEndToEnd(t *testing.T) {
 	f.server.want(201, "POST", "/api/v1/experiments", `{"key":"recs","type":"ab","variants":[
 		{"key":"popular","weight":0.5,"value":{"strategy":"popular"}},{"key":"cf","weight":0.5,"value":{"strategy":"similar"}}]}`, nil)
 	f.server.want(200, "POST", "/api/v1/experiments/recs/start", "", nil)
-	eventually(t, 10*time.Second, func() bool { // the decision processes know it
+	testenv.Eventually(t, 10*time.Second, "the recs experiment to be served", func() bool { // the decision processes know it
 		return f.client.do("POST", "/v1/recommend", `{"user_id":"u","recommender":"similar","experiment":"recs"}`, nil).StatusCode == 200
 	})
 	seen := map[string]bool{}
-	eventually(t, 10*time.Second, func() bool {
+	testenv.Eventually(t, 10*time.Second, "both variants' recommendations", func() bool {
 		for u := range 20 {
 			var a recommendAnswer
 			f.client.want(200, "POST", "/v1/recommend", fmt.Sprintf(`{"user_id":"visitor-%d","recommender":"similar","experiment":"recs","n":3}`, u), &a)
@@ -225,7 +226,7 @@ func TestRecommendationsFollowViewsEndToEnd(t *testing.T) {
 	// What was shown is stored, for attribution.
 	q := migrations.OpenClickHouse(f.env["LIFT_CLICKHOUSE_ADDR"], f.env["LIFT_CLICKHOUSE_DB"])
 	defer q.Close()
-	eventually(t, 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "the recommendation events in ClickHouse", func() bool {
 		var n, exposed, browserShown uint64
 		_ = q.QueryRowContext(context.Background(), `SELECT count() FROM events WHERE type = '$recommendation'
 			AND user_id = 'visitor-0' AND visitParamExtractString(properties, 'recommender') = 'similar'`).Scan(&n)

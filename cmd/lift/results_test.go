@@ -21,12 +21,14 @@ import (
 	"github.com/liftlab/lift/experiments"
 	"github.com/liftlab/lift/experiments/pgstore"
 	"github.com/liftlab/lift/experiments/stats"
+	"github.com/liftlab/lift/internal/testenv"
 )
 
 // TestResultsEndToEnd: users decided by /v1/decide (exposures logged) and purchases
 // posted through /v1/events, for a known split, produce the expected numbers in the
 // results API.
 func TestResultsEndToEnd(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.start(t)
 	f.server.want(201, "POST", "/api/v1/experiments", `{"key":"checkout","status":"running",
@@ -36,7 +38,7 @@ func TestResultsEndToEnd(t *testing.T) {
 
 	const users = 400
 	assigned := map[string]string{}
-	eventually(t, 5*time.Second, func() bool {
+	testenv.Eventually(t, 5*time.Second, "checkout to be served by split", func() bool {
 		var r decideResp
 		f.client.want(200, "POST", "/v1/decide", `{"user_id":"user-0","keys":["checkout"]}`, &r)
 		return r.Decisions["checkout"].Reason == "split"
@@ -88,7 +90,7 @@ func TestResultsEndToEnd(t *testing.T) {
 		}
 		Recommendation struct{ Decision, Reason string }
 	}
-	eventually(t, 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "the results of every user and event", func() bool {
 		f.server.want(200, "GET", "/api/v1/experiments/checkout/results", "", &res)
 		return res.Users == users && len(res.Metrics) == 2 && res.Metrics[0].Variants[1].Conversions != nil &&
 			*res.Metrics[0].Variants[0].Conversions+*res.Metrics[0].Variants[1].Conversions == float64(len(events))
@@ -186,7 +188,7 @@ func TestResultsSurviveStoredValues(t *testing.T) {
 			}
 		}
 		var body []byte
-		eventually(t, 30*time.Second, func() bool {
+		testenv.Eventually(t, 30*time.Second, "valid results", func() bool {
 			resp := f.server.do("GET", "/api/v1/experiments/"+key+"/results", "", nil)
 			body, _ = io.ReadAll(resp.Body)
 			if resp.StatusCode != 200 || !json.Valid(body) {
@@ -234,7 +236,7 @@ func TestResultsSurviveStoredValues(t *testing.T) {
 			}
 		}
 	}
-	eventually(t, 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "valid results for reco", func() bool {
 		resp = f.server.do("GET", "/api/v1/experiments/reco/results", "", nil)
 		body, _ = io.ReadAll(resp.Body)
 		if resp.StatusCode != 200 || !json.Valid(body) {
@@ -319,6 +321,7 @@ func insertPurchases(t *testing.T, addr, db string, data map[string]map[string][
 // ClickHouse's sum of squares loses — and keeps the sign of a lift over a negative
 // control mean (net refunds −0.5 → −0.2 per user is +60%).
 func TestResultsDegenerate(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.start(t)
 	const noMinimum = `"analysis":{"min_users":0,"min_runtime":"0s","sequential":false}`
@@ -360,7 +363,7 @@ func TestResultsDegenerate(t *testing.T) {
 				Metrics        []struct{ Variants []variant }
 				Recommendation struct{ Decision, Reason string }
 			}
-			eventually(t, 30*time.Second, func() bool {
+			testenv.Eventually(t, 30*time.Second, "results counting every user", func() bool {
 				f.server.want(200, "GET", "/api/v1/experiments/"+key+"/results", "", &res)
 				return res.Users == want.users
 			})

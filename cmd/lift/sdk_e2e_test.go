@@ -12,6 +12,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/liftlab/lift/internal/testenv"
 	"github.com/liftlab/lift/migrations"
 )
 
@@ -45,6 +46,7 @@ const sdkPage = `<!doctype html><html><head><meta charset="utf-8"><title>shop</t
 // reach ClickHouse, and events tracked right before the page is closed (or left) are
 // all stored, once.
 func TestBrowserSDK(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("drives a browser against the real pipeline")
 	}
@@ -56,7 +58,7 @@ func TestBrowserSDK(t *testing.T) {
 		"variants":[{"key":"a"},{"key":"b"},{"key":"c"}],"goal":{"event":"click","kind":"conversion"},"bandit":{"sticky":true}}`, nil)
 	f.server.want(201, "POST", "/api/v1/experiments", `{"key":"of-test","status":"running",
 		"variants":[{"key":"x","weight":0.5},{"key":"y","weight":0.5}]}`, nil)
-	eventually(t, 5*time.Second, func() bool {
+	testenv.Eventually(t, 5*time.Second, "the three experiments to be served", func() bool {
 		var r decideResp
 		f.client.want(200, "POST", "/v1/decide", `{"user_id":"probe","track":false}`, &r)
 		return len(r.Decisions) == 3 && r.Decisions["reco"].Reason == "bandit"
@@ -145,10 +147,10 @@ func TestBrowserSDK(t *testing.T) {
 	if err := chromedp.Cancel(tab); err != nil {
 		t.Fatalf("close the tab: %v", err)
 	}
-	eventually(t, 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "the 40 product views in ClickHouse", func() bool {
 		return count("SELECT count() FROM events FINAL WHERE user_id = ? AND type = 'product_view'", anon) == 40
 	})
-	eventually(t, 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "the two exposures in ClickHouse", func() bool {
 		return count("SELECT count() FROM exposures FINAL WHERE user_id = ? AND experiment = 'hero' AND variant = ?", anon, heroVariant) == 1 &&
 			count("SELECT count() FROM exposures FINAL WHERE user_id = ? AND experiment = 'of-test' AND variant = ?", anon, ofrepVariant) == 1
 	})
@@ -170,7 +172,7 @@ func TestBrowserSDK(t *testing.T) {
 	eval(tab, `(async () => { await window.lift.identify("customer-42"); return ""; })()`)
 	eval(tab, `(() => { for (let i = 0; i < 25; i++) window.lift.track("purchase", {value: i}); return ""; })()`)
 	run1(t, tab, "leave the page", chromedp.Navigate("about:blank"))
-	eventually(t, 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "the purchases and the $identify in ClickHouse", func() bool {
 		return count("SELECT count() FROM events FINAL WHERE user_id = 'customer-42' AND type = 'purchase'") == 25 &&
 			count("SELECT count() FROM events FINAL WHERE user_id = 'customer-42' AND type = '$identify' AND visitParamExtractString(properties, 'anonymous_id') = ?", anon) == 1
 	})

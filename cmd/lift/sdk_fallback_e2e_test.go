@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/liftlab/lift/internal/testenv"
 )
 
 // fallbackPage is a shop page with one [data-lift] block, the anti-flicker CSS as
@@ -136,7 +138,7 @@ func TestBrowserSDKFallbacks(t *testing.T) {
 	p := f.start(t)
 	f.server.want(201, "POST", "/api/v1/experiments", `{"key":"hero","status":"running",
 		"variants":[{"key":"control","weight":0.5},{"key":"bold","weight":0.5}]}`, nil)
-	eventually(t, 5*time.Second, func() bool {
+	testenv.Eventually(t, 5*time.Second, "hero to be served by split", func() bool {
 		var r decideResp
 		f.client.want(200, "POST", "/v1/decide", `{"user_id":"probe","track":false}`, &r)
 		return r.Decisions["hero"].Reason == "split"

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/liftlab/lift/internal/testenv"
 )
 
 // TestHighIntentEndToEnd is the behavioural segment of the issue on the real services:
@@ -50,11 +52,11 @@ func TestHighIntentEndToEnd(t *testing.T) {
 	}
 	defer pool.Close()
 	waitEngineRuns(t, pool, 4, "high-intent")
-	eventually(t, 10*time.Second, func() bool { return offer("probe") == `"none"` })
+	testenv.Eventually(t, 10*time.Second, "no offer for the probe", func() bool { return offer("probe") == `"none"` })
 	for range 3 {
 		view("warm-up", time.Now())
 	}
-	eventually(t, 15*time.Second, func() bool { return offer("warm-up") == `"discount"` })
+	testenv.Eventually(t, 15*time.Second, "the discount offer for warm-up", func() bool { return offer("warm-up") == `"discount"` })
 
 	const users = 100
 	latencies := make([]time.Duration, users)
@@ -119,7 +121,7 @@ func TestHighIntentEndToEnd(t *testing.T) {
 // with these keys (the checkpoints name them: "key1,key2@<digest>") and has rebuilt them.
 func waitEngineRuns(t testing.TB, pool *pgxpool.Pool, shards int, keys ...string) {
 	t.Helper()
-	eventually(t, 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "the engine to run the segments on every shard", func() bool {
 		rows, err := pool.Query(context.Background(), "SELECT definitions FROM segment_checkpoints")
 		if err != nil {
 			return false

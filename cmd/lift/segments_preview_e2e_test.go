@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/liftlab/lift/internal/testenv"
 	"github.com/liftlab/lift/segments/webhooks"
 )
 
@@ -61,6 +62,7 @@ func (h *hookReceiver) changes() []string {
 // published, decisions and webhooks follow at once, without waiting for new events.
 // Every version is kept and every step audited.
 func TestSegmentPreviewPublishAndWebhooks(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("drives the real pipeline")
 	}
@@ -114,7 +116,7 @@ func TestSegmentPreviewPublishAndWebhooks(t *testing.T) {
 	}
 	views("two-views", 2)
 	views("three-views", 3)
-	eventually(t, 15*time.Second, func() bool { return offer("three-views") == `"discount"` })
+	testenv.Eventually(t, 15*time.Second, "the discount offer for three-views", func() bool { return offer("three-views") == `"discount"` })
 	if got := offer("two-views"); got != `"none"` {
 		t.Fatalf("two-views is offered %s", got)
 	}
@@ -133,7 +135,7 @@ func TestSegmentPreviewPublishAndWebhooks(t *testing.T) {
 	}
 	ready("keen", "keen@draft")
 	// Its membership is computed from the events stored before it existed.
-	eventually(t, 15*time.Second, func() bool { s := getStats(); return s.Preview != nil && s.Preview.Members == 2 })
+	testenv.Eventually(t, 15*time.Second, "the preview's two members", func() bool { s := getStats(); return s.Preview != nil && s.Preview.Members == 2 })
 	if s := getStats(); s.Members != 1 || s.Preview.Version != 2 {
 		t.Errorf("stats %+v, preview %+v; want 1 published member and the preview of version 2", s, s.Preview)
 	}
@@ -148,9 +150,9 @@ func TestSegmentPreviewPublishAndWebhooks(t *testing.T) {
 	}
 	// The preview's state becomes the published segment's: two-views is in without
 	// another event.
-	eventually(t, 20*time.Second, func() bool { return offer("two-views") == `"discount"` })
-	eventually(t, 10*time.Second, func() bool { s := getStats(); return s.Members == 2 && s.Preview == nil })
-	eventually(t, 15*time.Second, func() bool { return len(recv.changes()) == 2 })
+	testenv.Eventually(t, 20*time.Second, "the discount offer for two-views", func() bool { return offer("two-views") == `"discount"` })
+	testenv.Eventually(t, 10*time.Second, "two published members and no preview", func() bool { s := getStats(); return s.Members == 2 && s.Preview == nil })
+	testenv.Eventually(t, 15*time.Second, "the two webhook changes", func() bool { return len(recv.changes()) == 2 })
 	if diff := strings.Join(recv.changes(), "; "); diff != "enter keen three-views; enter keen two-views" {
 		t.Errorf("webhook got %s; want the two enters of keen (and nothing of the preview)", diff)
 	}

@@ -106,6 +106,7 @@ func reference(t *testing.T, evs []simEvent, shards int) map[string]finalState {
 // memberships table with an uninterrupted run of the same events: every row, member
 // or not, with its enter and exit times, must be the same.
 func TestSegmentEngineKilledMidStream(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs lift as a child process")
 	}
@@ -164,7 +165,7 @@ func TestSegmentEngineKilledMidStream(t *testing.T) {
 		}
 		return out
 	}
-	eventually(t, 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "both shards to run big-spender", func() bool {
 		ds := definitions()
 		return len(ds) == 2 && strings.Contains(ds[0], "big-spender") && strings.Contains(ds[1], "big-spender")
 	})
@@ -192,7 +193,7 @@ func TestSegmentEngineKilledMidStream(t *testing.T) {
 	cut := len(evs) * 6 / 10
 	publish(evs[:cut])
 	// Both shards checkpoint part of it (every 5 s)...
-	eventually(t, 30*time.Second, func() bool { o := offsets(); return len(o) == 2 && o[0] >= 0 && o[1] >= 0 })
+	testenv.Eventually(t, 30*time.Second, "a checkpoint on both shards", func() bool { o := offsets(); return len(o) == 2 && o[0] >= 0 && o[1] >= 0 })
 	// ...then apply more, emitting changes no checkpoint holds, and the process dies.
 	more := cut + len(evs)/10
 	publish(evs[cut:more])
@@ -201,7 +202,7 @@ func TestSegmentEngineKilledMidStream(t *testing.T) {
 	worker.Start()
 	publish(evs[more:])
 	member := func(user string) bool { m, ok := readMembership(t, pool, "high-intent", user); return ok && m.Member }
-	eventually(t, 60*time.Second, func() bool { return member(markers[0]) && member(markers[1]) })
+	testenv.Eventually(t, 60*time.Second, "both markers in high-intent", func() bool { return member(markers[0]) && member(markers[1]) })
 
 	rows, err := pool.Query(context.Background(), "SELECT segment, user_id, member, entered_at, exited_at FROM segment_memberships")
 	if err != nil {

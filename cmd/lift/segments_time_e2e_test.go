@@ -82,6 +82,7 @@ func readMembership(t *testing.T, pool *pgxpool.Pool, segment, user string) (mem
 // the exact event times; cart abandonment enters 30 minutes after the cart add and a
 // purchase ends it. Each is checked in Postgres and in what /v1/decide serves.
 func TestSegmentTimeSemanticsEndToEnd(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("drives the real pipeline")
 	}
@@ -151,7 +152,7 @@ func TestSegmentTimeSemanticsEndToEnd(t *testing.T) {
 	b.send(ev("product_view", "marker-1", 69*m+2*time.Second))
 
 	member := func(segment, user string) (membership, bool) { return readMembership(t, pool, segment, user) }
-	eventually(t, 20*time.Second, func() bool { m, ok := member("high-intent", "marker-1"); return ok && m.Member })
+	testenv.Eventually(t, 20*time.Second, "marker-1 in high-intent", func() bool { m, ok := member("high-intent", "marker-1"); return ok && m.Member })
 	if _, ok := member("cart-abandoner", "abandoner"); ok {
 		t.Errorf("abandoner entered cart abandonment before 30 minutes (+ lateness) had passed")
 	}
@@ -161,7 +162,7 @@ func TestSegmentTimeSemanticsEndToEnd(t *testing.T) {
 	b.send(ev("product_view", "marker-2", 82*m))
 	b.send(ev("product_view", "marker-2", 82*m+time.Second))
 	b.send(ev("product_view", "marker-2", 82*m+2*time.Second))
-	eventually(t, 20*time.Second, func() bool { m, ok := member("high-intent", "marker-2"); return ok && m.Member })
+	testenv.Eventually(t, 20*time.Second, "marker-2 in high-intent", func() bool { m, ok := member("high-intent", "marker-2"); return ok && m.Member })
 
 	type want struct {
 		segment, user string
@@ -198,7 +199,7 @@ func TestSegmentTimeSemanticsEndToEnd(t *testing.T) {
 		f.client.want(200, "POST", "/v1/decide", `{"user_id":"`+user+`","keys":["offer"]}`, &r)
 		return string(r.Decisions["offer"].Value)
 	}
-	eventually(t, 10*time.Second, func() bool { return offer("marker-2") == `"discount"` })
+	testenv.Eventually(t, 10*time.Second, "the discount offer for marker-2", func() bool { return offer("marker-2") == `"discount"` })
 	for user, want := range map[string]string{"in-time": `"none"`, "spread": `"none"`, "shuffled": `"none"`,
 		"tardy": `"none"`, "stale": `"none"`, "abandoner": `"reminder"`, "buyer": `"none"`, "late-buyer": `"none"`} {
 		if got := offer(user); got != want {

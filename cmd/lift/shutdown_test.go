@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/liftlab/lift/ingest/amqpbus"
+	"github.com/liftlab/lift/internal/testenv"
 	"github.com/liftlab/lift/migrations"
 )
 
@@ -17,6 +18,7 @@ import (
 // and buffered exposures are published. The consumer waits 30 s to fill a batch, so
 // events only reach ClickHouse before the stop through the drain.
 func TestShutdownDrains(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t)
 	f.env["LIFT_INGEST_BATCH_WAIT"] = "30s"
 	f.env["LIFT_INGEST_CONSUMERS"] = "1"
@@ -24,13 +26,13 @@ func TestShutdownDrains(t *testing.T) {
 	f.server.want(201, "POST", "/api/v1/experiments", heroBanner, nil)
 	f.server.want(200, "POST", "/api/v1/experiments/hero-banner/start", "", nil)
 	var d decideResp
-	eventually(t, 5*time.Second, func() bool {
+	testenv.Eventually(t, 5*time.Second, "hero-banner to be served by split", func() bool {
 		f.client.want(200, "POST", "/v1/decide", `{"user_id":"warmup","attributes":{"country":"US"},"keys":["hero-banner"],"track":false}`, &d)
 		return d.Decisions["hero-banner"].Reason == "split"
 	})
 
 	// The consumer samples the queue's depth once it consumes.
-	eventually(t, 10*time.Second, func() bool {
+	testenv.Eventually(t, 10*time.Second, "the queue depth metric", func() bool {
 		resp := f.client.do("GET", "/metrics", "", nil)
 		b, _ := io.ReadAll(resp.Body)
 		return strings.Contains(string(b), `lift_queue_depth_messages{queue="lift.ingest"}`)

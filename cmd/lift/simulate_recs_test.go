@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/liftlab/lift/internal/retailsim"
+	"github.com/liftlab/lift/internal/testenv"
 )
 
 // TestSimulateRecommenderVsPopular runs `lift simulate` with recommendations on the
@@ -28,7 +29,7 @@ func TestSimulateRecommenderVsPopular(t *testing.T) {
 	f.server.want(201, "POST", "/api/v1/experiments", `{"key":"recs-vs-popular","status":"running",
 		"variants":[{"key":"popular","weight":0.5,"value":{"strategy":"popular"}},{"key":"similar","weight":0.5,"value":{"strategy":"similar"}}],
 		"goal":{"event":"purchase","kind":"conversion"}}`, nil)
-	eventually(t, 10*time.Second, func() bool {
+	testenv.Eventually(t, 10*time.Second, "the recs experiment to be served", func() bool {
 		return f.client.do("POST", "/v1/recommend", `{"user_id":"probe","recommender":"similar","experiment":"recs-vs-popular","track":false}`, nil).StatusCode == 200
 	})
 

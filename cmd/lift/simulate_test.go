@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/liftlab/lift/internal/retailsim"
+	"github.com/liftlab/lift/internal/testenv"
 )
 
 // TestSimulate runs `lift simulate` against a real lift on the real services: 3,000
@@ -30,7 +31,7 @@ func TestSimulate(t *testing.T) {
 	f.server.want(201, "POST", "/api/v1/experiments", `{"key":"reco","type":"bandit","status":"running",
 		"variants":[{"key":"trending"},{"key":"similar"},{"key":"bestsellers"}],"goal":{"event":"click","kind":"conversion"},
 		"bandit":{"update_every":"2s","per_segment":["new","returning"]}}`, nil)
-	eventually(t, 5*time.Second, func() bool {
+	testenv.Eventually(t, 5*time.Second, "hero and reco to be served", func() bool {
 		var r decideResp
 		f.client.want(200, "POST", "/v1/decide", `{"user_id":"probe","track":false}`, &r)
 		return r.Decisions["hero"].Reason == "split" && r.Decisions["reco"].Reason == "bandit"

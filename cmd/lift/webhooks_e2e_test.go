@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/liftlab/lift/internal/testenv"
 )
 
 // Segment webhooks are how an editor makes lift send requests (issue 17, finding 7).
@@ -88,7 +90,7 @@ func TestWebhookSSRFAndErrorsByRole(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return b
 	}
-	eventually(t, 30*time.Second, func() bool { return strings.Count(reasons(byKey), ":") == 2 })
+	testenv.Eventually(t, 30*time.Second, "two failure reasons", func() bool { return strings.Count(reasons(byKey), ":") == 2 })
 	if n := calls.Load(); n != 0 {
 		t.Errorf("the receiver on 127.0.0.1 got %d requests", n)
 	}

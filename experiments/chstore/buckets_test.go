@@ -217,6 +217,7 @@ func mustWhere(t *testing.T, s string) *experiments.Where {
 // everything inserted. It also checks that only the leaves that received rows are
 // computed again.
 func TestBucketsMatchGroundTruth(t *testing.T) {
+	t.Parallel()
 	addr, db := testenv.ClickHouse(t)
 	bucketsMatchGroundTruth(t, storage{addr: addr, db: db})
 }
@@ -540,18 +541,12 @@ func bucketsMatchGroundTruth(t *testing.T, st storage) {
 
 func waitMutations(t *testing.T, conn driver.Conn) {
 	t.Helper()
-	for deadline := time.Now().Add(time.Minute); ; {
+	testenv.Eventually(t, time.Minute, "the mutations to finish", func() bool {
 		var pending uint64
 		if err := conn.QueryRow(context.Background(),
 			"SELECT count() FROM system.mutations WHERE database = currentDatabase() AND is_done = 0").Scan(&pending); err != nil {
 			t.Fatal(err)
 		}
-		if pending == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("mutations still running after a minute")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return pending == 0
+	})
 }

@@ -77,6 +77,7 @@ func setup(t *testing.T, doc string) (*experiments.ResultsService, string, strin
 // TestResults stores a known split in ClickHouse and checks the results service
 // against the statistics engine applied to the counts the data was built from.
 func TestResults(t *testing.T) {
+	t.Parallel()
 	rs, addr, db := setup(t, `{"key":"hero","status":"running",
 		"variants":[{"key":"control","weight":0.5},{"key":"bold","weight":0.5}],
 		"goal":{"event":"purchase","kind":"conversion","window":"24h"},
@@ -190,6 +191,7 @@ func deref(p *float64) any {
 // TestResultsCUPED: users who bought before exposure buy again more often, so the
 // pre-exposure period explains part of the outcome and CUPED narrows the interval.
 func TestResultsCUPED(t *testing.T) {
+	t.Parallel()
 	rs, addr, db := setup(t, `{"key":"cup","status":"running",
 		"variants":[{"key":"control","weight":0.5},{"key":"bold","weight":0.5}],"goal":{"event":"purchase","kind":"value"}}`)
 	start := time.Date(2026, 11, 10, 10, 0, 0, 0, time.UTC)
@@ -245,6 +247,7 @@ func TestResultsCUPED(t *testing.T) {
 // data "fresh" for 80 years. It is the newest receive time up to the clock plus the
 // allowed skew.
 func TestDataFreshnessLeavesOutTheFuture(t *testing.T) {
+	t.Parallel()
 	rs, addr, db := setup(t, `{"key":"hero","status":"running",
 		"variants":[{"key":"control","weight":0.5},{"key":"bold","weight":0.5}],
 		"goal":{"event":"purchase","kind":"conversion","window":"24h"}}`)

@@ -18,6 +18,7 @@ import (
 // exposure of that month makes the partition again before results are read. The
 // partitions are then the same as before the drop, yet the dropped user must go.
 func TestPartitionDroppedAndMadeAgain(t *testing.T) {
+	t.Parallel()
 	addr, db := testenv.ClickHouse(t)
 	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: clickhouse.Auth{Database: db, Username: "default"}})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 )
 
 func TestLeafFilter(t *testing.T) {
+	t.Parallel()
 	leaf := leafOf("user_id")
 	for _, c := range []struct {
 		chunk []uint32

@@ -34,6 +34,7 @@ import (
 // LIFT_CHSTORE_MODEL_SEED the seed (default: a new one each run). A failure prints
 // the seed and the operations that led to it.
 func TestModel(t *testing.T) {
+	t.Parallel()
 	seed := envUint(t, "LIFT_CHSTORE_MODEL_SEED", rand.Uint64())
 	ops := envUint(t, "LIFT_CHSTORE_MODEL_OPS", 30)
 	m := newModel(t, seed)
@@ -387,13 +388,8 @@ func (m *model) erase() {
 		}
 	}
 	for _, table := range tables {
-		for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
-			if _, done, err := m.gdpr.FindMutation(ctx, table, marker); err != nil || done {
-				break
-			}
-			if time.Now().After(deadline) {
-				m.fatalf("erasure of %s still running after a minute", table)
-			}
+		if !testenv.Poll(time.Minute, func() bool { _, done, err := m.gdpr.FindMutation(ctx, table, marker); return err != nil || done }) {
+			m.fatalf("erasure of %s still running after a minute", table)
 		}
 	}
 	m.w.xs = slices.DeleteFunc(m.w.xs, func(x xrow) bool { return slices.Contains(ids, x.user) })

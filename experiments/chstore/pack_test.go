@@ -8,6 +8,7 @@ import (
 )
 
 func TestPackRoundTrip(t *testing.T) {
+	t.Parallel()
 	entries := []entry{
 		{combination{0, "control", "", 0}, 76, 3, 41.5, 900.25, 1, 1, 0.5, 166, 304},
 		{combination{1, "v1 ✓", "returning", 1793836800}, 1, 0, 0, 0, math.Inf(1), math.Copysign(0, -1), math.SmallestNonzeroFloat64, 4, 4},
@@ -37,6 +38,7 @@ func TestPackRoundTrip(t *testing.T) {
 // leaf's entries, whose sums are whole numbers, take a fraction of the 56 bytes
 // their sums would as floats, and names are stored once.
 func TestPackIsCompact(t *testing.T) {
+	t.Parallel()
 	var entries []entry
 	for _, v := range []string{"control", "treatment"} {
 		for _, seg := range []string{"new", "returning"} {
@@ -55,6 +57,7 @@ func TestPackIsCompact(t *testing.T) {
 }
 
 func TestPackStampsRoundTrip(t *testing.T) {
+	t.Parallel()
 	leaves := make([]leaf, leafCount)
 	leaves[0] = leaf{1, 0, 1}
 	leaves[7] = leaf{152, 17, 1793836800123456789}

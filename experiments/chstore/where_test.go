@@ -23,6 +23,7 @@ import (
 // go through the ingest sink (which extracts the properties in Go), half through a
 // plain INSERT (the columns' DEFAULT expressions, as for rows stored before them).
 func TestPropertyConditions(t *testing.T) {
+	t.Parallel()
 	conds := []string{
 		`{"plan":"pro"}`,
 		`{"plan":{"$ne":"pro"}}`,

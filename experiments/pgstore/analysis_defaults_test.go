@@ -14,6 +14,7 @@ import (
 // at its first start), keeping both through replacements that leave them out or
 // try to change the start.
 func TestNewExperimentDefaults(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	svc := experiments.NewService(s)
 	ctx := context.Background()

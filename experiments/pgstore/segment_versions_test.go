@@ -14,6 +14,7 @@ import (
 // waits beside the published definition until published (snapshot: only published
 // definitions match), earlier versions can be republished, and each step is audited.
 func TestSegmentDraftsAndVersions(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	svc := experiments.NewService(s)
 	ctx := context.Background()

@@ -29,6 +29,7 @@ func newStore(t *testing.T) (*pgstore.Store, string) {
 }
 
 func TestStoreCRUDAndAudit(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	ctx := context.Background()
 	doc := json.RawMessage(`{"key":"e1","status":"draft","variants":[{"key":"a","weight":0.5},{"key":"b","weight":0.5}]}`)
@@ -97,6 +98,7 @@ func (c *countingReloader) Reload(context.Context) error { c.n.Add(1); return ni
 
 // A write by anyone (here: the store, as the API would) wakes every watcher.
 func TestWatcherReloadsOnNotify(t *testing.T) {
+	t.Parallel()
 	s, url := newStore(t)
 	r := &countingReloader{}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -106,12 +108,8 @@ func TestWatcherReloadsOnNotify(t *testing.T) {
 
 	waitFor := func(n int64) {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for r.n.Load() < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("reloads: %d, want ≥ %d", r.n.Load(), n)
-			}
-			time.Sleep(5 * time.Millisecond)
+		if !testenv.Poll(5*time.Second, func() bool { return r.n.Load() >= n }) {
+			t.Fatalf("reloads: %d, want ≥ %d", r.n.Load(), n)
 		}
 	}
 	waitFor(1) // the reload after connecting

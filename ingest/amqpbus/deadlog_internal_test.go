@@ -8,6 +8,7 @@ import (
 )
 
 func TestDeadLetterOf(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	published := now.Add(-time.Minute)
 	died := now.Add(-10 * time.Second)

@@ -38,6 +38,7 @@ func (f *flakySink) InsertDeadLetters(ctx context.Context, letters []ingest.Dead
 // Every dead letter is recorded with its reason, through a sink outage, while
 // lift.dead keeps every message: the log reads its own copy, never lift.dead.
 func TestDeadLetterLog(t *testing.T) {
+	t.Parallel()
 	url := testenv.AMQPURL(t)
 	addr, db := testenv.ClickHouse(t)
 	startPublisher(t, url)
@@ -67,7 +68,7 @@ func TestDeadLetterLog(t *testing.T) {
 		}
 	}
 	var letters []ingest.DeadLetter
-	waitFor(t, 30*time.Second, "dead letters recorded", func() bool {
+	testenv.Eventually(t, 30*time.Second, "dead letters recorded", func() bool {
 		letters, err = sink.RecentDeadLetters(ctx, 100)
 		return err == nil && len(letters) == n
 	})

@@ -16,6 +16,7 @@ import (
 	"github.com/liftlab/lift/ingest"
 	"github.com/liftlab/lift/ingest/amqpbus"
 	"github.com/liftlab/lift/ingest/chsink"
+	"github.com/liftlab/lift/internal/testenv"
 	"github.com/liftlab/lift/migrations"
 )
 
@@ -83,7 +84,7 @@ func startPublisher(t *testing.T, url string) *amqpbus.Publisher {
 	done := make(chan struct{})
 	go func() { p.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, 10*time.Second, "publisher connected", func() bool { return p.Ready(ctx) == nil })
+	testenv.Eventually(t, 10*time.Second, "publisher connected", func() bool { return p.Ready(ctx) == nil })
 	return p
 }
 
@@ -168,15 +169,4 @@ func queueDepth(t *testing.T, url, queue string) int {
 		t.Fatalf("inspect %s: %v", queue, err)
 	}
 	return q.Messages
-}
-
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", limit, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

@@ -22,6 +22,7 @@ import (
 // Publishing the same events three times stores each once (FINAL), and the
 // aggregates fed by materialized views count each once too.
 func TestReplayStoresOnce(t *testing.T) {
+	t.Parallel()
 	url := testenv.AMQPURL(t)
 	addr, db := testenv.ClickHouse(t)
 	pub := startPublisher(t, url)
@@ -32,7 +33,7 @@ func TestReplayStoresOnce(t *testing.T) {
 	for range 3 {
 		publishAll(t, pub, events)
 	}
-	waitFor(t, 60*time.Second, "every replayed event consumed", func() bool {
+	testenv.Eventually(t, 60*time.Second, "every replayed event consumed", func() bool {
 		return queueDepth(t, url, amqpbus.IngestQueue) == 0 &&
 			queryInt(t, ch, "SELECT count() FROM events FINAL") == 10_000 &&
 			queryInt(t, ch, "SELECT count() FROM exposures FINAL") == 1000
@@ -59,6 +60,7 @@ func TestReplayStoresOnce(t *testing.T) {
 // Invalid events published straight to lift.events end up in lift.dead, one message
 // each with the reason, and the valid rest is stored.
 func TestInvalidEventsDeadLettered(t *testing.T) {
+	t.Parallel()
 	url := testenv.AMQPURL(t)
 	addr, db := testenv.ClickHouse(t)
 	startPublisher(t, url) // declares the topology
@@ -86,10 +88,10 @@ func TestInvalidEventsDeadLettered(t *testing.T) {
 			t.Fatal("publish nacked")
 		}
 	}
-	waitFor(t, 60*time.Second, "valid events stored", func() bool {
+	testenv.Eventually(t, 60*time.Second, "valid events stored", func() bool {
 		return queryInt(t, ch, "SELECT count() FROM events FINAL") == total-total/every
 	})
-	waitFor(t, 10*time.Second, "invalid events dead-lettered", func() bool {
+	testenv.Eventually(t, 10*time.Second, "invalid events dead-lettered", func() bool {
 		return queueDepth(t, url, amqpbus.DeadQueue) == total/every
 	})
 	// Nothing more arrives later.
@@ -107,6 +109,7 @@ func TestInvalidEventsDeadLettered(t *testing.T) {
 // and retries, nothing is dead-lettered, and the backlog drains once it is back.
 // The issue asks for a 30 s outage; `go test` uses 10 s (LIFT_TEST_CH_OUTAGE overrides).
 func TestClickHouseOutage(t *testing.T) {
+	t.Parallel()
 	outage := 10 * time.Second
 	if v := os.Getenv("LIFT_TEST_CH_OUTAGE"); v != "" {
 		d, err := time.ParseDuration(v)
@@ -160,7 +163,7 @@ func TestClickHouseOutage(t *testing.T) {
 		t.Fatalf("publishing failed during the ClickHouse outage: %v", err)
 	}
 	start := time.Now()
-	waitFor(t, 60*time.Second, "backlog drained", func() bool {
+	testenv.Eventually(t, 60*time.Second, "backlog drained", func() bool {
 		return queryInt(t, ch, "SELECT count() FROM events FINAL") == uint64(published)
 	})
 	t.Logf("%d events published (%d by the end of a %s outage); backlog drained %s after publishing stopped",
@@ -173,6 +176,7 @@ func TestClickHouseOutage(t *testing.T) {
 // A consumer killed with SIGKILL mid-stream loses nothing (its unacked deliveries
 // are redelivered) and adds no duplicates after FINAL.
 func TestKill9(t *testing.T) {
+	t.Parallel()
 	url := testenv.AMQPURL(t)
 	addr, db := testenv.ClickHouse(t)
 	pub := startPublisher(t, url)
@@ -226,10 +230,10 @@ func TestKill9(t *testing.T) {
 	}
 
 	child()
-	waitFor(t, 60*time.Second, "every event stored", func() bool {
+	testenv.Eventually(t, 60*time.Second, "every event stored", func() bool {
 		return queryInt(t, ch, "SELECT uniqExact(event_id) FROM events") == total
 	})
-	waitFor(t, 10*time.Second, "queue drained", func() bool { return queueDepth(t, url, amqpbus.IngestQueue) == 0 })
+	testenv.Eventually(t, 10*time.Second, "queue drained", func() bool { return queueDepth(t, url, amqpbus.IngestQueue) == 0 })
 	if got := queryInt(t, ch, "SELECT count() FROM events FINAL"); got != total {
 		t.Errorf("count() FINAL = %d, want %d", got, total)
 	}
@@ -242,6 +246,7 @@ func TestKill9(t *testing.T) {
 // A message that no consumer ever acks (one that crashes them, say) is dead-lettered
 // by the broker after DeliveryLimit deliveries instead of circulating for ever.
 func TestPoisonMessageDeadLettered(t *testing.T) {
+	t.Parallel()
 	url := testenv.AMQPURL(t)
 	ch := confirmChannel(t, url)
 	dc, err := ch.PublishWithDeferredConfirmWithContext(context.Background(), amqpbus.Exchange, "click", true, false,
@@ -253,7 +258,7 @@ func TestPoisonMessageDeadLettered(t *testing.T) {
 	for {
 		var msg amqp.Delivery
 		var ok bool
-		waitFor(t, 10*time.Second, "the message back in lift.ingest or in lift.dead", func() bool {
+		testenv.Eventually(t, 10*time.Second, "the message back in lift.ingest or in lift.dead", func() bool {
 			msg, ok, err = ch.Get(amqpbus.IngestQueue, false)
 			if err != nil {
 				t.Fatal(err)

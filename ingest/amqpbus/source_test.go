@@ -17,6 +17,7 @@ import (
 // backend published without that header is the backend's. A header with any other
 // value counts as a client's, since only the collector writes it.
 func TestEventSourceRecorded(t *testing.T) {
+	t.Parallel()
 	url := testenv.AMQPURL(t)
 	addr, db := testenv.ClickHouse(t)
 	pub := startPublisher(t, url)
@@ -42,7 +43,7 @@ func TestEventSourceRecorded(t *testing.T) {
 			t.Fatalf("publish %s: %v", user, err)
 		}
 	}
-	waitFor(t, 30*time.Second, "every event stored", func() bool { return queryInt(t, ch, "SELECT count() FROM events") == 5 })
+	testenv.Eventually(t, 30*time.Second, "every event stored", func() bool { return queryInt(t, ch, "SELECT count() FROM events") == 5 })
 	rows, err := ch.Query("SELECT user_id, toString(source) FROM events ORDER BY user_id")
 	if err != nil {
 		t.Fatal(err)

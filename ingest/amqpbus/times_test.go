@@ -19,6 +19,7 @@ import (
 // message timestamp from a clock gone wrong is neither a receive time nor a negative
 // lag.
 func TestConsumerBoundsReceiveTimes(t *testing.T) {
+	t.Parallel()
 	url := testenv.AMQPURL(t)
 	addr, db := testenv.ClickHouse(t)
 	startPublisher(t, url) // declares the topology
@@ -45,7 +46,7 @@ func TestConsumerBoundsReceiveTimes(t *testing.T) {
 			t.Fatal("publish nacked")
 		}
 	}
-	waitFor(t, 30*time.Second, "the valid events stored and the other dead-lettered", func() bool {
+	testenv.Eventually(t, 30*time.Second, "the valid events stored and the other dead-lettered", func() bool {
 		return queryInt(t, ch, "SELECT count() FROM events FINAL") == 2 && queueDepth(t, url, amqpbus.DeadQueue) == 1
 	})
 	after := time.Now().UTC()

@@ -49,6 +49,7 @@ type featureValue struct {
 // server and compares its whole answer with the same figures computed in Go from the
 // events the test stored. An example without a check here fails the test.
 func TestAnalyticsExamples(t *testing.T) {
+	t.Parallel()
 	doc, err := os.ReadFile("../../docs/analytics.md")
 	if err != nil {
 		t.Fatal(err)

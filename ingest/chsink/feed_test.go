@@ -13,6 +13,7 @@ import (
 // The live view reads the newest events and exposures back, newest first, each once
 // even before the ReplacingMergeTree collapsed a redelivery, and filtered.
 func TestRecentEventsAndExposures(t *testing.T) {
+	t.Parallel()
 	addr, db := testenv.ClickHouse(t)
 	sink, err := chsink.Open(addr, db)
 	if err != nil {
@@ -63,6 +64,7 @@ func TestRecentEventsAndExposures(t *testing.T) {
 // 2105, sorted first and took the live view over for good. They are left out; the
 // view shows the present.
 func TestRecentEventsLeaveOutTheFuture(t *testing.T) {
+	t.Parallel()
 	addr, db := testenv.ClickHouse(t)
 	sink, err := chsink.Open(addr, db)
 	if err != nil {

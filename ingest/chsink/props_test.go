@@ -21,6 +21,7 @@ import (
 // their DEFAULT expressions (as every row stored before migration 00046 got them):
 // both must give what ingest.ExtractProperties says.
 func TestPropertyColumns(t *testing.T) {
+	t.Parallel()
 	addr, db := testenv.ClickHouse(t)
 	sink, err := chsink.Open(addr, db)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 // Every column of events and exposures holds what the event carried, duplicates in
 // a batch are stored once, and an event without properties stores an empty object.
 func TestInsertStoresEveryColumn(t *testing.T) {
+	t.Parallel()
 	addr, db := testenv.ClickHouse(t)
 	sink, err := chsink.Open(addr, db)
 	if err != nil {

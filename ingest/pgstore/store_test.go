@@ -16,6 +16,7 @@ import (
 )
 
 func TestEventTypes(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, testenv.Postgres(t))
 	if err != nil {

@@ -54,18 +54,6 @@ func portOpen(addr string) bool {
 	return true
 }
 
-// waitFor polls cond every 100 ms until it holds or limit passes.
-func waitFor(limit time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return true
-}
-
 // Figures are what a scenario reports.
 type Figures struct {
 	Scenario   string

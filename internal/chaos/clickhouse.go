@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/liftlab/lift/internal/testenv"
 	"github.com/liftlab/lift/migrations"
 )
 
@@ -72,7 +73,7 @@ func (c *ClickHouse) Start() {
 	c.proc = proc
 	db := migrations.OpenClickHouse(c.Addr(), "default")
 	defer db.Close()
-	if !waitFor(2*time.Minute, func() bool {
+	if !testenv.Poll(2*time.Minute, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		return db.PingContext(ctx) == nil

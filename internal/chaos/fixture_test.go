@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/liftlab/lift/internal/chaos"
 	"github.com/liftlab/lift/internal/testenv"
@@ -102,18 +101,6 @@ func stream(t *testing.T, s *chaos.Stream) <-chan struct{} {
 	go func() { s.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return done
-}
-
-// waitUntil fails the test if cond does not hold within limit.
-func waitUntil(t *testing.T, what string, limit time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, limit)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // accept checks the acceptance shared by the scenarios that lose nothing: every

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/liftlab/lift/internal/testenv"
 )
 
 const rabbitBin = "/usr/lib/rabbitmq/bin/"
@@ -83,13 +85,13 @@ func (r *Rabbit) Start() {
 	}
 	r.proc = proc
 	// await_startup fails at once until the node has registered with epmd.
-	if !waitFor(3*time.Minute, func() bool {
+	if !testenv.Poll(3*time.Minute, func() bool {
 		err = r.ctl(time.Minute, "await_startup")
 		return err == nil || !r.running()
 	}) || err != nil {
 		r.t.Fatalf("chaos: private RabbitMQ did not start: %v\n%s", err, r.tail())
 	}
-	if !waitFor(time.Minute, func() bool { return portOpen(r.Addr()) }) {
+	if !testenv.Poll(time.Minute, func() bool { return portOpen(r.Addr()) }) {
 		r.t.Fatalf("chaos: private RabbitMQ does not listen on %s\n%s", r.Addr(), r.tail())
 	}
 	r.started = time.Now()
@@ -172,7 +174,7 @@ func (r *Rabbit) tail() string {
 // waiting a few seconds for the logger to write it.
 func (r *Rabbit) MemoryAlarmSetAt() (time.Time, error) {
 	var at time.Time
-	waitFor(10*time.Second, func() bool { at = r.alarmInLog(); return !at.IsZero() })
+	testenv.Poll(10*time.Second, func() bool { at = r.alarmInLog(); return !at.IsZero() })
 	if at.IsZero() {
 		return at, fmt.Errorf("chaos: no memory alarm in the log of %s", r.Node)
 	}

@@ -12,6 +12,7 @@ import (
 	vegeta "github.com/tsenart/vegeta/v12/lib"
 
 	"github.com/liftlab/lift/internal/chaos"
+	"github.com/liftlab/lift/internal/testenv"
 )
 
 // untilInserted polls l until its ingest consumers have inserted more rows than
@@ -48,7 +49,7 @@ func TestRabbitMQKilledTwice(t *testing.T) {
 	done := stream(t, s)
 	var restarts []time.Time
 	for _, third := range []int{1, 2} {
-		waitUntil(t, "stream progress", 5*time.Minute, func() bool { return s.Accepted() >= s.Events*third/3 })
+		testenv.Eventually(t, 5*time.Minute, "stream progress", func() bool { return s.Accepted() >= s.Events*third/3 })
 		rabbit.Kill()
 		time.Sleep(3 * time.Second)
 		rabbit.Start()
@@ -78,7 +79,7 @@ func TestConsumerKilledMidBatch(t *testing.T) {
 	ingest := chaos.StartLift(t, "ingest", "ingest", f.with("LIFT_INGEST_CONSUMERS", "1"))
 	s := &chaos.Stream{URL: api.URL, Key: f.clientKey, Events: chaos.Size(20_000, 100_000), Rate: chaos.Size(20.0, 40.0)}
 	done := stream(t, s)
-	waitUntil(t, "a first batch inserted", 2*time.Minute, func() bool {
+	testenv.Eventually(t, 2*time.Minute, "a first batch inserted", func() bool {
 		n, err := ingest.Metric("lift_events_inserted_total", "")
 		return err == nil && n > 0 && s.Accepted() >= s.Events/2
 	})
@@ -108,7 +109,7 @@ func TestClickHouseStopped(t *testing.T) {
 	outage := chaos.Size(10*time.Second, 60*time.Second)
 	s := &chaos.Stream{URL: lift.URL, Key: f.clientKey, Events: chaos.Size(20_000, 200_000), Rate: chaos.Size(20.0, 25.0)}
 	done := stream(t, s)
-	waitUntil(t, "stream progress", 2*time.Minute, func() bool { return s.Accepted() >= s.Events/4 })
+	testenv.Eventually(t, 2*time.Minute, "stream progress", func() bool { return s.Accepted() >= s.Events/4 })
 	stoppedAt := time.Now()
 	ch.Stop(syscall.SIGKILL)
 	time.Sleep(outage)
@@ -260,7 +261,7 @@ func TestPostgresStopped(t *testing.T) {
 	lift := chaos.StartLift(t, "lift", "all", f.env)
 	f.api(t, lift.URL, "POST", "/api/v1/experiments", heroExperiment, http.StatusCreated)
 	f.api(t, lift.URL, "POST", "/api/v1/experiments/hero/start", "", http.StatusOK)
-	waitUntil(t, "the snapshot serves the experiment", 30*time.Second, func() bool {
+	testenv.Eventually(t, 30*time.Second, "the snapshot serves the experiment", func() bool {
 		res := decideLoad(lift.URL, f.clientKey, 10, 200*time.Millisecond)
 		return len(res) > 0 && strings.Contains(string(res[0].Body), `"reason":"split"`)
 	})
@@ -275,11 +276,11 @@ func TestPostgresStopped(t *testing.T) {
 	pg.Stop()
 	stoppedAt := time.Now()
 	degraded := false
-	waitUntil(t, "/readyz degraded", outage, func() bool { degraded = readiness(lift.URL) == "degraded"; return degraded })
+	testenv.Eventually(t, outage, "/readyz degraded", func() bool { degraded = readiness(lift.URL) == "degraded"; return degraded })
 	time.Sleep(outage - time.Since(stoppedAt))
 	pg.Start()
 	restarted := time.Now()
-	waitUntil(t, "/readyz ok again", time.Minute, func() bool { return readiness(lift.URL) == "ok" })
+	testenv.Eventually(t, time.Minute, "/readyz ok again", func() bool { return readiness(lift.URL) == "ok" })
 	recovered := time.Since(restarted)
 	results := <-loadDone
 	<-done
@@ -379,7 +380,7 @@ func TestLeaderKilled(t *testing.T) {
 	}
 	both := func(l *chaos.Lift) bool { return leads(l, "lift.bandit-updater") && leads(l, "lift.segment-engine") }
 	a := chaos.StartLift(t, "worker-a", "worker", f.env)
-	waitUntil(t, "worker a leads", time.Minute, func() bool { return both(a) })
+	testenv.Eventually(t, time.Minute, "worker a leads", func() bool { return both(a) })
 	b := chaos.StartLift(t, "worker-b", "worker", f.env)
 	time.Sleep(3 * time.Second) // b tries for the locks and must not get them
 	if leads(b, "lift.bandit-updater") || leads(b, "lift.segment-engine") {
@@ -387,7 +388,7 @@ func TestLeaderKilled(t *testing.T) {
 	}
 	a.Kill()
 	killed := time.Now()
-	waitUntil(t, "worker b takes over", time.Minute, func() bool { return both(b) })
+	testenv.Eventually(t, time.Minute, "worker b takes over", func() bool { return both(b) })
 	takeover := time.Since(killed)
 	a.Start()
 	time.Sleep(5 * time.Second)

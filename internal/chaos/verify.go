@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/liftlab/lift/internal/testenv"
 	"github.com/liftlab/lift/migrations"
 )
 
@@ -31,7 +32,7 @@ func Stored(t testing.TB, addr, db string, acked []string, limit time.Duration) 
 		want[id] = true
 	}
 	caughtUp := time.Time{}
-	if waitFor(limit, func() bool { return count("SELECT uniqExact(event_id) FROM events") >= len(want) }) {
+	if testenv.Poll(limit, func() bool { return count("SELECT uniqExact(event_id) FROM events") >= len(want) }) {
 		caughtUp = time.Now()
 	}
 	f := Figures{Accepted: len(want)}

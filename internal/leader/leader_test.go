@@ -35,7 +35,7 @@ func TestElection(t *testing.T) {
 	defer stopB()
 	doneA := make(chan struct{})
 	go func() { run(ctxA, 0); close(doneA) }()
-	waitFor(t, func() bool { return leads[0].Load() == 1 })
+	testenv.Eventually(t, 10*time.Second, "the first candidate to lead", func() bool { return leads[0].Load() == 1 })
 	go run(ctxB, 1)
 	time.Sleep(500 * time.Millisecond) // B tries several times and must not win
 	if leads[1].Load() != 0 {
@@ -44,17 +44,6 @@ func TestElection(t *testing.T) {
 	stopA()
 	<-doneA
 	start := time.Now()
-	waitFor(t, func() bool { return leads[1].Load() == 1 })
+	testenv.Eventually(t, 10*time.Second, "the second candidate to take over", func() bool { return leads[1].Load() == 1 })
 	t.Logf("takeover after %v", time.Since(start))
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

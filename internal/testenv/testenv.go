@@ -6,6 +6,8 @@
 // -short an unreachable service fails the test, never skips it: `make test` and CI must
 // not pass by testing nothing.
 //
+// Eventually and Poll are the one way tests wait for a condition to hold.
+//
 // The services are found through environment variables, with defaults matching
 // scripts/services:
 //

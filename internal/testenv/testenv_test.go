@@ -15,6 +15,7 @@ import (
 )
 
 func TestPostgres(t *testing.T) {
+	t.Parallel()
 	var dbURL string
 	var open *pgx.Conn
 	t.Run("use", func(t *testing.T) {
@@ -47,6 +48,7 @@ func TestPostgres(t *testing.T) {
 }
 
 func TestPostgresDistinct(t *testing.T) {
+	t.Parallel()
 	a, b := testenv.Postgres(t), testenv.Postgres(t)
 	if a == b {
 		t.Fatalf("two calls returned the same database %s", a)
@@ -54,6 +56,7 @@ func TestPostgresDistinct(t *testing.T) {
 }
 
 func TestClickHouse(t *testing.T) {
+	t.Parallel()
 	var addr, db string
 	t.Run("use", func(t *testing.T) {
 		addr, db = testenv.ClickHouse(t)
@@ -79,6 +82,7 @@ func TestClickHouse(t *testing.T) {
 }
 
 func TestAMQPURL(t *testing.T) {
+	t.Parallel()
 	var vhostURL string
 	t.Run("use", func(t *testing.T) {
 		vhostURL = testenv.AMQPURL(t)

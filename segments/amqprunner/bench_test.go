@@ -105,7 +105,7 @@ func pipeline(b *testing.B, rate int) {
 		r := &amqprunner.Runner{URL: amqpURL, Store: store, Definitions: definitions, Log: log, Shard: shard, Shards: shards}
 		wg.Go(func() { r.Run(ctx) })
 	}
-	waitFor(b, "both engines", func() bool {
+	testenv.Eventually(b, 30*time.Second, "both engines", func() bool {
 		var n int
 		_ = pool.QueryRow(ctx, "SELECT count(*) FROM segment_checkpoints").Scan(&n)
 		return n == shards

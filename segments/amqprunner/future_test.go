@@ -27,6 +27,7 @@ import (
 // 2105 membership ends, a user with three views enters, and the lag stays ≥ 0 even
 // for an event received by a clock two minutes ahead.
 func TestRunnerRepairsFutureCheckpoint(t *testing.T) {
+	t.Parallel()
 	pgURL := testenv.Postgres(t)
 	amqpURL := testenv.AMQPURL(t)
 	pool, err := pgxpool.New(context.Background(), pgURL)
@@ -98,7 +99,7 @@ func TestRunnerRepairsFutureCheckpoint(t *testing.T) {
 		_ = pool.QueryRow(ctx, "SELECT member FROM segment_memberships WHERE segment = 'high-intent' AND user_id = $1", user).Scan(&m)
 		return m
 	}
-	waitFor(t, "mallory's 2105 membership to end", func() bool { return !member("mallory") })
+	testenv.Eventually(t, 30*time.Second, "mallory's 2105 membership to end", func() bool { return !member("mallory") })
 
 	publish := func(user string, at time.Time) {
 		t.Helper()
@@ -113,7 +114,7 @@ func TestRunnerRepairsFutureCheckpoint(t *testing.T) {
 	for i := range 3 {
 		publish("u1", now.Add(time.Duration(i)*time.Millisecond))
 	}
-	waitFor(t, "u1 to enter High Intent", func() bool { return member("u1") })
+	testenv.Eventually(t, 30*time.Second, "u1 to enter High Intent", func() bool { return member("u1") })
 
 	// A backend whose clock is two minutes ahead: within the skew, so it counts, and
 	// the lag it reports is zero rather than minus two minutes.
@@ -121,7 +122,7 @@ func TestRunnerRepairsFutureCheckpoint(t *testing.T) {
 	mu.Lock()
 	lags = nil
 	mu.Unlock()
-	waitFor(t, "the engine to apply it and report", func() bool {
+	testenv.Eventually(t, 30*time.Second, "the engine to apply it and report", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return processed >= 4 && len(lags) > 0

@@ -102,6 +102,7 @@ func startProcess(t *testing.T, name, pgURL, amqpURL string, defs amqprunner.Def
 // views in High Intent, users with two not (an event counted twice would put one in,
 // an event lost would keep a three-view user out).
 func TestEnginesShareShardsAndHandOver(t *testing.T) {
+	t.Parallel()
 	pgURL := testenv.Postgres(t)
 	amqpURL := testenv.AMQPURL(t)
 	pool, err := pgxpool.New(context.Background(), pgURL)
@@ -194,7 +195,7 @@ func TestEnginesShareShardsAndHandOver(t *testing.T) {
 	// shards it still runs when it crashes resume from their first checkpoint and
 	// must read their stream again from there; b checkpoints often.
 	a := startProcess(t, "a", pgURL, amqpURL, defs, own, time.Hour)
-	waitFor(t, "a to own every shard", func() bool { return own.count("a") == shards && len(offsets()) == shards })
+	testenv.Eventually(t, 30*time.Second, "a to own every shard", func() bool { return own.count("a") == shards && len(offsets()) == shards })
 	// Older than the 2 s skew a runner without a checkpoint would read from: these
 	// events are found again after a hand-over only through checkpoints.
 	time.Sleep(time.Second)
@@ -202,7 +203,7 @@ func TestEnginesShareShardsAndHandOver(t *testing.T) {
 	time.Sleep(time.Second)
 
 	startProcess(t, "b", pgURL, amqpURL, defs, own, 200*time.Millisecond)
-	waitFor(t, "a and b to own half each", func() bool { return own.count("a") == shards/2 && own.count("b") == shards/2 })
+	testenv.Eventually(t, 30*time.Second, "a and b to own half each", func() bool { return own.count("a") == shards/2 && own.count("b") == shards/2 })
 	// The router crashes while it splits round 1, and another one takes over.
 	go func() { time.Sleep(20 * time.Millisecond); routerProxy.Cut(); stopRouter() }()
 	publish(1)
@@ -217,31 +218,28 @@ func TestEnginesShareShardsAndHandOver(t *testing.T) {
 	a.mqProxy.Cut()
 	a.stop()
 	<-a.done
-	waitFor(t, "b to own every shard", func() bool { return own.count("b") == shards })
+	testenv.Eventually(t, 30*time.Second, "b to own every shard", func() bool { return own.count("b") == shards })
 
 	want := []string{}
 	for i := 0; i < users; i += 2 {
 		want = append(want, fmt.Sprint("u", i))
 	}
 	slices.Sort(want)
-	deadline := time.Now().Add(60 * time.Second)
-	for got := members(); !slices.Equal(got, want); got = members() {
-		if time.Now().After(deadline) {
-			var twice, missing []string
-			for _, id := range got {
-				if !slices.Contains(want, id) {
-					twice = append(twice, id)
-				}
+	var got []string
+	if !testenv.Poll(60*time.Second, func() bool { got = members(); return slices.Equal(got, want) }) {
+		var twice, missing []string
+		for _, id := range got {
+			if !slices.Contains(want, id) {
+				twice = append(twice, id)
 			}
-			for _, id := range want {
-				if !slices.Contains(got, id) {
-					missing = append(missing, id)
-				}
-			}
-			t.Fatalf("%d members, want %d: two-view users in (an event counted twice): %v; three-view users out (an event lost): %v",
-				len(got), len(want), twice, missing)
 		}
-		time.Sleep(50 * time.Millisecond)
+		for _, id := range want {
+			if !slices.Contains(got, id) {
+				missing = append(missing, id)
+			}
+		}
+		t.Fatalf("%d members, want %d: two-view users in (an event counted twice): %v; three-view users out (an event lost): %v",
+			len(got), len(want), twice, missing)
 	}
 	// Stable: nothing arrives late to change it.
 	time.Sleep(500 * time.Millisecond)
@@ -249,15 +247,4 @@ func TestEnginesShareShardsAndHandOver(t *testing.T) {
 		t.Fatalf("memberships changed after settling: %d members", len(got))
 	}
 	t.Logf("%d events in arrays of 50; shards run by a: %d, by b: %d; %d members", published, own.taken["a"], own.taken["b"], len(want))
-}
-
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

@@ -27,6 +27,7 @@ import (
 // picks it up, and ClickHouse feature_values; a runner restarted from its checkpoint
 // goes on from the values it had, and values published again collapse in ClickHouse.
 func TestRunnerPublishesFeatures(t *testing.T) {
+	t.Parallel()
 	addr, db := testenv.ClickHouse(t)
 	pgURL := testenv.Postgres(t)
 	pool, err := pgxpool.New(context.Background(), pgURL)
@@ -85,20 +86,16 @@ func TestRunnerPublishesFeatures(t *testing.T) {
 
 	waitFor := func(user, feature, want string) {
 		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for {
+		var got string
+		if !testenv.Poll(30*time.Second, func() bool {
 			v, ok := set.FeatureValue(user, segments.FeaturePrefix+feature)
-			got := fmt.Sprint(v)
+			got = fmt.Sprint(v)
 			if !ok {
 				got = "(default)"
 			}
-			if got == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s of %s = %s, want %s", feature, user, got, want)
-			}
-			time.Sleep(20 * time.Millisecond)
+			return got == want
+		}) {
+			t.Fatalf("%s of %s = %s, want %s", feature, user, got, want)
 		}
 	}
 
@@ -144,11 +141,8 @@ func TestRunnerPublishesFeatures(t *testing.T) {
 		`u1 features.views 1`, `u1 features.views 2`, `u1 features.views 3`,
 		`u2 features.views 1`,
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for got := read(); !slices.Equal(got, want); got = read() {
-		if time.Now().After(deadline) {
-			t.Fatalf("feature_values:\n got %q\nwant %q", got, want)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var got []string
+	if !testenv.Poll(30*time.Second, func() bool { got = read(); return slices.Equal(got, want) }) {
+		t.Fatalf("feature_values:\n got %q\nwant %q", got, want)
 	}
 }

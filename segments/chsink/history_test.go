@@ -29,6 +29,7 @@ import (
 // (received before the rebuild's cut) counts from storage only. Events stored
 // without consent to personalisation do not count.
 func TestRebuildFromClickHouse(t *testing.T) {
+	t.Parallel()
 	addr, db := testenv.ClickHouse(t)
 	pool, err := pgxpool.New(context.Background(), testenv.Postgres(t))
 	if err != nil {
@@ -113,21 +114,15 @@ func TestRebuildFromClickHouse(t *testing.T) {
 		return ids
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for !slices.Equal(members(), []string{"stored3"}) {
-		if time.Now().After(deadline) {
-			t.Fatalf("members %v after the rebuild, want [stored3]", members())
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testenv.Poll(time.Until(deadline), func() bool { return slices.Equal(members(), []string{"stored3"}) }) {
+		t.Fatalf("members %v after the rebuild, want [stored3]", members())
 	}
 	// Live events now count with the stored ones.
 	time.Sleep(time.Second) // received after the cut (whole seconds)
 	publish(ingest.Event{ID: uuid.New(), Type: "product_view", UserID: "stored2", Timestamp: time.Now().UTC(), ReceivedAt: time.Now().UTC()})
 	publish(ingest.Event{ID: uuid.New(), Type: "product_view", UserID: "dup", Timestamp: time.Now().UTC(), ReceivedAt: time.Now().UTC()})
-	for !slices.Equal(members(), []string{"dup", "stored2", "stored3"}) {
-		if time.Now().After(deadline) {
-			t.Fatalf("members %v, want dup (2 stored views, one of them also streamed, and a live one), stored2 and stored3", members())
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testenv.Poll(time.Until(deadline), func() bool { return slices.Equal(members(), []string{"dup", "stored2", "stored3"}) }) {
+		t.Fatalf("members %v, want dup (2 stored views, one of them also streamed, and a live one), stored2 and stored3", members())
 	}
 	// dup entered with its live view, not before: the streamed copy of the stored
 	// view did not count.

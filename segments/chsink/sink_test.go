@@ -54,6 +54,7 @@ type row struct {
 // event times and expiry, and no duplicates when the same changes are recorded again
 // (as an engine restarted from an older checkpoint re-emits them).
 func TestRunnerRecordsChanges(t *testing.T) {
+	t.Parallel()
 	addr, db := testenv.ClickHouse(t)
 	pool, err := pgxpool.New(context.Background(), testenv.Postgres(t))
 	if err != nil {
@@ -144,12 +145,8 @@ func TestRunnerRecordsChanges(t *testing.T) {
 		}
 		return got
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for len(read()) < len(want) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d rows after 30 s, want %d: %+v", len(read()), len(want), read())
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testenv.Poll(30*time.Second, func() bool { return len(read()) >= len(want) }) {
+		t.Fatalf("%d rows after 30 s, want %d: %+v", len(read()), len(want), read())
 	}
 	check := func(when string) {
 		t.Helper()
@@ -182,11 +179,9 @@ func TestRunnerRecordsChanges(t *testing.T) {
 		}
 		return ids
 	}
-	for m := pgMembers(); len(m) != 1 || m[0] != "u3"; m = pgMembers() {
-		if time.Now().After(deadline) {
-			t.Fatalf("Postgres members %v, want [u3]", m)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var m []string
+	if !testenv.Poll(30*time.Second, func() bool { m = pgMembers(); return len(m) == 1 && m[0] == "u3" }) {
+		t.Fatalf("Postgres members %v, want [u3]", m)
 	}
 
 	// A restarted engine emits the changes since its checkpoint again.

@@ -21,6 +21,7 @@ import (
 // takes the user out of a checkpoint: by the shard at its next checkpoint, or here
 // when no engine runs the shard.
 func TestErasure(t *testing.T) {
+	t.Parallel()
 	url := testenv.Postgres(t)
 	pool, err := pgxpool.New(context.Background(), url)
 	if err != nil {
@@ -40,11 +41,11 @@ func TestErasure(t *testing.T) {
 	fctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go s.Follow(fctx, url, members, 50*time.Millisecond, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	waitFor(t, func() bool { m, _ := members.get("keen/gone"); return m })
+	testenv.Eventually(t, 10*time.Second, "keen/gone to become a member", func() bool { m, _ := members.get("keen/gone"); return m })
 	if n, err := s.EndMemberships(ctx, []string{"gone"}); err != nil || n != 1 {
 		t.Fatalf("ended %d, %v", n, err)
 	}
-	waitFor(t, func() bool { m, ok := members.get("keen/gone"); return ok && !m })
+	testenv.Eventually(t, 10*time.Second, "keen/gone's membership to end", func() bool { m, ok := members.get("keen/gone"); return ok && !m })
 	rows, err := s.Memberships(ctx, []string{"gone"})
 	if err != nil || len(rows) != 1 || rows[0]["member"] != false {
 		t.Errorf("memberships %v, %v", rows, err)
@@ -119,20 +120,10 @@ func TestErasure(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10 s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // An erasure deletes the user's segment changes from the webhook outbox, those
 // waiting and the dead letters, and leaves the other users' alone.
 func TestForgetDeliveries(t *testing.T) {
+	t.Parallel()
 	pool, err := pgxpool.New(context.Background(), testenv.Postgres(t))
 	if err != nil {
 		t.Fatal(err)

@@ -37,6 +37,7 @@ func (s *set) get(key string) (bool, bool) {
 // Apply is idempotent, Follow sees every change (the initial rows and the ones that
 // come later), and Stats counts members and recent movement.
 func TestMembershipsAndFollow(t *testing.T) {
+	t.Parallel()
 	url := testenv.Postgres(t)
 	pool, err := pgxpool.New(context.Background(), url)
 	if err != nil {
@@ -59,15 +60,8 @@ func TestMembershipsAndFollow(t *testing.T) {
 	go s.Follow(ctx, url, got, time.Hour, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	wait := func(key string, want bool) {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			if v, ok := got.get(key); ok && v == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s never became %v", key, want)
-			}
-			time.Sleep(5 * time.Millisecond)
+		if !testenv.Poll(5*time.Second, func() bool { v, ok := got.get(key); return ok && v == want }) {
+			t.Fatalf("%s never became %v", key, want)
 		}
 	}
 	wait("hi/a", true)
@@ -91,6 +85,7 @@ func TestMembershipsAndFollow(t *testing.T) {
 // (sequence numbers taken by one transaction and committed after a later one would
 // be skipped by a follower reading "seq > last").
 func TestFollowSeesConcurrentWriters(t *testing.T) {
+	t.Parallel()
 	url := testenv.Postgres(t)
 	pool, err := pgxpool.New(context.Background(), url)
 	if err != nil {
@@ -120,17 +115,13 @@ func TestFollowSeesConcurrentWriters(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var n int
+	if !testenv.Poll(10*time.Second, func() bool {
 		got.mu.Lock()
-		n := len(got.m)
+		n = len(got.m)
 		got.mu.Unlock()
-		if n == writers*batches*perBatch {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the follower saw %d of %d memberships", n, writers*batches*perBatch)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return n == writers*batches*perBatch
+	}) {
+		t.Fatalf("the follower saw %d of %d memberships", n, writers*batches*perBatch)
 	}
 }

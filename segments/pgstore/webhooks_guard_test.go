@@ -58,6 +58,7 @@ func lastErrors(t *testing.T, s *pgstore.Store, keys ...string) []string {
 // an address saved while the allow-list covered it. The dead letter says "address
 // not allowed" and no more; with 127.0.0.1/32 allowed the same changes arrive.
 func TestWebhooksRefuseLoopbackByDefault(t *testing.T) {
+	t.Parallel()
 	s, pool := newWebhookStore(t)
 	ctx := context.Background()
 	const secret = "a-secret-of-more-than-16"
@@ -87,7 +88,7 @@ func TestWebhooksRefuseLoopbackByDefault(t *testing.T) {
 	byDefault := fastDispatcher(s, 1)
 	byDefault.Guard = nil
 	stop := runDispatcher(t, byDefault)
-	waitUntil(t, func() bool { _, dead, _ := s.Outbox().Counts(ctx); return dead == 2 })
+	testenv.Eventually(t, 30*time.Second, "two dead letters", func() bool { _, dead, _ := s.Outbox().Counts(ctx); return dead == 2 })
 	stop()
 	if n := recv.calls.Load(); n != 0 {
 		t.Fatalf("the receiver on 127.0.0.1 got %d requests", n)
@@ -102,7 +103,7 @@ func TestWebhooksRefuseLoopbackByDefault(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitUntil(t, func() bool { p, dead, _ := s.Outbox().Counts(ctx); return p == 0 && dead == 0 })
+	testenv.Eventually(t, 30*time.Second, "an empty outbox", func() bool { p, dead, _ := s.Outbox().Counts(ctx); return p == 0 && dead == 0 })
 	if n := recv.calls.Load(); n != 2 {
 		t.Errorf("%d requests with 127.0.0.1/32 allowed, want one per webhook", n)
 	}
@@ -111,6 +112,7 @@ func TestWebhooksRefuseLoopbackByDefault(t *testing.T) {
 // A receiver's redirect is a failed delivery ("HTTP 302: redirect not followed"); its
 // target gets nothing.
 func TestWebhooksDoNotFollowRedirects(t *testing.T) {
+	t.Parallel()
 	s, _ := newWebhookStore(t)
 	s.WebhookGuard = allowLoopback
 	ctx := context.Background()
@@ -125,7 +127,7 @@ func TestWebhooksDoNotFollowRedirects(t *testing.T) {
 		t.Fatal(err)
 	}
 	runDispatcher(t, fastDispatcher(s, 1))
-	waitUntil(t, func() bool { _, dead, _ := s.Outbox().Counts(ctx); return dead == 1 })
+	testenv.Eventually(t, 30*time.Second, "one dead letter", func() bool { _, dead, _ := s.Outbox().Counts(ctx); return dead == 1 })
 	if n := target.calls.Load(); n != 0 {
 		t.Errorf("the redirect was followed: its target got %d requests", n)
 	}

@@ -89,6 +89,7 @@ func fastDispatcher(s *pgstore.Store, attempts int) *webhooks.Dispatcher {
 // dispatcher on a new pool); changes replayed by a restarted engine are not sent
 // again; previews are never sent.
 func TestWebhooksRetryUntilDelivered(t *testing.T) {
+	t.Parallel()
 	url := testenv.Postgres(t)
 	pool, err := pgxpool.New(context.Background(), url)
 	if err != nil {
@@ -130,7 +131,7 @@ func TestWebhooksRetryUntilDelivered(t *testing.T) {
 	ctxA, stopA := context.WithCancel(ctx)
 	doneA := make(chan struct{})
 	go func() { first.Run(ctxA); close(doneA) }()
-	waitUntil(t, func() bool { return recv.calls.Load() >= 5 })
+	testenv.Eventually(t, 30*time.Second, "five calls to the receiver", func() bool { return recv.calls.Load() >= 5 })
 	stopA() // lift stops while the receiver is still failing
 	<-doneA
 	if pending, _, err := s.Outbox().Counts(ctx); err != nil || pending != 121 {
@@ -149,7 +150,7 @@ func TestWebhooksRetryUntilDelivered(t *testing.T) {
 	go fastDispatcher(s2, 1000).Run(ctxB)
 	time.Sleep(100 * time.Millisecond)
 	recv.failing.Store(false)
-	waitUntil(t, func() bool {
+	testenv.Eventually(t, 30*time.Second, "no pending change", func() bool {
 		pending, _, _ := s2.Outbox().Counts(ctx)
 		return pending == 0
 	})
@@ -167,6 +168,7 @@ func TestWebhooksRetryUntilDelivered(t *testing.T) {
 // After MaxAttempts a change is dead: listed with its last error, counted, and
 // delivered after Redeliver once the receiver works again.
 func TestWebhooksDeadLetter(t *testing.T) {
+	t.Parallel()
 	pool, err := pgxpool.New(context.Background(), testenv.Postgres(t))
 	if err != nil {
 		t.Fatal(err)
@@ -197,7 +199,7 @@ func TestWebhooksDeadLetter(t *testing.T) {
 	run, stop := context.WithCancel(ctx)
 	defer stop()
 	go fastDispatcher(s, 3).Run(run)
-	waitUntil(t, func() bool {
+	testenv.Eventually(t, 30*time.Second, "one dead letter", func() bool {
 		_, dead, _ := s.Outbox().Counts(ctx)
 		return dead == 1
 	})
@@ -216,8 +218,8 @@ func TestWebhooksDeadLetter(t *testing.T) {
 	if n, err := s.Redeliver(ctx, "test", "cdp"); err != nil || n != 1 {
 		t.Fatalf("Redeliver = %d, %v", n, err)
 	}
-	waitUntil(t, func() bool { return recv.distinct() == 1 })
-	waitUntil(t, func() bool {
+	testenv.Eventually(t, 30*time.Second, "the redelivered change", func() bool { return recv.distinct() == 1 })
+	testenv.Eventually(t, 30*time.Second, "an empty outbox", func() bool {
 		pending, dead, _ := s.Outbox().Counts(ctx)
 		return pending == 0 && dead == 0
 	})
@@ -233,16 +235,5 @@ func TestWebhooksDeadLetter(t *testing.T) {
 	}
 	if n != 3 || leaked {
 		t.Errorf("%d audit entries (want create, update, redeliver), secret leaked: %v", n, leaked)
-	}
-}
-
-func waitUntil(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -84,6 +84,7 @@ func banditHarnessWith(t *testing.T, r dashboard.BanditReporter, res experiments
 }
 
 func TestBanditSection(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		bandits  dashboard.BanditReporter
@@ -131,6 +132,7 @@ func TestBanditSection(t *testing.T) {
 // bandit names one, there is no sample-ratio check, the allocation's own P(best)
 // appears nowhere, and the experiments list shows the results' leader.
 func TestBanditPageOneSetOfNumbers(t *testing.T) {
+	t.Parallel()
 	b := banditHarness(t, fakeBandits{rep: recoReport("")})
 	p := b.get("/experiments/reco")
 	for _, id := range []string{"srm-status", "srm-banner", "multi-variant-users"} {
@@ -157,6 +159,7 @@ func TestBanditPageOneSetOfNumbers(t *testing.T) {
 // TestBanditFallbackCard: with bandit segments, the global bandit is labelled as the
 // fallback for users outside them, and left out when nobody is there.
 func TestBanditFallbackCard(t *testing.T) {
+	t.Parallel()
 	rep := recoReport("")
 	seg := rep.Segments[0]
 	seg.Segment = "new"
@@ -189,6 +192,7 @@ func TestBanditFallbackCard(t *testing.T) {
 }
 
 func TestBanditWeightsChart(t *testing.T) {
+	t.Parallel()
 	b := banditHarness(t, fakeBandits{rep: recoReport("")})
 	p := b.get("/experiments/reco")
 	for _, want := range []string{"<title id=\"w-title-all\">Weights over time — All users</title>", "3 versions published", "Latest: a 25%, b 75%"} {
@@ -202,6 +206,7 @@ func TestBanditWeightsChart(t *testing.T) {
 }
 
 func TestEventTypesPages(t *testing.T) {
+	t.Parallel()
 	var types *ingestpg.Store
 	h := newHarnessDeps(t, func(_ experiments.Store, pool *pgxpool.Pool, d *dashboard.Deps) {
 		types = ingestpg.New(pool)

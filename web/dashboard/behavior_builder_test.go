@@ -8,6 +8,7 @@ import (
 // Reading a rule into the builder leaves the caller's document as it was, and what
 // the builder writes back means the same rule.
 func TestBehaviorRuleRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, rule := range []string{
 		`{"event":"product_view","count_gte":3,"within":"10m"}`,
 		`{"event":"purchase","within":"168h"}`,

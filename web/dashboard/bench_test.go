@@ -147,27 +147,17 @@ func BenchmarkPages(b *testing.B) {
 	}
 }
 
-// TestPageBudget checks the budget in the ordinary test run, so a page that became
-// slow fails `make test`, not just `make bench`. It holds the fastest of seven
-// requests to the budget: the page's own cost, which other processes on a shared
-// machine can delay but not shorten; BenchmarkPages holds the mean to it.
-func TestPageBudget(t *testing.T) {
+// TestPagesAtScale gets every page of BenchmarkPages once against its data: each
+// must answer 200. How long they take is BenchmarkPages' concern (`make bench` holds
+// each page's mean to pageBudget); the ordinary run asserts no wall-clock limit.
+func TestPagesAtScale(t *testing.T) {
+	t.Parallel()
 	h := benchHarness(t)
 	seedMany(h)
 	br := h.signedIn("bench@example.com", auth.Admin)
 	for _, path := range benchPages {
-		br.get(path) // warm up
-		fastest := time.Duration(1<<63 - 1)
-		for range 7 {
-			start := time.Now()
-			if p := br.get(path); p.status != http.StatusOK {
-				t.Fatalf("GET %s: %d", path, p.status)
-			}
-			fastest = min(fastest, time.Since(start))
-		}
-		// The race detector slows everything several-fold; allow for it there.
-		if budget := pageBudget * raceFactor; fastest > budget {
-			t.Errorf("GET %s takes at least %v, over the %v budget", path, fastest, budget)
+		if p := br.get(path); p.status != http.StatusOK {
+			t.Fatalf("GET %s: %d", path, p.status)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 )
 
 func TestConditionBuilderRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		rows []condRow
@@ -50,6 +51,7 @@ func TestConditionBuilderRoundTrip(t *testing.T) {
 }
 
 func TestDiff(t *testing.T) {
+	t.Parallel()
 	got := diff(json.RawMessage(`{"name":"a","variants":[{"key":"c","weight":0.5}],"old":1}`),
 		json.RawMessage(`{"name":"b","variants":[{"key":"c","weight":0.3}]}`))
 	want := []change{{"name", `"a"`, `"b"`}, {"old", "1", ""}, {"variants[0].weight", "0.5", "0.3"}}

@@ -26,6 +26,7 @@ func seed(h *harness) {
 }
 
 func TestPagesNeedLogin(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	b := h.browser()
 	for _, path := range []string{"/experiments", "/experiments/new", "/flags", "/segments", "/saved-groups", "/events", "/event-types", "/keys", "/users", "/audit", "/experiments/x"} {
@@ -40,6 +41,7 @@ func TestPagesNeedLogin(t *testing.T) {
 }
 
 func TestLogin(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.user("ann@example.com", auth.Admin)
 	b := h.browser()
@@ -81,6 +83,7 @@ func TestLogin(t *testing.T) {
 }
 
 func TestLoginThrottled(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	b := h.browser()
 	b.get("/login")
@@ -94,6 +97,7 @@ func TestLoginThrottled(t *testing.T) {
 }
 
 func TestEveryPage(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	seed(h)
 	b := h.signedIn("admin@example.com", auth.Admin)
@@ -136,6 +140,7 @@ func TestEveryPage(t *testing.T) {
 }
 
 func TestExperimentForm(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.create(experiments.KindSegment, usMobile)
 	b := h.signedIn("ed@example.com", auth.Editor)
@@ -211,6 +216,7 @@ func TestExperimentForm(t *testing.T) {
 }
 
 func TestFlagAndSegmentForms(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	seed(h)
 	b := h.signedIn("ed@example.com", auth.Editor)
@@ -260,6 +266,7 @@ func sameJSON(got json.RawMessage, want string) bool {
 }
 
 func TestDelete(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	seed(h)
 	b := h.signedIn("ed@example.com", auth.Editor)
@@ -283,6 +290,7 @@ func TestDelete(t *testing.T) {
 const usMobileCondition = `{"country":"US","device":"mobile"}`
 
 func TestKeysAndUsers(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	b := h.signedIn("admin@example.com", auth.Admin)
 	b.get("/keys")
@@ -312,6 +320,7 @@ func TestKeysAndUsers(t *testing.T) {
 }
 
 func TestCSRF(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	b := h.signedIn("ed@example.com", auth.Editor)
 	if p := b.post("/experiments", url.Values{"csrf": {""}, "key": {"x"}}); p.status != http.StatusForbidden || !strings.Contains(p.body, "CSRF") {
@@ -345,6 +354,7 @@ func TestCSRF(t *testing.T) {
 }
 
 func TestViewerCannotEdit(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	seed(h)
 	b := h.signedIn("vic@example.com", auth.Viewer)

@@ -35,6 +35,7 @@ func storedExperiment(t *testing.T, h *harness, key string) experiments.Experime
 // The form sets the type, secondary and guardrail metrics, the analysis and the
 // bandit options, and shows them again when editing.
 func TestExperimentFormMetricsAndBandit(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.create(experiments.KindSegment, usMobile)
 	b := h.signedIn("ed@example.com", auth.Editor)
@@ -96,6 +97,7 @@ func TestExperimentFormMetricsAndBandit(t *testing.T) {
 // A bandit's winner is declared from the page (the candidate its results recommend
 // preselected), served to everyone from the snapshot, and can be taken back.
 func TestDeclareWinner(t *testing.T) {
+	t.Parallel()
 	h := newHarnessDeps(t, func(_ experiments.Store, _ *pgxpool.Pool, d *dashboard.Deps) {
 		d.Bandits = fakeBandits{rep: recoReport("")}
 		d.Results = fakeResults{recoResults("ship")}
@@ -156,6 +158,7 @@ func TestDeclareWinner(t *testing.T) {
 }
 
 func TestSavedGroups(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	b := h.signedIn("ed@example.com", auth.Editor)
 	if p := b.get("/saved-groups"); p.status != 200 || !hasTestID(p.body, "empty") {
@@ -230,6 +233,7 @@ func (a activity) SegmentActivity(ctx context.Context, key string) (int64, int64
 }
 
 func TestBehavioralSegmentEditor(t *testing.T) {
+	t.Parallel()
 	h, members, store := behavioralHarness(t)
 	b := h.signedIn("ed@example.com", auth.Editor)
 	p := b.get("/segments/new?kind=behavioral")
@@ -363,6 +367,7 @@ func between(s, start, end string) string {
 // while its preview fills; publishing, republishing an earlier version and
 // discarding a draft work from the page.
 func TestSegmentDrafts(t *testing.T) {
+	t.Parallel()
 	h, members, _ := behavioralHarness(t)
 	h.create(experiments.KindSegment, `{"key":"intent","kind":"behavioral","rule":{"event":"product_view","count_gte":3,"within":"10m"}}`)
 	b := h.signedIn("ed@example.com", auth.Editor)

@@ -13,6 +13,7 @@ import (
 // TestFeatures: an editor creates, lists and edits a feature, beside the segments;
 // validation errors name the field; the list shows who reads the feature.
 func TestFeatures(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	b := h.signedIn("ed@example.com", auth.Editor)
 	if p := b.get("/features"); p.status != 200 || !hasTestID(p.body, "empty") || !strings.Contains(p.body, `href="/features"`) {

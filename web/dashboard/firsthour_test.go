@@ -72,6 +72,7 @@ func text(body, id string) string {
 // exactly the ones the collector accepts without a schema, and an editor registers a
 // custom type from the page.
 func TestEventTypesPageAgreesWithCollector(t *testing.T) {
+	t.Parallel()
 	h := typesHarness(t)
 	viewer := h.signedIn("viewer@example.com", auth.Viewer)
 	p := viewer.get("/event-types")
@@ -131,6 +132,7 @@ func TestEventTypesPageAgreesWithCollector(t *testing.T) {
 // why it will never convert and offers to register it; the experiment page and the
 // list keep saying so until it is registered.
 func TestGoalEventWarning(t *testing.T) {
+	t.Parallel()
 	h := typesHarness(t)
 	b := h.signedIn("ed@example.com", auth.Editor)
 	if p := b.get("/experiments/new"); !strings.Contains(p.body, `<datalist id="event-types">`) || !strings.Contains(p.body, `<option value="purchase">`) {
@@ -169,6 +171,7 @@ func TestGoalEventWarning(t *testing.T) {
 // TestVariantNamesShown: names given in the form appear wherever the experiment's
 // variants are listed outside the results (the page's variants card, the winner form).
 func TestVariantNamesShown(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	// A bandit has no control unless bandit.control names one (issue 19).
 	h.create(experiments.KindExperiment, `{"key":"reco","name":"Recommendations","type":"bandit","status":"running",
@@ -188,6 +191,7 @@ func TestVariantNamesShown(t *testing.T) {
 // TestFormErrorsReadable: problems are named as the form labels the field, each once
 // in the summary and once at its field, and a JSON hint quotes what was typed.
 func TestFormErrorsReadable(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	b := h.signedIn("ed@example.com", auth.Editor)
 	b.get("/experiments/new")
@@ -215,6 +219,7 @@ func TestFormErrorsReadable(t *testing.T) {
 // builder, the list shows rollouts as such, saving says so, and the area is called
 // Feature flags everywhere.
 func TestFlagEditor(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	seed(h)
 	b := h.signedIn("ed@example.com", auth.Editor)

@@ -13,6 +13,7 @@ import (
 // the minimum users per variant and runtime before a verdict, which it validates,
 // stores and shows again; an experiment saved with sequential off keeps it off.
 func TestExperimentFormMinimum(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	b := h.signedIn("ed@example.com", auth.Editor)
 	p := b.get("/experiments/new")

@@ -6,6 +6,7 @@ import (
 )
 
 func TestWindowInput(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{"168h": "7d", "24h0m0s": "1d", "36h": "36h", "10m": "10m", "30m0s": "30m", "90m": "90m",
 		"1h30m": "90m", "45s": "45s", "1500ms": "1.5s", "": "", "soon": "soon"} {
 		if got := windowInput(in); got != want {
@@ -31,6 +32,7 @@ func TestWindowInput(t *testing.T) {
 // float64. Stored data is not trusted to be in range: a purchase of 3e15 made count
 // and decimal call each other until the stack overflowed, which killed the process.
 func TestNumberFormatsAreTotal(t *testing.T) {
+	t.Parallel()
 	inf, nan := math.Inf(1), math.NaN()
 	for _, c := range []struct {
 		name, got, want string

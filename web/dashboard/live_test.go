@@ -27,6 +27,7 @@ func (d deadQueue) DeadQueueDepth(ctx context.Context) (int, error) {
 // The live view reads events, exposures and recorded dead letters from a real
 // ClickHouse and the depth of lift.dead from a real RabbitMQ.
 func TestLiveEvents(t *testing.T) {
+	t.Parallel()
 	addr, db := testenv.ClickHouse(t)
 	sink, err := chsink.Open(addr, db)
 	if err != nil {
@@ -94,6 +95,7 @@ func TestLiveEvents(t *testing.T) {
 // Without a feed, or with ClickHouse and RabbitMQ not answering, the page says so
 // instead of failing.
 func TestLiveEventsUnavailable(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	b := h.signedIn("viewer@example.com", auth.Viewer)
 	if p := b.get("/events"); p.status != http.StatusOK || !hasTestID(p.body, "live-unavailable") {

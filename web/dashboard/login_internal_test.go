@@ -7,6 +7,7 @@ import "testing"
 // control characters and spaces, read a backslash as a slash) or another scheme;
 // next arrives already decoded once from the query or form.
 func TestSafeNext(t *testing.T) {
+	t.Parallel()
 	for _, next := range []string{
 		"/\t/evil.example/x", // finding 4: the tab is dropped, leaving //evil.example/x
 		"/\n/evil.example", "/\r/evil.example", "\t//evil.example", "/\x00/evil.example", "/\x7f/evil.example",

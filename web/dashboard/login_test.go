@@ -38,6 +38,7 @@ func cookies(t *testing.T, p page) map[string]*http.Cookie {
 // per address and account; behind a trusted proxy the address is the client the
 // proxy names, and what the client itself puts in X-Forwarded-For buys no new bucket.
 func TestLoginThrottlePerAddress(t *testing.T) {
+	t.Parallel()
 	h := behindProxy(t)
 	h.user("admin@example.com", auth.Admin)
 	attacker := h.browser()
@@ -92,6 +93,7 @@ func attemptsUntilRefused(b *browser, max int, attempt func(i int) (url.Values, 
 // Without trusted proxies X-Forwarded-For is not read: a client cannot pick a fresh
 // bucket per attempt.
 func TestLoginThrottleIgnoresForwardedFor(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	b := h.browser()
 	b.get("/login")
@@ -107,6 +109,7 @@ func TestLoginThrottleIgnoresForwardedFor(t *testing.T) {
 // TLS, or through a trusted proxy that says so in X-Forwarded-Proto; the header from
 // anyone else is ignored.
 func TestSessionCookieSecure(t *testing.T) {
+	t.Parallel()
 	direct, proxied := newHarness(t), behindProxy(t)
 	for _, h := range []*harness{direct, proxied} {
 		h.user("ann@example.com", auth.Admin)
@@ -153,6 +156,7 @@ func TestSessionCookieSecure(t *testing.T) {
 // someone may have planted or read) stops working at sign-in, and the signed-in
 // token stops working at sign-out.
 func TestCSRFRotatedAtLoginAndLogout(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.user("ed@example.com", auth.Editor)
 	b := h.browser()

@@ -30,6 +30,7 @@ type privacyDeps struct {
 // configuration and every table's retention; admins change retention (audited) and
 // see erasure requests.
 func TestPrivacyPage(t *testing.T) {
+	t.Parallel()
 	addr, db := testenv.ClickHouse(t)
 	events, err := gdprch.Open(addr, db)
 	if err != nil {
@@ -85,6 +86,7 @@ func TestPrivacyPage(t *testing.T) {
 // erased with the user, those a client key made are listed unticked, and erased only
 // when ticked; the audit log records the confirmation by keyed digest.
 func TestPrivacyErasureForm(t *testing.T) {
+	t.Parallel()
 	addr, db := testenv.ClickHouse(t)
 	events, err := gdprch.Open(addr, db)
 	if err != nil {

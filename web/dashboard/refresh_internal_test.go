@@ -11,6 +11,7 @@ import (
 
 	"github.com/liftlab/lift/experiments"
 	"github.com/liftlab/lift/experiments/stats"
+	"github.com/liftlab/lift/internal/testenv"
 )
 
 // growingReader is an event store that gains 100 users between computations and
@@ -78,9 +79,7 @@ func TestListAndPageShowOneComputation(t *testing.T) {
 
 	// Someone opens the list; the first computation lands in the background.
 	d.cache.headlines(ctx, rows)
-	for deadline := time.Now().Add(2 * time.Second); reader.count() < 1 && time.Now().Before(deadline); {
-		time.Sleep(5 * time.Millisecond)
-	}
+	testenv.Poll(2*time.Second, func() bool { return reader.count() >= 1 })
 	time.Sleep(10 * time.Millisecond)
 	// Five minutes pass while data keeps arriving; the background refresh ran.
 	clock.Add(int64(5 * time.Minute))
@@ -108,6 +107,7 @@ func TestListAndPageShowOneComputation(t *testing.T) {
 }
 
 func TestRunningFor(t *testing.T) {
+	t.Parallel()
 	for d, want := range map[time.Duration]string{
 		20 * time.Second: "under a minute", time.Minute: "1 minute", 5 * time.Minute: "5 minutes",
 		3*time.Hour + 59*time.Minute: "3 hours", 47 * time.Hour: "47 hours", 50 * time.Hour: "2 days",
@@ -119,6 +119,7 @@ func TestRunningFor(t *testing.T) {
 }
 
 func TestHumanField(t *testing.T) {
+	t.Parallel()
 	for path, want := range map[string]string{
 		"variants[1].value": "Variant 2 value", "goal.event": "Goal event", "rules[0].rollout": "Rule 1 rollout",
 		"targeting.country.$in": "Targeting (country.$in)", "rules[2].condition.a.$regex": "Rule 3 condition (a.$regex)",

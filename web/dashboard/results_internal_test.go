@@ -23,6 +23,7 @@ func (r *slowReader) Results(ctx context.Context, key string) (experiments.Resul
 // TestCacheKeepsNewerResults: a background computation that started before the
 // experiment page stored newer results must not overwrite them when it ends.
 func TestCacheKeepsNewerResults(t *testing.T) {
+	t.Parallel()
 	r := &slowReader{users: 0, release: make(chan struct{})}
 	c := newResultsCache(r)
 	done := c.refresh("hero")
@@ -46,6 +47,7 @@ func TestCacheKeepsNewerResults(t *testing.T) {
 }
 
 func TestFormats(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ got, want string }{
 		{count(1234567), "1,234,567"}, {count(0), "0"}, {count(999), "999"},
 		{signedPercent(0.1234), "+12.3%"}, {signedPercent(-0.05), "−5.0%"}, {signedPercent(-0.0001), "0.0%"},

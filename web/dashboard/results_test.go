@@ -120,6 +120,7 @@ func pText(p float64) string {
 }
 
 func TestResultsPage(t *testing.T) {
+	t.Parallel()
 	h, insert := resultsHarness(t)
 	h.create(experiments.KindExperiment, checkout)
 	b := h.signedIn("pm@example.com", auth.Viewer)
@@ -211,6 +212,7 @@ func TestResultsPage(t *testing.T) {
 }
 
 func TestResultsSRMAndGuardrail(t *testing.T) {
+	t.Parallel()
 	h, insert := resultsHarness(t)
 	h.create(experiments.KindExperiment, checkout)
 	h.create(experiments.KindExperiment, strings.Replace(strings.Replace(checkout, `"checkout"`, `"refundy"`, 1), "Express checkout", "Refundy", 1))
@@ -252,6 +254,7 @@ func TestResultsSRMAndGuardrail(t *testing.T) {
 }
 
 func TestResultsKeepRunning(t *testing.T) {
+	t.Parallel()
 	h, insert := resultsHarness(t)
 	h.create(experiments.KindExperiment, checkout)
 	b := h.signedIn("pm@example.com", auth.Viewer)
@@ -272,6 +275,7 @@ func TestResultsKeepRunning(t *testing.T) {
 // TestResultsUnavailable: with ClickHouse unreachable the page still renders (200),
 // with the placeholder and a clear message.
 func TestResultsUnavailable(t *testing.T) {
+	t.Parallel()
 	addr, db := testenv.ClickHouse(t)
 	proxy := testenv.NewProxy(t, addr)
 	events, err := chstore.Open(proxy.Addr(), db)

@@ -23,6 +23,7 @@ import (
 // property, of other types, older than the history or without consent to
 // personalisation left out; popular items over the last day from every event.
 func TestInteractionsAndPopular(t *testing.T) {
+	t.Parallel()
 	addr, db := testenv.ClickHouse(t)
 	sink, err := chsink.Open(addr, db)
 	if err != nil {

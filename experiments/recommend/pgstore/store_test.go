@@ -3,6 +3,7 @@ package pgstore_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -24,6 +25,7 @@ import (
 // processes following the models get every new version within a second; only the
 // last KeepVersions versions are kept.
 func TestTrainerOnScheduleAndOnRequest(t *testing.T) {
+	t.Parallel()
 	addr, db := testenv.ClickHouse(t)
 	pgURL := testenv.Postgres(t)
 	pool, err := pgxpool.New(context.Background(), pgURL)
@@ -84,13 +86,10 @@ func TestTrainerOnScheduleAndOnRequest(t *testing.T) {
 
 	waitModel := func(version int64) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for m := models.Get("similar"); m == nil || m.Version != version; m = models.Get("similar") {
-			if time.Now().After(deadline) {
-				t.Fatalf("the decision process has no model version %d", version)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		testenv.Eventually(t, 10*time.Second, fmt.Sprintf("model version %d in the decision process", version), func() bool {
+			m := models.Get("similar")
+			return m != nil && m.Version == version
+		})
 	}
 	if v := <-trained; v != 1 {
 		t.Fatalf("first model version %d", v)
@@ -116,14 +115,9 @@ func TestTrainerOnScheduleAndOnRequest(t *testing.T) {
 	}
 	waitModel(2)
 	// The trainer clears the request after it announces the model: wait for it.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		reqs, err := store.TrainRequests(ctx)
-		if err == nil && len(reqs) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("requests left: %v %v", reqs, err)
-		}
+	var reqs map[string]time.Time
+	if !testenv.Poll(10*time.Second, func() bool { reqs, err = store.TrainRequests(ctx); return err == nil && len(reqs) == 0 }) {
+		t.Fatalf("requests left: %v %v", reqs, err)
 	}
 	cancel()
 

@@ -35,6 +35,7 @@ func (p *policies) Drops(context.Context, int) ([]gdpr.Drop, error) { return p.d
 // retention are dropped whole, from raw tables and aggregates alike; newer ones and
 // tables not partitioned by time stay.
 func TestRetention(t *testing.T) {
+	t.Parallel()
 	addr, db := testenv.ClickHouse(t)
 	sink, err := chsink.Open(addr, db)
 	if err != nil {
@@ -106,9 +107,7 @@ func TestRetention(t *testing.T) {
 		"SELECT count() FROM daily_events":    2,
 		"SELECT count() FROM first_exposures": 2,
 	} {
-		for count(q) != want && time.Now().Before(deadline) {
-			time.Sleep(100 * time.Millisecond)
-		}
+		testenv.Poll(time.Until(deadline), func() bool { return count(q) == want })
 		if got := count(q); got != want {
 			t.Errorf("%s = %d, want %d", q, got, want)
 		}

@@ -28,6 +28,7 @@ func setup(t *testing.T) (*pgstore.Store, *pgxpool.Pool) {
 }
 
 func TestJobs(t *testing.T) {
+	t.Parallel()
 	s, pool := setup(t)
 	ctx := context.Background()
 	j := gdpr.Job{ID: "0190-job", Subject: "lp_subject", Status: gdpr.StatusPending, RequestedBy: "key:ops",
@@ -96,6 +97,7 @@ func TestJobs(t *testing.T) {
 // The installation's secret for subjects is made once and read back by everyone;
 // confirmed links and exports are recorded by subject.
 func TestSubjectKeyAndExportRecord(t *testing.T) {
+	t.Parallel()
 	s, pool := setup(t)
 	ctx := context.Background()
 	keys := make(chan []byte, 4)
@@ -142,6 +144,7 @@ func TestSubjectKeyAndExportRecord(t *testing.T) {
 }
 
 func TestPolicies(t *testing.T) {
+	t.Parallel()
 	s, pool := setup(t)
 	ctx := context.Background()
 	for _, m := range []int{6, 24, 0} {

@@ -12,6 +12,7 @@ import (
 )
 
 func TestOriginsAndRotation(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	oldSecret, k, err := auth.CreateKey(ctx, s, "site", auth.ClientKey, "tester", "https://shop.example")

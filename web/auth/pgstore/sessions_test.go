@@ -11,6 +11,7 @@ import (
 )
 
 func TestSessions(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	u, err := auth.CreateUser(ctx, s, "ann@example.com", auth.Editor, "a long password", "tester")

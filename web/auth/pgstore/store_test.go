@@ -23,6 +23,7 @@ func newStore(t *testing.T) *pgstore.Store {
 }
 
 func TestKeys(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	secret, k, err := auth.CreateKey(ctx, s, "site", auth.ClientKey, "tester")
@@ -59,6 +60,7 @@ func TestKeys(t *testing.T) {
 }
 
 func TestUsers(t *testing.T) {
+	t.Parallel()
 	s := newStore(t)
 	ctx := context.Background()
 	u, err := auth.CreateUser(ctx, s, " Ada@Example.com ", auth.Editor, "a long password", "tester")
