@@ -94,7 +94,7 @@ func ParseFeatureJSON(data []byte) (*Feature, error) {
 	}
 	m, ok := raw.(map[string]any)
 	if !ok {
-		return nil, &FeatureError{Message: "must be a JSON object, not " + jsonKind(raw)}
+		return nil, &FeatureError{Message: "must be a JSON object, not " + condition.JSONKind(raw)}
 	}
 	for _, k := range sortedKeys(m) {
 		switch k {
@@ -136,12 +136,12 @@ func ParseFeatureJSON(data []byte) (*Feature, error) {
 	if w, ok := m["where"]; ok {
 		wm, ok := w.(map[string]any)
 		if !ok {
-			return nil, featureErrorf("where", "must be a condition object, not %s", jsonKind(w))
+			return nil, featureErrorf("where", "must be a condition object, not %s", condition.JSONKind(w))
 		}
 		c, err := condition.ParseCondition(wm)
 		if err != nil {
 			ce := err.(*condition.ConditionError)
-			return nil, featureErrorf(joinPath("where", ce.Path), "%s", ce.Message)
+			return nil, featureErrorf(condition.JoinPath("where", ce.Path), "%s", ce.Message)
 		}
 		if len(wm) > 0 {
 			f.where = c

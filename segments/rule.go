@@ -106,7 +106,7 @@ func ParseRuleJSON(data []byte) (*Rule, error) {
 	}
 	m, ok := raw.(map[string]any)
 	if !ok {
-		return nil, &RuleError{Message: "must be a JSON object, not " + jsonKind(raw)}
+		return nil, &RuleError{Message: "must be a JSON object, not " + condition.JSONKind(raw)}
 	}
 	r := &Rule{}
 	root, err := r.compile(m, "", 0)
@@ -147,7 +147,7 @@ func (r *Rule) compileBool(m map[string]any, path string, depth int, isAnd bool)
 	if len(m) != 1 {
 		return ruleNode{}, ruleErrorf(path, "%q must be the only field of its object", key)
 	}
-	p := joinPath(path, key)
+	p := condition.JoinPath(path, key)
 	list, ok := m[key].([]any)
 	if !ok || len(list) == 0 || len(list) > maxChildren {
 		return ruleNode{}, ruleErrorf(p, "must be an array of 1 to %d rules", maxChildren)
@@ -156,9 +156,9 @@ func (r *Rule) compileBool(m map[string]any, path string, depth int, isAnd bool)
 	for i, e := range list {
 		em, ok := e.(map[string]any)
 		if !ok {
-			return ruleNode{}, ruleErrorf(indexPath(p, i), "must be a rule object, not %s", jsonKind(e))
+			return ruleNode{}, ruleErrorf(condition.IndexPath(p, i), "must be a rule object, not %s", condition.JSONKind(e))
 		}
-		sub, err := r.compile(em, indexPath(p, i), depth+1)
+		sub, err := r.compile(em, condition.IndexPath(p, i), depth+1)
 		if err != nil {
 			return ruleNode{}, err
 		}
@@ -185,7 +185,7 @@ func (r *Rule) compileCount(m map[string]any, path string) (ruleNode, error) {
 	case hasCount:
 		f, ok := cnt.(float64)
 		if !ok || f != math.Trunc(f) || f < 1 || f > MaxCount {
-			return ruleNode{}, ruleErrorf(joinPath(path, "count_gte"), "must be an integer from 1 to %d", MaxCount)
+			return ruleNode{}, ruleErrorf(condition.JoinPath(path, "count_gte"), "must be an integer from 1 to %d", MaxCount)
 		}
 		n.count, keep = int(f), int(f)
 	case hasSum:
@@ -193,7 +193,7 @@ func (r *Rule) compileCount(m map[string]any, path string) (ruleNode, error) {
 		// A threshold ≤ 0 would hold for users without any event, whom the engine
 		// does not track.
 		if !ok || !(f > 0) {
-			return ruleNode{}, ruleErrorf(joinPath(path, "sum_gte"), "must be a number greater than 0")
+			return ruleNode{}, ruleErrorf(condition.JoinPath(path, "sum_gte"), "must be a number greater than 0")
 		}
 		n.kind, n.sum, keep = nodeSum, f, maxKept
 	}
@@ -210,17 +210,17 @@ func (r *Rule) compileSequence(m map[string]any, path string) (ruleNode, error) 
 	if err != nil {
 		return ruleNode{}, err
 	}
-	p := joinPath(path, "sequence")
+	p := condition.JoinPath(path, "sequence")
 	list, ok := m["sequence"].([]any)
 	if !ok || len(list) == 0 || len(list) > maxSteps {
 		return ruleNode{}, ruleErrorf(p, "must be an array of 1 to %d steps", maxSteps)
 	}
 	n := ruleNode{kind: nodeSequence, within: within, absent: -1, steps: make([]int, len(list))}
 	for i, e := range list {
-		sp := indexPath(p, i)
+		sp := condition.IndexPath(p, i)
 		step, ok := e.(map[string]any)
 		if !ok {
-			return ruleNode{}, ruleErrorf(sp, "must be a step object, not %s", jsonKind(e))
+			return ruleNode{}, ruleErrorf(sp, "must be a step object, not %s", condition.JSONKind(e))
 		}
 		if err := onlyFields(step, sp, "event", "where"); err != nil {
 			return ruleNode{}, err
@@ -233,7 +233,7 @@ func (r *Rule) compileSequence(m map[string]any, path string) (ruleNode, error) 
 	if !ok {
 		return n, nil
 	}
-	ap := joinPath(path, "absent")
+	ap := condition.JoinPath(path, "absent")
 	abs, ok := raw.(map[string]any)
 	if !ok {
 		return ruleNode{}, ruleErrorf(ap, "must be an object with event, where and within")
@@ -245,7 +245,7 @@ func (r *Rule) compileSequence(m map[string]any, path string) (ruleNode, error) 
 		return ruleNode{}, err
 	}
 	if n.absentWithin >= within {
-		return ruleNode{}, ruleErrorf(joinPath(ap, "within"), "must be shorter than the sequence's within (%s)", time.Duration(within)*time.Millisecond)
+		return ruleNode{}, ruleErrorf(condition.JoinPath(ap, "within"), "must be shorter than the sequence's within (%s)", time.Duration(within)*time.Millisecond)
 	}
 	// Only the latest absent event matters: it must precede the last step.
 	n.absent, err = r.addPattern(abs, ap, within, 1)
@@ -256,18 +256,18 @@ func (r *Rule) compileSequence(m map[string]any, path string) (ruleNode, error) 
 func (r *Rule) addPattern(m map[string]any, path string, retain int64, keep int) (int, error) {
 	ev, ok := m["event"].(string)
 	if !ok || ev == "" {
-		return 0, ruleErrorf(joinPath(path, "event"), "is required: a non-empty event type")
+		return 0, ruleErrorf(condition.JoinPath(path, "event"), "is required: a non-empty event type")
 	}
 	pat := pattern{event: ev, retain: retain, keep: keep}
 	if w, ok := m["where"]; ok {
 		wm, ok := w.(map[string]any)
 		if !ok {
-			return 0, ruleErrorf(joinPath(path, "where"), "must be a condition object, not %s", jsonKind(w))
+			return 0, ruleErrorf(condition.JoinPath(path, "where"), "must be a condition object, not %s", condition.JSONKind(w))
 		}
 		c, err := condition.ParseCondition(wm)
 		if err != nil {
 			ce := err.(*condition.ConditionError)
-			return 0, ruleErrorf(joinPath(joinPath(path, "where"), ce.Path), "%s", ce.Message)
+			return 0, ruleErrorf(condition.JoinPath(condition.JoinPath(path, "where"), ce.Path), "%s", ce.Message)
 		}
 		if len(wm) > 0 {
 			pat.where = c
@@ -284,7 +284,7 @@ func onlyFields(m map[string]any, path string, allowed ...string) error {
 			known = known || k == a
 		}
 		if !known {
-			return ruleErrorf(joinPath(path, k), "unknown field")
+			return ruleErrorf(condition.JoinPath(path, k), "unknown field")
 		}
 	}
 	return nil
@@ -293,7 +293,7 @@ func onlyFields(m map[string]any, path string, allowed ...string) error {
 // duration reads a positive Go duration such as "10m" from m[key], in milliseconds;
 // def (when > 0) is used when the field is absent.
 func duration(m map[string]any, path, key string, def time.Duration) (int64, error) {
-	p := joinPath(path, key)
+	p := condition.JoinPath(path, key)
 	raw, ok := m[key]
 	if !ok {
 		if def > 0 {

@@ -89,7 +89,7 @@ func ParseCondition(raw any) (*Condition, error) {
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
-		return nil, &ConditionError{Message: "must be a JSON object, not " + jsonKind(v)}
+		return nil, &ConditionError{Message: "must be a JSON object, not " + JSONKind(v)}
 	}
 	root, err := compileNode(m, "")
 	if err != nil {
@@ -108,7 +108,7 @@ func normalize(raw any, path string) (any, error) {
 	case map[string]any:
 		m := make(map[string]any, len(x))
 		for k, v := range x {
-			n, err := normalize(v, joinPath(path, k))
+			n, err := normalize(v, JoinPath(path, k))
 			if err != nil {
 				return nil, err
 			}
@@ -124,7 +124,7 @@ func normalize(raw any, path string) (any, error) {
 	case []any:
 		s := make([]any, len(x))
 		for i, v := range x {
-			n, err := normalize(v, indexPath(path, i))
+			n, err := normalize(v, IndexPath(path, i))
 			if err != nil {
 				return nil, err
 			}
@@ -153,18 +153,23 @@ func normalize(raw any, path string) (any, error) {
 	return nil, condErrorf(path, "unsupported value of Go type %T", raw)
 }
 
-func joinPath(base, key string) string {
+// JoinPath extends an error path (ConditionError.Path) with an object key; other
+// languages that embed conditions (segments' rules and features) name their elements
+// the same way.
+func JoinPath(base, key string) string {
 	if base == "" {
 		return key
 	}
 	return base + "." + key
 }
 
-func indexPath(base string, i int) string {
+// IndexPath extends an error path with an array index.
+func IndexPath(base string, i int) string {
 	return base + "[" + strconv.Itoa(i) + "]"
 }
 
-func jsonKind(v any) string {
+// JSONKind names the JSON type of a decoded value for an error message.
+func JSONKind(v any) string {
 	switch v.(type) {
 	case nil:
 		return "null"
@@ -245,20 +250,20 @@ func compileNode(m map[string]any, path string) (node, error) {
 	keys := sortedKeys(m)
 	clauses := make([]clause, 0, len(keys))
 	for _, k := range keys {
-		v, p := m[k], joinPath(path, k)
+		v, p := m[k], JoinPath(path, k)
 		switch k {
 		case "$and", "$or", "$nor":
 			list, ok := v.([]any)
 			if !ok {
-				return node{}, condErrorf(p, "must be an array of condition objects, not %s", jsonKind(v))
+				return node{}, condErrorf(p, "must be an array of condition objects, not %s", JSONKind(v))
 			}
 			subs := make([]node, len(list))
 			for i, e := range list {
 				em, ok := e.(map[string]any)
 				if !ok {
-					return node{}, condErrorf(indexPath(p, i), "must be a condition object, not %s", jsonKind(e))
+					return node{}, condErrorf(IndexPath(p, i), "must be a condition object, not %s", JSONKind(e))
 				}
-				sub, err := compileNode(em, indexPath(p, i))
+				sub, err := compileNode(em, IndexPath(p, i))
 				if err != nil {
 					return node{}, err
 				}
@@ -275,7 +280,7 @@ func compileNode(m map[string]any, path string) (node, error) {
 		case "$not":
 			em, ok := v.(map[string]any)
 			if !ok {
-				return node{}, condErrorf(p, "must be a condition object, not %s", jsonKind(v))
+				return node{}, condErrorf(p, "must be a condition object, not %s", JSONKind(v))
 			}
 			sub, err := compileNode(em, p)
 			if err != nil {
@@ -354,7 +359,7 @@ func compileValue(v any, path string, fold bool) (valueCond, error) {
 	keys := sortedKeys(m)
 	ops := make([]op, len(keys))
 	for i, k := range keys {
-		o, err := compileOp(k, m[k], joinPath(path, k))
+		o, err := compileOp(k, m[k], JoinPath(path, k))
 		if err != nil {
 			return valueCond{}, err
 		}
@@ -469,7 +474,7 @@ func compileOp(name string, arg any, path string) (op, error) {
 	case opLt, opLte, opGt, opGte:
 		s, ok := toScalar(arg)
 		if !ok {
-			return op{}, condErrorf(path, "must be a number or a string, not %s", jsonKind(arg))
+			return op{}, condErrorf(path, "must be a number or a string, not %s", JSONKind(arg))
 		}
 		// Only numbers and strings are ordered; other scalars are accepted and never
 		// match, as in GrowthBook.
@@ -477,13 +482,13 @@ func compileOp(name string, arg any, path string) (op, error) {
 	case opExists:
 		b, ok := arg.(bool)
 		if !ok {
-			return op{}, condErrorf(path, "must be true or false, not %s", jsonKind(arg))
+			return op{}, condErrorf(path, "must be true or false, not %s", JSONKind(arg))
 		}
 		o.flag = b
 	case opIn, opNin:
 		list, ok := arg.([]any)
 		if !ok {
-			return op{}, condErrorf(path, "must be an array of values, not %s", jsonKind(arg))
+			return op{}, condErrorf(path, "must be an array of values, not %s", JSONKind(arg))
 		}
 		set, err := newValueSet(list, path, name == "$ini" || name == "$nini")
 		if err != nil {
@@ -493,7 +498,7 @@ func compileOp(name string, arg any, path string) (op, error) {
 	case opInGroup, opNotInGroup:
 		id, ok := arg.(string)
 		if !ok {
-			return op{}, condErrorf(path, "must be a saved group id (a string), not %s", jsonKind(arg))
+			return op{}, condErrorf(path, "must be a saved group id (a string), not %s", JSONKind(arg))
 		}
 		o.str = id
 	case opNot:
@@ -504,7 +509,7 @@ func compileOp(name string, arg any, path string) (op, error) {
 		o.sub = &sub
 	case opSize:
 		if _, isNum := arg.(float64); !isNum && !isOperatorObject(arg) {
-			return op{}, condErrorf(path, "must be a number or an operator object such as {\"$gt\": 2}, not %s", jsonKind(arg))
+			return op{}, condErrorf(path, "must be a number or an operator object such as {\"$gt\": 2}, not %s", JSONKind(arg))
 		}
 		sub, err := compileValue(arg, path, false)
 		if err != nil {
@@ -514,7 +519,7 @@ func compileOp(name string, arg any, path string) (op, error) {
 	case opElemMatch:
 		m, ok := arg.(map[string]any)
 		if !ok {
-			return op{}, condErrorf(path, "must be a condition or operator object, not %s", jsonKind(arg))
+			return op{}, condErrorf(path, "must be a condition or operator object, not %s", JSONKind(arg))
 		}
 		if isOperatorObject(m) && !hasLogical(m) {
 			sub, err := compileValue(m, path, false)
@@ -537,11 +542,11 @@ func compileOp(name string, arg any, path string) (op, error) {
 	case opAll:
 		list, ok := arg.([]any)
 		if !ok {
-			return op{}, condErrorf(path, "must be an array, not %s", jsonKind(arg))
+			return op{}, condErrorf(path, "must be an array, not %s", JSONKind(arg))
 		}
 		o.all = make([]valueCond, len(list))
 		for i, e := range list {
-			vc, err := compileValue(e, indexPath(path, i), name == "$alli")
+			vc, err := compileValue(e, IndexPath(path, i), name == "$alli")
 			if err != nil {
 				return op{}, err
 			}
@@ -550,7 +555,7 @@ func compileOp(name string, arg any, path string) (op, error) {
 	case opRegex:
 		pattern, ok := arg.(string)
 		if !ok {
-			return op{}, condErrorf(path, "must be a regular expression string, not %s", jsonKind(arg))
+			return op{}, condErrorf(path, "must be a regular expression string, not %s", JSONKind(arg))
 		}
 		if name == "$regexi" {
 			pattern = "(?i)" + pattern
@@ -570,7 +575,7 @@ func compileOp(name string, arg any, path string) (op, error) {
 		switch arg.(type) {
 		case string, float64:
 		default:
-			return op{}, condErrorf(path, "must be a version string, not %s", jsonKind(arg))
+			return op{}, condErrorf(path, "must be a version string, not %s", JSONKind(arg))
 		}
 		o.str = string(appendPaddedVersion(nil, arg))
 		o.scalar, _ = toScalar(arg) // its kind: a version compares only with its own type
@@ -647,7 +652,7 @@ func newValueSet(list []any, path string, fold bool) (*valueSet, error) {
 		case nil:
 			s.null = true
 		default:
-			return nil, condErrorf(indexPath(path, i), "must be a string, number, boolean or null, not %s", jsonKind(e))
+			return nil, condErrorf(IndexPath(path, i), "must be a string, number, boolean or null, not %s", JSONKind(e))
 		}
 	}
 	if len(s.strs) >= setIndexMin {

@@ -317,6 +317,18 @@ func (f fieldErrors) For(field string) string {
 	return out
 }
 
+// save creates a document from a form, or replaces it when editing, and returns the
+// service's validation errors as the form's field errors.
+func (d *Dashboard) save(c echo.Context, kind experiments.Kind, key string, editing bool, body []byte) (fieldErrors, error) {
+	var err error
+	if editing {
+		_, err = d.Config.Replace(c.Request().Context(), actor(c), kind, key, body)
+	} else {
+		_, err = d.Config.Create(c.Request().Context(), actor(c), kind, body)
+	}
+	return asFieldErrors(err)
+}
+
 // asFieldErrors extracts the field errors of a validation error; other errors are
 // returned as they are, to become an error page.
 func asFieldErrors(err error) (fieldErrors, error) {

@@ -199,13 +199,7 @@ func (d *Dashboard) saveExperiment(c echo.Context, editing bool) error {
 	}
 	body, errs := f.document(base)
 	if errs == nil {
-		ctx := c.Request().Context()
-		if editing {
-			_, err = d.Config.Replace(ctx, actor(c), experiments.KindExperiment, f.Key, body)
-		} else {
-			_, err = d.Config.Create(ctx, actor(c), experiments.KindExperiment, body)
-		}
-		if errs, err = asFieldErrors(err); err != nil {
+		if errs, err = d.save(c, experiments.KindExperiment, f.Key, editing, body); err != nil {
 			return err
 		}
 	}

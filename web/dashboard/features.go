@@ -155,13 +155,7 @@ func (d *Dashboard) saveFeature(c echo.Context, editing bool) error {
 	body, errs := f.document()
 	if errs == nil {
 		var err error
-		ctx := c.Request().Context()
-		if editing {
-			_, err = d.Config.Replace(ctx, actor(c), experiments.KindFeature, f.Key, body)
-		} else {
-			_, err = d.Config.Create(ctx, actor(c), experiments.KindFeature, body)
-		}
-		if errs, err = asFieldErrors(err); err != nil {
+		if errs, err = d.save(c, experiments.KindFeature, f.Key, editing, body); err != nil {
 			return err
 		}
 	}

@@ -346,13 +346,7 @@ func (d *Dashboard) saveFlag(c echo.Context, editing bool) error {
 	}
 	body, errs := f.document(base)
 	if errs == nil {
-		ctx := c.Request().Context()
-		if editing {
-			_, err = d.Config.Replace(ctx, actor(c), experiments.KindFlag, f.Key, body)
-		} else {
-			_, err = d.Config.Create(ctx, actor(c), experiments.KindFlag, body)
-		}
-		if errs, err = asFieldErrors(err); err != nil {
+		if errs, err = d.save(c, experiments.KindFlag, f.Key, editing, body); err != nil {
 			return err
 		}
 	}

@@ -237,13 +237,7 @@ func (d *Dashboard) saveGroup(c echo.Context, editing bool) error {
 		if err != nil {
 			return err
 		}
-		ctx := c.Request().Context()
-		if editing {
-			_, err = d.Config.Replace(ctx, actor(c), experiments.KindSavedGroup, f.Key, body)
-		} else {
-			_, err = d.Config.Create(ctx, actor(c), experiments.KindSavedGroup, body)
-		}
-		if errs, err = asFieldErrors(err); err != nil {
+		if errs, err = d.save(c, experiments.KindSavedGroup, f.Key, editing, body); err != nil {
 			return err
 		}
 	}

@@ -262,13 +262,7 @@ func (d *Dashboard) saveSegment(c echo.Context, editing bool) error {
 		if err != nil {
 			return err
 		}
-		ctx := c.Request().Context()
-		if editing {
-			_, err = d.Config.Replace(ctx, actor(c), experiments.KindSegment, f.Key, body)
-		} else {
-			_, err = d.Config.Create(ctx, actor(c), experiments.KindSegment, body)
-		}
-		if errs, err = asFieldErrors(err); err != nil {
+		if errs, err = d.save(c, experiments.KindSegment, f.Key, editing, body); err != nil {
 			return err
 		}
 	}
