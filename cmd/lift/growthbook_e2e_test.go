@@ -358,7 +358,7 @@ func TestGrowthBookStreaming(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond) // the stream connects after the first load
 	f.server.want(200, "PUT", "/api/v1/flags/free-shipping", `{"type":"boolean","default":false}`, nil)
-	waited := testenv.Eventually(t, time.Second, "the Go SDK to see the flag change", func() bool { return gb.EvalFeature(ctx, "free-shipping").Value == false })
+	waited := testenv.Eventually(t, propagation, "the Go SDK to see the flag change", func() bool { return gb.EvalFeature(ctx, "free-shipping").Value == false })
 	t.Logf("Go SDK saw the flag change %v after the API answered", waited)
 
 	weights := func() []float64 {
@@ -370,7 +370,7 @@ func TestGrowthBookStreaming(t *testing.T) {
 		return nil
 	}
 	publishWeights(t, f.env, [3]float64{0.6, 0.3, 0.1})
-	waited = testenv.Eventually(t, time.Second, "the Go SDK to see the new bandit weights", func() bool { return reflect.DeepEqual(weights(), []float64{0.6, 0.3, 0.1}) })
+	waited = testenv.Eventually(t, propagation, "the Go SDK to see the new bandit weights", func() bool { return reflect.DeepEqual(weights(), []float64{0.6, 0.3, 0.1}) })
 	t.Logf("Go SDK saw the bandit weights %v after they were published", waited)
 }
 

@@ -197,6 +197,12 @@ type decideResp struct {
 	} `json:"decisions"`
 }
 
+// propagation bounds the waits for a configuration change to reach decisions. lift's
+// contract is about a second, and the tests log how long each change took; the limit is
+// wider so that a busy machine (CI runs every package at once on two cores) does not
+// fail a test that measures nothing else.
+const propagation = 10 * time.Second
+
 const heroBanner = `{"key":"hero-banner","name":"Hero banner","type":"ab",
  "variants":[{"key":"control","weight":0.5,"value":{"img":"a.png"}},{"key":"bold","weight":0.5,"value":{"img":"b.png"}}],
  "targeting":{"country":{"$in":["US","CA"]}},"goal":{"event":"purchase","kind":"conversion"}}`
@@ -310,9 +316,9 @@ func TestAuthentication(t *testing.T) {
 	}
 	f.server.want(201, "POST", "/api/v1/keys", `{"kind":"client","name":"short-lived"}`, &created)
 	short := client{t: t, base: p.url, key: created.Key}
-	testenv.Eventually(t, time.Second, "the new key to be accepted", func() bool { return short.do("POST", "/v1/decide", `{"user_id":"u1"}`, nil).StatusCode == 200 })
+	testenv.Eventually(t, propagation, "the new key to be accepted", func() bool { return short.do("POST", "/v1/decide", `{"user_id":"u1"}`, nil).StatusCode == 200 })
 	f.server.want(204, "DELETE", fmt.Sprintf("/api/v1/keys/%d", created.Info.ID), "", nil)
-	testenv.Eventually(t, time.Second, "the deleted key to be refused", func() bool { return short.do("POST", "/v1/decide", `{"user_id":"u1"}`, nil).StatusCode == 401 })
+	testenv.Eventually(t, propagation, "the deleted key to be refused", func() bool { return short.do("POST", "/v1/decide", `{"user_id":"u1"}`, nil).StatusCode == 401 })
 }
 
 func TestDecide(t *testing.T) {
@@ -323,7 +329,7 @@ func TestDecide(t *testing.T) {
 		"rules":[{"condition":{"plan":"pro"},"value":"dark","variant":"pro"},{"experiment":"hero-banner"}]}`, nil)
 
 	var r decideResp
-	testenv.Eventually(t, time.Second, "both experiments in the decision", func() bool {
+	testenv.Eventually(t, propagation, "both experiments in the decision", func() bool {
 		r = decideResp{}
 		f.client.want(200, "POST", "/v1/decide", `{"user_id":"u1","attributes":{"country":"US"}}`, &r)
 		return len(r.Decisions) == 2
@@ -333,7 +339,7 @@ func TestDecide(t *testing.T) {
 		t.Errorf("draft experiment: %+v", d)
 	}
 	f.server.want(200, "POST", "/api/v1/experiments/hero-banner/start", "", nil)
-	testenv.Eventually(t, time.Second, "the started hero-banner to be served by split", func() bool {
+	testenv.Eventually(t, propagation, "the started hero-banner to be served by split", func() bool {
 		f.client.want(200, "POST", "/v1/decide", `{"user_id":"u1","attributes":{"country":"US"}}`, &r)
 		return r.Decisions["hero-banner"].Reason == "split"
 	})
@@ -373,11 +379,11 @@ func TestOFREP(t *testing.T) {
 		Value                                         json.RawMessage
 	}
 	var r result
-	testenv.Eventually(t, time.Second, "new-nav's targeting to be served over OFREP", func() bool {
+	testenv.Eventually(t, propagation, "new-nav's targeting to be served over OFREP", func() bool {
 		f.client.do("POST", "/ofrep/v1/evaluate/flags/new-nav", `{"context":{"targetingKey":"u1","country":"CA"}}`, &r)
 		return r.Reason == "TARGETING_MATCH" && r.Variant == "on" && string(r.Value) == "true"
 	})
-	testenv.Eventually(t, time.Second, "hero-banner to be served over OFREP", func() bool {
+	testenv.Eventually(t, propagation, "hero-banner to be served over OFREP", func() bool {
 		return f.client.do("POST", "/ofrep/v1/evaluate/flags/hero-banner", `{"context":{"targetingKey":"u1"}}`, nil).StatusCode == 200
 	})
 	f.client.want(200, "POST", "/ofrep/v1/evaluate/flags/hero-banner", `{"context":{"targetingKey":"u1","country":"US"}}`, &r)
@@ -412,7 +418,7 @@ func TestOFREP(t *testing.T) {
 	}
 	// A configuration change changes the answer and so the ETag.
 	f.server.want(200, "PUT", "/api/v1/flags/new-nav", `{"type":"boolean","default":false,"enabled":false}`, nil)
-	testenv.Eventually(t, time.Second, "the flag change to change the ETag", func() bool {
+	testenv.Eventually(t, propagation, "the flag change to change the ETag", func() bool {
 		return f.client.do("POST", "/ofrep/v1/evaluate/flags", `{"context":{"targetingKey":"u1","country":"CA"}}`, nil,
 			"If-None-Match", etag).StatusCode == 200
 	})
@@ -435,7 +441,7 @@ func TestChangesReachEveryProcess(t *testing.T) {
 		viaB.want(200, "POST", "/v1/decide", `{"user_id":"someone"}`, &r)
 		return r.Decisions["w"].Variant
 	}
-	testenv.Eventually(t, time.Second, "the other process to serve control", func() bool { return variantOnB() == "control" })
+	testenv.Eventually(t, propagation, "the other process to serve control", func() bool { return variantOnB() == "control" })
 
 	for i := range 5 {
 		body, want := allTreatment, "treatment"
@@ -444,7 +450,7 @@ func TestChangesReachEveryProcess(t *testing.T) {
 		}
 		start := time.Now()
 		viaA.want(200, "PUT", "/api/v1/experiments/w", body, nil)
-		took := testenv.Eventually(t, time.Second, "the other process to serve the change", func() bool { return variantOnB() == want })
+		took := testenv.Eventually(t, propagation, "the other process to serve the change", func() bool { return variantOnB() == want })
 		t.Logf("change %d served by the other process after %v (PUT returned after %v)", i, took, time.Since(start)-took)
 	}
 }
@@ -466,7 +472,11 @@ func TestStableAcrossRestarts(t *testing.T) {
 		}
 		return out
 	}
-	testenv.Eventually(t, time.Second, "user-0's assignment", func() bool { return len(assignments()["user-0"]) > 0 })
+	testenv.Eventually(t, 30*time.Second, "user-0's assignment", func() bool {
+		var r decideResp
+		f.client.want(200, "POST", "/v1/decide", `{"user_id":"user-0","keys":["s"]}`, &r)
+		return r.Decisions["s"].Variant != ""
+	})
 	before := assignments()
 	p.stop()
 	f.start(t)
@@ -678,7 +688,7 @@ func TestStickyBucketing(t *testing.T) {
 		decideResp
 		Sticky map[string]string
 	}
-	testenv.Eventually(t, time.Second, "reco's sticky assignment", func() bool {
+	testenv.Eventually(t, propagation, "reco's sticky assignment", func() bool {
 		r.Sticky = nil
 		f.client.want(200, "POST", "/v1/decide", `{"user_id":"u1","track":false}`, &r)
 		return r.Sticky["reco"] != ""
