@@ -17,7 +17,6 @@ import (
 	"github.com/liftlab/lift/ingest/gdpr"
 	"github.com/liftlab/lift/ingest/typereg"
 	segstore "github.com/liftlab/lift/segments/pgstore"
-	"github.com/liftlab/lift/segments/webhooks"
 	"github.com/liftlab/lift/web/dashboard"
 	"github.com/liftlab/lift/web/demo"
 	"github.com/liftlab/lift/web/session"
@@ -62,9 +61,7 @@ func (s *server) wireAPI() {
 	d.SegmentStats = segstore.New(s.pool)
 	d.Recommendations, d.RecommenderModels = s.models, recpg.New(s.pool)
 	hooks := segstore.New(s.pool)
-	// Webhook URLs are checked against it when saved and every delivery's
-	// connection when dialled (role_worker.go).
-	hooks.WebhookGuard = &webhooks.Guard{Allow: cfg.WebhookAllowNets}
+	hooks.WebhookGuard = s.webhookGuard
 	d.Webhooks = hooks
 	d.GDPR = &gdpr.Service{Jobs: s.gdprJobs, Events: s.gdprStore, Memberships: segstore.New(s.pool),
 		Configuration: experiments.ConfigEraser{Store: s.store}, Subjects: s.subjects, Audit: s.gdprJobs,

@@ -69,7 +69,7 @@ func (s *server) startWorker() error {
 	// Erasure jobs: one runner at a time; a job resumes from its saved progress
 	// under whichever process leads next.
 	erasures := &gdpr.Runner{Jobs: s.gdprJobs, Events: s.gdprStore, Memberships: segstore.New(pool),
-		Segments: &segstore.SegmentEraser{Store: segstore.New(pool), Definitions: feeds.SegmentDefinitions(s.store), StaleAfter: time.Minute},
+		Segments: &segstore.SegmentEraser{Store: segstore.New(pool), Definitions: definitions, StaleAfter: time.Minute},
 		Webhooks: segstore.New(pool), Configuration: experiments.ConfigEraser{Store: s.store}, Subjects: s.subjects, Log: log, Poll: cfg.ErasurePoll}
 	lead("lift.erasure", erasures.Run)
 
@@ -86,7 +86,7 @@ func (s *server) startWorker() error {
 
 	// Webhook deliveries: every worker process drains the outbox (claims are leased,
 	// so they share it); every connection is checked against the allowed networks.
-	dispatcher := &webhooks.Dispatcher{Store: segstore.New(pool).Outbox(), Guard: &webhooks.Guard{Allow: cfg.WebhookAllowNets},
+	dispatcher := &webhooks.Dispatcher{Store: segstore.New(pool).Outbox(), Guard: s.webhookGuard,
 		Log: log, Metrics: webhooks.NewMetrics(s.reg)}
 	s.pipeline.Go(func() { dispatcher.Run(s.pipeCtx) })
 	return nil

@@ -31,6 +31,7 @@ import (
 	"github.com/liftlab/lift/internal/config"
 	"github.com/liftlab/lift/internal/logctx"
 	segstore "github.com/liftlab/lift/segments/pgstore"
+	"github.com/liftlab/lift/segments/webhooks"
 	"github.com/liftlab/lift/web"
 	"github.com/liftlab/lift/web/auth"
 	authstore "github.com/liftlab/lift/web/auth/pgstore"
@@ -119,6 +120,9 @@ type server struct {
 	models     *recommend.Models
 	privacy    *ingest.Privacy
 	metrics    *ingest.Metrics
+	// Webhook URLs are checked against it when saved (api) and every delivery's
+	// connection when dialled (worker).
+	webhookGuard *webhooks.Guard
 
 	// Storage every role reads (openStorage); the ClickHouse connections are lazy, so
 	// lift starts (and decides) while ClickHouse is down.
@@ -166,7 +170,8 @@ func newServer(ctx context.Context, cfg config.Config, role string, stderr io.Wr
 	}
 	s := &server{cfg: cfg, role: role, log: log, pool: pool, reg: prometheus.NewRegistry(),
 		store: pgstore.New(pool), keyStore: authstore.New(pool), typeStore: ingestpg.New(pool),
-		ready: map[string]func(context.Context) error{"postgres": pool.Ping}}
+		webhookGuard: &webhooks.Guard{Allow: cfg.WebhookAllowNets},
+		ready:        map[string]func(context.Context) error{"postgres": pool.Ping}}
 	s.pipeCtx, s.stopPipe = context.WithCancel(context.WithoutCancel(ctx))
 	s.onClose(pool.Close)
 

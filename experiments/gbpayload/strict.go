@@ -1,6 +1,10 @@
 package gbpayload
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/liftlab/lift/segments/condition"
+)
 
 // Strict rewrites a condition (decoded with json.Decoder.UseNumber) so that an SDK
 // that still converts types — GrowthBook's JavaScript SDK up to at least 1.8.0
@@ -69,7 +73,7 @@ func strictValue(v any) any {
 		case "$elemMatch":
 			am, ok := arg.(map[string]any)
 			switch {
-			case ok && isOperatorObject(am) && !hasLogical(am):
+			case ok && isOperatorObject(am) && !condition.HasLogical(am):
 				arg = strictValue(arg)
 			case ok && isOperatorObject(am):
 				// Only $and, $or or $nor: lift tests each element's fields, as a
@@ -104,12 +108,6 @@ func strictValue(v any) any {
 
 // always is a value condition every value meets, including a missing one.
 func always() map[string]any { return map[string]any{"$not": map[string]any{"$type": noType}} }
-
-// hasLogical reports whether an operator object has $and, $or or $nor, which make an
-// $elemMatch operand a condition on each element's fields (segments/condition).
-func hasLogical(m map[string]any) bool {
-	return m["$and"] != nil || m["$or"] != nil || m["$nor"] != nil
-}
 
 // orderType is the type of attribute an ordering or version operand compares with.
 func orderType(arg any) string {

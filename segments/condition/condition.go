@@ -430,9 +430,9 @@ var opCodes = map[string]opCode{
 	"$and": opNever, "$or": opNever, "$nor": opNever,
 }
 
-// hasLogical reports whether m has $and, $or or $nor, which make an $elemMatch operand
+// HasLogical reports whether m has $and, $or or $nor, which make an $elemMatch operand
 // a condition on each element's fields rather than operators on the element itself.
-func hasLogical(m map[string]any) bool {
+func HasLogical(m map[string]any) bool {
 	_, and := m["$and"]
 	_, or := m["$or"]
 	_, nor := m["$nor"]
@@ -521,7 +521,7 @@ func compileOp(name string, arg any, path string) (op, error) {
 		if !ok {
 			return op{}, condErrorf(path, "must be a condition or operator object, not %s", JSONKind(arg))
 		}
-		if isOperatorObject(m) && !hasLogical(m) {
+		if isOperatorObject(m) && !HasLogical(m) {
 			sub, err := compileValue(m, path, false)
 			if err != nil {
 				return op{}, err
