@@ -92,31 +92,24 @@ type API struct {
 }
 
 func (a API) get(ctx context.Context, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(a.BaseURL, "/")+path, nil)
+	body, err := a.do(ctx, http.MethodGet, path)
 	if err != nil {
 		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+a.Key)
-	hc := a.HTTP
-	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: HTTP %d: %s", path, resp.StatusCode, strings.TrimSpace(string(body)))
 	}
 	return json.Unmarshal(body, out)
 }
 
 func (a API) post(ctx context.Context, path string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(a.BaseURL, "/")+path, nil)
+	_, err := a.do(ctx, http.MethodPost, path)
+	return err
+}
+
+// do sends a request without a body with the API key and returns the answer's body,
+// or an error naming the request and lift's answer when it is not a 2xx.
+func (a API) do(ctx context.Context, method, path string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(a.BaseURL, "/")+path, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+a.Key)
 	hc := a.HTTP
@@ -125,14 +118,14 @@ func (a API) post(ctx context.Context, path string) error {
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("POST %s: HTTP %d: %s", path, resp.StatusCode, strings.TrimSpace(string(body)))
+		return nil, fmt.Errorf("%s %s: HTTP %d: %s", method, path, resp.StatusCode, strings.TrimSpace(string(body)))
 	}
-	return nil
+	return body, nil
 }
 
 // results is the part of GET /api/v1/experiments/{key}/results the report reads.

@@ -42,18 +42,14 @@ func traffic(e *experiments.Experiment) float64 {
 var statusOrder = map[string]int{experiments.StatusRunning: 0, experiments.StatusPaused: 1, experiments.StatusDraft: 2, experiments.StatusStopped: 3}
 
 func (d *Dashboard) experimentList(c echo.Context) error {
-	docs, err := d.Config.List(c.Request().Context(), experiments.KindExperiment)
+	list, err := listDocs[experiments.Experiment](c.Request().Context(), d, experiments.KindExperiment)
 	if err != nil {
 		return err
 	}
 	known, knowTypes := d.knownEventTypes(c.Request().Context())
-	rows := make([]experimentRow, 0, len(docs))
+	rows := make([]experimentRow, 0, len(list))
 	counts := map[string]int{}
-	for _, doc := range docs {
-		var e experiments.Experiment
-		if err := json.Unmarshal(doc, &e); err != nil {
-			return err
-		}
+	for _, e := range list {
 		r := experimentRow{Key: e.Key, Name: e.Name, Status: e.Status, Variants: len(e.Variants), Traffic: percent(traffic(&e)), Goal: "—", Type: e.Type,
 			VariantNames: variantNames(&e)}
 		if e.Goal != nil {
@@ -79,19 +75,11 @@ func (d *Dashboard) experimentList(c echo.Context) error {
 		heads = d.cache.headlines(c.Request().Context(), rows)
 		d.describeHeadlines(c.Request().Context(), rows, heads)
 	}
-	return render(c, http.StatusOK, experimentListView(d.page(c, "experiments", "Experiments"), rows, heads, counts, len(docs), filter))
+	return render(c, http.StatusOK, experimentListView(d.page(c, "experiments", "Experiments"), rows, heads, counts, len(list), filter))
 }
 
 func (d *Dashboard) loadExperiment(c echo.Context) (*experiments.Experiment, error) {
-	doc, err := d.Config.Get(c.Request().Context(), experiments.KindExperiment, c.Param("key"))
-	if err != nil {
-		return nil, err
-	}
-	var e experiments.Experiment
-	if err := json.Unmarshal(doc, &e); err != nil {
-		return nil, err
-	}
-	return &e, nil
+	return getDoc[experiments.Experiment](d, c, experiments.KindExperiment)
 }
 
 func (d *Dashboard) experimentDetail(c echo.Context) error {
@@ -119,17 +107,13 @@ func (d *Dashboard) experimentDetail(c echo.Context) error {
 
 // segmentKeys lists the attribute segments an experiment or flag rule may name.
 func (d *Dashboard) segmentKeys(c echo.Context) ([]string, error) {
-	docs, err := d.Config.List(c.Request().Context(), experiments.KindSegment)
+	list, err := listDocs[struct{ Key string }](c.Request().Context(), d, experiments.KindSegment)
 	if err != nil {
 		return nil, err
 	}
-	keys := make([]string, 0, len(docs))
-	for _, doc := range docs {
-		var s experiments.Segment
-		if err := json.Unmarshal(doc, &s); err != nil {
-			return nil, err
-		}
-		keys = append(keys, s.Key)
+	keys := make([]string, len(list))
+	for i, s := range list {
+		keys[i] = s.Key
 	}
 	return keys, nil
 }

@@ -62,7 +62,7 @@ func featureEvents(raw json.RawMessage) []string {
 }
 
 func (d *Dashboard) featureList(c echo.Context) error {
-	docs, err := d.Config.List(c.Request().Context(), experiments.KindFeature)
+	list, err := listDocs[experiments.Feature](c.Request().Context(), d, experiments.KindFeature)
 	if err != nil {
 		return err
 	}
@@ -70,12 +70,8 @@ func (d *Dashboard) featureList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	rows := make([]featureRow, 0, len(docs))
-	for _, doc := range docs {
-		var f experiments.Feature
-		if err := json.Unmarshal(doc, &f); err != nil {
-			return err
-		}
+	rows := make([]featureRow, 0, len(list))
+	for _, f := range list {
 		rows = append(rows, featureRow{Key: f.Key, Name: f.Name, Kind: f.Kind, Definition: describeFeature(&f), UsedBy: uses[f.Key]})
 	}
 	return render(c, http.StatusOK, featureListView(d.page(c, "features", "Features"), rows))
@@ -103,15 +99,7 @@ func featuresIn(cond json.RawMessage) []string {
 }
 
 func (d *Dashboard) loadFeature(c echo.Context) (*experiments.Feature, error) {
-	doc, err := d.Config.Get(c.Request().Context(), experiments.KindFeature, c.Param("key"))
-	if err != nil {
-		return nil, err
-	}
-	var f experiments.Feature
-	if err := json.Unmarshal(doc, &f); err != nil {
-		return nil, err
-	}
-	return &f, nil
+	return getDoc[experiments.Feature](d, c, experiments.KindFeature)
 }
 
 func (d *Dashboard) featureNew(c echo.Context) error {

@@ -253,16 +253,12 @@ type flagRow struct {
 }
 
 func (d *Dashboard) flagList(c echo.Context) error {
-	docs, err := d.Config.List(c.Request().Context(), experiments.KindFlag)
+	list, err := listDocs[experiments.Flag](c.Request().Context(), d, experiments.KindFlag)
 	if err != nil {
 		return err
 	}
-	rows := make([]flagRow, 0, len(docs))
-	for _, doc := range docs {
-		var fl experiments.Flag
-		if err := json.Unmarshal(doc, &fl); err != nil {
-			return err
-		}
+	rows := make([]flagRow, 0, len(list))
+	for _, fl := range list {
 		row := flagRow{Key: fl.Key, Name: fl.Name, Type: fl.Type, Default: valueText(fl.Type, fl.Default),
 			Enabled: fl.Enabled == nil || *fl.Enabled, Rules: len(fl.Rules)}
 		var rollouts, texts []string
@@ -279,15 +275,7 @@ func (d *Dashboard) flagList(c echo.Context) error {
 }
 
 func (d *Dashboard) loadFlag(c echo.Context) (*experiments.Flag, error) {
-	doc, err := d.Config.Get(c.Request().Context(), experiments.KindFlag, c.Param("key"))
-	if err != nil {
-		return nil, err
-	}
-	var fl experiments.Flag
-	if err := json.Unmarshal(doc, &fl); err != nil {
-		return nil, err
-	}
-	return &fl, nil
+	return getDoc[experiments.Flag](d, c, experiments.KindFlag)
 }
 
 func (d *Dashboard) showFlagForm(c echo.Context, status int, f *flagForm) error {
@@ -295,16 +283,12 @@ func (d *Dashboard) showFlagForm(c echo.Context, status int, f *flagForm) error 
 	if f.AllSegments, err = d.segmentKeys(c); err != nil {
 		return err
 	}
-	docs, err := d.Config.List(c.Request().Context(), experiments.KindExperiment)
+	list, err := listDocs[struct{ Key string }](c.Request().Context(), d, experiments.KindExperiment)
 	if err != nil {
 		return err
 	}
 	f.AllExperiments = f.AllExperiments[:0]
-	for _, doc := range docs {
-		var e struct{ Key string }
-		if err := json.Unmarshal(doc, &e); err != nil {
-			return err
-		}
+	for _, e := range list {
 		f.AllExperiments = append(f.AllExperiments, e.Key)
 	}
 	title := "New feature flag"

@@ -46,7 +46,7 @@ type groupRow struct {
 }
 
 func (d *Dashboard) groupList(c echo.Context) error {
-	docs, err := d.Config.List(c.Request().Context(), experiments.KindSavedGroup)
+	list, err := listDocs[experiments.SavedGroup](c.Request().Context(), d, experiments.KindSavedGroup)
 	if err != nil {
 		return err
 	}
@@ -54,12 +54,8 @@ func (d *Dashboard) groupList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	rows := make([]groupRow, 0, len(docs))
-	for _, doc := range docs {
-		var g experiments.SavedGroup
-		if err := json.Unmarshal(doc, &g); err != nil {
-			return err
-		}
+	rows := make([]groupRow, 0, len(list))
+	for _, g := range list {
 		sample := make([]string, 0, 3)
 		typ := groupTypeOf(g.Values)
 		for _, v := range g.Values[:min(3, len(g.Values))] {
@@ -152,15 +148,7 @@ func groupsIn(cond json.RawMessage) []string {
 }
 
 func (d *Dashboard) loadGroup(c echo.Context) (*experiments.SavedGroup, error) {
-	doc, err := d.Config.Get(c.Request().Context(), experiments.KindSavedGroup, c.Param("key"))
-	if err != nil {
-		return nil, err
-	}
-	var g experiments.SavedGroup
-	if err := json.Unmarshal(doc, &g); err != nil {
-		return nil, err
-	}
-	return &g, nil
+	return getDoc[experiments.SavedGroup](d, c, experiments.KindSavedGroup)
 }
 
 func (d *Dashboard) groupNew(c echo.Context) error {

@@ -77,16 +77,12 @@ type SegmentActivity interface {
 }
 
 func (d *Dashboard) segmentList(c echo.Context) error {
-	docs, err := d.Config.List(c.Request().Context(), experiments.KindSegment)
+	list, err := listDocs[experiments.Segment](c.Request().Context(), d, experiments.KindSegment)
 	if err != nil {
 		return err
 	}
-	rows := make([]segmentRow, 0, len(docs))
-	for _, doc := range docs {
-		var s experiments.Segment
-		if err := json.Unmarshal(doc, &s); err != nil {
-			return err
-		}
+	rows := make([]segmentRow, 0, len(list))
+	for _, s := range list {
 		r := segmentRow{Key: s.Key, Name: s.Name, Kind: s.Kind, Definition: compactJSON(s.Condition)}
 		switch {
 		case !s.IsPublished():
@@ -106,15 +102,7 @@ func (d *Dashboard) segmentList(c echo.Context) error {
 }
 
 func (d *Dashboard) loadSegment(c echo.Context) (*experiments.Segment, error) {
-	doc, err := d.Config.Get(c.Request().Context(), experiments.KindSegment, c.Param("key"))
-	if err != nil {
-		return nil, err
-	}
-	var s experiments.Segment
-	if err := json.Unmarshal(doc, &s); err != nil {
-		return nil, err
-	}
-	return &s, nil
+	return getDoc[experiments.Segment](d, c, experiments.KindSegment)
 }
 
 func (d *Dashboard) segmentNew(c echo.Context) error {
