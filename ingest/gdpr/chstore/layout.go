@@ -23,9 +23,9 @@ const localSuffix = "_local"
 // share them through ZooKeeper; what must hold on every replica (a mutation done, no
 // row left) is checked on each, through a pool to it alone.
 type layout struct {
-	cluster string // "" on one server
-	shards  []shard
-	opened  *chconn.Layout // the shards' pools
+	cluster    string // "" on one server
+	shards     []shard
+	shardPools *chconn.Layout // the pools of the shards
 	// replicaConns are the pools to single replicas, closed with the store.
 	replicaConns []driver.Conn
 }
@@ -61,7 +61,7 @@ func (s *Store) layout(ctx context.Context) (*layout, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gdpr/chstore: find the tables' layout: %w", err)
 	}
-	l := &layout{cluster: cl.Cluster, opened: cl}
+	l := &layout{cluster: cl.Cluster, shardPools: cl}
 	if cl.Cluster == "" {
 		l.shards = []shard{{conn: s.conn, replicas: []replica{{conn: s.conn}}}}
 	}
@@ -83,7 +83,7 @@ func (s *Store) layout(ctx context.Context) (*layout, error) {
 }
 
 func (l *layout) close() {
-	l.opened.Close()
+	l.shardPools.Close()
 	for _, c := range l.replicaConns {
 		c.Close()
 	}
