@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -105,28 +104,13 @@ func (s *Store) tables(ctx context.Context) (*layout, error) {
 	if s.layout != nil {
 		return s.layout, nil
 	}
-	cluster, err := chconn.ClusterOf(ctx, s.conn, "events")
+	cl, err := chconn.OpenLayout(ctx, s.conn, s.database, 10*time.Minute)
 	if err != nil {
 		return nil, err
 	}
-	if cluster == "" {
-		s.layout = &layout{genSQL: generationSQL}
-		return s.layout, nil
-	}
-	shards, err := chconn.Topology(ctx, s.conn, cluster)
-	if err != nil {
-		return nil, err
-	}
-	l := &layout{genSQL: clusterGenerationSQL(s.database, shards)}
-	for _, sh := range shards {
-		c, err := chconn.Open(strings.Join(sh.Replicas, ","), s.database, 10*time.Minute)
-		if err != nil {
-			for _, c := range l.shards {
-				c.Close()
-			}
-			return nil, err
-		}
-		l.shards = append(l.shards, c)
+	l := &layout{genSQL: generationSQL, shards: cl.Conns}
+	if cl.Cluster != "" {
+		l.genSQL = clusterGenerationSQL(s.database, cl.Shards)
 	}
 	s.layout = l
 	return l, nil

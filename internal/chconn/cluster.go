@@ -2,10 +2,12 @@ package chconn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
@@ -75,4 +77,53 @@ func Topology(ctx context.Context, conn driver.Conn, cluster string) ([]Shard, e
 		return nil, fmt.Errorf("cluster %s: not in system.clusters", cluster)
 	}
 	return shards, nil
+}
+
+// Layout is where a database's tables live: on the one server lift is connected to,
+// or on the shards of a cluster.
+type Layout struct {
+	// Cluster is the cluster events is a Distributed table on; "" on one server.
+	Cluster string
+	// Shards are the cluster's shards and Conns a connection pool to the database on
+	// each, over the shard's replicas, in the same order. Both are empty on one
+	// server.
+	Shards []Shard
+	Conns  []driver.Conn
+}
+
+// OpenLayout finds out, through conn to database, whether lift runs on a cluster
+// (ClusterOf events) and then opens a pool to every shard of it (Topology), whose
+// queries time out after readTimeout. It returns an error, and leaves no pool open,
+// if events does not exist, the cluster is unknown or the server cannot be reached.
+func OpenLayout(ctx context.Context, conn driver.Conn, database string, readTimeout time.Duration) (*Layout, error) {
+	cluster, err := ClusterOf(ctx, conn, "events")
+	if err != nil {
+		return nil, err
+	}
+	if cluster == "" {
+		return &Layout{}, nil
+	}
+	shards, err := Topology(ctx, conn, cluster)
+	if err != nil {
+		return nil, err
+	}
+	l := &Layout{Cluster: cluster, Shards: shards}
+	for _, sh := range shards {
+		c, err := Open(strings.Join(sh.Replicas, ","), database, readTimeout)
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		l.Conns = append(l.Conns, c)
+	}
+	return l, nil
+}
+
+// Close closes the shards' pools.
+func (l *Layout) Close() error {
+	var errs []error
+	for _, c := range l.Conns {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,11 +34,16 @@ func (p *policies) Drops(context.Context, int) ([]gdpr.Drop, error) { return p.d
 
 // Retention on ClickHouse 18.16: partitions whose newest row is past the table's
 // retention are dropped whole, from raw tables and aggregates alike; newer ones and
-// tables not partitioned by time stay.
+// tables not partitioned by time stay. On the cluster the events of alice (shard 1)
+// and u (shard 2) put every month's partition of events on both shards: retention
+// reports and records each once, under events, and drops it from both.
 func TestRetention(t *testing.T) {
 	t.Parallel()
-	addr, db := testenv.ClickHouse(t)
-	sink, err := chsink.Open(addr, db)
+	onBoth(t, testRetention)
+}
+
+func testRetention(t *testing.T, st storage) {
+	sink, err := chsink.Open(st.addr, st.db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,6 +53,7 @@ func TestRetention(t *testing.T) {
 	for _, at := range []time.Time{now.AddDate(-2, 0, 0), now.AddDate(0, -14, 0), now.AddDate(0, -6, 0), now} {
 		batch = append(batch,
 			ingest.Event{ID: ingest.NewID(), Type: ingest.TypeClick, UserID: "u", Timestamp: at, ReceivedAt: at},
+			ingest.Event{ID: ingest.NewID(), Type: ingest.TypeClick, UserID: "alice", Timestamp: at, ReceivedAt: at},
 			ingest.Event{ID: ingest.NewID(), Type: ingest.TypeExposure, UserID: "u" + at.Format("0601"), Timestamp: at, ReceivedAt: at,
 				Exposure: &ingest.Exposure{Experiment: "hero", Variant: "a", AssignmentProbability: 1}})
 	}
@@ -54,7 +61,14 @@ func TestRetention(t *testing.T) {
 	if err := sink.Insert(ctx, batch); err != nil {
 		t.Fatal(err)
 	}
-	s, err := chstore.Open(addr, db)
+	st.sync(t)
+	const old = "SELECT count() FROM %s WHERE ts < '2025-06-15 12:00:00'"
+	for r, n := range st.countEach(t, old, "events") {
+		if want := map[int]uint64{0: 4, 1: 2, 2: 2}[r.shard]; n != want {
+			t.Fatalf("%+v holds %d old events, want %d", r, n, want)
+		}
+	}
+	s, err := chstore.Open(st.addr, st.db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +85,8 @@ func TestRetention(t *testing.T) {
 	for _, tr := range o.Tables {
 		byTable[tr.Table] = tr
 	}
-	if ev := byTable["events"]; ev.Months != 13 || !ev.Default || ev.Method != "partitions" || ev.Partitions != 4 || !ev.Oldest.Before(now.AddDate(-1, -11, 0)) {
+	if ev := byTable["events"]; ev.Months != 13 || !ev.Default || ev.Method != "partitions" || ev.Partitions != 4 || ev.Rows != 8 ||
+		!ev.Oldest.Before(now.AddDate(-1, -11, 0)) {
 		t.Errorf("events: %+v", ev)
 	}
 	if x := byTable["exposures"]; x.Months != 3 || x.Default {
@@ -83,37 +98,57 @@ func TestRetention(t *testing.T) {
 	if _, ok := byTable[migrations.VersionTable]; ok {
 		t.Error("the migrations table is subject to retention")
 	}
+	for table := range byTable {
+		if strings.HasSuffix(table, "_local") {
+			t.Errorf("retention reports the cluster's local table %s", table)
+		}
+	}
 
 	drops, err := r.Enforce(ctx)
 	if err != nil {
 		t.Fatal(err)
-	}
-	conn := migrations.OpenClickHouse(addr, db)
-	defer conn.Close()
-	count := func(q string) uint64 {
-		var n uint64
-		if err := conn.QueryRow(q).Scan(&n); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-		return n
 	}
 	// events: 13 months keep the 6-month-old and current rows; exposures: 3 months
 	// keep the current one; daily aggregates follow their day; first_exposures
 	// (13 months, by first_ts) loses its rows through a mutation.
 	deadline := time.Now().Add(time.Minute)
 	for q, want := range map[string]uint64{
-		"SELECT count() FROM events":          2,
-		"SELECT count() FROM exposures":       1,
-		"SELECT count() FROM daily_events":    2,
-		"SELECT count() FROM first_exposures": 2,
+		"SELECT count() FROM events":                                            4,
+		"SELECT count() FROM exposures":                                         1,
+		"SELECT count() FROM (SELECT day FROM daily_events GROUP BY day, type)": 2,
+		"SELECT count() FROM first_exposures":                                   2,
 	} {
-		testenv.Poll(time.Until(deadline), func() bool { return count(q) == want })
-		if got := count(q); got != want {
+		testenv.Poll(time.Until(deadline), func() bool { return st.count(t, q) == want })
+		if got := st.count(t, q); got != want {
 			t.Errorf("%s = %d, want %d", q, got, want)
 		}
 	}
 	if len(drops) != len(p.drops) || len(drops) < 6 {
 		t.Errorf("drops %+v, recorded %+v", drops, p.drops)
+	}
+	var eventDrops int
+	for _, d := range p.drops {
+		if d.Table == "events" {
+			eventDrops++
+			if d.Rows != 2 {
+				t.Errorf("drop %+v: want the 2 rows of both shards", d)
+			}
+		}
+	}
+	if eventDrops != 2 {
+		t.Errorf("recorded %d drops of events, want 2: %+v", eventDrops, p.drops)
+	}
+	// Every replica lost the old partitions and kept the others.
+	st.sync(t)
+	for r, n := range st.countEach(t, old, "events") {
+		if n != 0 {
+			t.Errorf("%+v still holds %d old events", r, n)
+		}
+	}
+	for r, n := range st.countEach(t, "SELECT count() FROM %s", "events") {
+		if want := map[int]uint64{0: 4, 1: 2, 2: 2}[r.shard]; n != want {
+			t.Errorf("%+v holds %d events, want %d", r, n, want)
+		}
 	}
 	// A second run finds nothing more to drop.
 	if again, err := r.Enforce(ctx); err != nil || len(again) != 0 {
