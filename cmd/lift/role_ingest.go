@@ -22,6 +22,5 @@ func (s *server) startIngest() error {
 	// processes one records at a time (a single-active-consumer queue).
 	deadLog := &amqpbus.DeadLetterLog{URL: s.cfg.AMQPURL, Sink: sink, Log: s.log, Privacy: s.privacy}
 	s.pipeline.Go(func() { deadLog.Run(s.pipeCtx) })
-	s.ready["clickhouse"] = sink.Ping
 	return nil
 }
