@@ -38,6 +38,7 @@ type Rabbit struct {
 // minute).
 func StartRabbit(t testing.TB, consumerTimeout time.Duration) *Rabbit {
 	t.Helper()
+	testenv.Integration(t) // before the slow start, not after
 	dir := t.TempDir()
 	r := &Rabbit{t: t, dir: dir, Port: freePort(t)}
 	dist := freePort(t)
