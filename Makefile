@@ -19,6 +19,10 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEMPL := github.com/a-h/templ/cmd/templ@v0.3.1100
 FUZZTIME ?= 10s
 BENCH_OUT ?= docs/benchmarks.md
+# The tests that kill nodes of the local ClickHouse cluster run only with this set,
+# in make test's serial step and in make chaos (internal/chaos/cluster.go).
+CLUSTER_FAULTS := LIFT_TEST_CLUSTER_FAULTS=1
+CLUSTER_FAULT_TESTS := ^TestCluster(ReplicaKilled|ShardDown)$$
 
 # make run's settings; the same defaults as lift's own.
 LIFT_HTTP_ADDR ?= 127.0.0.1:8080
@@ -75,6 +79,9 @@ test: services cluster
 	# and ClickHouse hard (the simulators, results pages) and internal/chaos (its private
 	# servers and timed faults) do not call t.Parallel and run one at a time.
 	$(GO) test -race -count=1 -parallel 4 -timeout 60m ./...
+	# The fault tests of the ClickHouse cluster kill its nodes (and restart them), so
+	# they run alone, after everything else that uses the cluster (docs/ops/chaos.md).
+	$(CLUSTER_FAULTS) $(GO) test -race -count=1 -timeout 30m -run '$(CLUSTER_FAULT_TESTS)' ./internal/chaos
 
 test-short:
 	$(GO) test -short -count=1 ./...
@@ -123,10 +130,12 @@ bench: services
 	scripts/benchmarks '$(BENCH_OUT)'
 
 # The reliability suite at the issue's sizes (make test runs it reduced, as part of
-# ./...): private RabbitMQ, ClickHouse and Postgres instances, so the shared ones are
-# never stopped. Prints one CHAOS line of figures per scenario at the end.
-chaos: services
-	LIFT_CHAOS=full $(GO) test -v -count=1 -timeout 60m ./internal/chaos 2>&1 | tee chaos.log
+# ./..., and the cluster's fault tests in its serial step): private RabbitMQ,
+# ClickHouse and Postgres instances, so the shared ones are never stopped, except the
+# local cluster's nodes, which the cluster scenarios kill and restart. Prints one
+# CHAOS line of figures per scenario at the end.
+chaos: services cluster
+	LIFT_CHAOS=full $(CLUSTER_FAULTS) $(GO) test -v -count=1 -timeout 90m ./internal/chaos 2>&1 | tee chaos.log
 	echo
 	grep -h '^ *[a-z_]*\.go:[0-9]*: CHAOS ' chaos.log | sed 's/^ *[a-z_]*\.go:[0-9]*: //'
 

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/liftlab/lift/experiments"
+	"github.com/liftlab/lift/internal/derrors"
 	"github.com/liftlab/lift/web"
 	"github.com/liftlab/lift/web/auth"
 )
@@ -372,6 +374,10 @@ func TestHealthHandlers(t *testing.T) {
 	down := func(context.Context) map[string]error {
 		return map[string]error{"postgres": errors.New("connection refused"), "clickhouse": nil}
 	}
+	// As cmd/lift reports a dead ClickHouse shard to an ingest or worker process.
+	shardDown := func(context.Context) map[string]error {
+		return map[string]error{"postgres": nil, "clickhouse": fmt.Errorf("%w: shard 2 of cluster lift down (ch3:9000: connection refused; ch4:9000: connection refused)", derrors.ErrUnavailable)}
+	}
 	tests := []struct {
 		name   string
 		opts   handlerOpts
@@ -385,6 +391,8 @@ func TestHealthHandlers(t *testing.T) {
 		{"readyz degraded keeps serving", handlerOpts{ready: down}, "/readyz", http.StatusOK,
 			`{"status":"degraded","checks":{"postgres":"error: connection refused","clickhouse":"ok"}}`},
 		{"readyz before any snapshot", handlerOpts{noLoad: true}, "/readyz", http.StatusServiceUnavailable, `{"status":"unavailable","checks":{}}`},
+		{"readyz unavailable", handlerOpts{ready: shardDown}, "/readyz", http.StatusServiceUnavailable,
+			`{"status":"unavailable","checks":{"postgres":"ok","clickhouse":"error: unavailable: shard 2 of cluster lift down (ch3:9000: connection refused; ch4:9000: connection refused)"}}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -38,7 +38,8 @@ type Deps struct {
 	Keys      KeyLookup
 	Manager   experiments.Manager
 	KeyStore  auth.KeyStore
-	// Ready reports the health of each dependency by name (nil error = healthy).
+	// Ready reports the health of each dependency by name (nil error = healthy). An
+	// error degrades /readyz; one of kind derrors.ErrUnavailable makes it answer 503.
 	Ready func(ctx context.Context) map[string]error
 	// Registry receives the server's metrics; /metrics serves it, unless AdminMetrics
 	// says the admin listener (Admin, LIFT_ADMIN_ADDR) does, and only it.

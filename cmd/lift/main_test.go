@@ -601,13 +601,14 @@ func TestHealthAndMetrics(t *testing.T) {
 		Checks map[string]string
 	}
 	anon.want(200, "GET", "/readyz", "", &ready)
-	if ready.Status != "ok" || ready.Checks["postgres"] != "ok" {
+	if ready.Status != "ok" || ready.Checks["postgres"] != "ok" || ready.Checks["clickhouse"] != "ok" {
 		t.Errorf("readyz: %+v", ready)
 	}
 	f.client.want(200, "POST", "/v1/decide", `{"user_id":"u1"}`, nil)
 	resp := anon.do("GET", "/metrics", "", nil)
 	body, _ := io.ReadAll(resp.Body)
-	for _, want := range []string{"lift_decide_duration_seconds_count 1", "lift_snapshot_age_seconds"} {
+	for _, want := range []string{"lift_decide_duration_seconds_count 1", "lift_snapshot_age_seconds",
+		`lift_clickhouse_replica_up{replica="` + f.env["LIFT_CLICKHOUSE_ADDR"] + `",shard="1"} 1`} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

@@ -28,7 +28,9 @@ import (
 	gdprpg "github.com/liftlab/lift/ingest/gdpr/pgstore"
 	ingestpg "github.com/liftlab/lift/ingest/pgstore"
 	"github.com/liftlab/lift/ingest/typereg"
+	"github.com/liftlab/lift/internal/chconn"
 	"github.com/liftlab/lift/internal/config"
+	"github.com/liftlab/lift/internal/derrors"
 	"github.com/liftlab/lift/internal/logctx"
 	segstore "github.com/liftlab/lift/segments/pgstore"
 	"github.com/liftlab/lift/segments/webhooks"
@@ -132,6 +134,10 @@ type server struct {
 	subjects  *gdpr.Subjects
 	retention *gdpr.Retention
 
+	// chHealth probes every ClickHouse server (each replica of each shard on a
+	// cluster) for /readyz, the metrics and the ingest consumers.
+	chHealth *chconn.Health
+
 	// ready are the /readyz checks; deps what the HTTP handler is built from.
 	ready map[string]func(context.Context) error
 	deps  web.Deps
@@ -233,12 +239,35 @@ func newServer(ctx context.Context, cfg config.Config, role string, stderr io.Wr
 		go recpg.Follow(watchCtx, cfg.PostgresURL, s.models, cfg.Resync, log)
 	}
 
+	if s.chHealth, err = chconn.NewHealth(cfg.ClickHouseAddr, cfg.ClickHouseDB, cfg.ClickHouseCluster); err != nil {
+		s.close()
+		return nil, err
+	}
+	s.onClose(func() { s.chHealth.Close() })
+	s.reg.MustRegister(s.chHealth)
+	s.ready["clickhouse"] = s.clickHouseReady
+
 	s.metrics = ingest.NewMetrics(s.reg)
 	if s.privacy, err = newPrivacy(cfg, ingest.NewPrivacyMetrics(s.reg)); err != nil {
 		s.close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// clickHouseReady is the /readyz check of ClickHouse (docs/deploy.md, "Health of a
+// cluster"). A replica that is down or read-only degrades every role. A shard none of
+// whose replicas answers (on one server: the server down) makes the ingest and worker
+// roles unavailable, 503, since they can neither store nor read its users' rows. The
+// api and all roles, which serve decisions, stay ready and degraded: they decide from
+// their snapshot, and taking them out of a load balancer would turn a database
+// outage into a decision outage.
+func (s *server) clickHouseReady(ctx context.Context) error {
+	err := s.chHealth.Check(ctx).Err()
+	if errors.Is(err, chconn.ErrShardDown) && !s.runs("api") {
+		return fmt.Errorf("%w: %w", derrors.ErrUnavailable, err)
+	}
+	return err
 }
 
 // openStorage opens the ClickHouse stores the results, the bandit updater, erasure,

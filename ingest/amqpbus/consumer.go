@@ -21,6 +21,13 @@ const drainTimeout = 10 * time.Second
 // the sink fails it holds its deliveries and retries with backoff, so an outage
 // neither requeues nor dead-letters anything and the backlog waits in the queue.
 // Several consumers may run against the same queue.
+//
+// An outage longer than the broker's consumer_timeout (30 minutes by default) ends
+// the session: the broker closes the channel and returns the held deliveries, which
+// counts one delivery each towards DeliveryLimit. So that a long outage costs a
+// message at most that one count, however many timeouts it lasts, a new session
+// takes deliveries only once Ready says the sink can store them; meanwhile the
+// backlog waits in the queue.
 type Consumer struct {
 	URL     string
 	Queue   string // default lift.ingest
@@ -31,6 +38,11 @@ type Consumer struct {
 	// Privacy protects events that backends published raw and leaves out those
 	// without analytics consent; nil: all stored as published.
 	Privacy *ingest.Privacy
+	// Ready, when set, reports whether the sink can store events now (on a
+	// ClickHouse cluster: every shard has a replica that answers). A session polls
+	// it before it starts consuming, every ReadyPoll (default 1 s).
+	Ready     func(context.Context) error
+	ReadyPoll time.Duration
 
 	// BatchRows: insert once this many rows are buffered (default 10,000). While the
 	// previous batch is still being inserted, the next one grows to at most
@@ -58,6 +70,9 @@ func (c *Consumer) defaults() {
 	}
 	if c.Prefetch <= 0 {
 		c.Prefetch = 1000
+	}
+	if c.ReadyPoll <= 0 {
+		c.ReadyPoll = time.Second
 	}
 }
 
@@ -116,17 +131,22 @@ func (c *Consumer) session(ctx context.Context) error {
 	if err := dead.Confirm(false); err != nil {
 		return err
 	}
+	closed := conn.NotifyClose(make(chan *amqp.Error, 1))
+	// The broker closes the channel alone, e.g. on its consumer_timeout.
+	chClosed := ch.NotifyClose(make(chan *amqp.Error, 1))
+	go c.sampleDepth(ctx, conn)
+	if err := c.waitReady(ctx, closed); err != nil {
+		return err
+	}
 	deliveries, err := ch.Consume(c.Queue, "", false, false, false, false, nil)
 	if err != nil {
 		return err
 	}
 	s := &session{Consumer: c, dead: dead}
-	go c.sampleDepth(ctx, conn)
 	c.Log.Info("ingest consumer started", "queue", c.Queue)
 
 	p := newPipeline(s, ch)
 	defer p.stop()
-	closed := conn.NotifyClose(make(chan *amqp.Error, 1))
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	due := false
@@ -142,6 +162,8 @@ func (c *Consumer) session(ctx context.Context) error {
 			return p.drain()
 		case err := <-closed:
 			return fmt.Errorf("connection closed: %v", err)
+		case err := <-chClosed:
+			return fmt.Errorf("channel closed: %v", err)
 		case d, ok := <-in:
 			if !ok {
 				return errors.New("delivery channel closed")
@@ -162,6 +184,36 @@ func (c *Consumer) session(ctx context.Context) error {
 			timer.Stop()
 			due = false
 			p.start()
+		}
+	}
+}
+
+// waitReady returns once Ready reports the sink ready (at once without Ready), or
+// with an error when ctx ends or the connection closes. It logs when it starts
+// waiting and when it is done.
+func (c *Consumer) waitReady(ctx context.Context, closed <-chan *amqp.Error) error {
+	if c.Ready == nil {
+		return nil
+	}
+	var since time.Time
+	for {
+		err := c.Ready(ctx)
+		if err == nil {
+			if !since.IsZero() {
+				c.Log.Info("ingest consumer: storage is back; consuming", "waited", time.Since(since).Round(time.Millisecond))
+			}
+			return nil
+		}
+		if since.IsZero() {
+			since = time.Now()
+			c.Log.Warn("ingest consumer: storage cannot take inserts; leaving the backlog in the queue until it can", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-closed:
+			return fmt.Errorf("connection closed: %v", err)
+		case <-time.After(c.ReadyPoll):
 		}
 	}
 }

@@ -3,19 +3,23 @@ package amqpbus_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/liftlab/lift/ingest"
 	"github.com/liftlab/lift/ingest/amqpbus"
+	"github.com/liftlab/lift/ingest/chsink"
 	"github.com/liftlab/lift/internal/testenv"
 )
 
@@ -286,4 +290,46 @@ func TestPoisonMessageDeadLettered(t *testing.T) {
 		deaths[0].(amqp.Table)["reason"] != "delivery_limit" {
 		t.Errorf("dead letter %q with x-death %v, want the message and reason delivery_limit", msg.Body, msg.Headers["x-death"])
 	}
+}
+
+// A consumer whose Ready fails (ClickHouse, or a shard of it, down) takes no
+// delivery, so the backlog stays in the queue, counting no delivery attempt; once
+// Ready succeeds it stores everything.
+func TestConsumerWaitsForReady(t *testing.T) {
+	t.Parallel()
+	url := testenv.AMQPURL(t)
+	addr, db := testenv.ClickHouse(t)
+	pub := startPublisher(t, url)
+	ch := openCH(t, addr, db)
+	publishAll(t, pub, makeEvents(1000, ingest.TypeClick))
+	const messages = 10 // publishAll sends 100 events a message
+
+	var ready atomic.Bool
+	var asked atomic.Int32
+	sink, err := chsink.Open(addr, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &amqpbus.Consumer{URL: url, Sink: sink, Log: quiet, Metrics: ingest.NewMetrics(prometheus.NewRegistry()),
+		BatchWait: 100 * time.Millisecond, ReadyPoll: 50 * time.Millisecond,
+		Ready: func(context.Context) error {
+			asked.Add(1)
+			if !ready.Load() {
+				return errors.New("shard 2 of cluster lift down")
+			}
+			return nil
+		}}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done; sink.Close() })
+
+	testenv.Eventually(t, 10*time.Second, "the consumer asking Ready", func() bool { return asked.Load() >= 5 })
+	if n := queueDepth(t, url, amqpbus.IngestQueue); n != messages {
+		t.Errorf("%d messages ready in lift.ingest while the sink is not ready, want all %d", n, messages)
+	}
+	ready.Store(true)
+	testenv.Eventually(t, 30*time.Second, "every event stored once ready", func() bool {
+		return queueDepth(t, url, amqpbus.IngestQueue) == 0 && queryInt(t, ch, "SELECT count() FROM events FINAL") == 1000
+	})
 }

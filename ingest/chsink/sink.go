@@ -33,9 +33,6 @@ func Open(addr, database string) (*Sink, error) {
 // Close closes the connections.
 func (s *Sink) Close() error { return s.conn.Close() }
 
-// Ping checks that ClickHouse answers, for /readyz.
-func (s *Sink) Ping(ctx context.Context) error { return s.conn.Ping(ctx) }
-
 // Insert writes the batch, events and exposures each in one insert. Duplicates
 // within the batch are removed first (materialized views see every inserted row);
 // duplicates across batches collapse in the ReplacingMergeTree tables. It returns an

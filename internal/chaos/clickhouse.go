@@ -27,6 +27,7 @@ type ClickHouse struct {
 // StartClickHouse starts a private server and kills it when the test ends.
 func StartClickHouse(t testing.TB) *ClickHouse {
 	t.Helper()
+	testenv.Integration(t) // before the slow start, not after
 	dir := t.TempDir()
 	c := &ClickHouse{t: t, dir: dir, Port: freePort(t)}
 	conf, err := os.ReadFile("/etc/clickhouse-server/config.xml")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/liftlab/lift/internal/testenv"
 	"github.com/liftlab/lift/migrations"
 )
 
@@ -28,6 +29,7 @@ const pgBin = "/usr/lib/postgresql/15/bin/"
 // StartPostgres creates and starts a private cluster and stops it when the test ends.
 func StartPostgres(t testing.TB) *Postgres {
 	t.Helper()
+	testenv.Integration(t) // before the slow start, not after
 	dir, err := os.MkdirTemp("", "lift-chaos-pg-")
 	if err != nil {
 		t.Fatal(err)

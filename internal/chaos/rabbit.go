@@ -34,15 +34,22 @@ type Rabbit struct {
 
 // StartRabbit boots a private node and kills it when the test ends. ConsumerTimeout
 // is the broker's consumer_timeout (deliveries unacknowledged for longer close the
-// channel).
+// channel), checked every quarter of it (at least every second, at most every
+// minute).
 func StartRabbit(t testing.TB, consumerTimeout time.Duration) *Rabbit {
 	t.Helper()
+	testenv.Integration(t) // before the slow start, not after
 	dir := t.TempDir()
 	r := &Rabbit{t: t, dir: dir, Port: freePort(t)}
 	dist := freePort(t)
 	r.Node = fmt.Sprintf("liftchaos%d@localhost", r.Port)
 	conf := fmt.Sprintf("listeners.tcp.local = 127.0.0.1:%d\nconsumer_timeout = %d\n", r.Port, consumerTimeout.Milliseconds())
-	for name, content := range map[string]string{"rabbitmq.conf": conf, "enabled_plugins": "[].\n", "rabbitmq-env.conf": ""} {
+	// Channels check the consumer timeout on their tick, once a minute by default,
+	// so a timeout under a minute needs a faster tick to fire when it says.
+	tick := min(time.Minute, max(consumerTimeout/4, time.Second))
+	advanced := fmt.Sprintf("[{rabbit, [{channel_tick_interval, %d}]}].\n", tick.Milliseconds())
+	for name, content := range map[string]string{"rabbitmq.conf": conf, "advanced.config": advanced,
+		"enabled_plugins": "[].\n", "rabbitmq-env.conf": ""} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -56,6 +63,7 @@ func StartRabbit(t testing.TB, consumerTimeout time.Duration) *Rabbit {
 		"RABBITMQ_CTL_DIST_PORT_MIN="+strconv.Itoa(dist+1), "RABBITMQ_CTL_DIST_PORT_MAX="+strconv.Itoa(dist+11),
 		"RABBITMQ_CONF_ENV_FILE="+filepath.Join(dir, "rabbitmq-env.conf"),
 		"RABBITMQ_CONFIG_FILE="+filepath.Join(dir, "rabbitmq.conf"),
+		"RABBITMQ_ADVANCED_CONFIG_FILE="+filepath.Join(dir, "advanced.config"),
 		"RABBITMQ_ENABLED_PLUGINS_FILE="+filepath.Join(dir, "enabled_plugins"),
 		"RABBITMQ_MNESIA_BASE="+filepath.Join(dir, "mnesia"),
 		"RABBITMQ_LOG_BASE="+filepath.Join(dir, "log"),
