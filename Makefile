@@ -5,7 +5,8 @@
 # make test-short  unit tests only, no services
 # make lint        gofmt, go mod tidy, go vet, staticcheck, templ drift, compose file check
 #                  (docker compose config or scripts/composecheck); CI runs it before make test
-# make bench       every benchmark; rewrites docs/benchmarks.md
+# make bench       every benchmark, on one ClickHouse server and the local cluster;
+#                  rewrites docs/benchmarks.md
 # make chaos       the reliability suite at full size (docs/ops/chaos.md)
 # make fuzz        every fuzz target for FUZZTIME each
 # make build       bin/lift
@@ -125,7 +126,7 @@ lint:
 		fi
 	done
 
-bench: services
+bench: services cluster
 	scripts/tools wrk
 	scripts/benchmarks '$(BENCH_OUT)'
 

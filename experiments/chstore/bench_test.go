@@ -31,8 +31,22 @@ import (
 //   - unchanged: computed before, no rows since;
 //   - traffic: after 1,000 exposures and 100 purchases arrived (about ten seconds
 //     of a busy experiment), inserted before each iteration with the timer stopped.
+//
+// Each runs on the single server ("single") and on the same rows on the local cluster
+// ("cluster", docs/deploy.md), where lift computes the leaves on each shard and plain
+// reads the Distributed tables.
 func BenchmarkMetric10M(b *testing.B) {
-	addr, db := benchdata.ClickHouse(b)
+	b.Run("single", func(b *testing.B) {
+		addr, db := benchdata.ClickHouse(b)
+		metric10M(b, addr, db)
+	})
+	b.Run("cluster", func(b *testing.B) {
+		addr, db := benchdata.ClickHouseCluster(b)
+		metric10M(b, addr, db)
+	})
+}
+
+func metric10M(b *testing.B, addr, db string) {
 	store, err := chstore.Open(addr, db)
 	if err != nil {
 		b.Fatal(err)
@@ -121,8 +135,21 @@ func BenchmarkMetric10M(b *testing.B) {
 // a revenue metric and a guardrail with a property condition (all on purchases, so
 // computed in one pass), each overall and the goal by day and by segment, with the
 // statistics, after the traffic of BenchmarkMetric10M's "traffic" case arrived.
+// "single" reads the single server, "cluster" the same rows on the local cluster (2
+// shards × 2 replicas, docs/deploy.md), where the leaves are computed on each shard
+// and the traffic is inserted through the Distributed tables and replicated.
 func BenchmarkResults10M(b *testing.B) {
-	addr, db := benchdata.ClickHouse(b)
+	b.Run("single", func(b *testing.B) {
+		addr, db := benchdata.ClickHouse(b)
+		results10M(b, addr, db)
+	})
+	b.Run("cluster", func(b *testing.B) {
+		addr, db := benchdata.ClickHouseCluster(b)
+		results10M(b, addr, db)
+	})
+}
+
+func results10M(b *testing.B, addr, db string) {
 	store, err := chstore.Open(addr, db)
 	if err != nil {
 		b.Fatal(err)

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/liftlab/lift/internal/chconn"
 )
@@ -302,23 +304,26 @@ func (s *Store) computeLeaves(ctx context.Context, ms []metric, chunk []uint32, 
 	if err != nil {
 		return nil, err
 	}
-	query, conns := leafQuery(ms, chunk), []driver.Conn{s.conn}
-	if len(l.shards) > 0 {
-		// A leaf is a set of users and a user's rows live on one shard, so each
-		// shard computes its leaves from its local tables, where the bucket column
-		// is an index (in the Distributed tables it is an ALIAS).
-		query, conns = localLeafQuery(query), l.shards
+	if len(l.shards) == 0 {
+		return out, s.scanLeaves(ctx, s.conn, leafQuery(ms, chunk), ms, out, from, nil)
 	}
-	for _, conn := range conns {
-		if err := s.scanLeaves(ctx, conn, query, ms, out, from); err != nil {
-			return nil, err
-		}
+	// A leaf is a set of users and a user's rows live on one shard, so each shard
+	// computes its part of the leaves from its local tables, where the bucket column
+	// is an index (in the Distributed tables it is an ALIAS). The shards compute at
+	// once: on a cluster of N machines a chunk takes about as long as one shard's
+	// part of it, not the sum of all N (docs/deploy.md, "Performance on a cluster").
+	query := localLeafQuery(leafQuery(ms, chunk))
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	for _, conn := range l.shards {
+		g.Go(func() error { return s.scanLeaves(gctx, conn, query, ms, out, from, &mu) })
 	}
-	return out, nil
+	return out, g.Wait()
 }
 
-// scanLeaves runs one leaf query and adds its rows to out.
-func (s *Store) scanLeaves(ctx context.Context, conn driver.Conn, query string, ms []metric, out []map[uint32]*node, from uint32) error {
+// scanLeaves runs one leaf query and adds its rows to out, holding mu (if not nil)
+// while it does, since the shards of a cluster add to the same leaves.
+func (s *Store) scanLeaves(ctx context.Context, conn driver.Conn, query string, ms []metric, out []map[uint32]*node, from uint32, mu *sync.Mutex) error {
 	rows, err := conn.Query(cached(ctx), query, ms[0].q.Experiment, ms[0].q.Event, from)
 	if err != nil {
 		return err
@@ -333,15 +338,23 @@ func (s *Store) scanLeaves(ctx context.Context, conn driver.Conn, query string, 
 		if err := rows.Scan(targets...); err != nil {
 			return err
 		}
+		if mu != nil {
+			mu.Lock()
+		}
 		for i, m := range ms {
 			n := out[i][r.leaf]
 			switch {
 			case n == nil:
 			case daily && !m.q.Daily:
 				n.add(r.entry(i, false))
+			case mu != nil: // another shard may have given the leaf this combination
+				n.add(r.entry(i, m.q.Daily))
 			default:
 				n.entries = append(n.entries, r.entry(i, m.q.Daily))
 			}
+		}
+		if mu != nil {
+			mu.Unlock()
 		}
 	}
 	return rows.Err()

@@ -25,9 +25,20 @@ import (
 // internal/benchdata, run as a bandit: 10,000,000 exposure rows of 5,000,000 users,
 // 1,000,000 purchases, 4 arms. "unchanged" finds no new rows since the last round;
 // "traffic" follows 1,000 exposures and 100 purchases (about ten seconds of a busy
-// experiment), inserted with the timer stopped.
+// experiment), inserted with the timer stopped. "single" reads the single server,
+// "cluster" the same rows on the local cluster (docs/deploy.md).
 func BenchmarkBanditUpdate10M(b *testing.B) {
-	addr, db := benchdata.ClickHouse(b)
+	b.Run("single", func(b *testing.B) {
+		addr, db := benchdata.ClickHouse(b)
+		banditUpdate10M(b, addr, db)
+	})
+	b.Run("cluster", func(b *testing.B) {
+		addr, db := benchdata.ClickHouseCluster(b)
+		banditUpdate10M(b, addr, db)
+	})
+}
+
+func banditUpdate10M(b *testing.B, addr, db string) {
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, testenv.Postgres(b))
 	if err != nil {

@@ -47,7 +47,9 @@ type featureValue struct {
 
 // TestAnalyticsExamples runs every SQL example of docs/analytics.md on the test
 // server and compares its whole answer with the same figures computed in Go from the
-// events the test stored. An example without a check here fails the test.
+// events the test stored. An example without a check here fails the test. It runs on
+// one server and on the cluster, where analysts' queries are meant to read the
+// Distributed tables unchanged (docs/deploy.md).
 func TestAnalyticsExamples(t *testing.T) {
 	t.Parallel()
 	doc, err := os.ReadFile("../../docs/analytics.md")
@@ -55,7 +57,10 @@ func TestAnalyticsExamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	blocks := sqlBlock.FindAllSubmatch(doc, -1)
-	addr, db := testenv.ClickHouse(t)
+	testenv.ClickHouseEach(t, func(t *testing.T, addr, db string) { analyticsExamples(t, blocks, addr, db) })
+}
+
+func analyticsExamples(t *testing.T, blocks [][][]byte, addr, db string) {
 	w := docsEvents()
 	ctx := context.Background()
 	sink, err := chsink.Open(addr, db)

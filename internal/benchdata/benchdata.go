@@ -1,9 +1,11 @@
 // Package benchdata generates the large experiment the results and bandit updater
 // benchmarks read: 10,000,000 exposure rows of 5,000,000 users and 1,000,000
-// purchases in ClickHouse. Generating it takes a minute or two, so `make bench`
-// (scripts/benchmarks) generates it once, into the database named by
-// LIFT_BENCH_CLICKHOUSE_DB, for every benchmark of the run, and drops it afterwards
-// (`go run ./scripts/bench/chdata create|drop DB`).
+// purchases in ClickHouse, on the single server and, for the benchmarks' "cluster"
+// cases, on the local cluster (docs/deploy.md). Generating it takes a minute or two
+// on one server and a few more on the cluster, so `make bench` (scripts/benchmarks)
+// generates it once, into the databases named by LIFT_BENCH_CLICKHOUSE_DB and
+// LIFT_BENCH_CLICKHOUSE_CLUSTER_DB, for every benchmark of the run, and drops them
+// afterwards (`go run ./scripts/bench/chdata [-cluster] create|drop DB`).
 package benchdata
 
 import (
@@ -16,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/liftlab/lift/internal/chconn"
+	"github.com/liftlab/lift/internal/testenv"
 	"github.com/liftlab/lift/migrations"
 )
 
@@ -47,9 +51,20 @@ var generate = []string{
 }
 
 // Generate migrates database and fills it with the experiment unless it holds it
-// already.
-func Generate(ctx context.Context, addr, database string) error {
-	if err := migrations.ClickHouse(ctx, addr, database); err != nil {
+// already. With a cluster name, addr lists the cluster's nodes and database is
+// migrated and filled in cluster mode: the rows go through the Distributed tables
+// to the shard of their user and are replicated there.
+func Generate(ctx context.Context, addr, database, cluster string) error {
+	var opts []migrations.Option
+	truncate := []string{"TRUNCATE TABLE exposures", "TRUNCATE TABLE events"}
+	if cluster != "" {
+		opts = append(opts, migrations.WithCluster(cluster))
+		truncate = []string{
+			"TRUNCATE TABLE `" + database + "`.exposures_local ON CLUSTER `" + cluster + "`",
+			"TRUNCATE TABLE `" + database + "`.events_local ON CLUSTER `" + cluster + "`",
+		}
+	}
+	if err := migrations.ClickHouse(ctx, addr, database, opts...); err != nil {
 		return err
 	}
 	db := migrations.OpenClickHouse(addr, database)
@@ -61,21 +76,34 @@ func Generate(ctx context.Context, addr, database string) error {
 	if n >= Exposures {
 		return nil
 	}
-	for _, q := range append([]string{"TRUNCATE TABLE exposures", "TRUNCATE TABLE events"}, generate...) {
+	for _, q := range append(truncate, generate...) {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("benchdata: %w", err)
 		}
 	}
-	return waitMerges(ctx, db, database)
+	if cluster == "" {
+		return settle(ctx, db, database)
+	}
+	for _, node := range chconn.Addrs(addr) {
+		conn := migrations.OpenClickHouse(node, database)
+		err := settle(ctx, conn, database)
+		conn.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", node, err)
+		}
+	}
+	return nil
 }
 
-// waitMerges waits (at most ten minutes) until ClickHouse has no merge of database
-// running: merging the parts of 10,000,000 fresh rows takes minutes of CPU, which
-// would otherwise be taken from the benchmarks that run next.
-func waitMerges(ctx context.Context, db *sql.DB, database string) error {
+// settle waits (at most ten minutes) until the server of db has no merge of database
+// running and, on a cluster's node, no replication task queued: merging the parts of
+// 10,000,000 fresh rows, and fetching them to the other replica of each shard, takes
+// minutes of CPU, which would otherwise be taken from the benchmarks that run next.
+func settle(ctx context.Context, db *sql.DB, database string) error {
 	for deadline := time.Now().Add(10 * time.Minute); time.Now().Before(deadline); {
 		var n uint64
-		if err := db.QueryRowContext(ctx, "SELECT count() FROM system.merges WHERE database = ?", database).Scan(&n); err != nil {
+		if err := db.QueryRowContext(ctx, `SELECT (SELECT count() FROM system.merges WHERE database = ?)
+			+ (SELECT count() FROM system.replication_queue WHERE database = ?)`, database, database).Scan(&n); err != nil {
 			return fmt.Errorf("benchdata: %w", err)
 		}
 		if n == 0 {
@@ -87,14 +115,18 @@ func waitMerges(ctx context.Context, db *sql.DB, database string) error {
 		case <-time.After(time.Second):
 		}
 	}
-	return nil // still merging: the benchmarks run anyway
+	return nil // still busy: the benchmarks run anyway
 }
 
-// Drop removes the database.
-func Drop(ctx context.Context, addr, database string) error {
+// Drop removes the database, from every node of cluster if it is not "".
+func Drop(ctx context.Context, addr, database, cluster string) error {
 	db := migrations.OpenClickHouse(addr, "default")
 	defer db.Close()
-	_, err := db.ExecContext(ctx, "DROP DATABASE IF EXISTS `"+database+"`")
+	q := "DROP DATABASE IF EXISTS `" + database + "`"
+	if cluster != "" {
+		q += " ON CLUSTER `" + cluster + "`"
+	}
+	_, err := db.ExecContext(ctx, q)
 	return err
 }
 
@@ -124,22 +156,34 @@ func AddTraffic(ctx context.Context, db *sql.DB) error {
 	return nil
 }
 
-// ClickHouse returns the address and database of the experiment for a benchmark. It
-// skips unless LIFT_BENCH_CLICKHOUSE is set, since plain `go test -bench` should not
-// fill ClickHouse. With LIFT_BENCH_CLICKHOUSE_DB it uses that database, generating
-// the data if missing; otherwise it generates a database of its own and drops it when
-// the benchmark ends.
+// ClickHouse returns the address and database of the experiment on the single server
+// for a benchmark. It skips unless LIFT_BENCH_CLICKHOUSE is set, since plain `go test
+// -bench` should not fill ClickHouse. With LIFT_BENCH_CLICKHOUSE_DB it uses that
+// database, generating the data if missing; otherwise it generates a database of its
+// own and drops it when the benchmark ends.
 func ClickHouse(b testing.TB) (addr, database string) {
 	b.Helper()
-	if os.Getenv("LIFT_BENCH_CLICKHOUSE") == "" {
-		b.Skip("set LIFT_BENCH_CLICKHOUSE=1 to run against ClickHouse")
-	}
 	addr = os.Getenv("LIFT_TEST_CLICKHOUSE_ADDR")
 	if addr == "" {
 		addr = "127.0.0.1:9000"
 	}
-	ctx := context.Background()
-	database = os.Getenv("LIFT_BENCH_CLICKHOUSE_DB")
+	return addr, open(b, addr, "", "LIFT_BENCH_CLICKHOUSE_DB")
+}
+
+// ClickHouseCluster is ClickHouse on the local cluster (testenv.ClusterAddr), with
+// the database LIFT_BENCH_CLICKHOUSE_CLUSTER_DB; addr lists every node.
+func ClickHouseCluster(b testing.TB) (addr, database string) {
+	b.Helper()
+	addr, cluster := testenv.ClusterAddr()
+	return addr, open(b, addr, cluster, "LIFT_BENCH_CLICKHOUSE_CLUSTER_DB")
+}
+
+func open(b testing.TB, addr, cluster, dbVar string) string {
+	b.Helper()
+	if os.Getenv("LIFT_BENCH_CLICKHOUSE") == "" {
+		b.Skip("set LIFT_BENCH_CLICKHOUSE=1 to run against ClickHouse")
+	}
+	database := os.Getenv(dbVar)
 	if database == "" {
 		buf := make([]byte, 6)
 		if _, err := rand.Read(buf); err != nil {
@@ -147,13 +191,13 @@ func ClickHouse(b testing.TB) (addr, database string) {
 		}
 		database = "lift_bench_" + hex.EncodeToString(buf)
 		b.Cleanup(func() {
-			if err := Drop(context.Background(), addr, database); err != nil {
+			if err := Drop(context.Background(), addr, database, cluster); err != nil {
 				b.Errorf("drop %s: %v", database, err)
 			}
 		})
 	}
-	if err := Generate(ctx, addr, database); err != nil {
+	if err := Generate(context.Background(), addr, database, cluster); err != nil {
 		b.Fatal(err)
 	}
-	return addr, database
+	return database
 }

@@ -7,6 +7,8 @@
 // not pass by testing nothing.
 //
 // Eventually and Poll are the one way tests wait for a condition to hold.
+// ClickHouseEach runs a storage path's test on the single server and on the local
+// ClickHouse cluster.
 //
 // The services are found through environment variables, with defaults matching
 // scripts/services:
@@ -184,10 +186,8 @@ func ClickHouseCluster(t testing.TB) CHCluster {
 	if testing.Short() {
 		t.Skip("ClickHouse cluster integration test: skipped with -short")
 	}
-	c := CHCluster{
-		Addr: getenv("LIFT_TEST_CLICKHOUSE_CLUSTER_ADDR", defaultClusterAddr),
-		Name: getenv("LIFT_TEST_CLICKHOUSE_CLUSTER", defaultClusterName),
-	}
+	var c CHCluster
+	c.Addr, c.Name = ClusterAddr()
 	for a := range strings.SplitSeq(c.Addr, ",") {
 		if a = strings.TrimSpace(a); a != "" {
 			c.Nodes = append(c.Nodes, a)
@@ -221,6 +221,13 @@ func ClickHouseCluster(t testing.TB) CHCluster {
 		t.Fatalf("testenv: migrate ClickHouse cluster database %s: %v", c.DB, err)
 	}
 	return c
+}
+
+// ClusterAddr returns the nodes of the local test cluster, comma-separated, and its
+// name: $LIFT_TEST_CLICKHOUSE_CLUSTER_ADDR and $LIFT_TEST_CLICKHOUSE_CLUSTER, or the
+// cluster `scripts/services cluster up` starts.
+func ClusterAddr() (addr, name string) {
+	return getenv("LIFT_TEST_CLICKHOUSE_CLUSTER_ADDR", defaultClusterAddr), getenv("LIFT_TEST_CLICKHOUSE_CLUSTER", defaultClusterName)
 }
 
 // SyncReplicas waits until every replica of every replicated table of the database

@@ -27,10 +27,14 @@ import (
 // events stored in ClickHouse within the rule's window, then goes on with the live
 // stream, counting each event once: an event both stored and still in the stream
 // (received before the rebuild's cut) counts from storage only. Events stored
-// without consent to personalisation do not count.
+// without consent to personalisation do not count. On a cluster the rebuild reads
+// every shard through the Distributed events table, FINAL included.
 func TestRebuildFromClickHouse(t *testing.T) {
 	t.Parallel()
-	addr, db := testenv.ClickHouse(t)
+	testenv.ClickHouseEach(t, rebuildFromClickHouse)
+}
+
+func rebuildFromClickHouse(t *testing.T, addr, db string) {
 	pool, err := pgxpool.New(context.Background(), testenv.Postgres(t))
 	if err != nil {
 		t.Fatal(err)

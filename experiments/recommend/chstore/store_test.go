@@ -21,10 +21,14 @@ import (
 // The training data read from ClickHouse 18.16: weights by type, halved every half
 // life, summed per user and item in user order; numbers as items; events without the
 // property, of other types, older than the history or without consent to
-// personalisation left out; popular items over the last day from every event.
+// personalisation left out; popular items over the last day from every event. On a
+// cluster both read every shard through the Distributed events table.
 func TestInteractionsAndPopular(t *testing.T) {
 	t.Parallel()
-	addr, db := testenv.ClickHouse(t)
+	testenv.ClickHouseEach(t, interactionsAndPopular)
+}
+
+func interactionsAndPopular(t *testing.T, addr, db string) {
 	sink, err := chsink.Open(addr, db)
 	if err != nil {
 		t.Fatal(err)
