@@ -36,14 +36,7 @@ import (
 // ("cluster", docs/deploy.md), where lift computes the leaves on each shard and plain
 // reads the Distributed tables.
 func BenchmarkMetric10M(b *testing.B) {
-	b.Run("single", func(b *testing.B) {
-		addr, db := benchdata.ClickHouse(b)
-		metric10M(b, addr, db)
-	})
-	b.Run("cluster", func(b *testing.B) {
-		addr, db := benchdata.ClickHouseCluster(b)
-		metric10M(b, addr, db)
-	})
+	benchdata.Each(b, metric10M)
 }
 
 func metric10M(b *testing.B, addr, db string) {
@@ -139,14 +132,7 @@ func metric10M(b *testing.B, addr, db string) {
 // shards × 2 replicas, docs/deploy.md), where the leaves are computed on each shard
 // and the traffic is inserted through the Distributed tables and replicated.
 func BenchmarkResults10M(b *testing.B) {
-	b.Run("single", func(b *testing.B) {
-		addr, db := benchdata.ClickHouse(b)
-		results10M(b, addr, db)
-	})
-	b.Run("cluster", func(b *testing.B) {
-		addr, db := benchdata.ClickHouseCluster(b)
-		results10M(b, addr, db)
-	})
+	benchdata.Each(b, results10M)
 }
 
 func results10M(b *testing.B, addr, db string) {

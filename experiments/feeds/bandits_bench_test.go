@@ -28,14 +28,7 @@ import (
 // experiment), inserted with the timer stopped. "single" reads the single server,
 // "cluster" the same rows on the local cluster (docs/deploy.md).
 func BenchmarkBanditUpdate10M(b *testing.B) {
-	b.Run("single", func(b *testing.B) {
-		addr, db := benchdata.ClickHouse(b)
-		banditUpdate10M(b, addr, db)
-	})
-	b.Run("cluster", func(b *testing.B) {
-		addr, db := benchdata.ClickHouseCluster(b)
-		banditUpdate10M(b, addr, db)
-	})
+	benchdata.Each(b, banditUpdate10M)
 }
 
 func banditUpdate10M(b *testing.B, addr, db string) {

@@ -72,7 +72,7 @@ func TestDeadLetterLog(t *testing.T) {
 		letters, err = sink.RecentDeadLetters(ctx, 100)
 		return err == nil && len(letters) == n
 	})
-	if got := queueDepth(t, url, amqpbus.DeadQueue); got != n {
+	if got := testenv.QueueDepth(t, url, amqpbus.DeadQueue); got != n {
 		t.Errorf("lift.dead holds %d messages, want all %d", got, n)
 	}
 	users := map[string]bool{}

@@ -151,22 +151,3 @@ func confirmChannel(t *testing.T, url string) *amqp.Channel {
 	}
 	return ch
 }
-
-// queueDepth is the number of ready messages in a queue.
-func queueDepth(t *testing.T, url, queue string) int {
-	t.Helper()
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
-	if err != nil {
-		t.Fatalf("inspect %s: %v", queue, err)
-	}
-	return q.Messages
-}

@@ -38,7 +38,7 @@ func TestReplayStoresOnce(t *testing.T) {
 		publishAll(t, pub, events)
 	}
 	testenv.Eventually(t, 60*time.Second, "every replayed event consumed", func() bool {
-		return queueDepth(t, url, amqpbus.IngestQueue) == 0 &&
+		return testenv.QueueDepth(t, url, amqpbus.IngestQueue) == 0 &&
 			queryInt(t, ch, "SELECT count() FROM events FINAL") == 10_000 &&
 			queryInt(t, ch, "SELECT count() FROM exposures FINAL") == 1000
 	})
@@ -96,11 +96,11 @@ func TestInvalidEventsDeadLettered(t *testing.T) {
 		return queryInt(t, ch, "SELECT count() FROM events FINAL") == total-total/every
 	})
 	testenv.Eventually(t, 10*time.Second, "invalid events dead-lettered", func() bool {
-		return queueDepth(t, url, amqpbus.DeadQueue) == total/every
+		return testenv.QueueDepth(t, url, amqpbus.DeadQueue) == total/every
 	})
 	// Nothing more arrives later.
 	time.Sleep(500 * time.Millisecond)
-	if got := queueDepth(t, url, amqpbus.DeadQueue); got != total/every {
+	if got := testenv.QueueDepth(t, url, amqpbus.DeadQueue); got != total/every {
 		t.Errorf("lift.dead holds %d messages, want %d", got, total/every)
 	}
 	msg, ok, err := pch.Get(amqpbus.DeadQueue, true)
@@ -172,7 +172,7 @@ func TestClickHouseOutage(t *testing.T) {
 	})
 	t.Logf("%d events published (%d by the end of a %s outage); backlog drained %s after publishing stopped",
 		published, duringOutage, outage, time.Since(start).Round(time.Millisecond))
-	if n := queueDepth(t, url, amqpbus.DeadQueue); n != 0 {
+	if n := testenv.QueueDepth(t, url, amqpbus.DeadQueue); n != 0 {
 		t.Errorf("lift.dead holds %d messages after a ClickHouse outage, want 0", n)
 	}
 }
@@ -237,7 +237,7 @@ func TestKill9(t *testing.T) {
 	testenv.Eventually(t, 60*time.Second, "every event stored", func() bool {
 		return queryInt(t, ch, "SELECT uniqExact(event_id) FROM events") == total
 	})
-	testenv.Eventually(t, 10*time.Second, "queue drained", func() bool { return queueDepth(t, url, amqpbus.IngestQueue) == 0 })
+	testenv.Eventually(t, 10*time.Second, "queue drained", func() bool { return testenv.QueueDepth(t, url, amqpbus.IngestQueue) == 0 })
 	if got := queryInt(t, ch, "SELECT count() FROM events FINAL"); got != total {
 		t.Errorf("count() FINAL = %d, want %d", got, total)
 	}
@@ -267,7 +267,7 @@ func TestPoisonMessageDeadLettered(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			return ok || queueDepth(t, url, amqpbus.DeadQueue) > 0
+			return ok || testenv.QueueDepth(t, url, amqpbus.DeadQueue) > 0
 		})
 		if !ok {
 			break
@@ -325,11 +325,11 @@ func TestConsumerWaitsForReady(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done; sink.Close() })
 
 	testenv.Eventually(t, 10*time.Second, "the consumer asking Ready", func() bool { return asked.Load() >= 5 })
-	if n := queueDepth(t, url, amqpbus.IngestQueue); n != messages {
+	if n := testenv.QueueDepth(t, url, amqpbus.IngestQueue); n != messages {
 		t.Errorf("%d messages ready in lift.ingest while the sink is not ready, want all %d", n, messages)
 	}
 	ready.Store(true)
 	testenv.Eventually(t, 30*time.Second, "every event stored once ready", func() bool {
-		return queueDepth(t, url, amqpbus.IngestQueue) == 0 && queryInt(t, ch, "SELECT count() FROM events FINAL") == 1000
+		return testenv.QueueDepth(t, url, amqpbus.IngestQueue) == 0 && queryInt(t, ch, "SELECT count() FROM events FINAL") == 1000
 	})
 }

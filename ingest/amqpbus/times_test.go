@@ -47,7 +47,7 @@ func TestConsumerBoundsReceiveTimes(t *testing.T) {
 		}
 	}
 	testenv.Eventually(t, 30*time.Second, "the valid events stored and the other dead-lettered", func() bool {
-		return queryInt(t, ch, "SELECT count() FROM events FINAL") == 2 && queueDepth(t, url, amqpbus.DeadQueue) == 1
+		return queryInt(t, ch, "SELECT count() FROM events FINAL") == 2 && testenv.QueueDepth(t, url, amqpbus.DeadQueue) == 1
 	})
 	after := time.Now().UTC()
 

@@ -178,6 +178,19 @@ func ClickHouseCluster(b testing.TB) (addr, database string) {
 	return addr, open(b, addr, cluster, "LIFT_BENCH_CLICKHOUSE_CLUSTER_DB")
 }
 
+// Each runs bench as the sub-benchmarks "single" (ClickHouse) and "cluster"
+// (ClickHouseCluster), one after the other in the same run.
+func Each(b *testing.B, bench func(b *testing.B, addr, database string)) {
+	b.Run("single", func(b *testing.B) {
+		addr, db := ClickHouse(b)
+		bench(b, addr, db)
+	})
+	b.Run("cluster", func(b *testing.B) {
+		addr, db := ClickHouseCluster(b)
+		bench(b, addr, db)
+	})
+}
+
 func open(b testing.TB, addr, cluster, dbVar string) string {
 	b.Helper()
 	if os.Getenv("LIFT_BENCH_CLICKHOUSE") == "" {

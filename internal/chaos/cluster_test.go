@@ -57,7 +57,7 @@ func storedOnce(t *testing.T, c *chaos.Cluster, f *fixture, ingest *chaos.Lift, 
 	testenv.Eventually(t, 2*time.Minute, "lift.ingest empty and no more inserts", func() bool {
 		time.Sleep(2 * time.Second)
 		n, err := ingest.Metric("lift_events_inserted_total", "")
-		settled := err == nil && n == last && queueMessages(t, f.env["LIFT_AMQP_URL"], amqpbus.IngestQueue) == 0
+		settled := err == nil && n == last && testenv.QueueDepth(t, f.env["LIFT_AMQP_URL"], amqpbus.IngestQueue) == 0
 		last = n
 		return settled
 	})
@@ -192,7 +192,7 @@ func TestClusterShardDown(t *testing.T) {
 	during := r.Statuses(killedAt, restarted)
 	restarts, _ := ingest.Metric("lift_consumer_restarts_total", "")
 	deadLettered, _ := ingest.Metric("lift_events_dead_lettered_total", "")
-	dead := queueMessages(t, rabbit.URL("/"), amqpbus.DeadQueue)
+	dead := testenv.QueueDepth(t, rabbit.URL("/"), amqpbus.DeadQueue)
 	fig.Notes = []string{fmt.Sprintf("shard 2 (%s, %s) down %s (restart took %s), consumer_timeout 10 s; collector answers meanwhile %v; /readyz ingest %d %q, api %d %s; consumer restarts %d; dead-lettered %d, lift.dead %d; recover = shard up to the first insert",
 		shard[0].Name, shard[1].Name, down.Round(100*time.Millisecond), restartTook.Round(100*time.Millisecond), during,
 		ingestReady.Code, ingestReady.Checks["clickhouse"], apiReady.Code, apiReady.Status, int(restarts), int(deadLettered), dead)}

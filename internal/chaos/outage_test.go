@@ -61,7 +61,7 @@ func TestClickHouseOutageOutlastsConsumerTimeout(t *testing.T) {
 	if most > 1 {
 		t.Errorf("messages redelivered up to %d times during one outage (by count %v): the consumer keeps taking deliveries it cannot store", most, counts)
 	}
-	if n := queueMessages(t, rabbit.URL("/"), amqpbus.DeadQueue); n != 0 {
+	if n := testenv.QueueDepth(t, rabbit.URL("/"), amqpbus.DeadQueue); n != 0 {
 		t.Errorf("lift.dead holds %d messages after the outage, want 0", n)
 	}
 }
@@ -102,23 +102,4 @@ func deliveryCounts(t *testing.T, url string) (map[int]int, int) {
 		counts[n]++
 		total++
 	}
-}
-
-// queueMessages is the number of ready messages in queue.
-func queueMessages(t *testing.T, url, queue string) int {
-	t.Helper()
-	conn, err := amqp.Dial(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
-	if err != nil {
-		t.Fatalf("inspect %s: %v", queue, err)
-	}
-	return q.Messages
 }

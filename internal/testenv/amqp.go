@@ -92,6 +92,25 @@ func AMQPChannel(t testing.TB, url string, declare func(*amqp.Channel) error) *a
 	return ch
 }
 
+// QueueDepth is the number of ready messages in queue of the vhost at url.
+func QueueDepth(t testing.TB, url, queue string) int {
+	t.Helper()
+	conn, err := dialAMQP(url)
+	if err != nil {
+		t.Fatalf("testenv: RabbitMQ: %v", err)
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		t.Fatalf("testenv: RabbitMQ channel: %v", err)
+	}
+	q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+	if err != nil {
+		t.Fatalf("testenv: inspect %s: %v", queue, err)
+	}
+	return q.Messages
+}
+
 func dialAMQP(u string) (*amqp.Connection, error) {
 	return amqp.DialConfig(u, amqp.Config{Dial: amqp.DefaultDial(pingTimeout)})
 }
