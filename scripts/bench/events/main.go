@@ -167,7 +167,11 @@ func e2e(args []string) error {
 	conns := fs.Int("c", 16, "concurrent clients")
 	pid := fs.Int("pid", 0, "lift's pid, for peak RSS")
 	rate := fs.Int("rate", 0, "events/s to offer (open loop); 0: as fast as the clients get answers")
+	var procs processList
+	fs.Var(&procs, "cpu", "name=pid of a process whose CPU time to report (repeatable); the load generator is always reported")
+	cpuOut := fs.String("cpu-out", "", "file to write the CPU report to (Markdown)")
 	_ = fs.Parse(args)
+	procs = append(procs, process{"load generator", os.Getpid()})
 
 	chdb := migrations.OpenClickHouse(*chAddr, *db)
 	defer chdb.Close()
@@ -197,6 +201,7 @@ func e2e(args []string) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	start := time.Now()
+	cpuBefore := sampleCPU(procs)
 	// At a fixed rate, requests are due on a schedule whatever the answers: a slow
 	// lift gets a queue of due requests, not fewer of them.
 	var due chan struct{}
@@ -269,6 +274,7 @@ func e2e(args []string) error {
 	}()
 	wg.Wait()
 	loadEnd := time.Now()
+	cpuAfter := sampleCPU(procs)
 	var stored int64
 	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		if err := chdb.QueryRow("SELECT count() FROM events").Scan(&stored); err == nil && stored >= accepted.Load() {
@@ -292,6 +298,12 @@ func e2e(args []string) error {
 	fmt.Printf("| lift end to end: HTTP (100 events/request, %d clients, %s) → RabbitMQ → ClickHouse | %.0f (accepted %.0f/s while loading) | %.0f | %.0f | %s |\n",
 		*conns, offered, float64(accepted.Load())/drained.Sub(start).Seconds(), float64(accepted.Load())/loadEnd.Sub(start).Seconds(),
 		pct(0.5), pct(0.99), rss)
+	if *cpuOut != "" {
+		report := cpuReport(procs, cpuBefore, cpuAfter, loadEnd.Sub(start), float64(accepted.Load()))
+		if err := os.WriteFile(*cpuOut, []byte(report), 0o644); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(os.Stderr, "e2e: %d accepted, %d failed requests, %d stored, %d probes, drained %.1fs after the load\n",
 		accepted.Load(), failures.Load(), stored, len(latency), drained.Sub(loadEnd).Seconds())
 	return nil
