@@ -69,8 +69,8 @@ func processCPU(pid int) float64 {
 	return (utime + stime) / clockTicks
 }
 
-// machineBusy is the time all cores spent on anything but idle and iowait, in
-// seconds, -1 if unreadable.
+// machineBusy is the time all cores spent running anything, in seconds, -1 if
+// unreadable.
 func machineBusy() float64 {
 	data, err := os.ReadFile("/proc/stat")
 	if err != nil {
@@ -81,15 +81,11 @@ func machineBusy() float64 {
 	if len(f) < 8 || f[0] != "cpu" {
 		return -1
 	}
+	// user nice system idle iowait irq softirq steal guest…: busy is user, nice,
+	// system, irq and softirq (steal is another machine's time, guest is in user).
 	busy := 0.0
-	for i, v := range f[1:] {
-		if i == 3 || i == 4 { // idle, iowait
-			continue
-		}
-		if i >= 7 { // guest times are counted in user already
-			break
-		}
-		t, _ := strconv.ParseFloat(v, 64)
+	for _, i := range []int{1, 2, 3, 6, 7} {
+		t, _ := strconv.ParseFloat(f[i], 64)
 		busy += t
 	}
 	return busy / clockTicks
